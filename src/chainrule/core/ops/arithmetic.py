@@ -1,0 +1,176 @@
+"""Binary elementwise primitives with NumPy broadcasting.
+
+Every reverse rule sums its cotangent back to the operand's shape with
+:func:`chainrule.core.ops.shapes.sum_to`, the one helper for broadcasting in reverse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.core import ops as op
+from chainrule.core.ops._examples import normal, positive
+from chainrule.core.ops.shapes import sum_to
+from chainrule.core.primitive import Primitive, apply, register
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return np.shape(x)
+
+
+ADD = register(
+    Primitive(
+        "add",
+        np.add,
+        # d(x + y) = dx + dy
+        vjp=(lambda g, out, x, y: sum_to(g, _shape(x)), lambda g, out, x, y: sum_to(g, _shape(y))),
+        jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t),
+        example=normal((3, 4), (4,)),
+    )
+)
+SUB = register(
+    Primitive(
+        "sub",
+        np.subtract,
+        # d(x - y) = dx - dy
+        vjp=(lambda g, out, x, y: sum_to(g, _shape(x)), lambda g, out, x, y: sum_to(-g, _shape(y))),
+        jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t),
+        example=normal((3, 1), (1, 4)),
+    )
+)
+MUL = register(
+    Primitive(
+        "mul",
+        np.multiply,
+        # d(x y) = y dx + x dy
+        vjp=(
+            lambda g, out, x, y: sum_to(g * y, _shape(x)),
+            lambda g, out, x, y: sum_to(g * x, _shape(y)),
+        ),
+        jvp=(lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
+        example=normal((2, 3, 4), (3, 1)),
+    )
+)
+DIV = register(
+    Primitive(
+        "div",
+        np.true_divide,
+        # d(x / y) = dx / y - (x / y**2) dy = dx / y - out dy / y
+        vjp=(
+            lambda g, out, x, y: sum_to(g / y, _shape(x)),
+            lambda g, out, x, y: sum_to(-g * out / y, _shape(y)),
+        ),
+        jvp=(lambda t, out, x, y: t / y, lambda t, out, x, y: -t * out / y),
+        example=lambda rng: ((rng.normal(size=(3, 4)), rng.uniform(0.5, 2.0, size=(4,))), {}),
+    )
+)
+
+
+def _pow_base(g_or_t: Any, x: Any, y: Any) -> Any:
+    # d(x**y)/dx = y x**(y-1)
+    return g_or_t * y * power(x, y - 1)
+
+
+def _pow_exponent(g_or_t: Any, out: Any, x: Any) -> Any:
+    # d(x**y)/dy = x**y log(x)
+    return g_or_t * out * op.log(x)
+
+
+POW = register(
+    Primitive(
+        "pow",
+        np.power,
+        vjp=(
+            lambda g, out, x, y: sum_to(_pow_base(g, x, y), _shape(x)),
+            lambda g, out, x, y: sum_to(_pow_exponent(g, out, x), _shape(y)),
+        ),
+        jvp=(lambda t, out, x, y: _pow_base(t, x, y), lambda t, out, x, y: _pow_exponent(t, out, x)),
+        example=positive((3, 4), (4,)),
+    )
+)
+
+
+def _max_weights(x: Any, y: Any) -> Any:
+    # 1 where x wins, 0.5 at ties (the gradient is split evenly, as in PyTorch), 0 else
+    return op.greater(x, y).astype(np.result_type(x, y)) + 0.5 * op.equal(x, y).astype(
+        np.result_type(x, y)
+    )
+
+
+MAXIMUM = register(
+    Primitive(
+        "maximum",
+        np.maximum,
+        vjp=(
+            lambda g, out, x, y: sum_to(g * _max_weights(x, y), _shape(x)),
+            lambda g, out, x, y: sum_to(g * _max_weights(y, x), _shape(y)),
+        ),
+        jvp=(lambda t, out, x, y: t * _max_weights(x, y), lambda t, out, x, y: t * _max_weights(y, x)),
+        example=normal((3, 4), (3, 4)),
+    )
+)
+
+
+def _where_impl(cond: Any, x: Any, y: Any) -> np.ndarray:
+    return np.where(cond, x, y)
+
+
+WHERE = register(
+    Primitive(
+        "where",
+        _where_impl,
+        # d where(c, x, y) = where(c, dx, 0) + where(c, 0, dy); c is piecewise constant
+        vjp=(
+            None,
+            lambda g, out, c, x, y: sum_to(where(c, g, 0.0), _shape(x)),
+            lambda g, out, c, x, y: sum_to(where(c, 0.0, g), _shape(y)),
+        ),
+        jvp=(None, lambda t, out, c, x, y: where(c, t, 0.0), lambda t, out, c, x, y: where(c, 0.0, t)),
+        example=lambda rng: (
+            (rng.normal(size=(3, 4)) > 0, rng.normal(size=(3, 4)), rng.normal(size=(4,))),
+            {},
+        ),
+    )
+)
+
+
+def add(x: Any, y: Any) -> Any:
+    """Elementwise ``x + y`` with broadcasting."""
+    return apply(ADD, x, y)
+
+
+def sub(x: Any, y: Any) -> Any:
+    """Elementwise ``x - y`` with broadcasting."""
+    return apply(SUB, x, y)
+
+
+def mul(x: Any, y: Any) -> Any:
+    """Elementwise ``x * y`` with broadcasting."""
+    return apply(MUL, x, y)
+
+
+def div(x: Any, y: Any) -> Any:
+    """Elementwise ``x / y`` with broadcasting."""
+    return apply(DIV, x, y)
+
+
+def power(x: Any, y: Any) -> Any:
+    """Elementwise ``x ** y``; the exponent may be a tensor too."""
+    return apply(POW, x, y)
+
+
+def maximum(x: Any, y: Any) -> Any:
+    """Elementwise maximum; at ties each operand gets half the gradient."""
+    return apply(MAXIMUM, x, y)
+
+
+def minimum(x: Any, y: Any) -> Any:
+    """Elementwise minimum (``-maximum(-x, -y)``); ties split the gradient evenly."""
+    return -maximum(-x, -y)
+
+
+def where(cond: Any, x: Any, y: Any) -> Any:
+    """``x`` where ``cond`` holds, else ``y``; no gradient flows to ``cond``."""
+    return apply(WHERE, cond, x, y)

@@ -1,0 +1,57 @@
+"""Matrix product with NumPy's semantics: 1-D operands, batches and broadcasting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.core.ops._examples import normal
+from chainrule.core.ops.shapes import expand_dims, sum_to, swapaxes
+from chainrule.core.primitive import Primitive, apply, register
+
+
+def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
+    # d(a @ b)/da: g @ b^T, with 1-D operands promoted as NumPy does
+    if b.ndim == 1:
+        ga = expand_dims(g, -1) * b  # outer product over the contracted axis
+    else:
+        g2 = expand_dims(g, -2) if a.ndim == 1 else g
+        ga = g2 @ swapaxes(b, -1, -2)
+        if a.ndim == 1:
+            ga = sum_to(ga, (1, a.shape[0])).reshape(a.shape)
+            return ga
+    return sum_to(ga, a.shape)
+
+
+def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
+    # d(a @ b)/db: a^T @ g, with 1-D operands promoted as NumPy does
+    if a.ndim == 1:
+        gb = expand_dims(a, -1) * expand_dims(g, -2) if b.ndim > 1 else g * a
+    elif b.ndim == 1:
+        gb = swapaxes(a, -1, -2) @ expand_dims(g, -1)
+        return sum_to(gb, (b.shape[0], 1)).reshape(b.shape)
+    else:
+        gb = swapaxes(a, -1, -2) @ g
+    return sum_to(gb, b.shape)
+
+
+MATMUL = register(
+    Primitive(
+        "matmul",
+        np.matmul,
+        vjp=(_matmul_vjp_a, _matmul_vjp_b),
+        jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t),  # bilinear
+        example=normal((2, 3, 4), (4, 5)),
+    )
+)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """Matrix product ``a @ b`` with NumPy's rules for 1-D and batched operands."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError(
+            f"matmul: operands must not be scalars (got shapes {np.shape(a)} and {np.shape(b)}); "
+            "use * for scaling"
+        )
+    return apply(MATMUL, a, b)

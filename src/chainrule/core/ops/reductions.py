@@ -1,0 +1,105 @@
+"""Reductions over axes (NumPy's ``axis=`` and ``keepdims=``): sum and max primitives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.core import ops as op
+from chainrule.core.ops._examples import normal
+from chainrule.core.ops.shapes import broadcast_to, reshape
+from chainrule.core.primitive import Primitive, apply, register
+
+
+def _norm_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    if isinstance(axis, (int, np.integer)):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(a, ndim)
+        out.append(a % ndim)
+    return tuple(sorted(set(out)))
+
+
+def _kept_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def _sum_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _expand_back(g: Any, x: Any, axis: Any) -> Any:
+    # put the reduced axes back as length-one axes, then broadcast to x's shape
+    return broadcast_to(reshape(g, _kept_shape(x.shape, axis)), x.shape)
+
+
+SUM = register(
+    Primitive(
+        "sum",
+        _sum_impl,
+        vjp=(lambda g, out, x, axis, keepdims: _expand_back(g, x, axis),),  # d sum = ones
+        jvp=(lambda t, out, x, axis, keepdims: sum(t, axis=axis, keepdims=keepdims),),
+        example=normal((3, 4, 2), axis=(0, 2), keepdims=False),
+    )
+)
+
+
+def _max_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _argmax_weights(out: Any, x: Any, axis: Any) -> Any:
+    # 1/k on each of the k maximal entries (ties share the gradient evenly)
+    hit = op.equal(x, reshape(out, _kept_shape(x.shape, axis))).astype(x.dtype)
+    return hit / sum(hit, axis=axis, keepdims=True)
+
+
+MAX = register(
+    Primitive(
+        "max",
+        _max_impl,
+        vjp=(
+            lambda g, out, x, axis, keepdims: _expand_back(g, x, axis)
+            * _argmax_weights(out, x, axis),
+        ),
+        jvp=(
+            lambda t, out, x, axis, keepdims: sum(
+                t * _argmax_weights(out, x, axis), axis=axis, keepdims=keepdims
+            ),
+        ),
+        example=normal((3, 4), axis=(1,), keepdims=True),
+    )
+)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (all axes by default), as :func:`numpy.sum`."""
+    ax = _norm_axis(axis, np.ndim(x))
+    return apply(SUM, x, axis=ax, keepdims=bool(keepdims))
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis``; tied maxima share the gradient evenly."""
+    ax = _norm_axis(axis, np.ndim(x))
+    return apply(MAX, x, axis=ax, keepdims=bool(keepdims))
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis`` (``-max(-x)``)."""
+    return -max(-x, axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over ``axis``, as :func:`numpy.mean`."""
+    shape = np.shape(x) if not hasattr(x, "shape") else x.shape
+    ax = _norm_axis(axis, len(shape))
+    n = int(np.prod([shape[a] for a in ax])) if ax is not None else int(np.prod(shape))
+    return sum(x, axis=ax, keepdims=keepdims) / n

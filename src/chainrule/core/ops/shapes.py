@@ -1,0 +1,255 @@
+"""Shape primitives: identity, reshape, transpose, broadcast, indexing, concatenation.
+
+These are linear maps, so each forward rule is the primitive applied to the
+tangent and each reverse rule is the transposed map.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.core import ops as op
+from chainrule.core.ops._examples import normal
+from chainrule.core.primitive import Primitive, apply, register
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(np.shape(x)) if not hasattr(x, "shape") else tuple(x.shape)
+
+
+def _same(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+IDENTITY = register(
+    Primitive(
+        "identity",
+        _same,
+        vjp=(lambda g, out, x: g,),  # d x = dx
+        jvp=(lambda t, out, x: t,),
+        example=normal((3, 4)),
+    )
+)
+
+
+def _reshape_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.reshape(x, shape)
+
+
+RESHAPE = register(
+    Primitive(
+        "reshape",
+        _reshape_impl,
+        vjp=(lambda g, out, x, shape: reshape(g, _shape(x)),),  # reshape back
+        jvp=(lambda t, out, x, shape: reshape(t, shape),),
+        example=normal((3, 4), shape=(2, 6)),
+    )
+)
+
+
+def _transpose_impl(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
+    return np.transpose(x, axes)
+
+
+def _inverse_axes(axes: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    return None if axes is None else tuple(int(i) for i in np.argsort(axes))
+
+
+TRANSPOSE = register(
+    Primitive(
+        "transpose",
+        _transpose_impl,
+        vjp=(lambda g, out, x, axes: transpose(g, _inverse_axes(axes)),),  # inverse permutation
+        jvp=(lambda t, out, x, axes: transpose(t, axes),),
+        example=normal((2, 3, 4), axes=(1, 2, 0)),
+    )
+)
+
+
+def _broadcast_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(x, shape)
+
+
+BROADCAST_TO = register(
+    Primitive(
+        "broadcast_to",
+        _broadcast_impl,
+        vjp=(lambda g, out, x, shape: sum_to(g, _shape(x)),),  # sum over broadcast axes
+        jvp=(lambda t, out, x, shape: broadcast_to(t, shape),),
+        example=normal((3, 1), shape=(2, 3, 4)),
+    )
+)
+
+
+def _getitem_impl(x: np.ndarray, index: Any) -> np.ndarray:
+    return x[index]
+
+
+GETITEM = register(
+    Primitive(
+        "getitem",
+        _getitem_impl,
+        # the transpose of gathering is scatter-adding (repeated indices accumulate)
+        vjp=(lambda g, out, x, index: scatter_add(g, index, _shape(x)),),
+        jvp=(lambda t, out, x, index: getitem(t, index),),
+        example=normal((4, 5), index=(slice(1, 3), np.array([0, 2, 2, 4]))),
+    )
+)
+
+
+def _is_basic(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)) for i in items)
+
+
+def _scatter_add_impl(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    z = np.zeros(shape, dtype=np.result_type(g))
+    if _is_basic(index):
+        z[index] = g  # basic indexing selects each element at most once
+    else:
+        np.add.at(z, index, g)
+    return z
+
+
+SCATTER_ADD = register(
+    Primitive(
+        "scatter_add",
+        _scatter_add_impl,
+        vjp=(lambda g, out, u, index, shape: getitem(g, index),),  # transpose of scatter: gather
+        jvp=(lambda t, out, u, index, shape: scatter_add(t, index, shape),),
+        example=normal((2, 4), index=(slice(1, 3), np.array([0, 2, 2, 4])), shape=(4, 5)),
+    )
+)
+
+
+def _concat_impl(*xs: np.ndarray, axis: int) -> np.ndarray:
+    return np.concatenate(xs, axis=axis)
+
+
+def _concat_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
+    # the cotangent of operand i is its slice of g along axis
+    ax = axis % out.ndim
+    start = sum(_shape(x)[ax] for x in xs[:i])
+    index = (slice(None),) * ax + (slice(start, start + _shape(xs[i])[ax]),)
+    return getitem(g, index)
+
+
+def _concat_jvp(tangents: list[Any], out: Any, *xs: Any, axis: int) -> Any:
+    parts = [
+        t if t is not None else np.zeros(_shape(x), dtype=out.dtype) for t, x in zip(tangents, xs)
+    ]
+    return concatenate(parts, axis=axis)
+
+
+CONCATENATE = register(
+    Primitive(
+        "concatenate",
+        _concat_impl,
+        vjp=_concat_vjp,
+        jvp=_concat_jvp,
+        example=normal((2, 3), (4, 3), (1, 3), axis=0),
+    )
+)
+
+
+def identity(x: Any) -> Any:
+    """``x`` itself, as a new node on the tape."""
+    return apply(IDENTITY, x)
+
+
+def reshape(x: Any, shape: Any) -> Any:
+    """Give ``x`` a new shape (``-1`` infers one axis), as :func:`numpy.reshape`."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if _shape(x) == shape:
+        return x
+    return apply(RESHAPE, x, shape=shape)
+
+
+def transpose(x: Any, axes: Any = None) -> Any:
+    """Permute the axes (reverse them by default), as :func:`numpy.transpose`."""
+    if axes is not None:
+        axes = tuple(int(a) for a in axes)
+    return apply(TRANSPOSE, x, axes=axes)
+
+
+permute = transpose
+
+
+def swapaxes(x: Any, a: int, b: int) -> Any:
+    """Exchange two axes."""
+    axes = list(range(len(_shape(x))))
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, axes)
+
+
+def broadcast_to(x: Any, shape: Any) -> Any:
+    """Broadcast ``x`` to ``shape``; the reverse rule sums back."""
+    shape = tuple(int(s) for s in shape)
+    if _shape(x) == shape:
+        return x
+    return apply(BROADCAST_TO, x, shape=shape)
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``x`` over the axes that broadcasting added to reach ``x.shape`` from ``shape``.
+
+    The one helper every reverse rule uses for broadcasting in reverse.
+    """
+    xs = _shape(x)
+    shape = tuple(shape)
+    if xs == shape:
+        return x
+    lead = len(xs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
+    )
+    return reshape(op.sum(x, axis=axes, keepdims=True), shape)
+
+
+def expand_dims(x: Any, axis: int | tuple[int, ...]) -> Any:
+    """Insert axes of length one, as :func:`numpy.expand_dims`."""
+    return reshape(x, np.expand_dims(np.empty(_shape(x), dtype=bool), axis).shape)
+
+
+def squeeze(x: Any, axis: int | tuple[int, ...] | None = None) -> Any:
+    """Remove axes of length one, as :func:`numpy.squeeze`."""
+    return reshape(x, np.squeeze(np.empty(_shape(x), dtype=bool), axis).shape)
+
+
+def _index_data(index: Any) -> Any:
+    if isinstance(index, tuple):
+        return tuple(_index_data(i) for i in index)
+    if isinstance(index, op.Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` with slices, integers, ``None``, ellipsis and integer or bool arrays."""
+    return apply(GETITEM, x, index=_index_data(index))
+
+
+def scatter_add(u: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """Zeros of ``shape`` with ``u`` added at ``index`` (repeated indices accumulate)."""
+    return apply(SCATTER_ADD, u, index=index, shape=tuple(shape))
+
+
+def concatenate(xs: Any, axis: int = 0) -> Any:
+    """Join tensors along an existing axis, as :func:`numpy.concatenate`."""
+    return apply(CONCATENATE, *xs, axis=int(axis))
+
+
+def stack(xs: Any, axis: int = 0) -> Any:
+    """Join tensors along a new axis, as :func:`numpy.stack`."""
+    xs = list(xs)
+    if not xs:
+        raise ValueError("stack: need at least one tensor")
+    nd = len(_shape(xs[0])) + 1
+    ax = axis % nd
+    return concatenate([expand_dims(x, ax) for x in xs], axis=ax)

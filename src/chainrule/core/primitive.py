@@ -1,0 +1,182 @@
+"""Primitives: one definition each (NumPy forward, reverse rule, forward rule).
+
+A :class:`Primitive` is data: a name, its NumPy implementation and its rules. The
+rules are written with chainrule operations, so the same rule serves the dynamic
+tape, forward mode, higher orders and the symbolic engine. :func:`apply` is the
+one place where a primitive meets its operands and every engine takes its turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.core.errors import ShapeError, describe
+from chainrule.core.state import STATE
+
+# rule(g_or_t, out, *args, **params) -> Tensor | None; one per positional input
+Rule = Callable[..., Any]
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+class Primitive:
+    """An elementary operation and its derivative rules.
+
+    Parameters
+    ----------
+    name : str
+        Unique name, used in errors, printing and the registry.
+    impl : callable
+        ``impl(*arrays, **params) -> ndarray``: the NumPy forward computation.
+    vjp : tuple of callables or callable or None
+        Reverse rules. A tuple holds one rule per positional input,
+        ``rule(g, out, *args, **params)`` returning the cotangent of that input
+        (``None`` marks an input that is not differentiable). A single callable
+        ``rule(i, g, out, *args, **params)`` serves variadic primitives.
+    jvp : tuple of callables or callable or None
+        Forward rules. A tuple holds ``rule(t, out, *args, **params)`` per input,
+        whose contributions are summed. A single callable
+        ``rule(tangents, out, *args, **params)`` receives the list of input
+        tangents (``None`` where an input has none) and returns the output tangent.
+    example : callable
+        ``example(rng) -> (args, params)``: valid float64 operands for tests, so
+        that the registry-wide test covers the primitive the moment it exists.
+    differentiable : bool
+        False for comparisons and other piecewise-constant operations.
+    """
+
+    __slots__ = ("name", "impl", "vjp_rules", "jvp_rules", "example", "differentiable", "doc")
+
+    def __init__(
+        self,
+        name: str,
+        impl: Callable[..., Any],
+        vjp: Sequence[Rule | None] | Rule | None = None,
+        jvp: Sequence[Rule | None] | Rule | None = None,
+        *,
+        example: Callable[[np.random.Generator], tuple[tuple[Any, ...], dict[str, Any]]],
+        differentiable: bool = True,
+        doc: str = "",
+    ) -> None:
+        self.name = name
+        self.impl = impl
+        self.vjp_rules = vjp
+        self.jvp_rules = jvp
+        self.example = example
+        self.differentiable = differentiable
+        self.doc = doc
+
+    def vjp(self, i: int, g: Any, out: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
+        """Cotangent of input ``i`` given the output cotangent ``g``."""
+        rules = self.vjp_rules
+        if isinstance(rules, tuple):
+            rule = rules[i]
+            return None if rule is None else rule(g, out, *args, **params)
+        return rules(i, g, out, *args, **params)  # type: ignore[misc]
+
+    def jvp(
+        self, tangents: Sequence[Any], out: Any, args: Sequence[Any], params: dict[str, Any]
+    ) -> Any:
+        """Output tangent given the input tangents (``None`` for inputs without one)."""
+        rules = self.jvp_rules
+        if not isinstance(rules, tuple):
+            return rules(tangents, out, *args, **params)  # type: ignore[misc]
+        total = None
+        for rule, t in zip(rules, tangents):
+            if t is None or rule is None:
+                continue
+            c = rule(t, out, *args, **params)
+            total = c if total is None else total + c
+        return total
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def register(prim: Primitive) -> Primitive:
+    """Add ``prim`` to the registry; names are unique."""
+    if prim.name in REGISTRY:
+        raise ValueError(f"primitive {prim.name!r} is already registered")
+    REGISTRY[prim.name] = prim
+    return prim
+
+
+def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply ``prim`` to operands (Tensors or constants), running every engine.
+
+    The NumPy forward runs first; the result is recorded on the tape when grad
+    mode is on and an input requires grad; forward-mode tangents are pushed when
+    a level is active; a symbolic operand hands the whole call to its
+    interpreter.
+    """
+    datas = []
+    record = False
+    for a in args:
+        if isinstance(a, Tensor):
+            if a._interp is not None:
+                return a._interp.apply(prim, args, params)
+            datas.append(a.data)
+            if a.requires_grad:
+                record = True
+        else:
+            datas.append(a)
+    if STATE.levels and prim.differentiable:
+        out = forward_apply(prim, args, params)
+        if out is not None:
+            return out
+    try:
+        data = prim.impl(*datas, **params)
+    except (ValueError, IndexError) as e:
+        raise ShapeError(
+            f"{prim.name}: {e} (operands: {describe(datas)}{_fmt_params(params)}). "
+            "Check the operand shapes: broadcasting aligns trailing axes, matmul needs "
+            "a.shape[-1] == b.shape[-2]; reshape or transpose an operand to fix it."
+        ) from None
+    if type(data) is not np.ndarray:
+        data = np.asarray(data)
+    out = Tensor.__new__(Tensor)
+    out.data = data
+    out.grad = None
+    out._tangents = None
+    out._version = 0
+    if record and STATE.grad_enabled and prim.differentiable:
+        out.requires_grad = True
+        out._prim = prim
+        out._parents = args
+        out._params = params
+        out._versions = tuple([a._version if isinstance(a, Tensor) else 0 for a in args])
+    else:
+        out.requires_grad = False
+        out._prim = None
+        out._parents = None
+        out._params = None
+        out._versions = None
+    if STATE.anomaly:
+        check_finite(data, "forward", prim, datas)
+    return out
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    if not params:
+        return ""
+    return "; " + ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+def check_finite(data: Any, phase: str, prim: Primitive, operands: Sequence[Any]) -> None:
+    """Raise FloatingPointError if a floating array holds NaN or Inf (anomaly mode)."""
+    arr = np.asarray(data)
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        bad = "NaN" if np.isnan(arr).any() else "Inf"
+        raise FloatingPointError(
+            f"anomaly in {phase} of {prim.name!r}: the {'output' if phase == 'forward' else 'gradient'}"
+            f" {describe([arr])} contains {bad} (operands: {describe(operands)}). "
+            "Look at this operation's inputs: log/div of zero, overflow in exp, or a "
+            "learning rate that is too large."
+        )
+
+
+from chainrule.core.forward import forward_apply  # noqa: E402
+from chainrule.core.tensor import Tensor  # noqa: E402

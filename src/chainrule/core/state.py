@@ -1,0 +1,123 @@
+"""Process-wide autodiff state: grad mode, anomaly mode, forward-mode levels.
+
+This is the only mutable module-level configuration in chainrule, switched by
+the documented context managers :func:`no_grad`, :func:`enable_grad` and
+:func:`detect_anomaly`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State:
+    __slots__ = ("grad_enabled", "anomaly", "levels")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+        # Active forward-mode levels. Ids grow monotonically and are never reused,
+        # so the largest active id is always the innermost transform.
+        self.levels: set[int] = set()
+
+
+STATE = _State()
+_level_ids = itertools.count(1)
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode, restoring it on exit."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(STATE.grad_enabled)
+        STATE.grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self._prev.pop()
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _GradMode(self.enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def no_grad() -> _GradMode:
+    """Disable recording on the tape (a context manager or a decorator).
+
+    Forward-mode tangents still propagate: only the reverse-mode tape is off.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> x = cr.tensor(2.0, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = x * 3
+    >>> y.requires_grad
+    False
+    """
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Enable recording on the tape, e.g. inside a :func:`no_grad` block."""
+    return _GradMode(True)
+
+
+def set_grad_enabled(enabled: bool) -> _GradMode:
+    """Set grad mode to ``enabled`` for the duration of a ``with`` block."""
+    return _GradMode(bool(enabled))
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are currently recorded on the tape."""
+    return STATE.grad_enabled
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Report the first operation whose output or gradient is NaN or Inf.
+
+    Inside this context every primitive checks its forward result and every
+    reverse rule its cotangent, and raises :class:`FloatingPointError` naming the
+    operation, the shapes and dtypes of its inputs. It slows every operation.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> with cr.detect_anomaly():
+    ...     cr.log(cr.tensor(-1.0))
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: anomaly in forward of 'log' ...
+    """
+    prev = STATE.anomaly
+    STATE.anomaly = True
+    try:
+        yield
+    finally:
+        STATE.anomaly = prev
+
+
+def new_level() -> int:
+    """Open a forward-mode level; its id is larger than every active one."""
+    level = next(_level_ids)
+    STATE.levels.add(level)
+    return level
+
+
+def end_level(level: int) -> None:
+    """Close a forward-mode level; tangents tagged with it are ignored from now on."""
+    STATE.levels.discard(level)

@@ -1,0 +1,392 @@
+"""The Tensor: a NumPy array with a place on the tape and forward-mode tangents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.core.errors import InplaceModificationError
+from chainrule.core.state import STATE
+
+
+def _check_differentiable_dtype(dtype: np.dtype, what: str) -> None:
+    if dtype.kind not in "fc":
+        raise TypeError(
+            f"{what}: only floating-point tensors can require gradients, got dtype {dtype}. "
+            "Create it with float data or pass dtype=np.float64 (or float32)."
+        )
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    Use :func:`chainrule.tensor` to create one. Arithmetic follows NumPy
+    (broadcasting, dtype promotion, ``@`` for matmul); when ``requires_grad`` is
+    set, operations are recorded and :meth:`backward` fills ``.grad``.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The values. Treat it as read-only while the tensor is on a tape.
+    requires_grad : bool
+        Whether operations on this tensor are recorded for reverse mode.
+    grad : Tensor or None
+        Accumulated gradient after :meth:`backward` (leaves only).
+    """
+
+    __slots__ = (
+        "data",
+        "requires_grad",
+        "grad",
+        "_prim",
+        "_parents",
+        "_params",
+        "_versions",
+        "_version",
+        "_tangents",
+        "__weakref__",
+    )
+    _interp = None  # symbolic tensors set an interpreter that builds graphs instead
+    __array_ufunc__ = None  # make ndarray (op) Tensor defer to Tensor's reflected operators
+    __hash__ = object.__hash__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        arr = np.asarray(data, dtype=dtype)
+        if arr.dtype == object:
+            raise TypeError(
+                "tensor: cannot make a tensor of Python objects; pass numbers or a numeric array"
+            )
+        if requires_grad:
+            _check_differentiable_dtype(arr.dtype, "tensor(requires_grad=True)")
+        self.data = arr
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._prim = None
+        self._parents = None
+        self._params = None
+        self._versions = None
+        self._version = 0
+        self._tangents = None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded operation."""
+        return self._prim is None
+
+    @property
+    def grad_fn(self) -> str | None:
+        """Name of the primitive that produced this tensor on the tape, if any."""
+        return None if self._prim is None else self._prim.name
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (no copy)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only a tensor with one element converts to a Python number, "
+                f"got shape {self.shape}; index it or reduce it first"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = []
+        if self.data.dtype != np.float64 or self.data.size == 0:
+            extra.append(f"dtype={self.data.dtype}")
+        if self._prim is not None:
+            extra.append(f"grad_fn={self._prim.name}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        if self._tangents:
+            extra.append(f"tangent_levels={sorted(self._tangents)}")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    # --------------------------------------------------------------- autograd
+    def backward(
+        self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        Parameters
+        ----------
+        grad : array_like, optional
+            Cotangent of ``self``; required unless ``self`` has one element.
+        retain_graph : bool, optional
+            Keep the saved tensors so backward can run again (defaults to
+            ``create_graph``).
+        create_graph : bool
+            Record the backward computation so gradients can be differentiated.
+        """
+        from chainrule.core.backward import backward
+
+        backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this data, cut from the tape and from forward tangents."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place on a leaf and return self."""
+        if requires_grad:
+            _check_differentiable_dtype(self.dtype, "requires_grad_")
+        if self._prim is not None and not requires_grad:
+            raise RuntimeError(
+                "requires_grad_(False) on a non-leaf tensor: use .detach() instead"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def zero_grad(self) -> None:
+        """Reset the accumulated gradient to None."""
+        self.grad = None
+
+    # ---------------------------------------------------------------- in place
+    def _inplace(self, name: str, fn: Any, other: Any) -> Tensor:
+        if self.requires_grad and STATE.grad_enabled:
+            raise InplaceModificationError(
+                f"in-place {name} on a tensor that requires grad while recording: it would "
+                "change values the tape saved. Use the out-of-place operator (x = x + y) or "
+                "run the update inside `with chainrule.no_grad():`."
+            )
+        o = other.data if isinstance(other, Tensor) else other
+        fn(self.data, o, out=self.data, casting="same_kind")
+        self._version += 1
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace("+=", np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace("-=", np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace("*=", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace("/=", np.divide, other)
+
+    def copy_(self, other: Any) -> Tensor:
+        """Overwrite the values in place (shape and dtype kept)."""
+        return self._inplace("copy_", lambda a, b, out, casting: np.copyto(out, b, casting), other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if self.requires_grad and STATE.grad_enabled:
+            raise InplaceModificationError(
+                "item assignment on a tensor that requires grad while recording; build a new "
+                "tensor with chainrule.where or concatenate, or assign inside no_grad()"
+            )
+        self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
+        self._version += 1
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.getitem(self, index)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.less(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.greater(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.greater_equal(self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.equal(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.not_equal(self, other)
+
+    # --------------------------------------------------------------- methods
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        """Axes reversed, as NumPy's ``.T``."""
+        return ops.transpose(self)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.transpose(self, axes or None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return self.transpose(*axes)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.reshape(self, shape)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return ops.astype(self, dtype)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return ops.relu(self)
+
+    def abs(self) -> Tensor:
+        return ops.abs(self)
+
+    def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
+        return ops.clip(self, lo, hi)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return ops.squeeze(self, axis)
+
+    def flatten(self) -> Tensor:
+        return ops.reshape(self, (-1,))
+
+
+def _index_data(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Create a :class:`Tensor`.
+
+    Parameters
+    ----------
+    data : array_like
+        Numbers, nested lists, a NumPy array or a Tensor. Python floats become
+        float64 and the dtype of an array is kept, as in NumPy.
+    requires_grad : bool
+        Record operations on this tensor for reverse mode (floating dtypes only).
+    dtype : dtype, optional
+        Cast to this dtype.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+from chainrule.core import ops  # noqa: E402

@@ -1,0 +1,372 @@
+"""Functional transforms in JAX's style: grad, vjp, jvp, Jacobians, Hessians.
+
+They take NumPy arrays, Python numbers or Tensors, return Tensors, never touch
+``.grad``, and compose to any order: ``grad(grad(f))``, ``jacfwd(jacrev(f))``, a
+``jvp`` of a ``grad``. Reverse transforms differentiate with respect to fresh
+aliases of their inputs; forward transforms tag tangents with a level of their
+own, so nested derivatives never confuse their perturbations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.core import ops
+from chainrule.core.backward import GradPlan, root_cotangent
+from chainrule.core.errors import ShapeError
+from chainrule.core.forward import tangent_of, with_tangent, without_level
+from chainrule.core.state import STATE, end_level, new_level
+from chainrule.core.tensor import Tensor
+
+
+def _input(x: Any, what: str) -> Tensor:
+    t = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    if t.dtype.kind not in "fc":
+        raise TypeError(
+            f"{what}: inputs to differentiate must be floating point, got dtype {t.dtype} "
+            f"(shape {t.shape}). Pass floats, e.g. np.asarray(x, dtype=np.float64)."
+        )
+    return t
+
+
+def _fresh(x: Tensor) -> Tensor:
+    """A new variable for reverse mode that still depends on ``x`` for outer transforms."""
+    if x.requires_grad and STATE.grad_enabled:
+        return ops.identity(x)
+    v = Tensor(x.data)
+    v.requires_grad = True
+    if x._tangents:
+        v._tangents = {k: t for k, t in x._tangents.items() if k in STATE.levels} or None
+    return v
+
+
+def _argnums(argnums: int | Sequence[int], n: int, what: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not -n <= i < n:
+            raise ValueError(f"{what}: argnums={argnums} out of range for {n} positional arguments")
+    return tuple(i % n for i in nums)
+
+
+def _output(res: Any, has_aux: bool, what: str) -> tuple[Tensor, Any]:
+    if has_aux:
+        if not (isinstance(res, tuple) and len(res) == 2):
+            raise TypeError(f"{what}(has_aux=True): f must return a pair (output, aux)")
+        out, aux = res
+    else:
+        out, aux = res, None
+    if not isinstance(out, Tensor):
+        out = Tensor(np.asarray(out))
+    return out, aux
+
+
+def _plain(out: Tensor) -> Tensor:
+    """``out`` cut from the tape but keeping its forward-mode tangents."""
+    if not out.requires_grad:
+        return out
+    v = Tensor(out.data)
+    v._tangents = out._tangents
+    return v
+
+
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
+    """Evaluate ``f`` and return its vector-Jacobian product function.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors returning a tensor (or ``(tensor, aux)``).
+    *primals
+        Points at which to differentiate.
+
+    Returns
+    -------
+    out : Tensor
+        ``f(*primals)``.
+    vjp_fn : callable
+        ``vjp_fn(v)`` returns a tuple with ``v^T J`` for each primal; it may be
+        called many times.
+    aux : object
+        Only with ``has_aux=True``.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> out, f_vjp = cr.vjp(lambda x: x * x, cr.tensor([1.0, 2.0]))
+    >>> f_vjp(cr.tensor([1.0, 1.0]))[0]
+    tensor([2., 4.])
+    """
+    xs = [_fresh(_input(p, "vjp")) for p in primals]
+    with _GradOn():
+        out, aux = _output(f(*xs), has_aux, "vjp")
+    plan = GradPlan(out, xs)
+
+    def vjp_fn(ct: Any) -> tuple[Tensor, ...]:
+        c = root_cotangent(out, ct, "vjp_fn")
+        create = STATE.grad_enabled and (plan.needs_graph or c.requires_grad)
+        gs = plan.run(c, retain_graph=True, create_graph=create)
+        return tuple(_zero_if_none(g, x) for g, x in zip(gs, xs))
+
+    result = out if plan.needs_graph else _plain(out)
+    return (result, vjp_fn, aux) if has_aux else (result, vjp_fn)
+
+
+def _zero_if_none(g: Any, x: Tensor) -> Tensor:
+    return Tensor(np.zeros(x.shape, dtype=x.dtype)) if g is None else g
+
+
+class _GradOn:
+    """Recording on while a transform traces ``f`` (it needs the tape even under no_grad)."""
+
+    def __enter__(self) -> None:
+        self.prev = STATE.grad_enabled
+        STATE.grad_enabled = True
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self.prev
+
+
+def value_and_grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """Return a function computing ``f(*args)`` and its gradient with respect to ``argnums``.
+
+    ``f`` must return a single-element tensor. With ``has_aux=True`` it returns
+    ``(out, aux)`` and the transformed function returns ``((out, aux), grad)``.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> value, g = cr.value_and_grad(lambda x: (x ** 2).sum())(cr.tensor([1.0, 3.0]))
+    >>> float(value), g
+    (10.0, tensor([2., 6.]))
+    """
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums(argnums, len(args), "grad")
+        xs = [_fresh(_input(args[i], "grad")) for i in nums]
+        full = list(args)
+        for i, x in zip(nums, xs):
+            full[i] = x
+        with _GradOn():
+            out, aux = _output(f(*full, **kwargs), has_aux, "grad")
+        if out.data.size != 1:
+            raise ShapeError(
+                f"grad: f must return a single number, got shape {out.shape}. Reduce it "
+                "(e.g. .sum() or .mean()), or use chainrule.jacobian / vjp for vector outputs."
+            )
+        plan = GradPlan(out, xs)
+        create = STATE.grad_enabled and plan.needs_graph
+        gs = plan.run(root_cotangent(out, None, "grad"), retain_graph=create, create_graph=create)
+        grads = tuple(_zero_if_none(g, x) for g, x in zip(gs, xs))
+        g = grads[0] if isinstance(argnums, int) else grads
+        value = out if plan.needs_graph else _plain(out)
+        return ((value, aux), g) if has_aux else (value, g)
+
+    return wrapped
+
+
+def grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """Return a function computing the gradient of scalar-valued ``f``.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> df = cr.grad(cr.sin)
+    >>> ddf = cr.grad(cr.grad(cr.sin))
+    >>> round(float(df(0.0)), 6), round(float(ddf(0.5)), 6)
+    (1.0, -0.479426)
+    """
+    vg = value_and_grad(f, argnums, has_aux)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return wrapped
+
+
+def jvp(
+    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False
+) -> Any:
+    """Evaluate ``f`` and its Jacobian-vector product in one forward sweep.
+
+    Parameters
+    ----------
+    f : callable
+        A function of tensors returning a tensor.
+    primals, tangents : sequences
+        Points and tangent vectors of the same shapes.
+
+    Returns
+    -------
+    (out, tangent_out) : tuple of Tensor
+        ``f(*primals)`` and ``J @ tangents``.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> out, t = cr.jvp(cr.exp, (0.0,), (2.0,))
+    >>> float(out), float(t)
+    (1.0, 2.0)
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(
+            f"jvp: got {len(primals)} primals but {len(tangents)} tangents; pass one tangent "
+            "per primal"
+        )
+    level = new_level()
+    try:
+        xs = []
+        for p, t in zip(primals, tangents):
+            x = _input(p, "jvp")
+            tt = t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=x.dtype))
+            if tt.shape != x.shape:
+                raise ShapeError(
+                    f"jvp: tangent of shape {tt.shape} for a primal of shape {x.shape}; "
+                    "each tangent must have its primal's shape"
+                )
+            xs.append(with_tangent(x, level, tt))
+        out, aux = _output(f(*xs), has_aux, "jvp")
+        t_out = tangent_of(out, level)
+        if t_out is None:
+            t_out = Tensor(np.zeros(out.shape, dtype=out.dtype))
+    finally:
+        end_level(level)
+    out = without_level(out, level)
+    return (out, t_out, aux) if has_aux else (out, t_out)
+
+
+def _flat_basis(shape: tuple[int, ...], dtype: Any) -> Any:
+    n = int(np.prod(shape))
+    eye = np.eye(n, dtype=dtype)
+    return [eye[k].reshape(shape) for k in range(n)]
+
+
+def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """Jacobian by forward mode: one JVP sweep per input element.
+
+    The result has shape ``out.shape + x.shape`` (a tuple for several argnums).
+    """
+
+    def wrapped(*args: Any) -> Any:
+        nums = _argnums(argnums, len(args), "jacfwd")
+        xs = [_input(a, "jacfwd") if i in nums else a for i, a in enumerate(args)]
+        jacs = []
+        for i in nums:
+            x = xs[i]
+
+            def fi(xi: Any, i: int = i) -> Any:
+                return f(*xs[:i], xi, *xs[i + 1 :])
+
+            cols = [jvp(fi, (x,), (e,))[1] for e in _flat_basis(x.shape, x.dtype)]
+            if not cols:
+                raise ValueError("jacfwd: the input has no elements")
+            out_shape = cols[0].shape
+            jac = ops.stack(cols, axis=-1)
+            jacs.append(ops.reshape(jac, out_shape + x.shape))
+        return jacs[0] if isinstance(argnums, int) else tuple(jacs)
+
+    return wrapped
+
+
+def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """Jacobian by reverse mode: one VJP sweep per output element.
+
+    The result has shape ``out.shape + x.shape`` (a tuple for several argnums).
+    """
+
+    def wrapped(*args: Any) -> Any:
+        nums = _argnums(argnums, len(args), "jacrev")
+
+        def fx(*sel: Any) -> Any:
+            full = list(args)
+            for i, s in zip(nums, sel):
+                full[i] = s
+            return f(*full)
+
+        out, pull = vjp(fx, *[args[i] for i in nums])
+        rows = [pull(e) for e in _flat_basis(out.shape, out.dtype)]
+        jacs = []
+        for k, i in enumerate(nums):
+            x_shape = np.shape(args[i])
+            if not rows:
+                jacs.append(Tensor(np.zeros(out.shape + x_shape, dtype=out.dtype)))
+                continue
+            jac = ops.stack([r[k] for r in rows], axis=0)
+            jacs.append(ops.reshape(jac, out.shape + x_shape))
+        return jacs[0] if isinstance(argnums, int) else tuple(jacs)
+
+    return wrapped
+
+
+def jacobian(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, mode: str = "auto"
+) -> Callable[..., Any]:
+    """Jacobian of ``f``, choosing the mode by the chapter's rule.
+
+    With ``mode="auto"``, forward mode is used when the inputs have fewer
+    elements than the output (one sweep per input), reverse mode otherwise (one
+    sweep per output). ``mode`` may also be ``"fwd"`` or ``"rev"``.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> J = cr.jacobian(lambda x: x * 2.0)(cr.tensor([1.0, 2.0]))
+    >>> J.numpy()
+    array([[2., 0.],
+           [0., 2.]])
+    """
+    if mode not in ("auto", "fwd", "rev"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+
+    def wrapped(*args: Any) -> Any:
+        chosen = mode
+        if mode == "auto":
+            nums = _argnums(argnums, len(args), "jacobian")
+            n_in = sum(int(np.size(np.asarray(args[i]))) for i in nums)
+            with _GradOff():
+                n_out = int(np.size(np.asarray(f(*args))))
+            chosen = "fwd" if n_in < n_out else "rev"
+        transform = jacfwd if chosen == "fwd" else jacrev
+        return transform(f, argnums)(*args)
+
+    return wrapped
+
+
+class _GradOff:
+    def __enter__(self) -> None:
+        self.prev = STATE.grad_enabled
+        STATE.grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self.prev
+
+
+def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """Hessian of scalar ``f`` as forward-over-reverse: ``jacfwd(jacrev(f))``."""
+    return jacfwd(jacrev(f, argnums), argnums)
+
+
+def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Tensor:
+    """Hessian-vector product ``H v`` of scalar ``f``, forward-over-reverse, without forming H.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> cr.hvp(lambda x: (x ** 3).sum(), (cr.tensor([1.0, 2.0]),), (cr.tensor([1.0, 0.0]),))
+    tensor([6., 0.])
+    """
+    primals = tuple(primals)
+    nums = tuple(range(len(primals)))
+    g = grad(f, argnums=nums)
+    _, t = jvp(lambda *xs: ops.concatenate([ops.reshape(v, (-1,)) for v in g(*xs)]), primals, tangents)
+    if len(primals) == 1:
+        return ops.reshape(t, np.shape(primals[0]))
+    return t

@@ -55,6 +55,8 @@ def __getattr__(name: str) -> object:
     # subpackages load on first use, so `import chainrule` stays light
     import importlib
 
-    if name in {"numeric", "symbolic", "nn", "optim", "data", "train", "experiments"}:
+    if name in {"numeric", "symbolic", "nn", "optim", "data", "train", "experiments", "sklearn"}:
         return importlib.import_module(f"chainrule.{name}")
+    if name == "jit":
+        return importlib.import_module("chainrule.symbolic").jit
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

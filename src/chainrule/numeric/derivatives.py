@@ -86,7 +86,7 @@ class _Evaluator:
             if bad.any():
                 where = tuple(int(i) for i in np.argwhere(bad)[0])
                 raise ValueError(
-                    f"f(x) is not finite at output index {where}: {out[where]!r}; "
+                    f"f(x) is not finite at output index {where}: {float(out[where])!r}; "
                     "f must be finite at the point of differentiation"
                 )
             self._base = out
@@ -100,7 +100,7 @@ class _Evaluator:
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"f is not finite at the perturbed point ({where}), output index {index}: "
-                f"{out[index]!r}, although f(x) is finite; the step leaves f's domain: "
+                f"{float(out[index])!r}, although f(x) is finite; the step leaves f's domain: "
                 "pass a smaller step= or a one-sided method"
             )
         return out
@@ -157,7 +157,7 @@ class _Coordinates:
         for c, value in values.items():
             k, i = self.index[c]
             idx = np.unravel_index(i, self.args[k].shape)
-            parts.append(f"argument {k}[{', '.join(map(str, idx))}] = {value!r}")
+            parts.append(f"argument {k}[{', '.join(map(str, idx))}] = {float(value)!r}")
         return ", ".join(parts)
 
     def _slices(self) -> list[tuple[slice, tuple[int, ...]]]:

@@ -56,7 +56,7 @@ def as_float_array(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
-            f"{name} is not finite at index {where}: {a[where]!r} "
+            f"{name} is not finite at index {where}: {float(a[where])!r} "
             f"({int(bad.sum())} of {a.size} entries are NaN or inf); "
             "finite differences need a finite point"
         )

@@ -49,7 +49,7 @@ def _as_inputs(inputs: Sequence[Any]) -> tuple[np.ndarray, ...]:
         bad = ~np.isfinite(a)
         if bad.any():
             where = tuple(int(j) for j in np.argwhere(bad)[0])
-            raise ValueError(f"input {i} is not finite at index {where}: {a[where]!r}")
+            raise ValueError(f"input {i} is not finite at index {where}: {float(a[where])!r}")
         out.append(a)
     return tuple(out)
 
@@ -457,7 +457,7 @@ def gradcheck(
     >>> import numpy as np
     >>> import chainrule as cr
     >>> from chainrule.numeric import gradcheck
-    >>> gradcheck(lambda x: cr.tanh(x) * x, np.array([0.3, -1.2]), rng=0)  # doctest: +SKIP
+    >>> gradcheck(lambda x: cr.tanh(x) * x, np.array([0.3, -1.2]), rng=0)
     True
     """
     modes = tuple(modes)

@@ -127,7 +127,7 @@ class GradPlan:
                     continue
                 if in_plan is not None and id(p) not in in_plan:
                     continue
-                gi = prim.vjp(i, g, t, args, params)
+                gi = _rule(prim, i, g, t, args, params) if anomaly else prim.vjp(i, g, t, args, params)
                 if gi is None:
                     continue
                 if not isinstance(gi, Tensor):
@@ -145,6 +145,18 @@ class GradPlan:
         if targets is None:
             return None
         return [results.get(id(t)) for t in targets]
+
+
+def _rule(prim: Any, i: int, g: Tensor, out: Tensor, args: Any, params: Any) -> Any:
+    """A reverse rule in anomaly mode: an inner NaN/Inf is reported as this op's backward."""
+    try:
+        return prim.vjp(i, g, out, args, params)
+    except FloatingPointError as e:
+        shapes = ", ".join(str(getattr(a, "shape", "scalar")) for a in args)
+        raise FloatingPointError(
+            f"anomaly in backward of {prim.name!r} (operand {i}; operand shapes {shapes}, "
+            f"output {out.shape}): {e}"
+        ) from None
 
 
 def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:

@@ -122,12 +122,20 @@ class GradPlan:
                 raise _freed_error(t)
             _check_versions(t)
             params = t._params
+            rules = prim.vjp_rules
+            per_input = type(rules) is tuple
             for i, p in enumerate(args):
                 if not (isinstance(p, Tensor) and p.requires_grad):
                     continue
                 if in_plan is not None and id(p) not in in_plan:
                     continue
-                gi = _rule(prim, i, g, t, args, params) if anomaly else prim.vjp(i, g, t, args, params)
+                if anomaly:
+                    gi = _rule(prim, i, g, t, args, params)
+                elif per_input:
+                    rule = rules[i]
+                    gi = None if rule is None else rule(g, t, *args, **params)
+                else:
+                    gi = rules(i, g, t, *args, **params)
                 if gi is None:
                     continue
                 if not isinstance(gi, Tensor):
@@ -171,7 +179,7 @@ def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
 
 def _check_versions(t: Tensor) -> None:
     for p, v in zip(t._parents, t._versions):
-        if isinstance(p, Tensor) and p._version != v:
+        if v != getattr(p, "_version", 0):
             raise InplaceModificationError(
                 f"a tensor of shape {p.shape} saved for the backward of {t._prim.name!r} was "
                 f"modified in place after it was used (version {p._version}, expected {v}). "

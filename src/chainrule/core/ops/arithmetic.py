@@ -17,7 +17,7 @@ from chainrule.core.primitive import Primitive, apply, register
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return np.shape(x)
+    return x.shape if isinstance(x, (np.ndarray, op.Tensor)) else np.shape(x)
 
 
 ADD = register(

@@ -118,7 +118,7 @@ ERF = _unary(
 RELU = _unary(
     "relu",
     lambda x: np.maximum(x, np.zeros((), getattr(x, "dtype", np.float64))),
-    lambda out, x: op.greater(x, 0).astype(out.dtype),
+    lambda out, x: op.greater(out, 0),  # a bool mask; multiplying keeps g's dtype
     away_from_zero((3, 4)),
     "max(x, 0)",
 )

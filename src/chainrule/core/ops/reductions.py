@@ -33,7 +33,9 @@ def _kept_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[i
 
 
 def _sum_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    if type(x) is not np.ndarray:
+        return np.sum(x, axis=axis, keepdims=keepdims)
+    return x.sum(axis=axis, keepdims=keepdims)
 
 
 def _expand_back(g: Any, x: Any, axis: Any) -> Any:
@@ -53,7 +55,9 @@ SUM = register(
 
 
 def _max_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
-    return np.max(x, axis=axis, keepdims=keepdims)
+    if type(x) is not np.ndarray:
+        return np.max(x, axis=axis, keepdims=keepdims)
+    return x.max(axis=axis, keepdims=keepdims)
 
 
 def _argmax_weights(out: Any, x: Any, axis: Any) -> Any:

@@ -16,7 +16,7 @@ from chainrule.core.primitive import Primitive, apply, register
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return tuple(np.shape(x)) if not hasattr(x, "shape") else tuple(x.shape)
+    return x.shape if isinstance(x, (np.ndarray, op.Tensor)) else np.shape(x)
 
 
 def _same(x: np.ndarray) -> np.ndarray:
@@ -50,7 +50,9 @@ RESHAPE = register(
 
 
 def _transpose_impl(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
-    return np.transpose(x, axes)
+    if type(x) is not np.ndarray:
+        return np.transpose(x, axes)
+    return x.T if axes is None else x.transpose(axes)
 
 
 def _inverse_axes(axes: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -79,6 +81,26 @@ BROADCAST_TO = register(
         vjp=(lambda g, out, x, shape: sum_to(g, _shape(x)),),  # sum over broadcast axes
         jvp=(lambda t, out, x, shape: broadcast_to(t, shape),),
         example=normal((3, 1), shape=(2, 3, 4)),
+    )
+)
+
+
+def _sum_to_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    xs = np.shape(x)
+    lead = len(xs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
+    )
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+
+
+SUM_TO = register(
+    Primitive(
+        "sum_to",
+        _sum_to_impl,
+        vjp=(lambda g, out, x, shape: broadcast_to(g, _shape(x)),),  # transpose of broadcasting
+        jvp=(lambda t, out, x, shape: sum_to(t, shape),),
+        example=normal((2, 3, 4), shape=(3, 1)),
     )
 )
 
@@ -199,15 +221,9 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
 
     The one helper every reverse rule uses for broadcasting in reverse.
     """
-    xs = _shape(x)
-    shape = tuple(shape)
-    if xs == shape:
+    if _shape(x) == tuple(shape):
         return x
-    lead = len(xs) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
-    )
-    return reshape(op.sum(x, axis=axes, keepdims=True), shape)
+    return apply(SUM_TO, x, shape=tuple(shape))
 
 
 def expand_dims(x: Any, axis: int | tuple[int, ...]) -> Any:

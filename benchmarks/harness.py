@@ -26,15 +26,21 @@ def blas_threads() -> str:
     )
 
 
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+# CPU time of this process by default: on a shared machine it is far less disturbed
+# by other jobs than wall time, and with one BLAS thread it measures the same work.
+CLOCK = CLOCKS[os.environ.get("BENCH_CLOCK", "cpu")]
+
+
 def time_call(fn: Callable[[], object], min_time: float = 0.05) -> float:
     """Seconds per call of ``fn``, averaged over enough calls to last ``min_time``."""
     fn()
     n, elapsed = 1, 0.0
     while True:
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(n):
             fn()
-        elapsed = time.perf_counter() - t0
+        elapsed = CLOCK() - t0
         if elapsed >= min_time:
             return elapsed / n
         n *= 2
@@ -70,3 +76,5 @@ def header() -> None:
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     print(f"BLAS: {blas_threads()}")
+    clock = os.environ.get("BENCH_CLOCK", "cpu")
+    print(f"clock: {clock} time (set BENCH_CLOCK=wall or cpu); medians over interleaved rounds")

@@ -1,7 +1,7 @@
 """The engine: Tensor, the primitive registry, reverse and forward mode, transforms."""
 
 from chainrule.core import ops
-from chainrule.core.backward import GradPlan, backward
+from chainrule.core.reverse import GradPlan, backward
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.primitive import REGISTRY, Primitive, apply, register
 from chainrule.core.state import (

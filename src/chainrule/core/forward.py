@@ -45,10 +45,10 @@ def strip(a: Any, level: int) -> Any:
         s._prim = ops.shapes.IDENTITY
         s._parents = (a,)
         s._params = {}
-        s._versions = (a._version,)
+        STATE.clock = s._tick = STATE.clock + 1
     else:
         s.requires_grad = False
-        s._prim = s._parents = s._params = s._versions = None
+        s._prim = s._parents = s._params = s._tick = None
     return s
 
 
@@ -69,7 +69,6 @@ def forward_apply(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> A
         # the tape keeps the operands with their tangents, so that a reverse pass
         # inside this level (forward-over-reverse) carries them through the rules
         out._parents = args
-        out._versions = tuple([getattr(a, "_version", 0) for a in args])
     t = prim.jvp(tangents, out, stripped, params)
     if t is None:
         return out

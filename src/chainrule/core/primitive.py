@@ -147,13 +147,13 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
         out._prim = prim
         out._parents = args
         out._params = params
-        out._versions = tuple([a._version if isinstance(a, Tensor) else 0 for a in args])
+        STATE.clock = out._tick = STATE.clock + 1
     else:
         out.requires_grad = False
         out._prim = None
         out._parents = None
         out._params = None
-        out._versions = None
+        out._tick = None
     if STATE.anomaly:
         check_finite(data, "forward", prim, datas)
     return out

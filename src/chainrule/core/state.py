@@ -17,7 +17,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _State:
-    __slots__ = ("grad_enabled", "anomaly", "levels")
+    __slots__ = ("grad_enabled", "anomaly", "levels", "clock", "last_mutation")
 
     def __init__(self) -> None:
         self.grad_enabled = True
@@ -25,6 +25,13 @@ class _State:
         # Active forward-mode levels. Ids grow monotonically and are never reused,
         # so the largest active id is always the innermost transform.
         self.levels: set[int] = set()
+        # One clock orders the tape and in-place modifications: a recorded node's
+        # ``_tick`` is the time it was recorded (so reverse tick order is a valid
+        # backward order), an in-place op stamps the tensor's ``_version`` with the
+        # time of the modification, and backward spots a saved tensor whose
+        # ``_version`` is newer than the node that saved it.
+        self.clock = 0
+        self.last_mutation = 0
 
 
 STATE = _State()

@@ -42,7 +42,7 @@ class Tensor:
         "_prim",
         "_parents",
         "_params",
-        "_versions",
+        "_tick",
         "_version",
         "_tangents",
         "__weakref__",
@@ -67,7 +67,7 @@ class Tensor:
         self._prim = None
         self._parents = None
         self._params = None
-        self._versions = None
+        self._tick = None
         self._version = 0
         self._tangents = None
 
@@ -164,7 +164,7 @@ class Tensor:
         create_graph : bool
             Record the backward computation so gradients can be differentiated.
         """
-        from chainrule.core.backward import backward
+        from chainrule.core.reverse import backward
 
         backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
@@ -197,7 +197,7 @@ class Tensor:
             )
         o = other.data if isinstance(other, Tensor) else other
         fn(self.data, o, out=self.data, casting="same_kind")
-        self._version += 1
+        STATE.clock = STATE.last_mutation = self._version = STATE.clock + 1
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -223,7 +223,7 @@ class Tensor:
                 "tensor with chainrule.where or concatenate, or assign inside no_grad()"
             )
         self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
-        self._version += 1
+        STATE.clock = STATE.last_mutation = self._version = STATE.clock + 1
 
     # ------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops
-from chainrule.core.backward import GradPlan, root_cotangent
+from chainrule.core.reverse import GradPlan, root_cotangent
 from chainrule.core.errors import ShapeError
 from chainrule.core.forward import tangent_of, with_tangent, without_level
 from chainrule.core.state import STATE, end_level, new_level

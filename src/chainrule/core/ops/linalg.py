@@ -13,6 +13,8 @@ from chainrule.core.primitive import Primitive, apply, register
 
 def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a @ b)/da: g @ b^T, with 1-D operands promoted as NumPy does
+    if a.ndim == 2 and b.ndim == 2:
+        return g @ swapaxes(b, 0, 1)
     if b.ndim == 1:
         ga = expand_dims(g, -1) * b  # outer product over the contracted axis
     else:
@@ -26,6 +28,8 @@ def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
 
 def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a @ b)/db: a^T @ g, with 1-D operands promoted as NumPy does
+    if a.ndim == 2 and b.ndim == 2:
+        return swapaxes(a, 0, 1) @ g
     if a.ndim == 1:
         gb = expand_dims(a, -1) * expand_dims(g, -2) if b.ndim > 1 else g * a
     elif b.ndim == 1:
@@ -49,9 +53,4 @@ MATMUL = register(
 
 def matmul(a: Any, b: Any) -> Any:
     """Matrix product ``a @ b`` with NumPy's rules for 1-D and batched operands."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        raise ValueError(
-            f"matmul: operands must not be scalars (got shapes {np.shape(a)} and {np.shape(b)}); "
-            "use * for scaling"
-        )
     return apply(MATMUL, a, b)

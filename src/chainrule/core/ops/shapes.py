@@ -86,12 +86,15 @@ BROADCAST_TO = register(
 
 
 def _sum_to_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    xs = np.shape(x)
+    x = np.asarray(x)
+    xs = x.shape
     lead = len(xs) - len(shape)
+    if lead == 1 and xs[1:] == shape:  # the common case: a bias summed over the batch
+        return np.add.reduce(x, axis=0)
     axes = tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
     )
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+    return np.add.reduce(x, axis=axes, keepdims=True).reshape(shape)
 
 
 SUM_TO = register(
@@ -203,7 +206,10 @@ permute = transpose
 
 def swapaxes(x: Any, a: int, b: int) -> Any:
     """Exchange two axes."""
-    axes = list(range(len(_shape(x))))
+    nd = len(_shape(x))
+    if nd == 2 and a % 2 != b % 2:
+        return apply(TRANSPOSE, x, axes=None)
+    axes = list(range(nd))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
 

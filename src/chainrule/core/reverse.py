@@ -10,6 +10,7 @@ rules run with recording off, so each costs its NumPy calls and builds nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -104,7 +105,6 @@ class GradPlan:
         grads: dict[int, Any] = {id(self.root): ct}
         results: dict[int, Any] = {}
         assigned: set[int] = set()
-        anomaly = STATE.anomaly
         in_plan = None if targets is None else {id(t) for t in self.order}
         for t in reversed(self.order):
             g = grads.pop(id(t), None)
@@ -113,37 +113,10 @@ class GradPlan:
             if target_ids is not None and id(t) in target_ids:
                 results[id(t)] = g
                 continue
-            prim = t._prim
-            if prim is None:
+            if t._prim is None:
                 _accumulate(t, g, assigned)
                 continue
-            args = t._parents
-            if args is None:
-                raise _freed_error(t)
-            _check_versions(t)
-            params = t._params
-            rules = prim.vjp_rules
-            per_input = type(rules) is tuple
-            for i, p in enumerate(args):
-                if not (isinstance(p, Tensor) and p.requires_grad):
-                    continue
-                if in_plan is not None and id(p) not in in_plan:
-                    continue
-                if anomaly:
-                    gi = _rule(prim, i, g, t, args, params)
-                elif per_input:
-                    rule = rules[i]
-                    gi = None if rule is None else rule(g, t, *args, **params)
-                else:
-                    gi = rules(i, g, t, *args, **params)
-                if gi is None:
-                    continue
-                if not isinstance(gi, Tensor):
-                    gi = Tensor(gi)
-                if gi.dtype != p.dtype:
-                    gi = gi.astype(p.dtype)
-                if anomaly:
-                    check_finite(gi.data, "backward", prim, args)
+            for p, gi in _pull(t, g, in_plan):
                 key = id(p)
                 prev = grads.get(key)
                 grads[key] = gi if prev is None else prev + gi
@@ -153,6 +126,43 @@ class GradPlan:
         if targets is None:
             return None
         return [results.get(id(t)) for t in targets]
+
+
+def _pull(t: Tensor, g: Tensor, only: set[int] | None = None) -> list[tuple[Tensor, Tensor]]:
+    """Apply the reverse rules of node ``t`` to its cotangent ``g``: (parent, cotangent) pairs."""
+    args = t._parents
+    if args is None:
+        raise _freed_error(t)
+    if STATE.last_mutation > t._tick:
+        _check_versions(t)
+    prim = t._prim
+    params = t._params
+    rules = prim.vjp_rules
+    per_input = type(rules) is tuple
+    anomaly = STATE.anomaly
+    out = []
+    for i, p in enumerate(args):
+        if not (isinstance(p, Tensor) and p.requires_grad):
+            continue
+        if only is not None and id(p) not in only:
+            continue
+        if anomaly:
+            gi = _rule(prim, i, g, t, args, params)
+        elif per_input:
+            rule = rules[i]
+            gi = None if rule is None else rule(g, t, *args, **params)
+        else:
+            gi = rules(i, g, t, *args, **params)
+        if gi is None:
+            continue
+        if not isinstance(gi, Tensor):
+            gi = Tensor(gi)
+        if gi.data.dtype is not p.data.dtype and gi.data.dtype != p.data.dtype:
+            gi = gi.astype(p.data.dtype)
+        if anomaly:
+            check_finite(gi.data, "backward", prim, args)
+        out.append((p, gi))
+    return out
 
 
 def _rule(prim: Any, i: int, g: Tensor, out: Tensor, args: Any, params: Any) -> Any:
@@ -170,6 +180,15 @@ def _rule(prim: Any, i: int, g: Tensor, out: Tensor, args: Any, params: Any) -> 
 def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
     if id(g) in assigned:  # one cotangent object reaching two leaves: give each its own
         g = Tensor(g.data.copy())
+    elif (
+        not g.requires_grad
+        and leaf.data.flags.c_contiguous
+        and not g.data.flags.c_contiguous
+        and g.data.ndim > 1
+    ):
+        # the layout contract (as PyTorch's): a gradient has its leaf's memory layout,
+        # so an update `w -= lr * w.grad` streams both arrays in the same order
+        g = Tensor(np.ascontiguousarray(g.data))
     assigned.add(id(g))
     if leaf.grad is None:
         leaf.grad = g
@@ -178,12 +197,12 @@ def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
 
 
 def _check_versions(t: Tensor) -> None:
-    for p, v in zip(t._parents, t._versions):
-        if v != getattr(p, "_version", 0):
+    for p in t._parents:
+        if isinstance(p, Tensor) and p._version > t._tick:
             raise InplaceModificationError(
                 f"a tensor of shape {p.shape} saved for the backward of {t._prim.name!r} was "
-                f"modified in place after it was used (version {p._version}, expected {v}). "
-                "Do the in-place update after backward(), or use an out-of-place operation."
+                "modified in place after it was used. Do the in-place update after "
+                "backward() (or zero_grad/step in that order), or use an out-of-place operation."
             )
 
 
@@ -209,7 +228,12 @@ def root_cotangent(root: Tensor, grad: Any, what: str) -> Tensor:
 def backward(
     root: Tensor, grad: Any = None, *, retain_graph: bool | None = None, create_graph: bool = False
 ) -> None:
-    """Accumulate the gradient of ``root`` into ``.grad`` of the leaves (PyTorch style)."""
+    """Accumulate the gradient of ``root`` into ``.grad`` of the leaves (PyTorch style).
+
+    Nodes are visited newest first (a heap keyed by their tick): every consumer
+    of a node was recorded after it, so by the time a node comes off the heap
+    its cotangent is complete. No separate topological sort is needed.
+    """
     if not root.requires_grad:
         raise RuntimeError(
             f"backward: the tensor (shape {root.shape}, dtype {root.dtype}) does not require "
@@ -219,4 +243,30 @@ def backward(
     ct = root_cotangent(root, grad, "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    GradPlan(root).run(ct, retain_graph=retain_graph, create_graph=create_graph)
+    assigned: set[int] = set()
+    if root._prim is None:
+        _accumulate(root, ct, assigned)
+        return
+    prev_mode = STATE.grad_enabled
+    STATE.grad_enabled = create_graph
+    try:
+        cts = {id(root): ct}
+        heap = [(-root._tick, root)]
+        while heap:
+            t = heappop(heap)[1]
+            for p, gi in _pull(t, cts.pop(id(t))):
+                if p._prim is None:
+                    _accumulate(p, gi, assigned)
+                    continue
+                key = id(p)
+                prev = cts.get(key)
+                if prev is None:
+                    cts[key] = gi
+                    heappush(heap, (-p._tick, p))  # ticks are unique: tensors never compared
+                else:
+                    cts[key] = prev + gi
+            if not retain_graph:
+                t._parents = None
+                t._params = None
+    finally:
+        STATE.grad_enabled = prev_mode

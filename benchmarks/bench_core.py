@@ -180,14 +180,22 @@ def main() -> None:
     # C: tiny, overhead-bound
     pc = init([2, 16, 16, 1], np.float64)
     xc, yc = rng.normal(size=(1, 2)), np.array([[1.0]])
-    systems = {"numpy (hand-written)": tiny_numpy(pc, xc, yc), "chainrule tape": tiny_cr(pc, xc, yc)}
+    systems = {
+        "numpy (hand-written)": tiny_numpy(pc, xc, yc),
+        "chainrule tape": tiny_cr(pc, xc, yc),
+    }
     if torch:
         systems["pytorch eager"] = torch_step(pc, xc, yc, "tanh")
-    first = {k: float(f()) for k, f in {
-        "numpy": tiny_numpy(pc, xc, yc), "chainrule": tiny_cr(pc, xc, yc)}.items()}
+    first = {
+        k: float(f())
+        for k, f in {"numpy": tiny_numpy(pc, xc, yc), "chainrule": tiny_cr(pc, xc, yc)}.items()
+    }
     print(f"first losses (C): {first}")
-    print_table("C: 2-16-16-1 step, batch 1, float64", interleave(systems, "numpy (hand-written)",
-                args.rounds), "numpy (hand-written)")
+    print_table(
+        "C: 2-16-16-1 step, batch 1, float64",
+        interleave(systems, "numpy (hand-written)", args.rounds),
+        "numpy (hand-written)",
+    )
 
     # A: GEMM-bound
     pa = init([784, 256, 128, 10], np.float32)
@@ -198,8 +206,11 @@ def main() -> None:
         systems["pytorch eager"] = torch_step(pa, xa, ya, "relu")
     first = {"numpy": float(big_numpy(pa, xa, ya)()), "chainrule": float(big_cr(pa, xa, ya)())}
     print(f"first losses (A): {first}")
-    print_table("A: 784-256-128-10 step, batch 128, float32",
-                interleave(systems, "numpy (hand-written)", args.rounds), "numpy (hand-written)")
+    print_table(
+        "A: 784-256-128-10 step, batch 128, float32",
+        interleave(systems, "numpy (hand-written)", args.rounds),
+        "numpy (hand-written)",
+    )
 
     # cheap gradient principle: gradient vs forward alone
     ts = [(cr.tensor(W, requires_grad=True), cr.tensor(b, requires_grad=True)) for W, b in pa]
@@ -214,8 +225,9 @@ def main() -> None:
         for W, b in ts:
             W.grad = b.grad = None
 
-    res = interleave({"forward": forward_only, "forward+backward": forward_backward}, "forward",
-                     args.rounds)
+    res = interleave(
+        {"forward": forward_only, "forward+backward": forward_backward}, "forward", args.rounds
+    )
     print_table("cheap gradient: loss of A with and without its gradient", res, "forward")
 
 

@@ -19,7 +19,8 @@ def blas_threads() -> str:
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return f"threadpoolctl not installed; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+        n = os.environ.get("OPENBLAS_NUM_THREADS")
+        return f"threadpoolctl not installed; OPENBLAS_NUM_THREADS={n}"
     return ", ".join(
         f"{i['internal_api']}({i.get('architecture', '?')}):{i['num_threads']}"
         for i in threadpool_info()
@@ -47,7 +48,10 @@ def time_call(fn: Callable[[], object], min_time: float = 0.05) -> float:
 
 
 def interleave(
-    systems: dict[str, Callable[[], object]], reference: str, rounds: int = 7, min_time: float = 0.05
+    systems: dict[str, Callable[[], object]],
+    reference: str,
+    rounds: int = 7,
+    min_time: float = 0.05,
 ) -> dict[str, dict[str, float]]:
     """Median time per call and median per-round ratio to ``reference`` for each system."""
     times: dict[str, list[float]] = {k: [] for k in systems}

@@ -23,9 +23,7 @@ PRIMS = sorted(cr.REGISTRY)
 def _operands(name: str, seed: int = 0):
     prim = cr.REGISTRY[name]
     args, params = prim.example(np.random.default_rng(seed))
-    diff = [
-        i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
-    ]
+    diff = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
     return prim, list(args), params, diff
 
 

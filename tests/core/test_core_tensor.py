@@ -177,8 +177,8 @@ def test_matmul_follows_numpy_semantics():
         out = ta @ tb
         np.testing.assert_allclose(out.numpy(), a @ b)
         out.sum().backward()
-        ga = cr.numeric.gradient(lambda a_: np.sum(a_ @ b), a)
-        gb = cr.numeric.gradient(lambda b_: np.sum(a @ b_), b)
+        ga = cr.numeric.gradient(lambda a_, b_: np.sum(a_ @ b_), a, b, argnums=0)
+        gb = cr.numeric.gradient(lambda a_, b_: np.sum(a_ @ b_), a, b, argnums=1)
         np.testing.assert_allclose(ta.grad.numpy(), ga, rtol=1e-7, atol=1e-8)
         np.testing.assert_allclose(tb.grad.numpy(), gb, rtol=1e-7, atol=1e-8)
 

@@ -167,5 +167,7 @@ def test_inputs_may_be_numpy_or_tensors_and_outputs_are_tensors():
 
 
 def test_jvp_tangent_shape_error():
-    with pytest.raises(cr.ShapeError, match=r"tangent of shape \(3,\) for a primal of shape \(2,\)"):
+    with pytest.raises(
+        cr.ShapeError, match=r"tangent of shape \(3,\) for a primal of shape \(2,\)"
+    ):
         cr.jvp(cr.sin, (np.ones(2),), (np.ones(3),))

@@ -1,9 +1,9 @@
 """The engine: Tensor, the primitive registry, reverse and forward mode, transforms."""
 
 from chainrule.core import ops
-from chainrule.core.reverse import GradPlan, backward
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.primitive import REGISTRY, Primitive, apply, register
+from chainrule.core.reverse import GradPlan, backward
 from chainrule.core.state import (
     detect_anomaly,
     enable_grad,
@@ -25,8 +25,30 @@ from chainrule.core.transforms import (
 )
 
 __all__ = [
-    "REGISTRY", "GradPlan", "GraphFreedError", "InplaceModificationError", "Primitive",
-    "ShapeError", "Tensor", "apply", "backward", "detect_anomaly", "enable_grad", "grad",
-    "hessian", "hvp", "is_grad_enabled", "jacfwd", "jacobian", "jacrev", "jvp", "no_grad", "ops",
-    "register", "set_grad_enabled", "tensor", "value_and_grad", "vjp",
+    "REGISTRY",
+    "GradPlan",
+    "GraphFreedError",
+    "InplaceModificationError",
+    "Primitive",
+    "ShapeError",
+    "Tensor",
+    "apply",
+    "backward",
+    "detect_anomaly",
+    "enable_grad",
+    "grad",
+    "hessian",
+    "hvp",
+    "is_grad_enabled",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "no_grad",
+    "ops",
+    "register",
+    "set_grad_enabled",
+    "tensor",
+    "value_and_grad",
+    "vjp",
 ]

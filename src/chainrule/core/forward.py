@@ -34,6 +34,8 @@ def strip(a: Any, level: int) -> Any:
     The alias shares ``a``'s data and stays on the tape as ``identity(a)``, so
     gradients through it still reach ``a``.
     """
+    if a._interp is not None:  # a symbolic value strips itself
+        return a._interp.strip(a, level)
     s = Tensor.__new__(Tensor)
     s.data = a.data
     s.grad = None

@@ -171,7 +171,8 @@ def check_finite(data: Any, phase: str, prim: Primitive, operands: Sequence[Any]
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         bad = "NaN" if np.isnan(arr).any() else "Inf"
         raise FloatingPointError(
-            f"anomaly in {phase} of {prim.name!r}: the {'output' if phase == 'forward' else 'gradient'}"
+            f"anomaly in {phase} of {prim.name!r}: the "
+            f"{'output' if phase == 'forward' else 'gradient'}"
             f" {describe([arr])} contains {bad} (operands: {describe(operands)}). "
             "Look at this operation's inputs: log/div of zero, overflow in exp, or a "
             "learning rate that is too large."

@@ -88,9 +88,7 @@ class GradPlan:
         # targets (an outer transform's variable, a closed-over tensor) feeds it
         self.needs_graph = outside_leaf or any(t._prim is not None for t in self.targets or ())
 
-    def run(
-        self, ct: Tensor, *, retain_graph: bool, create_graph: bool
-    ) -> list[Any] | None:
+    def run(self, ct: Tensor, *, retain_graph: bool, create_graph: bool) -> list[Any] | None:
         """Propagate ``ct`` from the root; return target cotangents (None where unreached)."""
         prev = STATE.grad_enabled
         STATE.grad_enabled = create_graph

@@ -177,9 +177,7 @@ class Tensor:
         if requires_grad:
             _check_differentiable_dtype(self.dtype, "requires_grad_")
         if self._prim is not None and not requires_grad:
-            raise RuntimeError(
-                "requires_grad_(False) on a non-leaf tensor: use .detach() instead"
-            )
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach() instead")
         self.requires_grad = bool(requires_grad)
         return self
 

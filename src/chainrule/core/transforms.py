@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops
-from chainrule.core.reverse import GradPlan, root_cotangent
 from chainrule.core.errors import ShapeError
 from chainrule.core.forward import tangent_of, with_tangent, without_level
+from chainrule.core.reverse import GradPlan, root_cotangent
 from chainrule.core.state import STATE, end_level, new_level
 from chainrule.core.tensor import Tensor
 
@@ -354,8 +354,10 @@ def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable
     return jacfwd(jacrev(f, argnums), argnums)
 
 
-def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Tensor:
+def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
     """Hessian-vector product ``H v`` of scalar ``f``, forward-over-reverse, without forming H.
+
+    Returns a tensor shaped like the primal, or a tuple for several primals.
 
     Examples
     --------
@@ -364,9 +366,16 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     tensor([6., 0.])
     """
     primals = tuple(primals)
-    nums = tuple(range(len(primals)))
-    g = grad(f, argnums=nums)
-    _, t = jvp(lambda *xs: ops.concatenate([ops.reshape(v, (-1,)) for v in g(*xs)]), primals, tangents)
-    if len(primals) == 1:
-        return ops.reshape(t, np.shape(primals[0]))
-    return t
+    g = grad(f, argnums=tuple(range(len(primals))))
+
+    def flat_grad(*xs: Any) -> Any:
+        return ops.concatenate([ops.reshape(v, (-1,)) for v in g(*xs)])
+
+    _, t = jvp(flat_grad, primals, tangents)
+    parts, start = [], 0
+    for p in primals:
+        shape = np.shape(p)
+        n = int(np.prod(shape))
+        parts.append(ops.reshape(t[start : start + n], shape))
+        start += n
+    return parts[0] if len(parts) == 1 else tuple(parts)

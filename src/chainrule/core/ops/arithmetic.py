@@ -86,7 +86,10 @@ POW = register(
             lambda g, out, x, y: sum_to(_pow_base(g, x, y), _shape(x)),
             lambda g, out, x, y: sum_to(_pow_exponent(g, out, x), _shape(y)),
         ),
-        jvp=(lambda t, out, x, y: _pow_base(t, x, y), lambda t, out, x, y: _pow_exponent(t, out, x)),
+        jvp=(
+            lambda t, out, x, y: _pow_base(t, x, y),
+            lambda t, out, x, y: _pow_exponent(t, out, x),
+        ),
         example=positive((3, 4), (4,)),
     )
 )
@@ -107,7 +110,10 @@ MAXIMUM = register(
             lambda g, out, x, y: sum_to(g * _max_weights(x, y), _shape(x)),
             lambda g, out, x, y: sum_to(g * _max_weights(y, x), _shape(y)),
         ),
-        jvp=(lambda t, out, x, y: t * _max_weights(x, y), lambda t, out, x, y: t * _max_weights(y, x)),
+        jvp=(
+            lambda t, out, x, y: t * _max_weights(x, y),
+            lambda t, out, x, y: t * _max_weights(y, x),
+        ),
         example=normal((3, 4), (3, 4)),
     )
 )
@@ -127,7 +133,11 @@ WHERE = register(
             lambda g, out, c, x, y: sum_to(where(c, g, 0.0), _shape(x)),
             lambda g, out, c, x, y: sum_to(where(c, 0.0, g), _shape(y)),
         ),
-        jvp=(None, lambda t, out, c, x, y: where(c, t, 0.0), lambda t, out, c, x, y: where(c, 0.0, t)),
+        jvp=(
+            None,
+            lambda t, out, c, x, y: where(c, t, 0.0),
+            lambda t, out, c, x, y: where(c, 0.0, t),
+        ),
         example=lambda rng: (
             (rng.normal(size=(3, 4)) > 0, rng.normal(size=(3, 4)), rng.normal(size=(4,))),
             {},

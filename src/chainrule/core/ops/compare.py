@@ -12,9 +12,7 @@ from chainrule.core.primitive import Primitive, apply, register
 
 def _nondiff(name: str, impl: Any, n: int) -> Primitive:
     shapes = [(3, 4)] * n
-    return register(
-        Primitive(name, impl, example=normal(*shapes), differentiable=False, doc=name)
-    )
+    return register(Primitive(name, impl, example=normal(*shapes), differentiable=False, doc=name))
 
 
 GREATER = _nondiff("greater", np.greater, 2)

@@ -71,8 +71,9 @@ MAX = register(
         "max",
         _max_impl,
         vjp=(
-            lambda g, out, x, axis, keepdims: _expand_back(g, x, axis)
-            * _argmax_weights(out, x, axis),
+            lambda g, out, x, axis, keepdims: (
+                _expand_back(g, x, axis) * _argmax_weights(out, x, axis)
+            ),
         ),
         jvp=(
             lambda t, out, x, axis, keepdims: sum(

@@ -1,0 +1,407 @@
+"""Symbolic differentiation: the primitives' own VJP and JVP rules applied to graph values.
+
+There is no second set of derivative rules. :func:`pullback` walks a graph
+backwards and calls ``prim.vjp(i, g, out, args, params)`` with symbolic
+operands, exactly as the dynamic tape does with concrete ones; the rule's
+chainrule operations then add the derivative's equations to the graph.
+:func:`pushforward` does the same forward with ``prim.jvp``. Derivatives of
+derivatives, Jacobians and Hessians follow by applying them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.core.state import STATE
+from chainrule.core.tensor import Tensor
+from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
+from chainrule.symbolic.tracing import SymTensor, to_node, trace_with_tree, wrap
+
+
+class _NoTape:
+    # derivative graphs are built off the tape: the graph itself records them
+    def __enter__(self) -> None:
+        self.prev = STATE.grad_enabled
+        STATE.grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self.prev
+
+
+def _operand(v: Var, sym: dict[int, Any]) -> Any:
+    """What a rule sees for operand ``v``: a symbolic tensor, or the constant itself."""
+    if v.kind == "const":
+        return v.value
+    t = sym.get(id(v))
+    if t is None:
+        t = sym[id(v)] = wrap(v)
+    return t
+
+
+def _differentiable(v: Var) -> bool:
+    return v.kind != "const" and v.dtype.kind in "fc"
+
+
+def _depends(order: list[Var], wrt: Sequence[Var]) -> set[int]:
+    dep = {id(v) for v in wrt}
+    for v in order:
+        if v.kind == "eqn" and v.op.differentiable and any(id(a) in dep for a in v.args):
+            dep.add(id(v))
+    return dep
+
+
+def _conform(t: Any, like: Var) -> Any:
+    from chainrule.core import ops
+
+    if not isinstance(t, Tensor):
+        t = Tensor(np.asarray(t))
+    if t.shape != like.shape:
+        t = ops.broadcast_to(t, like.shape)
+    if t.dtype != like.dtype:
+        t = ops.astype(t, like.dtype)
+    return t
+
+
+def pullback(outputs: Sequence[Var], cotangents: Sequence[Any], wrt: Sequence[Var]) -> list[Any]:
+    """Cotangents of ``wrt`` given those of ``outputs``, as symbolic tensors (None if unreached).
+
+    The reverse walk of the tape, over graph variables: each primitive's VJP
+    rule runs on symbolic operands and so builds the derivative graph.
+    """
+    order = toposort(outputs)
+    dep = _depends(order, wrt)
+    stop = {id(v) for v in wrt}
+    sym: dict[int, Any] = {}
+    grads: dict[int, Any] = {}
+    with _NoTape():
+        for o, c in zip(outputs, cotangents, strict=False):
+            if id(o) in dep and c is not None:
+                c = _conform(c, o)
+                grads[id(o)] = c if id(o) not in grads else grads[id(o)] + c
+        for v in reversed(order):
+            if id(v) in stop or v.kind != "eqn":
+                continue
+            g = grads.pop(id(v), None)
+            if g is None:
+                continue
+            args = [_operand(a, sym) for a in v.args]
+            out = _operand(v, sym)
+            for i, a in enumerate(v.args):
+                if id(a) not in dep or not _differentiable(a):
+                    continue
+                gi = v.op.vjp(i, g, out, args, v.params)
+                if gi is None:
+                    continue
+                gi = _conform(gi, a)
+                prev = grads.get(id(a))
+                grads[id(a)] = gi if prev is None else prev + gi
+    return [grads.get(id(v)) for v in wrt]
+
+
+def pushforward(outputs: Sequence[Var], wrt: Sequence[Var], tangents: Sequence[Any]) -> list[Any]:
+    """Tangents of ``outputs`` given those of ``wrt`` (None where independent), via JVP rules."""
+    order = toposort(outputs)
+    sym: dict[int, Any] = {}
+    tan: dict[int, Any] = {}
+    with _NoTape():
+        for v, t in zip(wrt, tangents, strict=False):
+            if t is not None:
+                tan[id(v)] = _conform(t, v)
+        for v in order:
+            if v.kind != "eqn" or id(v) in tan or not v.op.differentiable:
+                continue
+            ts = [tan.get(id(a)) if _differentiable(a) else None for a in v.args]
+            if all(t is None for t in ts):
+                continue
+            args = [_operand(a, sym) for a in v.args]
+            t = v.op.jvp(ts, _operand(v, sym), args, v.params)
+            if t is not None:
+                tan[id(v)] = _conform(t, v)
+    return [tan.get(id(v)) for v in outputs]
+
+
+def _zeros_like(v: Var) -> Var:
+    return const_var(np.zeros(v.shape, dtype=v.dtype))
+
+
+def _node_or_zeros(t: Any, like: Var) -> Var:
+    return _zeros_like(like) if t is None else to_node(t)
+
+
+def _select(graph: Graph, wrt: Any) -> list[Var]:
+    if wrt is None:
+        return [v for v in graph.inputs if v.dtype.kind in "fc"]
+    items = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
+    out = []
+    for w in items:
+        if isinstance(w, str):
+            hits = [v for v in graph.inputs if v.name == w]
+            if not hits:
+                names = ", ".join(v.name for v in graph.inputs)
+                raise ValueError(
+                    f"wrt={w!r}: the graph has no input of that name (inputs: {names})"
+                )
+            out.append(hits[0])
+        else:
+            out.append(graph.inputs[w])
+    return out
+
+
+def _fresh_name(graph: Graph, base: str) -> str:
+    taken = {v.name for v in graph.inputs}
+    name, k = base, 1
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    return name
+
+
+def vjp_graph(graph: Graph, wrt: Any = None) -> Graph:
+    """The graph ``(inputs..., cotangents...) -> cotangents of the wrt inputs``."""
+    xs = _select(graph, wrt)
+    cts = []
+    for k, o in enumerate(graph.outputs):
+        cts.append(input_var(_fresh_name(graph, "ct" if k == 0 else f"ct{k}"), o.shape, o.dtype))
+    gs = pullback(graph.outputs, [wrap(c) for c in cts], xs)
+    return Graph(graph.inputs + cts, [_node_or_zeros(g, x) for g, x in zip(gs, xs, strict=False)])
+
+
+def jvp_graph(graph: Graph, wrt: Any = None) -> Graph:
+    """The graph ``(inputs..., tangents of the wrt inputs...) -> tangents of the outputs``."""
+    xs = _select(graph, wrt)
+    ts = [input_var(_fresh_name(graph, f"t_{x.name}"), x.shape, x.dtype) for x in xs]
+    outs = pushforward(graph.outputs, xs, [wrap(t) for t in ts])
+    return Graph(
+        graph.inputs + ts, [_node_or_zeros(t, o) for t, o in zip(outs, graph.outputs, strict=False)]
+    )
+
+
+def grad_graph(graph: Graph, wrt: Any = None) -> Graph:
+    """The gradient graph of a graph with one single-element output."""
+    if len(graph.outputs) != 1 or int(np.prod(graph.outputs[0].shape)) != 1:
+        shapes = [o.shape for o in graph.outputs]
+        raise ValueError(
+            f"grad: the graph must have one single-element output, got output shapes {shapes}; "
+            "reduce it (sum/mean) first, or use vjp_graph/jacobian"
+        )
+    xs = _select(graph, wrt)
+    o = graph.outputs[0]
+    gs = pullback([o], [const_var(np.ones(o.shape, dtype=o.dtype)).value], xs)
+    return Graph(graph.inputs, [_node_or_zeros(g, x) for g, x in zip(gs, xs, strict=False)])
+
+
+def inline(graph: Graph, args: Sequence[Any]) -> list[Any]:
+    """Apply ``graph`` to operands (symbolic or concrete) by re-emitting its equations.
+
+    With symbolic operands this builds the equations into the surrounding
+    trace (and onto its tape, so outer transforms see them).
+    """
+    from chainrule.core.primitive import apply
+
+    env: dict[int, Any] = {id(v): a for v, a in zip(graph.inputs, args, strict=False)}
+    for v in toposort(graph.outputs):
+        if v.kind == "const":
+            env[id(v)] = v.value
+        elif v.kind == "eqn":
+            env[id(v)] = apply(v.op, *[env[id(a)] for a in v.args], **v.params)
+    return [env[id(v)] for v in graph.outputs]
+
+
+def _argnum_tuple(argnums: Any) -> tuple[int, ...]:
+    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+
+def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
+    """Symbolic gradient of a scalar graph or function.
+
+    Parameters
+    ----------
+    f : Graph or callable
+        A graph with one single-element output, or a function of tensors
+        returning a single-element tensor.
+    wrt : int, str or sequence
+        Inputs to differentiate with respect to (indices or names; for a
+        function, argument positions as ``argnums``; ``None`` means all float
+        inputs of a graph).
+    simplify : bool
+        Run the rewrites (folding, algebra, CSE, DCE) on the result.
+
+    Returns
+    -------
+    Graph or callable
+        For a graph, the gradient graph (same inputs). For a function, a
+        function returning the gradient: traced, differentiated and compiled once
+        per input signature for concrete arguments, or built into the
+        surrounding graph for symbolic ones (so ``jit(grad(f))`` works).
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> from chainrule.symbolic import grad
+    >>> df = grad(lambda x: (cr.sin(x) * x).sum())
+    >>> df(cr.tensor([0.0, 1.0])).numpy().round(6)
+    array([0.      , 1.381773])
+    """
+    if isinstance(f, Graph):
+        g = grad_graph(f, wrt)
+        return _simplified(g) if simplify else g
+    nums = _argnum_tuple(wrt)
+    cache: dict[Any, Any] = {}
+
+    def wrapped(*args: Any) -> Any:
+        key = tuple(_sig(a) for a in args)
+        entry = cache.get(key)
+        if entry is None:
+            fg, _ = trace_with_tree(f, args)
+            gg = grad_graph(fg, [i % len(args) for i in nums])
+            if simplify:
+                gg = _simplified(gg)
+            entry = cache[key] = [gg, None]
+        gg = entry[0]
+        if any(isinstance(a, SymTensor) for a in args):
+            outs = inline(gg, args)
+        else:
+            if entry[1] is None:
+                from chainrule.symbolic.codegen import compile
+
+                entry[1] = compile(gg)
+            outs = [Tensor(o) for o in entry[1](*args)]
+        return outs[0] if isinstance(wrt, int) else tuple(outs)
+
+    return wrapped
+
+
+def _sig(a: Any) -> Any:
+    if isinstance(a, (Tensor, np.ndarray)):
+        return (tuple(a.shape), np.dtype(a.dtype).str, isinstance(a, SymTensor))
+    arr = np.asarray(a)
+    return (arr.shape, arr.dtype.str, False)
+
+
+def _simplified(g: Graph) -> Graph:
+    from chainrule.symbolic.rewrite import simplify
+
+    return simplify(g)
+
+
+def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = True) -> Graph:
+    """The Jacobian of a graph (or of a traced function given as ``(f, *example_args)``).
+
+    Each output ``o`` and input ``x`` give one output of shape
+    ``o.shape + x.shape``, built with one reverse sweep per output element
+    (``mode="rev"``) or one forward sweep per input element (``mode="fwd"``);
+    ``"auto"`` picks the fewer sweeps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.symbolic import trace, jacobian
+    >>> J = jacobian(trace(lambda x: x * x, np.ones(2)))
+    >>> J(np.array([1.0, 3.0]))[0]
+    array([[2., 0.],
+           [0., 6.]])
+    """
+    graph = f if isinstance(f, Graph) else _trace_tuple(f)
+    xs = _select(graph, wrt)
+    n_in = sum(int(np.prod(x.shape)) for x in xs)
+    n_out = sum(int(np.prod(o.shape)) for o in graph.outputs)
+    if mode == "auto":
+        mode = "fwd" if n_in < n_out else "rev"
+    if mode not in ("fwd", "rev"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+    from chainrule.core import ops
+
+    blocks: dict[tuple[int, int], Any] = {}
+    with _NoTape():
+        if mode == "rev":
+            for k, o in enumerate(graph.outputs):
+                rows: list[list[Any]] = [[] for _ in xs]
+                for e in _basis(o):
+                    for j, g in enumerate(pullback([o], [e], xs)):
+                        rows[j].append(
+                            _conform(g if g is not None else np.zeros(xs[j].shape), xs[j])
+                        )
+                for j, x in enumerate(xs):
+                    blocks[k, j] = ops.reshape(ops.stack(rows[j], axis=0), o.shape + x.shape)
+        else:
+            for j, x in enumerate(xs):
+                cols: list[list[Any]] = [[] for _ in graph.outputs]
+                for e in _basis(x):
+                    tans = [e if i == j else None for i in range(len(xs))]
+                    for k, t in enumerate(pushforward(graph.outputs, xs, tans)):
+                        o = graph.outputs[k]
+                        cols[k].append(_conform(t if t is not None else np.zeros(o.shape), o))
+                for k, o in enumerate(graph.outputs):
+                    blocks[k, j] = ops.reshape(ops.stack(cols[k], axis=-1), o.shape + x.shape)
+    outs = [to_node(blocks[k, j]) for k in range(len(graph.outputs)) for j in range(len(xs))]
+    jac = Graph(graph.inputs, outs)
+    return _simplified(jac) if simplify else jac
+
+
+def _basis(v: Var) -> list[np.ndarray]:
+    n = int(np.prod(v.shape))
+    eye = np.eye(n, dtype=v.dtype)
+    return [eye[i].reshape(v.shape) for i in range(n)]
+
+
+def _trace_tuple(f: Any) -> Graph:
+    if not (isinstance(f, tuple) and f and callable(f[0])):
+        raise TypeError("pass a Graph, or a tuple (f, *example_args) to trace f first")
+    return trace_with_tree(f[0], f[1:])[0]
+
+
+def hessian(f: Any, wrt: Any = None, *, simplify: bool = True) -> Graph:
+    """The Hessian graph of a graph with one single-element output (reverse-over-reverse).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.symbolic import trace, hessian
+    >>> H = hessian(trace(lambda x: (x ** 3).sum(), np.ones(2)))
+    >>> H(np.array([1.0, 2.0]))[0]
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    graph = f if isinstance(f, Graph) else _trace_tuple(f)
+    xs = _select(graph, wrt)
+    idx = [graph.inputs.index(x) for x in xs]
+    return jacobian(grad_graph(graph, idx), idx, simplify=simplify)
+
+
+def diff(expr: Any, var: Any, *, simplify: bool = True) -> SymTensor:
+    """The derivative of a symbolic expression with respect to a symbol, as an expression.
+
+    For a single-element ``expr`` this is its gradient (shape of ``var``); for
+    a single-element ``var``, the elementwise derivative (shape of ``expr``);
+    otherwise the Jacobian (shape ``expr.shape + var.shape``). The expression
+    is simplified before and after differentiating.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> from chainrule.symbolic import symbols, diff, infix
+    >>> x, w, b = symbols("x w b")
+    >>> print(infix(diff(1 / (cr.exp(-(w * x + b)) + 1), w)))
+    x*s1*(1 - s1) where s1 = sigmoid(b + w*x)
+    """
+    if not isinstance(expr, SymTensor):
+        raise TypeError(f"diff: expr must be a symbolic expression, got {type(expr).__name__}")
+    if not (isinstance(var, SymTensor) and var.node.kind == "input"):
+        raise TypeError("diff: var must be a symbol made by chainrule.symbolic.symbols")
+    from chainrule.symbolic.rewrite import simplify as simp
+
+    node = simp(Graph([var.node], [expr.node])).outputs[0] if simplify else expr.node
+    g = Graph([var.node], [node])
+    if int(np.prod(node.shape)) == 1:
+        d = grad_graph(g, 0)
+    elif int(np.prod(var.shape)) == 1:
+        t = pushforward([node], [var.node], [np.ones(var.shape, dtype=var.dtype)])[0]
+        d = Graph(g.inputs, [_node_or_zeros(t, node)])
+    else:
+        d = jacobian(g, 0, simplify=False)
+    out = simp(d).outputs[0] if simplify else d.outputs[0]
+    return wrap(out, requires_grad=True)

@@ -1,0 +1,271 @@
+"""Losses computed from logits, numerically stable, each fused into one primitive.
+
+- softmax cross-entropy: ``mean_n sum_c y_nc (logsumexp(z_n) - z_nc)``; its
+  reverse rule is the familiar ``(softmax(z) - y) / N``.
+- binary cross-entropy with logits: ``mean(softplus(z) - y z)``, whose reverse
+  rule is ``(sigmoid(z) - y) / n``; no ``log(sigmoid)`` ever underflows.
+- mean squared error: ``mean((pred - y)^2)`` (no 1/2 factor).
+
+Targets are operands of the primitives: integer labels become one-hot rows,
+and float targets (probabilities) get derivatives too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import chainrule.core.ops as ops
+from chainrule.core import Tensor
+from chainrule.core.primitive import Primitive, apply, register
+
+
+def _batch_count(z: Any) -> int:
+    shape = np.shape(z)
+    return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+
+
+# ------------------------------------------------------------ softmax cross-entropy
+def _softmax_impl(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def _softmax_rule(g: Any, out: Any, z: Any) -> Any:
+    # d softmax(z) = p * (dz - sum(dz * p)) along the last axis (the Jacobian is symmetric)
+    return out * (g - ops.sum(g * out, axis=-1, keepdims=True))
+
+
+# one node instead of the eleven of the composite ``chainrule.softmax``: the reverse rule
+# of the cross-entropy below calls it on every training step
+SOFTMAX_LAST_AXIS = register(
+    Primitive(
+        "softmax_last_axis",
+        _softmax_impl,
+        vjp=(_softmax_rule,),
+        jvp=(_softmax_rule,),
+        example=lambda rng: ((rng.normal(size=(3, 4)),), {}),
+        doc="exp(z) / sum(exp(z)) along the last axis, max-shifted",
+    )
+)
+
+
+def softmax_last_axis(z: Any) -> Any:
+    """Softmax along the last axis as a single primitive (stable, max-shifted).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.nn.losses import softmax_last_axis
+    >>> softmax_last_axis(np.zeros((1, 2))).tolist()
+    [[0.5, 0.5]]
+    """
+    return apply(SOFTMAX_LAST_AXIS, z)
+
+
+def _sce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    total = np.sum(y * (lse - shifted))
+    return np.asarray(total / _batch_count(z), dtype=np.result_type(z, y))
+
+
+def _sce_dz(z: Any, y: Any) -> Any:
+    # d loss / dz = (softmax(z) sum_c y - y) / N  (= (softmax - onehot) / N for one-hot y)
+    p = softmax_last_axis(z)
+    ysum = ops.sum(y, axis=-1, keepdims=True)
+    return (p * ysum - y) * (1.0 / _batch_count(z))
+
+
+def _sce_dy(z: Any, y: Any) -> Any:
+    # d loss / dy = -log_softmax(z) / N
+    return ops.log_softmax(z, axis=-1) * (-1.0 / _batch_count(z))
+
+
+SOFTMAX_CROSS_ENTROPY = register(
+    Primitive(
+        "softmax_cross_entropy",
+        _sce_impl,
+        vjp=(
+            lambda g, out, z, y: g * _sce_dz(z, y),
+            lambda g, out, z, y: g * _sce_dy(z, y),
+        ),
+        jvp=(
+            lambda t, out, z, y: ops.sum(_sce_dz(z, y) * t),
+            lambda t, out, z, y: ops.sum(_sce_dy(z, y) * t),
+        ),
+        example=lambda rng: ((rng.normal(size=(4, 3)), rng.dirichlet(np.ones(3), size=4)), {}),
+        doc="mean over rows of sum_c y (logsumexp(z) - z)",
+    )
+)
+
+
+def _as_target(y: Any) -> Any:
+    if isinstance(y, Tensor) and y.requires_grad:
+        return y
+    return np.asarray(y)
+
+
+def _same_shape_target(name: str, pred: Any, y: Any) -> Any:
+    ps, ys = np.shape(pred), np.shape(y)
+    if ps == ys:
+        return y
+    if int(np.prod(ps)) == int(np.prod(ys)) and (len(ps) <= 2 and len(ys) <= 2):
+        return ops.reshape(y, ps)  # (N,) targets for (N, 1) outputs, never broadcast to (N, N)
+    raise ValueError(
+        f"{name}: prediction of shape {ps} and target of shape {ys} do not match; "
+        "pass targets of the prediction's shape (or (N,) for a single output column)"
+    )
+
+
+def softmax_cross_entropy(logits: Any, y: Any) -> Any:
+    """Mean softmax cross-entropy from logits (N, C) and labels (N,) or targets (N, C).
+
+    Parameters
+    ----------
+    logits : Tensor or array_like
+        Unnormalised scores, shape (N, C).
+    y : array_like
+        Integer labels in ``[0, C)`` of shape (N,), or one-hot / probability rows
+        of shape (N, C) (differentiable when they are a Tensor requiring grad).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> round(float(F.softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]))), 6)
+    1.386294
+    """
+    zs = np.shape(logits)
+    y = _as_target(y)
+    if len(zs) != 2:
+        raise ValueError(
+            f"softmax_cross_entropy: logits must have shape (N, C), got {zs}; "
+            "reshape them to (N, C)"
+        )
+    dtype = np.result_type(getattr(logits, "dtype", np.float64), np.float32)
+    if np.shape(y) == (zs[0],) and np.asarray(y).dtype.kind in "iub":
+        labels = np.asarray(y)
+        if labels.size and (labels.min() < 0 or labels.max() >= zs[1]):
+            raise ValueError(
+                f"softmax_cross_entropy: labels must lie in [0, {zs[1]}) for {zs[1]} classes, "
+                f"got values from {labels.min()} to {labels.max()}"
+            )
+        onehot = np.zeros(zs, dtype=dtype)
+        onehot[np.arange(zs[0]), labels] = 1
+        y = onehot
+    elif np.shape(y) != zs:
+        raise ValueError(
+            f"softmax_cross_entropy: targets must be integer labels of shape ({zs[0]},) or "
+            f"rows of shape {zs}, got shape {np.shape(y)} and dtype {np.asarray(y).dtype}"
+        )
+    elif not isinstance(y, Tensor):
+        y = y.astype(dtype, copy=False)
+    return apply(SOFTMAX_CROSS_ENTROPY, logits, y)
+
+
+# ------------------------------------------------------------ binary cross-entropy
+def _bce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # softplus(z) - y z = max(z, 0) - y z + log1p(exp(-|z|)), finite for every z
+    loss = np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))
+    return np.asarray(loss.mean(), dtype=np.result_type(z, y))
+
+
+def _bce_dz(z: Any, y: Any) -> Any:
+    # d loss / dz = (sigmoid(z) - y) / n
+    return (ops.sigmoid(z) - y) * (1.0 / max(np.size(z), 1))
+
+
+def _bce_dy(z: Any, y: Any) -> Any:
+    # d loss / dy = -z / n
+    return z * (-1.0 / max(np.size(z), 1))
+
+
+BINARY_CROSS_ENTROPY = register(
+    Primitive(
+        "binary_cross_entropy_with_logits",
+        _bce_impl,
+        vjp=(
+            lambda g, out, z, y: g * _bce_dz(z, y),
+            lambda g, out, z, y: g * _bce_dy(z, y),
+        ),
+        jvp=(
+            lambda t, out, z, y: ops.sum(_bce_dz(z, y) * t),
+            lambda t, out, z, y: ops.sum(_bce_dy(z, y) * t),
+        ),
+        example=lambda rng: ((rng.normal(size=(4, 2)), rng.uniform(size=(4, 2))), {}),
+        doc="mean of softplus(z) - y z",
+    )
+)
+
+
+def binary_cross_entropy_with_logits(logits: Any, y: Any) -> Any:
+    """Mean logistic cross-entropy ``-[y log s(z) + (1 - y) log(1 - s(z))]`` from logits.
+
+    Parameters
+    ----------
+    logits : Tensor or array_like
+        Scores ``z`` of shape (N,), (N, 1) or (N, K).
+    y : array_like
+        Targets in [0, 1] of the same shape ((N,) is accepted for (N, 1) logits).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> round(float(F.binary_cross_entropy_with_logits(np.zeros((2, 1)), np.array([0, 1]))), 6)
+    0.693147
+    """
+    y = _as_target(y)
+    dtype = np.result_type(getattr(logits, "dtype", np.float64), np.float32)
+    if not isinstance(y, Tensor):
+        y = y.astype(dtype, copy=False)
+    y = _same_shape_target("binary_cross_entropy_with_logits", logits, y)
+    return apply(BINARY_CROSS_ENTROPY, logits, y)
+
+
+# ------------------------------------------------------------ squared error
+def mse_loss(pred: Any, y: Any) -> Any:
+    """Mean of squared errors ``mean((pred - y)^2)`` (no 1/2 factor).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> float(F.mse_loss(np.array([[1.0], [3.0]]), np.array([0.0, 1.0])))
+    2.5
+    """
+    y = _as_target(y)
+    if not isinstance(y, Tensor):
+        dtype = np.result_type(getattr(pred, "dtype", np.float64), np.float32)
+        y = y.astype(dtype, copy=False)
+    d = pred - _same_shape_target("mse_loss", pred, y)
+    return ops.mean(d * d)
+
+
+LOSSES: dict[str, Callable[[Any, Any], Any]] = {
+    "softmax": softmax_cross_entropy,
+    "logistic": binary_cross_entropy_with_logits,
+    "linear": mse_loss,
+}
+
+
+def loss_for_output(output: str) -> Callable[[Any, Any], Any]:
+    """The loss that matches an output layer: softmax -> cross-entropy, logistic -> BCE,
+    linear -> MSE.
+
+    Examples
+    --------
+    >>> from chainrule.nn import functional as F
+    >>> F.loss_for_output("softmax").__name__
+    'softmax_cross_entropy'
+    """
+    try:
+        return LOSSES[output]
+    except KeyError:
+        raise ValueError(
+            f"unknown output {output!r}; choose one of {sorted(LOSSES)}"
+        ) from None

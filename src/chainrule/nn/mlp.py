@@ -1,0 +1,176 @@
+"""The chapter's multi-layer perceptron: Linear layers with one activation between them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import chainrule.core.ops as ops
+from chainrule.core import Tensor, no_grad
+from chainrule.nn.activations import ACTIVATIONS, canonical_activation
+from chainrule.nn.init import as_rng
+from chainrule.nn.linear import Linear, linear
+from chainrule.nn.losses import LOSSES
+from chainrule.nn.module import Module
+
+OUTPUTS = tuple(LOSSES)
+
+
+class MLP(Module):
+    """Multi-layer perceptron ``z^(l) = a^(l-1) W^(l)T + b^(l)``, ``a^(l) = f(z^(l))``.
+
+    Calling the model returns the logits ``z^(L)``: the output nonlinearity
+    (softmax, logistic or none) is applied by the matching loss
+    (:func:`chainrule.nn.functional.loss_for_output`) and by
+    :meth:`predict_proba`.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Input size, hidden sizes..., output size, e.g. ``[64, 32, 10]``.
+    activation : str
+        Hidden activation (see :func:`chainrule.nn.functional.get_activation`).
+    output : {"softmax", "logistic", "linear"}
+        Output kind: multi-class, binary (or multi-label), or regression.
+    dtype : dtype
+        Parameter dtype; inputs are cast to it.
+    rng : int or numpy.random.Generator, optional
+        Seed or generator for the initial weights.
+    init : str
+        Weight initialiser (``"auto"``: He for ReLU-like activations, else Xavier).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.nn import MLP
+    >>> model = MLP([4, 8, 3], activation="tanh", rng=0)
+    >>> model(np.ones((2, 4))).shape
+    (2, 3)
+    >>> model.predict(np.ones((2, 4))).shape
+    (2,)
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activation: str = "relu",
+        output: str = "softmax",
+        dtype: Any = np.float32,
+        rng: Any = None,
+        init: str = "auto",
+    ) -> None:
+        super().__init__()
+        sizes = [int(s) for s in layer_sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(
+                f"MLP: layer_sizes needs an input and an output size, all positive, "
+                f"got {list(layer_sizes)}; e.g. [64, 32, 10]"
+            )
+        if output not in OUTPUTS:
+            raise ValueError(f"MLP: output must be one of {list(OUTPUTS)}, got {output!r}")
+        self.layer_sizes = sizes
+        self.activation = canonical_activation(activation)
+        self.output = output
+        self.dtype = np.dtype(dtype)
+        self.init = init
+        gen = as_rng(rng)
+        n = len(sizes) - 1
+        self.layers = [
+            Linear(
+                sizes[i], sizes[i + 1], dtype=self.dtype, rng=gen, init=init,
+                activation=self.activation if i < n - 1 else "identity",
+            )
+            for i in range(n)
+        ]
+        object.__setattr__(self, "_act", ACTIVATIONS[self.activation])
+
+    def _cast(self, X: Any) -> Any:  # noqa: N803
+        if isinstance(X, Tensor):
+            return X if X.dtype == self.dtype else ops.astype(X, self.dtype)
+        X = np.asarray(X)
+        return X if X.dtype == self.dtype else X.astype(self.dtype)
+
+    def forward(self, X: Any) -> Any:  # noqa: N803
+        """The logits ``z^(L)`` for inputs ``X`` of shape (N, layer_sizes[0])."""
+        a = self._cast(X)
+        if np.shape(a)[-1:] != (self.layer_sizes[0],):
+            raise ValueError(
+                f"MLP: input of shape {np.shape(a)} does not match the input size "
+                f"{self.layer_sizes[0]}; pass X of shape (N, {self.layer_sizes[0]})"
+            )
+        act = self._act
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            a = linear(a, layer.W, layer.b)
+            if i < last:
+                a = act(a)
+        return a
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+        """Output probabilities: softmax rows (N, C), or sigmoid per output (N, K).
+
+        For ``output="linear"`` this is the prediction itself.
+        """
+        with no_grad():
+            z = self.forward(X)
+            if self.output == "softmax":
+                z = ops.softmax(z, axis=-1)
+            elif self.output == "logistic":
+                z = ops.sigmoid(z)
+        return z.numpy()
+
+    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+        """Class labels (N,) for softmax, 0/1 labels for logistic ((N,) for one output),
+        values (N, out) for linear."""
+        p = self.predict_proba(X)
+        if self.output == "softmax":
+            return p.argmax(axis=-1)
+        if self.output == "logistic":
+            labels = (p >= 0.5).astype(np.int64)
+            return labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
+        return p
+
+    def config(self) -> dict[str, Any]:
+        """The architecture as a JSON-serialisable dict (see :meth:`from_config`)."""
+        return {
+            "layer_sizes": list(self.layer_sizes),
+            "activation": self.activation,
+            "output": self.output,
+            "dtype": self.dtype.name,
+            "init": self.init,
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], rng: Any = None) -> MLP:
+        """Rebuild the architecture from :meth:`config` (weights freshly initialised).
+
+        Examples
+        --------
+        >>> from chainrule.nn import MLP
+        >>> m = MLP([3, 5, 2], activation="elu", rng=0)
+        >>> MLP.from_config(m.config()).config() == m.config()
+        True
+        """
+        known = {"layer_sizes", "activation", "output", "dtype", "init"}
+        unknown = sorted(set(cfg) - known)
+        if unknown or "layer_sizes" not in cfg:
+            raise ValueError(
+                f"MLP.from_config: expected keys {sorted(known)} (layer_sizes required), "
+                f"got unknown keys {unknown}"
+            )
+        return cls(
+            cfg["layer_sizes"],
+            activation=cfg.get("activation", "relu"),
+            output=cfg.get("output", "softmax"),
+            dtype=np.dtype(cfg.get("dtype", "float32")),
+            rng=rng,
+            init=cfg.get("init", "auto"),
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"layer_sizes={self.layer_sizes}, activation={self.activation!r}, "
+            f"output={self.output!r}, dtype={self.dtype}"
+        )

@@ -1,0 +1,106 @@
+"""What every optimiser shares: the parameter list, ``lr``, ``zero_grad`` and state handling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from chainrule.core import Tensor
+
+
+def _check_params(params: Iterable[Any], who: str) -> list[Tensor]:
+    if isinstance(params, Tensor):
+        raise TypeError(f"{who}: params must be an iterable of tensors (e.g. model.parameters())")
+    ps = list(params)
+    if not ps:
+        raise ValueError(f"{who}: got an empty parameter list; pass model.parameters()")
+    for i, p in enumerate(ps):
+        if not isinstance(p, Tensor) or not p.requires_grad:
+            raise TypeError(
+                f"{who}: parameter {i} is {type(p).__name__}"
+                f"{'' if not isinstance(p, Tensor) else ' without requires_grad'}; "
+                "optimisers update tensors that require grad (model.parameters())"
+            )
+        if p.dtype.kind != "f":
+            raise TypeError(f"{who}: parameter {i} has dtype {p.dtype}; use a float dtype")
+    return ps
+
+
+class Optimizer:
+    """Base class: holds ``params`` and ``lr``; subclasses define :meth:`step`.
+
+    ``state_dict`` holds the hyper-parameters and step count as Python scalars
+    and the per-parameter buffers as arrays named ``"<buffer>.<index>"``.
+    """
+
+    #: names of per-parameter buffers kept in ``self.buffers[name][i]``
+    buffer_names: tuple[str, ...] = ()
+    #: names of float hyper-parameters saved in the state dict
+    hyper_names: tuple[str, ...] = ("lr",)
+
+    def __init__(self, params: Iterable[Any], lr: float) -> None:
+        self.params = _check_params(params, type(self).__name__)
+        if not float(lr) >= 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
+        self.lr = float(lr)
+        self.step_count = 0
+        self.buffers: dict[str, list[np.ndarray | None]] = {
+            n: [None] * len(self.params) for n in self.buffer_names
+        }
+        # scratch arrays for the update, so a step allocates nothing
+        self._scratch: list[np.ndarray | None] = [None] * len(self.params)
+
+    def _tmp(self, i: int, p: Tensor) -> np.ndarray:
+        s = self._scratch[i]
+        if s is None:
+            s = self._scratch[i] = np.empty_like(p.data)
+        return s
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to None."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Hyper-parameters, step count and buffers (copies), serialisable."""
+        state: dict[str, Any] = {n: float(getattr(self, n)) for n in self.hyper_names}
+        state["step"] = int(self.step_count)
+        for name, bufs in self.buffers.items():
+            for i, b in enumerate(bufs):
+                if b is not None:
+                    state[f"{name}.{i}"] = b.copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`; checks buffer names, shapes and dtypes."""
+        who = f"{type(self).__name__}.load_state_dict"
+        expected = {f"{n}.{i}" for n in self.buffer_names for i in range(len(self.params))}
+        scalars = set(self.hyper_names) | {"step"}
+        unexpected = sorted(k for k in state if k not in expected and k not in scalars)
+        if unexpected:
+            raise ValueError(
+                f"{who}: unexpected keys {unexpected}; the state belongs to another optimiser "
+                f"or a model with another number of parameters ({len(self.params)} here)"
+            )
+        bufs: dict[str, list[np.ndarray | None]] = {
+            n: [None] * len(self.params) for n in self.buffer_names
+        }
+        for key in expected & set(state):
+            name, idx = key.rsplit(".", 1)
+            p, a = self.params[int(idx)], np.asarray(state[key])
+            if a.shape != p.shape or a.dtype != p.dtype:
+                raise ValueError(
+                    f"{who}: {key} has shape {a.shape} and dtype {a.dtype} but parameter "
+                    f"{idx} has shape {p.shape} and dtype {p.dtype}"
+                )
+            bufs[name][int(idx)] = a.copy()
+        for n in self.hyper_names:
+            if n in state:
+                setattr(self, n, float(state[n]))
+        self.step_count = int(state.get("step", 0))
+        self.buffers = bufs

@@ -55,7 +55,11 @@ def __getattr__(name: str) -> object:
     # subpackages load on first use, so `import chainrule` stays light
     import importlib
 
-    if name in {"numeric", "symbolic", "nn", "optim", "data", "train", "experiments", "sklearn"}:
+    subpackages = {
+        "numeric", "symbolic", "nn", "optim", "data", "train", "experiments", "sklearn",
+        "distributed",
+    }
+    if name in subpackages:
         return importlib.import_module(f"chainrule.{name}")
     if name == "jit":
         return importlib.import_module("chainrule.symbolic").jit

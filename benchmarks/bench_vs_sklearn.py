@@ -1,0 +1,147 @@
+"""chainrule's MLP training against scikit-learn's MLPClassifier on the same splits and budgets.
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/bench_vs_sklearn.py [--fashion-epochs 10] [--no-fashion]
+
+Every system gets the same standardised split (``chainrule.data.load(name, seed=0)``),
+architecture, optimiser (Adam), learning rate, batch size, number of epochs and no
+L2 penalty. Systems: ``chainrule.train.fit`` (tape), ``chainrule.sklearn.MLPClassifier``
+and ``sklearn.neural_network.MLPClassifier``. On Fashion-MNIST the table also gives
+epochs per second and the training time until the test accuracy first reaches 0.87
+(test accuracy is measured after every epoch, outside the timed part).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+TASKS = {  # name: (hidden sizes, batch size, epochs, learning rate)
+    "digits": ((64,), 32, 40, 1e-3),
+    "breast_cancer": ((32,), 32, 60, 1e-3),
+}
+
+
+def _threads() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl missing)"
+    return ", ".join(f"{i['internal_api']}={i['num_threads']}" for i in threadpool_info())
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.train_s = 0.0
+        self.curve: list[tuple[int, float, float]] = []  # (epoch, train seconds so far, test acc)
+
+
+def run_chainrule_fit(ds, hidden, batch, epochs, lr, target=None):
+    from chainrule import nn
+    from chainrule.train import Callback, evaluate, fit
+
+    timer = _Timer()
+
+    class Clock(Callback):
+        def on_epoch_begin(self, run):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, run, logs):
+            timer.train_s += time.perf_counter() - self.t0
+            if target is not None:
+                acc = evaluate(run.model, ds.X_test, ds.y_test)["accuracy"]
+                timer.curve.append((run.epoch, timer.train_s, acc))
+
+    model = nn.MLP([ds.n_features, *hidden, ds.n_classes], rng=0)
+    fit(model, ds, lr=lr, epochs=epochs, batch_size=batch, progress=False, callbacks=[Clock()])
+    return evaluate(model, ds.X_test, ds.y_test)["accuracy"], timer
+
+
+def _run_estimator(clf, ds, epochs, target):
+    timer = _Timer()
+    classes = np.arange(ds.n_classes)
+    X = ds.X_train.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            clf.partial_fit(X, ds.y_train, classes=classes)
+            timer.train_s += time.perf_counter() - t0
+            if target is not None:
+                timer.curve.append((epoch, timer.train_s, clf.score(ds.X_test, ds.y_test)))
+    return clf.score(ds.X_test.astype(np.float32), ds.y_test), timer
+
+
+def run_estimator(kind, ds, hidden, batch, epochs, lr, target=None):
+    if kind == "sklearn":
+        from sklearn.neural_network import MLPClassifier
+    else:
+        from chainrule.sklearn import MLPClassifier
+    clf = MLPClassifier(
+        hidden,
+        solver="adam",
+        alpha=0.0,
+        batch_size=batch,
+        learning_rate_init=lr,
+        random_state=0,
+        shuffle=True,
+    )
+    return _run_estimator(clf, ds, epochs, target)
+
+
+SYSTEMS = {
+    "chainrule.train.fit": run_chainrule_fit,
+    "chainrule.sklearn": lambda *a, **k: run_estimator("chainrule", *a, **k),
+    "sklearn MLPClassifier": lambda *a, **k: run_estimator("sklearn", *a, **k),
+}
+
+
+def _row(task, system, acc, timer, epochs, target):
+    eps = epochs / timer.train_s if timer.train_s else float("nan")
+    hit = next(((e, t) for e, t, a in timer.curve if a >= target), None) if target else None
+    to_target = (
+        "-"
+        if target is None
+        else ("not reached" if hit is None else f"{hit[1]:.1f} s (epoch {hit[0]})")
+    )
+    return f"| {task} | {system} | {acc:.4f} | {timer.train_s:.2f} | {eps:.2f} | {to_target} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fashion-epochs", type=int, default=10)
+    parser.add_argument("--no-fashion", action="store_true")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    from chainrule import data
+
+    print(f"BLAS threads: {_threads()}")
+    print("| task | system | test accuracy | train time (s) | epochs/s | time to 0.87 |")
+    print("|---|---|---|---|---|---|")
+    tasks = dict(TASKS)
+    if not args.no_fashion:
+        tasks["fashion-mnist"] = ((256, 128), 128, args.fashion_epochs, 1e-3)
+    for task, (hidden, batch, epochs, lr) in tasks.items():
+        ds = data.load(task, seed=0, data_dir=args.data_dir if task == "fashion-mnist" else None)
+        target = 0.87 if task == "fashion-mnist" else None
+        for system, runner in SYSTEMS.items():
+            acc, timer = runner(ds, hidden, batch, epochs, lr, target=target)
+            print(
+                _row(
+                    f"{task} {'-'.join(map(str, hidden))} x{epochs} ep",
+                    system,
+                    acc,
+                    timer,
+                    epochs,
+                    target,
+                ),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+"""Shared training logic of the scikit-learn estimators."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import (
+    check_is_fitted,
+    check_random_state,
+    validate_data,
+)
+
+__all__ = ["ACTIVATIONS", "BaseMLP"]
+
+ACTIVATIONS = (
+    "identity",
+    "logistic",
+    "tanh",
+    "relu",
+    "sigmoid",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "swish",
+    "gelu",
+    "hard_logistic",
+    "hard_tanh",
+)
+
+
+class BaseMLP(BaseEstimator):
+    """Shared training logic; see :class:`MLPClassifier` for the parameters."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 1e-4,
+        batch_size: int | str = "auto",
+        learning_rate_init: float = 1e-3,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        backend: str = "tape",
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+
+    # ------------------------------------------------------------ validation
+    def _hidden(self) -> list[int]:
+        h = self.hidden_layer_sizes
+        sizes = [h] if isinstance(h, Integral) else list(h)
+        if any(not isinstance(s, Integral) or isinstance(s, bool) or s <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {h!r}")
+        return [int(s) for s in sizes]
+
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        checks = [
+            (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"),
+            (
+                self.solver in ("sgd", "adam"),
+                "solver must be 'sgd' or 'adam' (lbfgs is not offered)",
+            ),
+            (self.backend in ("tape", "textbook"), "backend must be 'tape' or 'textbook'"),
+            (self.alpha >= 0, "alpha must be >= 0"),
+            (self.learning_rate_init > 0, "learning_rate_init must be > 0"),
+            (isinstance(self.max_iter, Integral) and self.max_iter >= 1, "max_iter must be >= 1"),
+            (0 <= self.momentum <= 1, "momentum must be in [0, 1]"),
+            (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
+            (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1, "beta_1 and beta_2 must be in [0, 1)"),
+            (self.epsilon > 0, "epsilon must be > 0"),
+            (
+                isinstance(self.n_iter_no_change, Integral) and self.n_iter_no_change >= 1,
+                "n_iter_no_change must be >= 1",
+            ),
+            (self.tol >= 0, "tol must be >= 0"),
+            (
+                self.batch_size == "auto"
+                or (isinstance(self.batch_size, Integral) and self.batch_size >= 1),
+                "batch_size must be 'auto' or a positive integer",
+            ),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"{name}: {msg}")
+        self._hidden()
+
+    # ------------------------------------------------------------ model state
+    def _build(self, n_features: int, n_outputs: int, output: str, dtype: Any, rng) -> None:
+        from chainrule import nn
+
+        sizes = [n_features, *self._hidden(), n_outputs]
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        self.model_ = nn.MLP(
+            sizes, activation=self.activation, output=output, dtype=dtype, rng=seed
+        )
+        self._optimizer = None
+        self.n_iter_, self.t_ = 0, 0
+        self.loss_curve_: list[float] = []
+        self.best_loss_ = np.inf
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_: list[float] | None = []
+            self.best_validation_score_: float | None = -np.inf
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+
+    def _make_optimizer(self) -> Any:
+        from chainrule.train.steps import make_optimizer
+
+        return make_optimizer(
+            self.solver,
+            self.model_.parameters(),
+            lr=self.learning_rate_init,
+            momentum=self.momentum,
+            nesterov=self.nesterovs_momentum and self.momentum > 0,
+            betas=(self.beta_1, self.beta_2),
+            eps=self.epsilon,
+        )
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices like scikit-learn's: shape (n_in, n_out) per layer (``W.T``)."""
+        check_is_fitted(self, "model_")
+        return [np.array(layer.W.data.T) for layer in self.model_.layers]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors, one per layer."""
+        check_is_fitted(self, "model_")
+        return [np.array(layer.b.data) for layer in self.model_.layers]
+
+    @property
+    def n_layers_(self) -> int:
+        """Number of layers, input and output included."""
+        check_is_fitted(self, "model_")
+        return len(self.model_.layers) + 1
+
+    @property
+    def n_outputs_(self) -> int:
+        """Width of the output layer."""
+        check_is_fitted(self, "model_")
+        return int(self.model_.layers[-1].W.shape[0])
+
+    @property
+    def out_activation_(self) -> str:
+        """``softmax``, ``logistic`` or ``identity`` (scikit-learn's names)."""
+        check_is_fitted(self, "model_")
+        return {"linear": "identity"}.get(self.model_.output, self.model_.output)
+
+    def __getstate__(self) -> dict:
+        # store the network as plain arrays, so pickles do not depend on Tensor internals
+        state = self.__dict__.copy()
+        model = state.pop("model_", None)
+        opt = state.pop("_optimizer", None)
+        if model is not None:
+            state["_model_config"] = model.config()
+            state["_model_weights"] = model.state_dict()
+            state["_optimizer_state"] = None if opt is None else opt.state_dict()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from chainrule import nn
+
+        cfg = state.pop("_model_config", None)
+        weights = state.pop("_model_weights", None)
+        opt_state = state.pop("_optimizer_state", None)
+        self.__dict__.update(state)
+        if cfg is not None:
+            self.model_ = nn.MLP.from_config(cfg)
+            self.model_.load_state_dict(weights)
+            self._optimizer = None
+            if opt_state is not None:
+                self._optimizer = self._make_optimizer()
+                self._optimizer.load_state_dict(opt_state)
+
+    # ------------------------------------------------------------ training
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going "
+                "to be clipped",
+                stacklevel=3,
+            )
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _epoch(self, X: np.ndarray, T: np.ndarray, rng: np.random.Generator) -> float:
+        from chainrule.train.steps import train_step
+
+        n = len(X)
+        bs = self._batch_size(n)
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        total = 0.0
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            loss, _ = train_step(
+                self.model_,
+                self._objective,
+                X[idx],
+                T[idx],
+                lam=self.alpha / len(idx),
+                backend=self.backend,
+            )
+            if not np.isfinite(loss):
+                raise ValueError(
+                    f"{type(self).__name__}: the loss became {loss} at iteration "
+                    f"{self.n_iter_ + 1}; lower learning_rate_init or standardise X"
+                )
+            self._optimizer.step()
+            total += loss * len(idx)
+        self.t_ += n
+        return total / n
+
+    def _fit(self, X: np.ndarray, T: np.ndarray, incremental: bool, y_score=None) -> None:
+        rng = check_random_state(self.random_state)
+        gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        if self._optimizer is None or not incremental:
+            self._optimizer = self._make_optimizer()
+        Xv = Tv = None
+        if self.early_stopping and not incremental:
+            strat = y_score if isinstance(self, ClassifierMixin) and T.ndim == 1 else None
+            X, Xv, T, Tv = train_test_split(
+                X, T, test_size=self.validation_fraction, random_state=rng, stratify=strat
+            )
+        epochs = 1 if incremental else self.max_iter
+        for _ in range(epochs):
+            loss = self._epoch(X, T, gen)
+            self.n_iter_ += 1
+            self.loss_curve_.append(float(loss))
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            if incremental:
+                self.best_loss_ = min(self.best_loss_, loss)
+                return
+            if self._converged(Xv, Tv):
+                break
+        else:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        if self.early_stopping and self._best_weights is not None:
+            self.model_.load_state_dict(self._best_weights)
+
+    def _converged(self, Xv, Tv) -> bool:
+        """scikit-learn's rule: ``n_iter_no_change`` epochs without a ``tol`` improvement."""
+        if self.early_stopping:
+            score = float(self._score_targets(Xv, Tv))
+            self.validation_scores_.append(score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_weights = self.model_.state_dict()
+        else:
+            loss = self.loss_curve_[-1]
+            if loss > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, loss)
+        if self._no_improvement_count > self.n_iter_no_change:
+            if self.verbose:
+                what = "Validation score" if self.early_stopping else "Training loss"
+                print(
+                    f"{what} did not improve more than tol={self.tol} for "
+                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                )
+            return True
+        return False
+
+    def _start(self, X: np.ndarray, n_outputs: int, output: str, incremental: bool) -> None:
+        self._check_params()
+        fresh = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        if fresh:
+            rng = check_random_state(self.random_state)
+            self._build(X.shape[1], n_outputs, output, X.dtype, rng)
+        from chainrule.train.objective import Objective
+
+        self._objective = Objective(self.model_.output, None, n_outputs)
+        self._best_weights = None
+        self._no_improvement_count = 0
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        import chainrule as cr
+
+        X = np.asarray(X, dtype=self.model_.layers[0].W.dtype)
+        with cr.no_grad():
+            return np.asarray(self.model_(cr.tensor(X)).data)
+
+    def _validate_X(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,186 @@
+"""MLPClassifier: scikit-learn's classifier interface over a chainrule MLP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from ._base import BaseMLP
+
+__all__ = ["MLPClassifier"]
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multi-layer perceptron classifier trained with chainrule, in scikit-learn's clothes.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int
+        Hidden layer widths, e.g. ``(64, 32)``.
+    activation : str
+        Hidden activation: ``identity``, ``logistic``, ``tanh``, ``relu`` (and
+        chainrule's ``leaky_relu``, ``elu``, ``softplus``, ``swish``, ``gelu``,
+        ``hard_logistic``, ``hard_tanh``).
+    solver : {"adam", "sgd"}
+        Optimizer.
+    alpha : float
+        L2 penalty, scaled as in scikit-learn: each mini-batch minimises
+        ``mean loss + alpha / (2 * n_batch) * sum ||W||_F^2`` (the chapter's
+        ``lambda = alpha / n_batch``).
+    batch_size : int or "auto"
+        Mini-batch size; ``auto`` is ``min(200, n_samples)``.
+    learning_rate_init : float
+        Step size (constant).
+    max_iter : int
+        Maximum number of epochs.
+    shuffle : bool
+        Reshuffle the samples every epoch.
+    random_state : int, RandomState or None
+        Seeds the weights, the shuffling and the validation split.
+    tol : float
+        Improvement below which an epoch counts as no progress.
+    verbose : bool
+        Print the loss of every epoch.
+    warm_start : bool
+        Continue from the previous fit's weights.
+    momentum, nesterovs_momentum : float, bool
+        For ``solver="sgd"``.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the data, stop when its accuracy
+        stops improving and keep the best weights.
+    validation_fraction : float
+        See ``early_stopping``.
+    beta_1, beta_2, epsilon : float
+        Adam's parameters.
+    n_iter_no_change : int
+        Epochs without ``tol`` improvement before stopping.
+    backend : {"tape", "textbook"}
+        Gradients by reverse-mode autodiff or by the chapter's delta recursion.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels.
+    loss_curve_ : list of float
+        Training objective per epoch.
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Training samples seen.
+    coefs_, intercepts_ : list of ndarray
+        Weights (n_in, n_out) and biases per layer, as in scikit-learn.
+    best_loss_ : float
+        Lowest training loss (when not early stopping).
+    validation_scores_, best_validation_score_ : list, float or None
+        Validation accuracy per epoch and its best value (early stopping).
+    n_features_in_ : int
+        Number of input features.
+    model_ : chainrule.nn.MLP
+        The trained network (returns logits).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from chainrule.sklearn import MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MLPClassifier((32,), max_iter=100, random_state=0).fit(X / 16, y)
+    >>> clf.score(X / 16, y) > 0.95, clf.coefs_[0].shape
+    (True, (64, 32))
+    """
+
+    def _encode(self, y: np.ndarray) -> tuple[np.ndarray, int, str]:
+        if self._multilabel:
+            return y.astype(np.float64), y.shape[1], "logistic"
+        idx = np.searchsorted(self.classes_, y)
+        if len(self.classes_) == 2:
+            return idx.astype(np.float64), 1, "logistic"
+        return idx.astype(np.int64), len(self.classes_), "softmax"
+
+    def _prepare(self, X, y, reset: bool, classes=None):
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        if reset:
+            self._multilabel = multilabel
+            labels = (
+                np.arange(y.shape[1])
+                if multilabel
+                else unique_labels(y if classes is None else classes)
+            )
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes; "
+                    f"got 1 class: {labels!r}"
+                )
+            self.classes_ = labels
+        elif not multilabel:
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`: {unknown!r}; "
+                    f"expected {self.classes_!r}"
+                )
+        return X, y
+
+    def fit(self, X: Any, y: Any) -> MLPClassifier:
+        """Train on ``(X, y)`` (labels, or a 0/1 indicator matrix for multi-label)."""
+        X, y = self._prepare(X, y, reset=True)
+        T, n_out, output = self._encode(y)
+        self._start(X, n_out, output, incremental=False)
+        self._fit(X, T, incremental=False, y_score=y)
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over ``(X, y)``; ``classes`` is required on the first call."""
+        first = not hasattr(self, "model_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y = self._prepare(X, y, reset=first, classes=classes)
+        T, n_out, output = self._encode(y)
+        self._start(X, n_out, output, incremental=True)
+        self._fit(X, T, incremental=True)
+        return self
+
+    def _score_targets(self, X: np.ndarray, T: np.ndarray) -> float:
+        z = self._logits(X)
+        if self.model_.output == "softmax":
+            return float(np.mean(z.argmax(axis=1) == T))
+        pred = (z > 0).astype(np.float64)
+        return float(np.mean(np.all(pred == T.reshape(pred.shape), axis=1)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes)."""
+        from chainrule.train.metrics import predict_proba
+
+        X = self._validate_X(X)
+        p = predict_proba(self._logits(X), self.model_.output)
+        if self.model_.output == "logistic" and not self._multilabel:
+            return np.hstack([1.0 - p, p])
+        return p
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        X = self._validate_X(X)
+        z = self._logits(X)
+        if self._multilabel:
+            return (z > 0).astype(np.int64)
+        if self.model_.output == "softmax":
+            return self.classes_[z.argmax(axis=1)]
+        return self.classes_[(z[:, 0] > 0).astype(np.int64)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -1,0 +1,380 @@
+"""Run directories: train into one, and evaluate, predict with or describe a saved run.
+
+A run directory holds the final model (``model.safetensors``, ``config.json``
+with the architecture, training settings and input scaler,
+``train_state.json``), ``metrics.json``, ``history.csv``, PNG plots and a
+``checkpoint/`` subdirectory with the last epoch's resumable state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import write_json_atomic
+from .checkpoint import load_checkpoint, load_config, save_checkpoint
+from .errors import CheckpointError
+from .loop import evaluate, fit
+from .metrics import confusion_matrix, predict_labels, predict_proba, r2_score
+from .steps import make_optimizer
+
+__all__ = [
+    "RunResult",
+    "default_run_dir",
+    "describe_run",
+    "evaluate_run",
+    "load_inputs",
+    "predict_run",
+    "train_run",
+]
+
+
+def default_run_dir(dataset: str, root: str | Path = "runs") -> Path:
+    """A fresh ``runs/<dataset>-<YYYYmmdd-HHMMSS>`` path (suffixed ``-2``, ... if taken)."""
+    base = Path(root) / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, k = base, 2
+    while path.exists():
+        path, k = Path(f"{base}-{k}"), k + 1
+    return path
+
+
+class RunResult(dict):
+    """The metrics of a finished run (a dict), with the model and history attached."""
+
+    model: Any
+    history: Any
+    directory: Path
+
+
+def _output_for(ds: Any, output: str) -> tuple[str, int]:
+    if ds.task == "regression":
+        if output not in ("auto", "linear"):
+            raise ValueError(f"dataset {ds.name!r} is a regression task: use --output linear")
+        return "linear", int(ds.y_train.reshape(len(ds.y_train), -1).shape[1])
+    if output in ("auto", "softmax"):
+        return "softmax", int(ds.n_classes)
+    if output == "logistic":
+        if ds.n_classes != 2:
+            raise ValueError(
+                f"output 'logistic' needs 2 classes, dataset {ds.name!r} has {ds.n_classes}; "
+                "use --output softmax"
+            )
+        return "logistic", 1
+    raise ValueError(
+        f"dataset {ds.name!r} is a classification task; output {output!r} does not fit"
+    )
+
+
+def train_run(
+    out: str | Path,
+    *,
+    dataset: str = "digits",
+    layers: Sequence[int] = (64,),
+    activation: str = "relu",
+    output: str = "auto",
+    dtype: str = "float32",
+    data_dir: str | None = None,
+    plots: bool = True,
+    **fit_kw: Any,
+) -> RunResult:
+    """Load ``dataset``, train an MLP on it and write a complete run directory.
+
+    Parameters
+    ----------
+    out : str or Path
+        The run directory (created).
+    dataset, data_dir : str
+        Passed to :func:`chainrule.data.load` (with ``seed=fit_kw["seed"]``).
+    layers : sequence of int
+        Hidden layer sizes.
+    activation, output, dtype : str
+        Of the :class:`chainrule.nn.MLP` (``output="auto"``: softmax for
+        classification, linear for regression).
+    plots : bool
+        Write the PNG figures (needs matplotlib).
+    **fit_kw
+        Options of :func:`chainrule.train.fit` (optimizer, lr, epochs, ...).
+
+    Returns
+    -------
+    RunResult
+        The metrics written to ``metrics.json``.
+    """
+    from chainrule import data, nn
+
+    seed = int(fit_kw.get("seed", 0))
+    ds = data.load(dataset, seed=seed, data_dir=data_dir)
+    kind, n_out = _output_for(ds, output)
+    sizes = [ds.n_features, *[int(h) for h in layers], n_out]
+    model = nn.MLP(sizes, activation=activation, output=kind, dtype=np.dtype(dtype), rng=seed)
+    opt = make_optimizer(
+        fit_kw.pop("optimizer", "adam"),
+        model.parameters(),
+        lr=fit_kw.pop("lr", 1e-3),
+        momentum=fit_kw.pop("momentum", 0.9),
+        nesterov=fit_kw.pop("nesterov", False),
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "dataset": dataset,
+        "data_seed": seed,
+        "data_dir": data_dir,
+        "task": ds.task,
+        "class_names": list(ds.class_names) if ds.class_names else None,
+        "feature_names": list(ds.feature_names),
+    }
+    start = time.perf_counter()
+    history = fit(
+        model, ds, optimizer=opt, checkpoint_dir=out / "checkpoint", config=config, **fit_kw
+    )
+    elapsed = time.perf_counter() - start
+    state = {"epoch": len(history), "history": history.to_dict(), "seed": seed, "final": True}
+    train_cfg = {
+        "optimizer": type(opt).__name__,
+        "lr": getattr(opt, "lr", None),
+        **config,
+        **{k: v for k, v in fit_kw.items() if k not in ("callbacks", "progress")},
+    }
+    save_checkpoint(out, model, opt, state, config=train_cfg, scaler=ds.scaler)
+    history.to_csv(out / "history.csv")
+    metrics = _final_metrics(model, ds, history, elapsed)
+    write_json_atomic(out / "metrics.json", metrics)
+    if plots:
+        _write_plots(out, model, ds, history)
+    result = RunResult(metrics)
+    result.model, result.history, result.directory = model, history, out
+    return result
+
+
+def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float) -> dict:
+    test = evaluate(model, ds.X_test, ds.y_test)
+    i = history.epoch.index(history.best_epoch) if history.best_epoch in history.epoch else -1
+    m = {
+        "dataset": ds.name,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "train_loss": history.loss[i],
+        "train_accuracy": history.accuracy[i],
+        "val_loss": history.val_loss[i],
+        "val_accuracy": history.val_accuracy[i],
+        "epochs": len(history),
+        "best_epoch": history.best_epoch,
+        "stopped_epoch": history.stopped_epoch,
+        "train_time_s": round(elapsed, 3),
+        "n_parameters": int(model.num_parameters()),
+        "n_test": int(len(ds.X_test)),
+    }
+    if ds.task == "regression":
+        pred = np.asarray(model(ds.X_test.astype(model.layers[0].W.dtype)).data)
+        m["test_r2"] = r2_score(ds.y_test, pred)
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in m.items()}
+
+
+def _write_plots(out: Path, model: Any, ds: Any, history: Any) -> None:
+    from .plots import plot_confusion_matrix, plot_curves
+
+    plot_curves(history, out / "loss.png", metric="loss")
+    if ds.task == "classification":
+        plot_curves(history, out / "accuracy.png", metric="accuracy")
+        labels = predict_labels(_logits(model, ds.X_test), model.output)
+        cm = confusion_matrix(ds.y_test, labels, ds.n_classes)
+        plot_confusion_matrix(cm, out / "confusion_matrix.png", class_names=ds.class_names)
+
+
+def _logits(model: Any, X: np.ndarray) -> np.ndarray:
+    import chainrule as cr
+
+    model.eval()
+    with cr.no_grad():
+        return np.asarray(model(cr.tensor(X.astype(model.layers[0].W.dtype))).data)
+
+
+def _scaler(cfg: dict) -> Any:
+    from chainrule.data import Standardizer
+
+    s = cfg.get("scaler")
+    if s is None:
+        return None
+    return Standardizer(
+        mean=np.asarray(s["mean"], dtype=np.float64), std=np.asarray(s["std"], dtype=np.float64)
+    )
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    dataset: str | None = None,
+    split: str = "test",
+    data_dir: str | None = None,
+) -> dict:
+    """Evaluate a saved run on a dataset split, standardised with the run's own scaler.
+
+    Returns
+    -------
+    dict
+        ``dataset``, ``split``, ``n``, ``loss``, ``accuracy``.
+    """
+    from chainrule import data
+
+    cfg = load_config(run_dir)
+    model = load_checkpoint(run_dir).model
+    training = cfg.get("training", {})
+    name = dataset or training.get("dataset")
+    if name is None:
+        raise CheckpointError(f"{run_dir}: the run does not record its dataset; pass --dataset")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
+    ds = data.load(
+        name,
+        seed=int(training.get("data_seed", 0)),
+        standardize=False,
+        data_dir=data_dir or training.get("data_dir"),
+    )
+    X, y = getattr(ds, f"X_{split}"), getattr(ds, f"y_{split}")
+    X = _prepare_inputs(model, cfg, X, f"dataset {name!r}")
+    res = evaluate(model, X, y)
+    if model.output == "linear":
+        res["r2"] = r2_score(y, _logits(model, X))
+    return {"dataset": name, "split": split, "n": int(len(X)), **res}
+
+
+def _prepare_inputs(model: Any, cfg: dict, X: np.ndarray, what: str) -> np.ndarray:
+    n_in = int(model.layers[0].W.shape[1])
+    if X.ndim != 2 or X.shape[1] != n_in:
+        raise ValueError(f"{what} has inputs of shape {X.shape} but the model takes (N, {n_in})")
+    scaler = _scaler(cfg)
+    return scaler.transform(X) if scaler is not None else np.asarray(X, dtype=np.float64)
+
+
+def load_inputs(path: str | Path) -> np.ndarray:
+    """Read raw inputs from ``.npy`` or ``.csv`` (comma-separated, optional header row).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = p.write_text("a,b\\n1,2\\n3,4\\n")
+    >>> load_inputs(p)
+    array([[1., 2.],
+           [3., 4.]])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such input file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            X = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
+    elif suffix == ".csv":
+        X = _read_csv(path)
+    else:
+        raise ValueError(f"{path}: unsupported input type {suffix!r}; use .csv or .npy")
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: inputs must be numbers, got dtype {X.dtype}")
+    X = X.reshape(1, -1) if X.ndim == 1 else X
+    if X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"{path}: expected a non-empty (N, D) table, got shape {X.shape}")
+    X = X.astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{path}: inputs contain NaN or infinite values")
+    return X
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    rows = [ln.split(",") for ln in lines]
+    if rows:
+        try:
+            [float(v) for v in rows[0]]
+        except ValueError:
+            rows = rows[1:]  # a header
+    try:
+        table = [[float(v) for v in r] for r in rows]
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a numeric CSV table ({exc})") from None
+    if len({len(r) for r in table}) > 1:
+        raise ValueError(f"{path}: rows have different numbers of columns")
+    return np.array(table, dtype=np.float64)
+
+
+def predict_run(run_dir: str | Path, inputs: np.ndarray, *, proba: bool = False) -> np.ndarray:
+    """Predictions of a saved run for raw (unstandardised) inputs.
+
+    Returns
+    -------
+    numpy.ndarray
+        Class labels (N,), class probabilities (N, K) with ``proba``, or
+        regression values (N, K).
+    """
+    cfg = load_config(run_dir)
+    model = load_checkpoint(run_dir).model
+    X = _prepare_inputs(model, cfg, inputs, "the input")
+    z = _logits(model, X)
+    if model.output == "linear":
+        return z
+    if proba:
+        p = predict_proba(z, model.output)
+        return np.hstack([1 - p, p]) if model.output == "logistic" and p.shape[1] == 1 else p
+    return predict_labels(z, model.output)
+
+
+def describe_run(run_dir: str | Path) -> str:
+    """A readable summary of a run: architecture, per-layer shapes and parameter counts."""
+    cfg = load_config(run_dir)
+    model = load_checkpoint(run_dir).model
+    arch = cfg["model"]
+    sizes = "-".join(str(int(layer.W.shape[1])) for layer in model.layers)
+    sizes += f"-{int(model.layers[-1].W.shape[0])}"
+    lines = [
+        f"run: {run_dir}",
+        f"model: {cfg.get('model_class', 'MLP')} {sizes}, "
+        f"activation {arch.get('activation')}, output {arch.get('output')}, "
+        f"dtype {arch.get('dtype')}",
+        "",
+        f"{'layer':<12}{'weight':<14}{'bias':<10}{'parameters':>12}",
+    ]
+    for i, layer in enumerate(model.layers):
+        b = getattr(layer, "b", None)
+        n = int(layer.W.size) + (int(b.size) if b is not None else 0)
+        lines.append(
+            f"{f'layers.{i}':<12}{str(tuple(layer.W.shape)):<14}"
+            f"{str(tuple(b.shape)) if b is not None else '-':<10}{n:>12,}"
+        )
+    lines.append(f"{'total':<36}{int(model.num_parameters()):>12,}")
+    tr = cfg.get("training", {})
+    if tr:
+        lines += [
+            "",
+            "training: "
+            + ", ".join(
+                f"{k}={tr[k]}"
+                for k in (
+                    "dataset",
+                    "optimizer",
+                    "lr",
+                    "batch_size",
+                    "epochs",
+                    "lam",
+                    "seed",
+                    "backend",
+                )
+                if k in tr
+            ),
+        ]
+    metrics = Path(run_dir) / "metrics.json"
+    if metrics.exists():
+        try:
+            m = json.loads(metrics.read_text())
+            lines.append(f"test accuracy {m.get('test_accuracy')}, test loss {m.get('test_loss')}")
+        except json.JSONDecodeError:
+            lines.append("metrics.json is unreadable")
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""One optimisation step, by the tape or by the textbook delta recursion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .objective import Objective
+
+__all__ = ["make_optimizer", "param_dtype", "textbook_gradients", "train_step"]
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+def param_dtype(model: Any) -> np.dtype:
+    """The dtype of the model's first parameter (inputs are cast to it once)."""
+    for p in model.parameters():
+        return p.dtype
+    raise ValueError(f"{type(model).__name__} has no parameters to train")
+
+
+def make_optimizer(
+    optimizer: str | Any,
+    params: list,
+    *,
+    lr: float,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> Any:
+    """Build an optimizer from a name, or return an optimizer instance unchanged.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> model = cr.nn.MLP([2, 2, 1], output="logistic", rng=0)
+    >>> type(make_optimizer("sgd", model.parameters(), lr=0.1)).__name__
+    'SGD'
+    """
+    if not isinstance(optimizer, str):
+        if not hasattr(optimizer, "step"):
+            raise TypeError(f"optimizer must be a name or an optimizer, got {optimizer!r}")
+        return optimizer
+    from chainrule import optim
+
+    name = optimizer.lower()
+    if not (lr > 0 and np.isfinite(lr)):
+        raise ValueError(f"the learning rate must be a positive number, got {lr!r}")
+    if name == "adam":
+        return optim.Adam(params, lr=lr, betas=betas, eps=eps)
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov)
+    raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+
+
+def textbook_gradients(model: Any, xb: np.ndarray, tb: np.ndarray, lam: float) -> float:
+    """Set every parameter's ``.grad`` from the chapter's delta recursion; return the loss."""
+    import chainrule as cr
+    from chainrule.nn import textbook
+
+    loss, grads = textbook.backprop(model, xb, tb, lam=lam)
+    for name, p in model.named_parameters():
+        p.grad = cr.tensor(grads[name])
+    return float(loss)
+
+
+def train_step(
+    model: Any,
+    objective: Objective,
+    xb: np.ndarray,
+    tb: np.ndarray,
+    *,
+    lam: float = 0.0,
+    backend: str = "tape",
+) -> tuple[float, np.ndarray | None]:
+    """Fill the gradients of one mini-batch; return the loss and the logits when known.
+
+    The optimizer step is left to the caller (so gradients can be averaged
+    across processes or clipped first).
+    """
+    import chainrule as cr
+
+    if backend == "textbook":
+        return textbook_gradients(model, xb, tb, lam), None
+    from chainrule import nn
+
+    for p in model.parameters():
+        p.grad = None
+    logits = model(cr.tensor(xb))
+    loss = objective(logits, tb)
+    if lam:
+        loss = loss + nn.l2_penalty(model, lam)
+    loss.backward()
+    return float(loss.data), logits.data

@@ -1,0 +1,71 @@
+"""Data parallelism end to end: real MPI jobs of 2 and 3 processes under mpiexec."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_data_parallel_sgd_matches_one_process(mpirun, size):
+    # 201 samples in global batches of 25: shards are uneven, and each epoch ends with a
+    # batch of one sample, so some ranks hold nothing for that step (20 steps = 2+ epochs).
+    res = mpirun(size, "equivalence.py", 20, 25, 201).result()
+    assert res["size"] == size and res["dtype"] == "float64"
+    assert res["moved"] > 0.1  # the weights really trained
+    assert res["max_rel_diff"] <= 1e-5
+    assert res["loss_rel_diff"] <= 1e-5  # the loss summed over ranks is the global one
+    assert res["counts_ok"]
+    assert res["between_ranks"] == 0.0  # every rank applied the same update
+    assert res["broadcast_misses"] == 0.0  # broadcast_parameters_ gave rank 0's weights
+
+
+def test_digits_two_processes_reach_the_one_process_bar(mpirun):
+    res = mpirun(2, "digits.py").result()
+    assert res["n_test"] == 359  # the sharded evaluation covered the whole test set once
+    assert res["serial_accuracy"] >= 0.97
+    assert res["accuracy"] >= 0.97
+    assert res["accuracy"] == res["root_accuracy"]  # reduced metric = rank 0 on everything
+
+
+def test_uncaught_error_on_one_rank_aborts_the_job(mpirun):
+    run = mpirun(2, "fail.py", "uncaught")
+    assert run.returncode != 0
+    assert "BadBatchError: non-finite values in batch 3 (uncaught)" in run.output
+    assert "rank 1" in run.output
+    assert "finished normally" not in run.output
+
+
+def test_abort_on_error_stops_every_rank_without_the_mpi4py_runner(mpirun):
+    run = mpirun(2, "fail.py", "guarded", runner=False)
+    assert run.returncode != 0
+    assert "rank 1 of 2 failed: BadBatchError: non-finite values in batch 3" in run.output
+    assert "finished normally" not in run.output
+
+
+def test_collective_errors_propagate_on_every_rank_instead_of_aborting(mpirun):
+    run = mpirun(2, "fail.py", "collective", runner=False)
+    assert run.returncode == 0, run.output
+    assert "rank 0 caught it" in run.stdout and "rank 1 caught it" in run.stdout
+    assert "finished normally" in run.stdout
+
+
+# ----------------------------------------------------------- through train.fit
+@pytest.mark.parametrize("size, optimizer", [(2, "sgd"), (2, "adam"), (3, "sgd")])
+def test_fit_distributed_matches_fit_on_one_process(mpirun, size, optimizer):
+    # 181 samples in global batches of 20 for 2 epochs: 20 steps, uneven shards, and a
+    # one-sample last batch per epoch that leaves a rank empty
+    run = mpirun(size, "fit_check.py", "equivalence", optimizer)
+    res = run.result()
+    assert res["size"] == size
+    assert res["moved"] > 0.05
+    assert res["max_rel_diff"] <= 1e-5
+    assert res["between_ranks"] == 0.0
+    assert res["loss"] == pytest.approx(res["serial_loss"], rel=1e-10)  # global, not local
+    assert res["accuracy"] == res["serial_accuracy"]
+    assert run.stdout.count("epoch 1/2") == 1  # rank 0 alone prints progress
+
+
+def test_fit_distributed_on_digits_reaches_the_one_process_bar(mpirun):
+    res = mpirun(2, "fit_check.py", "digits").result()
+    assert res["serial_accuracy"] >= 0.97
+    assert res["accuracy"] >= 0.97

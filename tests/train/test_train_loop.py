@@ -1,0 +1,318 @@
+"""fit: reproducibility, resuming bit for bit, divergence, backends, early stopping, callbacks."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import data, nn, optim
+from chainrule.train import (
+    Callback,
+    EarlyStopping,
+    TrainingDiverged,
+    evaluate,
+    fit,
+    load_checkpoint,
+)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return data.load("iris", seed=0)
+
+
+def _weights(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_gives_same_weights_and_other_seed_differs(iris):
+    runs = []
+    for seed in (3, 3, 4):
+        model = nn.MLP([4, 8, 3], rng=0)
+        fit(model, iris, epochs=3, batch_size=16, seed=seed, progress=False)
+        runs.append(_weights(model))
+    assert _same(runs[0], runs[1])
+    assert not _same(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_resume_from_checkpoint_is_bit_for_bit(tmp_path, iris, optimizer):
+    kw = dict(
+        optimizer=optimizer,
+        lr=0.05,
+        batch_size=16,
+        seed=7,
+        progress=False,
+        early_stopping=True,
+        patience=50,
+    )
+    full = nn.MLP([4, 8, 3], rng=1)
+    hist_full = fit(full, iris, epochs=6, **kw)
+
+    first = nn.MLP([4, 8, 3], rng=1)
+    fit(first, iris, epochs=3, checkpoint_dir=tmp_path / "ck", **kw)
+    assert load_checkpoint(tmp_path / "ck").train_state["epoch"] == 3
+    resumed = nn.MLP([4, 8, 3], rng=99)  # different initial weights: all must come from the file
+    hist_res = fit(resumed, iris, epochs=6, resume_from=tmp_path / "ck", **kw)
+
+    assert _same(_weights(full), _weights(resumed))
+    assert hist_res.loss == hist_full.loss and hist_res.val_loss == hist_full.val_loss
+
+
+def test_checkpoint_rebuilds_model_without_user_code(tmp_path, iris):
+    model = nn.MLP([4, 5, 3], activation="tanh", rng=0, dtype=np.float64)
+    fit(model, iris, epochs=2, checkpoint_dir=tmp_path, progress=False)
+    loaded, opt_state, state = load_checkpoint(tmp_path)
+    assert loaded.config() == model.config()
+    assert _same(loaded.state_dict(), model.state_dict())
+    assert opt_state is not None and state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+    x = iris.X_test
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+def test_nan_loss_stops_with_epoch_step_and_hint_and_keeps_last_checkpoint(tmp_path, iris):
+    model = nn.MLP([4, 8, 3], rng=0)
+    fit(model, iris, epochs=1, batch_size=16, checkpoint_dir=tmp_path, progress=False)
+    before = (
+        (tmp_path / "model.safetensors").read_bytes(),
+        (tmp_path / "train_state.json").read_text(),
+    )
+
+    class Poison(Callback):
+        def on_batch_end(self, run, logs):
+            if run.epoch == 2 and run.step == 3:
+                with cr.no_grad():
+                    run.model.layers[0].W.copy_(np.full(run.model.layers[0].W.shape, np.inf))
+
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 4 of \d+.*learning rate") as info:
+        fit(
+            model,
+            iris,
+            epochs=3,
+            batch_size=16,
+            checkpoint_dir=tmp_path,
+            resume_from=tmp_path,
+            callbacks=[Poison()],
+            progress=False,
+        )
+    assert (info.value.epoch, info.value.step) == (2, 4)
+    assert "intact" in str(info.value)
+    after = (
+        (tmp_path / "model.safetensors").read_bytes(),
+        (tmp_path / "train_state.json").read_text(),
+    )
+    assert before == after
+    assert isinstance(info.value, FloatingPointError)
+
+
+def test_huge_learning_rate_diverges_with_message(iris):
+    X = iris.X_train * 1e6  # unscaled inputs and a large step: the textbook way to diverge
+    model = nn.MLP([4, 16, 3], rng=0)
+    with pytest.raises(TrainingDiverged, match="standardised inputs"):
+        fit(
+            model,
+            (X, iris.y_train),
+            optimizer="sgd",
+            lr=10.0,
+            momentum=0.9,
+            epochs=20,
+            progress=False,
+        )
+
+
+def test_textbook_backend_matches_tape_in_float64(iris):
+    models = []
+    for backend in ("tape", "textbook"):
+        m = nn.MLP([4, 6, 3], activation="tanh", rng=2, dtype=np.float64)
+        fit(
+            m,
+            iris,
+            epochs=3,
+            batch_size=20,
+            lam=1e-3,
+            backend=backend,
+            optimizer="sgd",
+            lr=0.1,
+            progress=False,
+        )
+        models.append(_weights(m))
+    for k in models[0]:
+        np.testing.assert_allclose(models[0][k], models[1][k], rtol=1e-9, atol=1e-12)
+
+
+def test_early_stopping_restores_best_weights(iris):
+    snapshots = {}
+
+    class Snap(Callback):
+        def on_epoch_end(self, run, logs):
+            snapshots[run.epoch] = _weights(run.model)
+
+    model = nn.MLP([4, 32, 3], rng=0)
+    # a tiny training set overfits quickly, so validation loss turns up
+    hist = fit(
+        model,
+        (iris.X_train[:12], iris.y_train[:12], iris.X_val, iris.y_val),
+        lr=0.05,
+        epochs=200,
+        early_stopping=True,
+        patience=4,
+        callbacks=[Snap()],
+        progress=False,
+    )
+    assert hist.stopped_epoch is not None and hist.stopped_epoch < 200
+    best = int(np.argmin(hist.val_loss)) + 1
+    assert hist.best_epoch == best
+    assert hist.stopped_epoch == best + 4
+    assert _same(_weights(model), snapshots[best])
+
+
+def test_early_stopping_patience_counts_epochs_without_improvement():
+    es = EarlyStopping(patience=2)
+
+    class R:
+        model = nn.MLP([1, 1], output="linear", rng=0)
+        stop_training = False
+        epoch = 0
+        history = cr.train.History()
+
+    run = R()
+    for epoch, v in enumerate([1.0, 0.5, 0.6, 0.55, 0.7], start=1):
+        run.epoch = epoch
+        es.on_epoch_end(run, {"val_loss": v})
+        if run.stop_training:
+            break
+    assert run.epoch == 4 and es.best_epoch == 2
+
+
+def test_history_callbacks_and_csv(tmp_path, iris):
+    events = []
+
+    class Log(Callback):
+        def on_train_begin(self, run):
+            events.append("begin")
+
+        def on_epoch_end(self, run, logs):
+            events.append(("epoch", run.epoch, round(logs["loss"], 12)))
+
+        def on_train_end(self, run):
+            events.append("end")
+
+    model = nn.MLP([4, 8, 3], rng=0)
+    hist = fit(model, iris, epochs=3, callbacks=[Log()], progress=False)
+    assert events[0] == "begin" and events[-1] == "end"
+    assert [e[1] for e in events[1:-1]] == [1, 2, 3]
+    assert [e[2] for e in events[1:-1]] == [round(v, 12) for v in hist.loss]
+    hist.to_csv(tmp_path / "h.csv")
+    lines = (tmp_path / "h.csv").read_text().splitlines()
+    assert lines[0] == "epoch,loss,accuracy,val_loss,val_accuracy,lr,time" and len(lines) == 4
+    ev = evaluate(model, iris.X_val, iris.y_val)
+    assert ev["loss"] == pytest.approx(hist.val_loss[-1], rel=1e-6)
+
+
+def test_optimizer_instance_and_scheduler(iris):
+    model = nn.MLP([4, 8, 3], rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    hist = fit(
+        model,
+        iris,
+        optimizer=opt,
+        epochs=3,
+        progress=False,
+        scheduler=lambda o: optim.StepLR(o, step_size=1, gamma=0.5),
+    )
+    assert hist.lr == [0.1, 0.05, 0.025]
+
+
+def test_progress_lines_when_not_a_terminal(iris, capsys):
+    fit(nn.MLP([4, 4, 3], rng=0), iris, epochs=2, progress=True)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("epoch 1/2  loss ") and "samples/s" in out[0]
+
+
+def test_logistic_output_and_mse_loss():
+    ds = data.load("moons", n_samples=200, seed=0)
+    for output, loss in (("logistic", "auto"), ("softmax", "mse")):
+        model = nn.MLP([2, 16, 1 if output == "logistic" else 2], output=output, rng=0)
+        fit(model, ds, lr=0.02, epochs=40, loss=loss, progress=False)
+        assert evaluate(model, ds.X_test, ds.y_test, loss=loss)["accuracy"] >= 0.85
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(batch_size=0), "batch_size must be a positive integer"),
+        (dict(epochs=0), "epochs must be a positive integer"),
+        (dict(backend="magic"), "unknown backend"),
+        (dict(optimizer="rmsprop"), "unknown optimizer"),
+        (dict(lr=-1.0), "learning rate"),
+        (dict(augment=True), "augment=True needs image data"),
+        (dict(loss="hinge"), "unknown loss"),
+    ],
+)
+def test_bad_arguments_have_clear_errors(iris, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        fit(nn.MLP([4, 4, 3], rng=0), iris, progress=False, **kw)
+
+
+def test_wrong_input_width_is_reported(iris):
+    with pytest.raises(ValueError, match=r"inputs of shape \(N, 5\).*\(\d+, 4\)"):
+        fit(nn.MLP([5, 4, 3], rng=0), iris, progress=False)
+
+
+def test_augmentation_is_seeded():
+    ds = data.load("digits", seed=0, n_samples=300)
+    out = []
+    for _ in range(2):
+        m = nn.MLP([64, 16, 10], rng=0)
+        fit(m, ds, epochs=2, augment=True, seed=5, progress=False)
+        out.append(_weights(m))
+    assert _same(*out)
+
+
+class _FakeContext:
+    """A 2-rank world seen from one process whose shard is the whole batch (so results match)."""
+
+    enabled, size = True, 2
+
+    def __init__(self, rank):
+        self.rank, self.is_root, self.calls = rank, rank == 0, 0
+
+    def shard(self, idx):
+        return idx
+
+    def allreduce_mean_(self, buf, weight=None):
+        self.calls += 1
+        return buf
+
+    def allreduce_sum(self, value):
+        return value
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_distributed_path_reduces_every_step_and_only_root_writes(
+    tmp_path, iris, rank, monkeypatch, capsys
+):
+    pytest.importorskip("chainrule.distributed")
+    import chainrule.distributed as dist
+
+    ctx = _FakeContext(rank)
+    monkeypatch.setattr(dist, "get_context", lambda distributed=None: ctx)
+    serial = nn.MLP([4, 8, 3], rng=0)
+    fit(serial, iris, epochs=2, batch_size=16, progress=False, distributed=False)
+    model = nn.MLP([4, 8, 3], rng=0)
+    fit(
+        model,
+        iris,
+        epochs=2,
+        batch_size=16,
+        progress="lines",
+        distributed=True,
+        checkpoint_dir=tmp_path / "ck",
+    )
+    assert ctx.calls == 2 * -(-len(iris.X_train) // 16)
+    assert _same(_weights(serial), _weights(model))
+    assert (tmp_path / "ck").exists() == (rank == 0)
+    assert bool(capsys.readouterr().out) == (rank == 0)

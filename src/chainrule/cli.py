@@ -172,6 +172,12 @@ def _add_train(sub) -> None:
         "--no-progress", action="store_true", help="no progress bar: one plain line per epoch"
     )
     p.add_argument("--quiet", action="store_true", help="print only the final result")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training over MPI: launch as `mpiexec -n 4 chainrule train "
+        "--distributed ...` (needs pip install 'chainrule[mpi]'); also automatic under mpiexec",
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -193,7 +199,10 @@ def _add_run_commands(sub) -> None:
         help="predict with a saved run",
         description="Predict labels (or probabilities, or values) for the raw "
         "inputs in INPUT (.csv with an optional header row, or .npy, one sample "
-        "per row). The run's saved standardisation is applied first.",
+        "per row), in the units chainrule.data.load gives before standardising: "
+        "image datasets (digits, mnist, fashion-mnist) use pixel intensities in "
+        "[0, 1], so divide scikit-learn's 0..16 digits by 16. The run's saved "
+        "standardisation is applied first.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `chainrule train`")
     p.add_argument("input", metavar="INPUT", help="inputs: .csv or .npy, shape (N, D)")
@@ -277,7 +286,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=progress,
         early_stopping=args.patience is not None,
         patience=args.patience or 5,
+        distributed=True if args.distributed else None,
     )
+    if not getattr(res, "is_root", True):
+        return 0
     if res.get("test_r2") is not None:
         print(f"test R^2 {res['test_r2']:.4f}, test loss {_fmt(res['test_loss'])}")
     else:

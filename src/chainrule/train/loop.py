@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .callbacks import Callback, EarlyStopping
+from .errors import TrainingDiverged
 from .history import History
 from .objective import Objective
 from .steps import param_dtype
@@ -248,12 +250,17 @@ def fit(
     if early_stopping:
         monitor = "val_loss" if len(parts["Xv"]) else "loss"
         cbs.append(EarlyStopping(monitor=monitor, patience=patience))
-    return trainer.run(
-        epochs,
-        callbacks=cbs,
-        scheduler=scheduler,
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-        resume_from=resume_from,
-        config=config,
-    )
+    ctx = trainer.ctx
+    # under MPI an exception on one rank must end the job, not leave the others
+    # waiting in their next all-reduce; a divergence is detected on every rank at once
+    guard = ctx.abort_on_error(collective=(TrainingDiverged,)) if ctx is not None else nullcontext()
+    with guard:
+        return trainer.run(
+            epochs,
+            callbacks=cbs,
+            scheduler=scheduler,
+            progress=progress,
+            checkpoint_dir=checkpoint_dir,
+            resume_from=resume_from,
+            config=config,
+        )

@@ -49,6 +49,7 @@ class RunResult(dict):
     model: Any
     history: Any
     directory: Path
+    is_root: bool = True
 
 
 def _output_for(ds: Any, output: str) -> tuple[str, int]:
@@ -119,8 +120,10 @@ def train_run(
         momentum=fit_kw.pop("momentum", 0.9),
         nesterov=fit_kw.pop("nesterov", False),
     )
+    root = _is_root(fit_kw.get("distributed"))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if root:
+        out.mkdir(parents=True, exist_ok=True)
     config = {
         "dataset": dataset,
         "data_seed": seed,
@@ -134,6 +137,10 @@ def train_run(
         model, ds, optimizer=opt, checkpoint_dir=out / "checkpoint", config=config, **fit_kw
     )
     elapsed = time.perf_counter() - start
+    if not root:  # under MPI every rank holds the same model; rank 0 alone writes
+        result = RunResult(_final_metrics(model, ds, history, elapsed))
+        result.model, result.history, result.directory, result.is_root = model, history, out, False
+        return result
     state = {"epoch": len(history), "history": history.to_dict(), "seed": seed, "final": True}
     train_cfg = {
         "optimizer": type(opt).__name__,
@@ -148,8 +155,17 @@ def train_run(
     if plots:
         _write_plots(out, model, ds, history)
     result = RunResult(metrics)
-    result.model, result.history, result.directory = model, history, out
+    result.model, result.history, result.directory, result.is_root = model, history, out, True
     return result
+
+
+def _is_root(distributed: bool | None) -> bool:
+    """Whether this process writes the run (always, unless it is a rank > 0 under MPI)."""
+    if distributed is False:
+        return True
+    from chainrule.distributed import get_context  # does not import mpi4py unless launched
+
+    return get_context(distributed).is_root
 
 
 def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float) -> dict:

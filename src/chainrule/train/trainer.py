@@ -104,13 +104,11 @@ class Trainer:
             for p in self.model.parameters():
                 p.grad = None
         if ctx is not None:
-            from chainrule.distributed import flatten_grads, unflatten_grads
-
-            params = self.model.parameters()
-            flat = flatten_grads(params)
-            ctx.allreduce_mean_(flat, weight=len(local) / len(idx))
-            unflatten_grads(params, flat)
-            loss_sum, correct = ctx.allreduce_sum(loss_sum), ctx.allreduce_sum(correct)
+            # one collective per step: the weighted gradients and the metrics together
+            sums = ctx.average_gradients_(
+                self.model.parameters(), len(local) / len(idx), sums=(loss_sum, correct)
+            )
+            loss_sum, correct = float(sums[0]), int(round(sums[1]))
         if math.isfinite(loss_sum):
             if self.clip_norm is not None:
                 from chainrule.optim import clip_grad_norm_

@@ -16,7 +16,7 @@ ratios to hand NumPy are reported. Trace + compile time is reported apart.
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_compiled.py [--workload C A D E1] [--rounds 7]
-        [--no-torch] [--no-jax] [--profile]
+        [--no-torch] [--no-jax] [--profile] [--source]
 """
 
 from __future__ import annotations
@@ -295,10 +295,15 @@ def main() -> None:
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-jax", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile the compiled step")
+    ap.add_argument("--source", action="store_true", help="print the generated NumPy code")
     args = ap.parse_args()
     header()
     for name in args.workload:
         w = WORKLOADS[name]
+        if args.source:
+            params, X, y = problem(w)
+            data = (X,) if w["out"] == "infer" else (X, y)
+            print(f"[{name}] generated code:\n{cr.jit(cr_step_fn(w)).source(*params, *data)}")
         run, first, compile_s = systems(w, not args.no_torch, not args.no_jax)
         ref = first["hand NumPy"]
         tol = 1e-3 if w["dtype"] == np.float32 else 1e-9

@@ -15,10 +15,10 @@ UNARY = {
     "tanh": cr.tanh,
     "sigmoid": cr.sigmoid,
     "softplus": cr.softplus,
-    "exp_small": lambda x: cr.exp(0.3 * x),
+    "exp_small": lambda x: cr.exp(0.3 * cr.tanh(x)),
     "log_pos": lambda x: cr.log(x * x + 1.0),
     "sqrt_pos": lambda x: cr.sqrt(x * x + 0.5),
-    "square": lambda x: x**2,
+    "square_bounded": lambda x: cr.tanh(x) ** 2,
     "swish": cr.swish,
     "gelu": cr.gelu,
     "softmax": lambda x: cr.softmax(x, axis=-1),
@@ -58,7 +58,9 @@ def build(program):
     return f
 
 
-@settings(max_examples=25, deadline=None)
+# Derandomised so CI is deterministic. The unary pieces keep values bounded: an
+# unbounded chain such as exp(x**4) makes finite differences, not the rules, fail.
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(program=programs, seed=st.integers(0, 2**16))
 def test_random_compositions_agree_in_every_mode(program, seed):
     rng = np.random.default_rng(seed)

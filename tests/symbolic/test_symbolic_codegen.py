@@ -24,7 +24,7 @@ def _mlp_args(rng, dtype=np.float64):
 
 def test_source_is_readable_numpy():
     c = compile(trace(lambda a, b: cr.exp(a @ b).sum(axis=0), np.ones((2, 3)), np.ones((3, 4))))
-    assert "a @ b" in c.source and "np.exp(" in c.source and "np.sum(" in c.source
+    assert "a @ b" in c.source and "np.exp(" in c.source and "np.add.reduce(" in c.source
     assert c.source.count("\n") == 5  # def, three equations, return
 
 
@@ -79,3 +79,93 @@ def test_logistic_map_derivative_grows_linearly_with_cse():
         assert cse(d).node_count() <= d.node_count()
     assert max(ratios) <= 4.0, ratios
     assert trees[-1] > 2**9  # the expanded tree grows exponentially
+
+
+def _dtypes_per_line(c, args):
+    """Run the generated source with a record of every assigned value's dtype."""
+    import re
+
+    body = []
+    for line in c.source.splitlines()[1:-1]:
+        if "errstate" in line:
+            continue
+        line = "    " + line.strip()
+        body.append(line)
+        m = re.match(r"\s+(v\d+) = ", line)
+        if m:
+            body.append(f"    _seen.append(({m.group(1)!r}, np.asarray({m.group(1)}).dtype))")
+    ns = dict(c.fn.__globals__)
+    ns["_seen"] = seen = []
+    src = c.source.splitlines()[0] + "\n" + "\n".join(body) + "\n    return None\n"
+    exec(src, ns)  # noqa: S102
+    with np.errstate(over="ignore"):
+        ns[c.fn.__name__](*args)
+    return seen
+
+
+def _sgd_step(W1, b1, W2, b2, X, y):
+    def loss(W1, b1, W2, b2):
+        h = cr.sigmoid(X @ W1 + b1)
+        z = cr.relu(h) @ W2 + b2
+        return -(cr.log_softmax(z, axis=1) * y).sum() / X.shape[0]
+
+    gs = cr.grad(loss, argnums=(0, 1, 2, 3))(W1, b1, W2, b2)
+    return tuple(p - 0.1 * g for p, g in zip((W1, b1, W2, b2), gs, strict=False))
+
+
+def test_float32_stays_float32_on_every_generated_line():
+    rng = np.random.default_rng(2)
+    args = _mlp_args(rng, np.float32)
+    args = [args[0], args[1], args[2], args[3], args[4], args[5]]
+    for reuse in (1, None):
+        c = compile(simplify(trace(_sgd_step, *args)), reuse_min_size=reuse)
+        seen = _dtypes_per_line(c, args)
+        assert len(seen) > 20
+        floats = {n: d for n, d in seen if d.kind == "f"}
+        assert set(floats.values()) == {np.dtype(np.float32)}, floats
+        ref = _sgd_step(*[cr.tensor(a) for a in args])
+        for o, r in zip(c(*args), ref, strict=False):
+            assert o.dtype == np.float32
+            np.testing.assert_allclose(o, r.numpy(), rtol=2e-5, atol=1e-6)
+
+
+def test_generated_step_is_lean():
+    # bias sums are one reduction, transposes are written into the matmul,
+    # the learning rate scales the delta (not the weight gradient), no broadcast_to
+    rng = np.random.default_rng(3)
+    args = _mlp_args(rng)
+    src = compile(simplify(trace(_sgd_step, *args))).source
+    assert "np.add.reduce(" in src and ".T @ " in src and "broadcast_to" not in src
+    assert "np.transpose" not in src and "sum_to" not in src and "_expit" not in src
+
+
+def test_compiled_sigmoid_is_exact_at_the_extremes_without_warnings():
+    import warnings
+
+    for dt in (np.float64, np.float32):
+        x = np.array([[-1000.0, -100.0, -30.0, -1e-3, 0.0, 2.0, 40.0, 1000.0]] * 300, dtype=dt)
+        ref = cr.sigmoid(x).numpy()
+        for reuse in (1, None):
+            c = compile(trace(lambda x: cr.sigmoid(x) * 1.0, x), reuse_min_size=reuse)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                out = c(x)[0]
+            assert out.dtype == dt
+            # exact to rounding; results below the smallest normal number (x < -87 in
+            # float32, < -708 in float64) may flush to 0, as the emitter documents
+            np.testing.assert_allclose(out, ref, rtol=4 * np.finfo(dt).eps, atol=np.finfo(dt).tiny)
+    c0 = compile(trace(cr.sigmoid, np.float64(-1000.0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(c0(np.float64(-1000.0))[0]) == 0.0
+
+
+def test_uniform_constant_written_as_a_scalar_keeps_dtype_and_values():
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    c = cr.tensor(np.full((3, 4), 0.1, dtype=np.float32))
+    g = trace(lambda x: x * c - c, x)
+    comp = compile(g)
+    assert "_c" not in comp.source, comp.source
+    out = comp(x)[0]
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, x * c.numpy() - c.numpy())

@@ -54,8 +54,11 @@ def _both(graph, inputs, refs, what):
     """The graph's outputs, interpreted and compiled (simplified), against the tape's."""
     for got, ref in zip(graph(*inputs), refs, strict=False):
         _close(got, ref, f"{what} (interpreted)")
-    for got, ref in zip(compile(simplify(graph))(*inputs), refs, strict=False):
+    simple = simplify(graph)
+    for got, ref in zip(compile(simple)(*inputs), refs, strict=False):
         _close(got, ref, f"{what} (compiled)")
+    for got, ref in zip(compile(simple, reuse_min_size=1)(*inputs), refs, strict=False):
+        _close(got, ref, f"{what} (compiled, buffers reused)")
 
 
 @pytest.mark.parametrize("name", PRIMS)

@@ -36,6 +36,18 @@ CASES = [
     (lambda x, y: cr.log(1 + cr.exp(x)), "log(exp x+1)", "exp"),
     (lambda x, y: cr.log1p(cr.exp(x)), "log1p(exp x)", "exp"),
     (lambda x, y: cr.log(cr.exp(x).sum(axis=1)), "log(sum(exp x))", None),
+    (lambda x, y: cr.log(1 - cr.sigmoid(x)), "log(1-sigmoid x)", "log"),
+    (
+        lambda x, y: x * cr.broadcast_to(y.sum(axis=1, keepdims=True), (3, 4)),
+        "x*bcast(y)",
+        "broadcast_to",
+    ),
+    (lambda x, y: cr.broadcast_to(y[0], (3, 4)) / (x * x + 1), "bcast(y)/x", "broadcast_to"),
+    (lambda x, y: x - cr.broadcast_to(y[:, 1:2], (3, 4)), "x-bcast(y)", "broadcast_to"),
+    (lambda x, y: cr.broadcast_to(y[1], (3, 4)) + x, "x+bcast(y)", "broadcast_to"),
+    (lambda x, y: cr.maximum(x, cr.broadcast_to(y[2], (3, 4))), "x|bcast(y)", "broadcast_to"),
+    (lambda x, y: -(x * 3.0), "-(x*c)", "neg"),
+    (lambda x, y: -(x / 7), "-(x/c)", "neg"),
 ]
 
 
@@ -103,3 +115,36 @@ def test_shape_ops_to_their_own_shape_vanish():
     b = make_eqn(REGISTRY["broadcast_to"], [r], {"shape": (3, 4)})
     g = simplify(Graph([x.node], [b]))
     assert len(g) == 0 and g.outputs[0] is x.node
+
+
+def test_broadcast_kept_where_it_makes_the_shape():
+    # x - bcast(y) keeps the broadcast when x alone does not have the result's shape
+    x, y = np.ones((1, 4)), np.arange(3.0).reshape(3, 1)
+    g = simplify(trace(lambda x, y: x - cr.broadcast_to(y, (3, 4)), x, y))
+    assert g.outputs[0].shape == (3, 4)
+    np.testing.assert_array_equal(g(x, y)[0], x - y)
+
+
+def test_sign_folded_into_an_integer_or_array_constant():
+    rng = np.random.default_rng(3)
+    x, c = rng.normal(size=(3, 4)), rng.normal(size=(4,))
+    for f in (lambda x: -(x / 3), lambda x: -(x * cr.tensor(c))):
+        g = simplify(trace(f, x))
+        assert "neg" not in _ops(g), str(g)
+        np.testing.assert_allclose(g(x)[0], f(cr.tensor(x)).numpy(), rtol=1e-15)
+
+
+def test_binary_cross_entropy_forward_has_no_log():
+    z = np.array([-800.0, -30.0, 0.0, 30.0, 800.0])
+    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+
+    def bce(z, y):
+        p = cr.sigmoid(z)
+        return -(y * cr.log(p) + (1 - y) * cr.log(1 - p))
+
+    g = simplify(trace(bce, z, y))
+    assert "log" not in _ops(g) and "sigmoid" not in _ops(g)
+    out = g(z, y)[0]
+    np.testing.assert_allclose(
+        out, y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z), rtol=1e-14
+    )

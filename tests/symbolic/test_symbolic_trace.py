@@ -151,3 +151,16 @@ def test_to_dot_for_graphs_and_tapes(tmp_path):
         assert b"<svg" in out.read_bytes()
     else:
         assert out.read_text().startswith("digraph")
+
+
+def test_jit_output_structures_and_jit_inside_a_trace_after_a_call():
+    jf = jit(lambda a, b: {"s": [a * b, a + b], "t": (a - b,)})
+    a, b = np.arange(3.0), np.ones(3)
+    out = jf(a, b)
+    assert isinstance(out["s"], list) and isinstance(out["t"], tuple)
+    np.testing.assert_array_equal(out["s"][1].numpy(), a + b)
+    jl = jit(lambda a, b: [a * b, a - b])
+    assert isinstance(jl(a, b), list)
+    # the same signature, now traced: the function is inlined, not the compiled code
+    g = trace(lambda a, b: jl(a, b)[1] * 2.0, a, b)
+    np.testing.assert_array_equal(g(a, b)[0], (a - b) * 2.0)

@@ -1,5 +1,7 @@
 """fit: reproducibility, resuming bit for bit, divergence, backends, early stopping, callbacks."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -283,12 +285,12 @@ class _FakeContext:
     def shard(self, idx):
         return idx
 
-    def allreduce_mean_(self, buf, weight=None):
-        self.calls += 1
-        return buf
+    def average_gradients_(self, params, weight=None, sums=()):
+        self.calls += 1  # one collective per step: gradients and metrics together
+        return np.asarray(sums, dtype=np.float64)
 
-    def allreduce_sum(self, value):
-        return value
+    def abort_on_error(self, collective=()):
+        return contextlib.nullcontext()
 
 
 @pytest.mark.parametrize("rank", [0, 1])

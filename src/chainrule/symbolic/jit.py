@@ -13,15 +13,72 @@ from chainrule.symbolic.codegen import CompiledGraph, compile
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.tracing import _TAPE_SLOTS, unflatten
 
+_NS: dict[str, Any] = {
+    "new": Tensor.__new__,
+    "Tensor": Tensor,
+    "ndarray": np.ndarray,
+    "asarray": np.asarray,
+}
 
-def _out_tensor(arr: Any) -> Tensor:
-    t = Tensor.__new__(Tensor)
-    for slot in _TAPE_SLOTS:
-        setattr(t, slot, None)
-    t.data = arr if type(arr) is np.ndarray else np.asarray(arr)
-    t.requires_grad = False
-    t._version = 0
-    return t
+
+def _tensor_lines(t: str, arr: str) -> list[str]:
+    # a result Tensor off the tape, every tape slot set, in straight-line code
+    lines = [f"    {t} = new(Tensor)"]
+    lines += [f"    {t}.{slot} = None" for slot in _TAPE_SLOTS]
+    lines += [
+        f"    {t}.data = {arr} if type({arr}) is ndarray else asarray({arr})",
+        f"    {t}.requires_grad = False",
+        f"    {t}._version = 0",
+    ]
+    return lines
+
+
+def _generated(src: str, name: str) -> Any:
+    ns = dict(_NS)
+    exec(src, ns)  # noqa: S102
+    return ns[name]
+
+
+_out_tensor = _generated(
+    "\n".join(["def out_tensor(arr):", *_tensor_lines("t", "arr"), "    return t"]), "out_tensor"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _tuple_builder(n: int, kind: type) -> Callable[[Any], Any]:
+    # outs (the compiled function's tuple) -> kind of n Tensors, no per-output call
+    lines = ["def build(outs):", f"    {', '.join(f'o{i}' for i in range(n))}, = outs"]
+    for i in range(n):
+        lines += _tensor_lines(f"t{i}", f"o{i}")
+    items = ", ".join(f"t{i}" for i in range(n))
+    lines.append(f"    return ({items},)" if kind is tuple else f"    return [{items}]")
+    return _generated("\n".join(lines), "build")
+
+
+def _flat_builder(spec: Any) -> Callable[[Any], Any] | None:
+    """A fast rebuild of ``f``'s output from the flat leaves (None: use :func:`unflatten`)."""
+    if spec is None:
+        return lambda outs: _out_tensor(outs[0])
+    kind, inner = spec
+    if kind in (tuple, list) and inner and all(n == 1 and s is None for n, s in inner):
+        return _tuple_builder(len(inner), kind)
+    return None
+
+
+class _Traced(Exception):
+    """An argument is symbolic: ``jit`` is being traced itself."""
+
+
+def _leaf(a: Any) -> Any:
+    if isinstance(a, Tensor):
+        if a._interp is not None:
+            raise _Traced
+        return a.data
+    return np.asarray(a)
+
+
+def _arrays(args: tuple[Any, ...]) -> list[Any]:
+    return [a if type(a) is np.ndarray else _leaf(a) for a in args]
 
 
 class Jitted:
@@ -30,7 +87,7 @@ class Jitted:
     Attributes
     ----------
     cache : dict
-        Signature -> (compiled graph, output structure).
+        Signature -> (compiled graph, output structure, fast output rebuild or None).
     """
 
     def __init__(
@@ -39,33 +96,44 @@ class Jitted:
         self.f = f
         self.simplify = simplify
         self.reuse_min_size = reuse_min_size
-        self.cache: dict[Any, tuple[CompiledGraph, Any]] = {}
+        self.cache: dict[Any, tuple[CompiledGraph, Any, Any]] = {}
+        self._last: tuple[Any, Any] = (None, None)  # the previous call's signature, entry
         functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any) -> Any:
-        arrays = [a.data if isinstance(a, Tensor) else np.asarray(a) for a in args]
-        key = tuple([(a.shape, a.dtype.char) for a in arrays])
-        entry = self.cache.get(key)
-        if entry is None:
-            if any(getattr(a, "_interp", None) is not None for a in args):
-                return self.f(*args)  # inside another trace: inline the function itself
-            entry = self.cache[key] = self._build(arrays)
-        fn, spec = entry
-        return unflatten(spec, [_out_tensor(o) for o in fn.fn(*arrays)])
+        try:
+            arrays = _arrays(args)
+        except _Traced:
+            return self.f(*args)  # inside another trace: inline the function itself
+        sig = [(a.shape, a.dtype) for a in arrays]
+        if sig == self._last[0]:
+            entry = self._last[1]  # the same signature as the previous call
+        else:
+            key = tuple(sig)
+            entry = self.cache.get(key)
+            if entry is None:
+                entry = self.cache[key] = self._build(arrays)
+            self._last = (sig, entry)
+        fn, spec, rebuild = entry
+        outs = fn.fn(*arrays)
+        if rebuild is not None:
+            return rebuild(outs)
+        return unflatten(spec, [_out_tensor(o) for o in outs])
 
-    def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph, Any]:
+    def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph, Any, Any]:
         from chainrule.symbolic.rewrite import simplify
         from chainrule.symbolic.tracing import trace_with_tree
 
         graph, spec = trace_with_tree(self.f, arrays)
         if self.simplify:
             graph = simplify(graph)
-        return compile(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size), spec
+        fn = compile(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
+        return fn, spec, _flat_builder(spec)
 
     def graph(self, *args: Any) -> Graph:
         """The (simplified) graph compiled for the signature of ``args``."""
-        arrays = [a.data if isinstance(a, Tensor) else np.asarray(a) for a in args]
-        key = tuple([(a.shape, a.dtype.char) for a in arrays])
+        arrays = _arrays(args)
+        key = tuple([(a.shape, a.dtype) for a in arrays])
         if key not in self.cache:
             self.cache[key] = self._build(arrays)
         return self.cache[key][0].graph
@@ -73,8 +141,8 @@ class Jitted:
     def source(self, *args: Any) -> str:
         """The generated Python source for the signature of ``args``."""
         self.graph(*args)
-        arrays = [a.data if isinstance(a, Tensor) else np.asarray(a) for a in args]
-        return self.cache[tuple([(a.shape, a.dtype.char) for a in arrays])][0].source
+        arrays = _arrays(args)
+        return self.cache[tuple([(a.shape, a.dtype) for a in arrays])][0].source
 
 
 def _name(f: Any) -> str:

@@ -19,6 +19,7 @@ from chainrule.symbolic.rewrite.rules import (
     ALGEBRA,
     CANONICAL,
     DEFAULT_RULES,
+    FUSE,
     SIGNS,
     STABILISE,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "ALGEBRA",
     "CANONICAL",
     "DEFAULT_RULES",
+    "FUSE",
     "SIGNS",
     "STABILISE",
     "Builder",

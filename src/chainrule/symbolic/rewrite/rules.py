@@ -8,7 +8,10 @@ algebra system does.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from chainrule.core.primitive import REGISTRY
 from chainrule.symbolic.ir import Var
@@ -98,9 +101,82 @@ STABILISE = [
     Rule("log(sigmoid x)", ("log", ("sigmoid", "x")), ("neg", ("softplus", ("neg", "x")))),
     Rule("log(exp x+1)", ("log", ("add", ("exp", "x"), 1)), ("softplus", "x")),
     Rule("log1p(exp x)", ("log1p", ("exp", "x")), ("softplus", "x")),
+    # 1 - sigmoid(x) = sigmoid(-x), so its log is -softplus(x) (binary cross-entropy)
+    Rule("log(1-sigmoid x)", ("log", ("sub", 1, ("sigmoid", "x"))), ("neg", ("softplus", "x"))),
     Rule("log(sum(exp x))", ("log", ("sum", ("exp", "x"))), _logsumexp, _not_shifted),
 ]
 
-DEFAULT_RULES = ALGEBRA + SIGNS + CANONICAL + STABILISE
+
+def _full_shape(side: str) -> Any:
+    # the other operand already has the result's shape, so NumPy broadcasts by itself
+    return lambda bind, node: bind[side].shape == node.shape
+
+
+def _drop_broadcasts() -> list[Rule]:
+    rules = []
+    for op, sym in (("add", "+"), ("sub", "-"), ("mul", "*"), ("div", "/"), ("maximum", "|")):
+        rules.append(
+            Rule(
+                f"x{sym}bcast(y)",
+                (op, "x", ("broadcast_to", "y")),
+                (op, "x", "y"),
+                _full_shape("x"),
+            )
+        )
+        rules.append(
+            Rule(
+                f"bcast(y){sym}x",
+                (op, ("broadcast_to", "y"), "x"),
+                (op, "y", "x"),
+                _full_shape("x"),
+            )
+        )
+    return rules
+
+
+def _is_const(bind: dict[str, Var], node: Var) -> bool:
+    return bind["c"].kind == "const" and bind["c"].dtype.kind in "ifc"
+
+
+def _negated_const(op: str) -> Any:
+    # -(x*c) = x*(-c) and -(x/c) = x/(-c), exactly (negation is exact): one pass fewer
+    def build(bind: dict[str, Var], node: Var, b: Builder) -> Var:
+        c = bind["c"].value
+        neg = -c if not isinstance(c, np.ndarray) else np.negative(c)
+        return b.make(REGISTRY[op], [bind["x"], b.const(neg)], {})
+
+    return build
+
+
+def _size(v: Var) -> int:
+    return math.prod(v.shape)
+
+
+def _scale_operand(bind: dict[str, Var], node: Var, b: Builder) -> Var | None:
+    # (a @ b) * c = a @ (b * c): scale the smaller matrix product operand, not the result
+    # (the weight gradient X.T @ d times a learning rate scales d, a pass over far less)
+    x, y, c = bind["a"], bind["b"], bind["c"]
+    mul, matmul = REGISTRY["mul"], REGISTRY["matmul"]
+    if _size(y) < _size(node) and _size(y) <= _size(x):
+        return b.make(matmul, [x, b.make(mul, [y, c])])
+    if _size(x) < _size(node):
+        return b.make(matmul, [b.make(mul, [x, c]), y])
+    return None
+
+
+def _scalar_const(bind: dict[str, Var], node: Var) -> bool:
+    c = bind["c"]
+    return c.kind == "const" and not isinstance(c.value, np.ndarray) and c.dtype.kind in "if"
+
+
+# broadcasts that elementwise operations do by themselves, signs folded into
+# constants, scalings moved onto the smaller operand of a matrix product
+FUSE = _drop_broadcasts() + [
+    Rule("(a@b)*c", ("mul", ("matmul", "a", "b"), "c"), _scale_operand, _scalar_const),
+    Rule("-(x*c)", ("neg", ("mul", "x", "c")), _negated_const("mul"), _is_const),
+    Rule("-(x/c)", ("neg", ("div", "x", "c")), _negated_const("div"), _is_const),
+]
+
+DEFAULT_RULES = ALGEBRA + SIGNS + CANONICAL + STABILISE + FUSE
 
 assert all(r.head in REGISTRY for r in DEFAULT_RULES)

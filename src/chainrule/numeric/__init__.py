@@ -13,7 +13,6 @@ from chainrule.numeric.derivatives import (
     derivative,
     directional_derivative,
     gradient,
-    hessian,
     jacobian,
 )
 from chainrule.numeric.differences import (
@@ -22,6 +21,7 @@ from chainrule.numeric.differences import (
     richardson_extrapolate,
 )
 from chainrule.numeric.gradcheck import GradcheckError, check_jvp, check_vjp, gradcheck
+from chainrule.numeric.hessian import hessian
 
 __all__ = [
     "METHODS",

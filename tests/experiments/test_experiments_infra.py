@@ -1,0 +1,93 @@
+"""The experiment command line, the registry, the report writer and determinism."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from chainrule.experiments import cli, get, names, run_experiment
+from chainrule.experiments.report import Report, atomic_write_text, fmt, write_json
+
+
+def test_registry_lists_every_experiment_of_the_issue() -> None:
+    assert names() == [
+        "universal-approximation",
+        "vanishing-gradients",
+        "nonconvex",
+        "finite-differences",
+        "differentiation-cost",
+        "expression-swell",
+        "initialisation",
+        "regularisation",
+        "fnn-limits",
+        "three-ways",
+    ]
+    for n in names():
+        assert callable(get(n).load())
+
+
+def test_unknown_experiment_names_the_valid_ones() -> None:
+    with pytest.raises(KeyError, match="valid names: universal-approximation"):
+        get("no-such-thing")
+
+
+def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(n in out for n in names())
+
+
+def test_cli_rejects_unknown_name() -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["nope"])
+
+
+def test_add_parser_sets_func(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    parser = argparse.ArgumentParser(prog="chainrule")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["experiment", "fnn-limits", "--quick", "--out", str(tmp_path), "--seed", "3"]
+    )
+    assert args.func(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["seed"] == 3 and res["quick"] is True
+    assert "[fnn-limits]" in capsys.readouterr().out
+
+
+def test_same_seed_same_numbers(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+
+    def results(d: str) -> dict:
+        run_experiment("nonconvex", tmp_path / d, quick=True, seed=int(d[-1]), verbose=False)
+        res = json.loads((tmp_path / d / "results.json").read_text())
+        assert res["timings"]["total_s"] > 0
+        del res["timings"]  # wall times are the only numbers allowed to differ
+        return res
+
+    a, b, c = results("a1"), results("b1"), results("c2")
+    assert a == b
+    assert (tmp_path / "a1" / "report.md").read_text() == (
+        tmp_path / "b1" / "report.md"
+    ).read_text()
+    assert c["results"]["runs"][0]["start"] != a["results"]["runs"][0]["start"]
+
+
+def test_report_table_escapes_pipes_and_formats_numbers() -> None:
+    r = Report("t")
+    r.table(["||W||_F", "n"], [[0.000123456, 7]])
+    text = r.to_markdown()
+    assert "| \\|\\|W\\|\\|_F | n |" in text
+    assert "| 0.000123 | 7 |" in text
+    assert fmt(float("nan")) == "nan" and fmt(2.5e-7) == "2.50e-07"
+
+
+def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "sub" / "x.md", "hello")
+    write_json(tmp_path / "r.json", {"a": float("inf"), "b": [1, 2.5]})
+    assert (tmp_path / "sub" / "x.md").read_text() == "hello"
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": None, "b": [1, 2.5]}
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["r.json", "x.md"]

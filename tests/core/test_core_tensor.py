@@ -233,3 +233,17 @@ def test_elu_does_not_overflow_into_nan_gradient():
     x = cr.tensor([1000.0, -1000.0], requires_grad=True)
     cr.elu(x).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0])
+
+
+def test_gradient_of_a_transposed_weight_is_exact_and_row_major():
+    # x @ W.T (the chapter's layout): the gradient has W's values and W's memory layout
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    tw = cr.tensor(w, requires_grad=True)
+    (cr.tanh(x @ tw.T) * np.arange(4.0)).sum().backward()
+    expected = cr.numeric.gradient(lambda w_: np.sum(np.tanh(x @ w_.T) * np.arange(4.0)), w)
+    np.testing.assert_allclose(tw.grad.numpy(), expected, rtol=1e-7, atol=1e-9)
+    assert tw.grad.numpy().flags.c_contiguous
+    g2 = cr.grad(lambda w_: (cr.tanh(x @ w_.T) * np.arange(4.0)).sum())(w)
+    np.testing.assert_allclose(g2.numpy(), tw.grad.numpy(), rtol=1e-15)
+    assert cr.numeric.gradcheck(lambda w_: cr.tanh(x @ w_.T), w)

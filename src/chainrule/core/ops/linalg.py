@@ -11,6 +11,13 @@ from chainrule.core.ops.shapes import expand_dims, sum_to, swapaxes
 from chainrule.core.primitive import Primitive, apply, register
 
 
+def _transposed_view(b: Any) -> bool:
+    # memory layout is a non-differentiable fact: it changes no value, only the order
+    # the product is formed in, so that `w -= lr * w.grad` streams both arrays alike
+    d = getattr(b, "data", None)
+    return isinstance(d, np.ndarray) and d.flags.f_contiguous and not d.flags.c_contiguous
+
+
 def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a @ b)/da: g @ b^T, with 1-D operands promoted as NumPy does
     if a.ndim == 2 and b.ndim == 2:
@@ -29,6 +36,8 @@ def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
 def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a @ b)/db: a^T @ g, with 1-D operands promoted as NumPy does
     if a.ndim == 2 and b.ndim == 2:
+        if _transposed_view(b):  # x @ W.T: build the gradient in W's own (row-major) layout
+            return swapaxes(swapaxes(g, 0, 1) @ a, 0, 1)
         return swapaxes(a, 0, 1) @ g
     if a.ndim == 1:
         gb = expand_dims(a, -1) * expand_dims(g, -2) if b.ndim > 1 else g * a

@@ -18,22 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["build_parser", "main"]
+from chainrule.nn.activations import ACTIVATION_NAMES
 
-ACTIVATIONS = (
-    "relu",
-    "tanh",
-    "logistic",
-    "sigmoid",
-    "leaky_relu",
-    "elu",
-    "softplus",
-    "swish",
-    "gelu",
-    "hard_logistic",
-    "hard_tanh",
-    "identity",
-)
+__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,9 +93,9 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--activation",
         default="relu",
-        choices=ACTIVATIONS,
+        choices=ACTIVATION_NAMES,
         metavar="NAME",
-        help=f"hidden activation: {', '.join(ACTIVATIONS)}",
+        help=f"hidden activation: {', '.join(ACTIVATION_NAMES)}",
     )
     p.add_argument(
         "--output",
@@ -323,7 +310,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.output)
     import io
 
-    from chainrule.train.atomic import write_bytes_atomic
+    from chainrule.atomic import write_bytes_atomic
 
     buf = io.BytesIO()
     if out.suffix.lower() == ".npy":

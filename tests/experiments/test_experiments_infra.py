@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from chainrule.atomic import write_text_atomic
 from chainrule.experiments import cli, get, names, run_experiment
-from chainrule.experiments.report import Report, atomic_write_text, fmt, write_json
+from chainrule.experiments.report import Report, fmt, write_json
 
 
 def test_registry_lists_every_experiment_of_the_issue() -> None:
@@ -86,7 +87,7 @@ def test_report_table_escapes_pipes_and_formats_numbers() -> None:
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
-    atomic_write_text(tmp_path / "sub" / "x.md", "hello")
+    write_text_atomic(tmp_path / "sub" / "x.md", "hello")
     write_json(tmp_path / "r.json", {"a": float("inf"), "b": [1, 2.5]})
     assert (tmp_path / "sub" / "x.md").read_text() == "hello"
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": None, "b": [1, 2.5]}

@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from chainrule.experiments.report import atomic_write_bytes
+from chainrule.atomic import write_bytes_atomic
 
 __all__ = ["PlottingUnavailable", "pyplot", "save_figure", "subplots"]
 
@@ -62,4 +62,4 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> None:
     # Fixed metadata keeps the PNG bytes identical for identical figures.
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())

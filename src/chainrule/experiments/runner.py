@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.atomic import write_text_atomic
 from chainrule.experiments import plotting
 from chainrule.experiments.registry import get
-from chainrule.experiments.report import Report, atomic_write_text, write_json
+from chainrule.experiments.report import Report, write_json
 
 __all__ = ["Context", "default_out_dir", "run_experiment"]
 
@@ -158,7 +159,7 @@ def run_experiment(
         "timings": ctx.timings,
     }
     write_json(out_dir / "results.json", payload)
-    atomic_write_text(out_dir / "report.md", ctx.report.to_markdown())
+    write_text_atomic(out_dir / "report.md", ctx.report.to_markdown())
     if verbose:
         print(f"[{name}] {exp.title} ({ctx.timings['total_s']:.1f} s)")
         for line in ctx.summary:

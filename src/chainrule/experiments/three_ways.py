@@ -197,9 +197,9 @@ def run(ctx: Context) -> None:
             "graph.png",
             "The computation graph with each node's value at the point.",
         )
-        from chainrule.experiments.report import atomic_write_text
+        from chainrule.atomic import write_text_atomic
 
-        atomic_write_text(ctx.out / "graph.dot", sym["dot"])
+        write_text_atomic(ctx.out / "graph.dot", sym["dot"])
         rep.paragraph("Graphviz source: `graph.dot` (render with `dot -Tpng graph.dot`).")
         rep.heading("The symbolic derivatives")
         rep.bullets([f"df/d{n} = `{sym[f'infix_d{n}']}`" for n in ("x", "w", "b")])

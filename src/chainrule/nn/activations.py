@@ -31,6 +31,8 @@ ALIASES = {
     "silu": "swish",
     "linear": "identity",
 }
+# every name an activation may be given by (command line, estimators, MLP)
+ACTIVATION_NAMES: tuple[str, ...] = (*ACTIVATIONS, *ALIASES)
 
 
 def canonical_activation(name: str) -> str:

@@ -16,22 +16,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-__all__ = ["ACTIVATIONS", "BaseMLP"]
+from chainrule.nn.activations import ACTIVATION_NAMES
 
-ACTIVATIONS = (
-    "identity",
-    "logistic",
-    "tanh",
-    "relu",
-    "sigmoid",
-    "leaky_relu",
-    "elu",
-    "softplus",
-    "swish",
-    "gelu",
-    "hard_logistic",
-    "hard_tanh",
-)
+__all__ = ["BaseMLP"]
 
 
 class BaseMLP(BaseEstimator):
@@ -95,7 +82,7 @@ class BaseMLP(BaseEstimator):
     def _check_params(self) -> None:
         name = type(self).__name__
         checks = [
-            (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"),
+            (self.activation in ACTIVATION_NAMES, f"activation must be one of {ACTIVATION_NAMES}"),
             (
                 self.solver in ("sgd", "adam"),
                 "solver must be 'sgd' or 'adam' (lbfgs is not offered)",

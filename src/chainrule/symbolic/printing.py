@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chainrule.atomic import write_bytes_atomic
 from chainrule.symbolic.ir import Graph, Var, format_const, format_param, toposort, type_str
 
 _BIN = {
@@ -363,20 +363,5 @@ def render(obj: Any, path: str | os.PathLike[str], values: Any = None) -> Path:
         if res.returncode != 0:
             raise RuntimeError(f"render: dot -T{fmt} failed: {res.stderr.decode().strip()}")
         data = res.stdout
-    _write_atomic(path, data)
+    write_bytes_atomic(path, data)
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

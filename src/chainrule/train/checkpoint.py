@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .atomic import fsync_dir, write_bytes_atomic, write_json_atomic
+from chainrule.atomic import fsync_dir, write_bytes_atomic, write_json_atomic
+
 from .errors import CheckpointError
 
 __all__ = [

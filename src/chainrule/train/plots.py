@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes_atomic
+from chainrule.atomic import write_bytes_atomic
+
 from .history import History
 
 __all__ = ["plot_confusion_matrix", "plot_curves"]

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_json_atomic
+from chainrule.atomic import write_json_atomic
+
 from .checkpoint import load_checkpoint, load_config, save_checkpoint
 from .errors import CheckpointError
 from .loop import evaluate, fit

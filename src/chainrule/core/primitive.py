@@ -130,11 +130,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     try:
         data = prim.impl(*datas, **params)
     except (ValueError, IndexError) as e:
-        raise ShapeError(
-            f"{prim.name}: {e} (operands: {describe(datas)}{_fmt_params(params)}). "
-            "Check the operand shapes: broadcasting aligns trailing axes, matmul needs "
-            "a.shape[-1] == b.shape[-2]; reshape or transpose an operand to fix it."
-        ) from None
+        raise operand_error(prim, datas, params, e) from None
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     out = Tensor.__new__(Tensor)
@@ -157,6 +153,41 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     if STATE.anomaly:
         check_finite(data, "forward", prim, datas)
     return out
+
+
+_HINTS = {
+    "matmul": "matmul needs a.shape[-1] == b.shape[-2] (1-D operands count as a row or a "
+    "column); transpose an operand (x.T) or reshape it",
+    "linear": "the input's last axis must equal the layer's in_features",
+    "reshape": "the new shape must have as many elements as the old one (-1 infers one axis)",
+    "getitem": "every index must lie within its axis's length",
+    "concatenate": "all operands must have the same number of axes and equal sizes except "
+    "along the joining axis",
+    "broadcast_to": "each axis must be 1 or equal the target size",
+}
+_BROADCAST_HINT = (
+    "broadcasting aligns trailing axes, each pair equal or one of them 1; reshape or "
+    "expand_dims an operand to fix it"
+)
+
+
+class IndexShapeError(ShapeError, IndexError):
+    """An index out of bounds: a ShapeError that is also an IndexError, as in NumPy."""
+
+
+def operand_error(
+    prim: Primitive, datas: Sequence[Any], params: dict[str, Any], e: Exception
+) -> Exception:
+    """The error for a primitive whose NumPy forward rejected its operands."""
+    msg = str(e)
+    prefix = f"{prim.name}: "
+    if msg.startswith(prefix):  # NumPy already names some operations
+        msg = msg[len(prefix) :]
+    hint = _HINTS.get(prim.name, _BROADCAST_HINT)
+    cls = IndexShapeError if isinstance(e, IndexError) else ShapeError
+    return cls(
+        f"{prim.name}: {msg} (operands: {describe(datas)}{_fmt_params(params)}). Fix: {hint}."
+    )
 
 
 def _fmt_params(params: dict[str, Any]) -> str:

@@ -195,6 +195,12 @@ def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
 
 
 def _check_versions(t: Tensor) -> None:
+    if t._version > t._tick:  # rules that use the output (exp, tanh, ...) would be wrong
+        raise InplaceModificationError(
+            f"the output of {t._prim.name!r} (shape {t.shape}) was modified in place after it "
+            "was computed, and its backward needs it. Modify a copy, or do the in-place "
+            "update after backward()."
+        )
     for p in t._parents:
         if isinstance(p, Tensor) and p._version > t._tick:
             raise InplaceModificationError(
@@ -208,10 +214,11 @@ def root_cotangent(root: Tensor, grad: Any, what: str) -> Tensor:
     """The cotangent to start from: ones for a one-element root, else ``grad`` checked."""
     if grad is None:
         if root.data.size != 1:
+            op = f" (computed by {root._prim.name!r})" if root._prim is not None else ""
             raise RuntimeError(
-                f"{what}: the output has shape {root.shape}, so backward needs a cotangent "
-                "`grad` of that shape. To differentiate the sum, call .sum().backward(); for "
-                "the full derivative use chainrule.jacobian."
+                f"{what}: the output{op} has shape {root.shape} and dtype {root.dtype}, so "
+                "backward needs a cotangent `grad` of that shape. To differentiate the sum, "
+                "call .sum().backward(); for the full derivative use chainrule.jacobian."
             )
         return Tensor(np.ones(root.shape, dtype=root.dtype))
     g = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, dtype=root.dtype))

@@ -115,6 +115,9 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # NumPy's protocol: copy=True must not alias, copy=None may share the buffer
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data

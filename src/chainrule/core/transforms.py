@@ -58,6 +58,12 @@ def _output(res: Any, has_aux: bool, what: str) -> tuple[Tensor, Any]:
         out, aux = res
     else:
         out, aux = res, None
+    if isinstance(out, (tuple, list, dict)):
+        raise TypeError(
+            f"{what}: f returned a {type(out).__name__}; it must return one tensor. Return the "
+            "output to differentiate and pass has_aux=True to carry the rest along, or "
+            "differentiate each output separately."
+        )
     if not isinstance(out, Tensor):
         out = Tensor(np.asarray(out))
     return out, aux
@@ -349,8 +355,18 @@ class _GradOff:
         STATE.grad_enabled = self.prev
 
 
-def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """Hessian of scalar ``f`` as forward-over-reverse: ``jacfwd(jacrev(f))``."""
+def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+    """Hessian of scalar ``f`` as forward-over-reverse: ``jacfwd(jacrev(f))``.
+
+    The result has shape ``x.shape + x.shape`` for the argument ``argnums``.
+    For several arguments, concatenate them into one, or nest ``jacfwd`` and
+    ``jacrev`` with the argnums you need.
+    """
+    if not isinstance(argnums, int):
+        raise TypeError(
+            f"hessian: argnums must be one int, got {argnums!r}; for mixed second derivatives "
+            "nest jacfwd(jacrev(f, argnums=i), argnums=j)"
+        )
     return jacfwd(jacrev(f, argnums), argnums)
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.errors import ShapeError
 from chainrule.core.forward import forward_apply
 from chainrule.core.ops.shapes import IDENTITY
+from chainrule.core.primitive import operand_error
 from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, type_str
@@ -261,12 +261,7 @@ def infer(
         with np.errstate(all="ignore"):
             out = np.asarray(prim.impl(*vals, **params))
     except (ValueError, IndexError, TypeError) as e:
-        raise ShapeError(
-            f"{prim.name}: {e} (operands: "
-            f"{', '.join(type_str(a.shape, a.dtype) for a in args)}). Check the operand "
-            "shapes: broadcasting aligns trailing axes, matmul needs a.shape[-1] == "
-            "b.shape[-2]; reshape or transpose an operand to fix it."
-        ) from None
+        raise operand_error(prim, vals, params, e) from None
     res = (out.shape, out.dtype)
     _infer_cache[key] = res
     return res

@@ -69,13 +69,19 @@ DIV = register(
 
 
 def _pow_base(g_or_t: Any, x: Any, y: Any) -> Any:
-    # d(x**y)/dx = y x**(y-1)
-    return g_or_t * y * power(x, y - 1)
+    # d(x**y)/dx = y x**(y-1), taken as 0 where y == 0 (x**y is constant there), so that
+    # derivatives of polynomials stay finite at x = 0 to every order
+    if isinstance(y, (int, float, np.integer, np.floating)):  # a constant exponent
+        return g_or_t * 0.0 if y == 0 else g_or_t * y * power(x, y - 1)
+    zero = op.equal(y, 0)
+    safe_x = where(zero, 1.0, x)  # keeps x**-1 = inf out of the unused branch
+    return g_or_t * where(zero, 0.0, y * power(safe_x, y - 1))
 
 
 def _pow_exponent(g_or_t: Any, out: Any, x: Any) -> Any:
-    # d(x**y)/dy = x**y log(x)
-    return g_or_t * out * op.log(x)
+    # d(x**y)/dy = x**y log(x), taken as 0 at x == 0 (as PyTorch), not 0 * -inf
+    safe_x = where(op.equal(x, 0), 1.0, x)
+    return g_or_t * out * op.log(safe_x)
 
 
 POW = register(

@@ -116,6 +116,10 @@ def test_error_backward_of_non_scalar():
 def test_error_integer_tensor_requires_grad():
     with pytest.raises(TypeError, match="floating-point.*int64.*dtype=np.float64"):
         cr.tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="floating-point.*bool.*dtype=np.float64"):
+        cr.tensor([True, False], requires_grad=True)
+    with pytest.raises(TypeError, match="Python objects; pass numbers"):
+        cr.tensor(np.array([{}, None], dtype=object), requires_grad=True)
     with pytest.raises(TypeError, match="floating point, got dtype int64"):
         cr.grad(lambda x: x.sum())(np.array([1, 2]))
 

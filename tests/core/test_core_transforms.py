@@ -171,3 +171,30 @@ def test_jvp_tangent_shape_error():
         cr.ShapeError, match=r"tangent of shape \(3,\) for a primal of shape \(2,\)"
     ):
         cr.jvp(cr.sin, (np.ones(2),), (np.ones(3),))
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 2, 3), (3,))])
+def test_matmul_with_vector_operands_to_second_order(sa, sb):
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=sa), rng.normal(size=sb)
+    assert gradcheck(lambda a_, b_: cr.tanh(a_ @ b_), a, b, modes=("rev", "fwd"), order=2)
+
+
+def test_gradcheck_catches_a_rule_wrong_only_at_second_order():
+    # a tanh whose reverse rule treats its output as a constant: right first
+    # derivative, wrong second derivative; the order-2 check must see it
+    bad = cr.Primitive(
+        "tanh_with_constant_rule",
+        np.tanh,
+        vjp=(lambda g, out, x: g * (1 - cr.stop_gradient(out) ** 2),),
+        jvp=(lambda t, out, x: t * (1 - out * out),),
+        example=lambda rng: ((rng.normal(size=3),), {}),
+    )
+    x = np.random.default_rng(0).normal(size=3)
+
+    def f(v):
+        return cr.core.primitive.apply(bad, v)
+
+    assert gradcheck(f, x, modes=("rev",), order=1)
+    with pytest.raises(AssertionError, match="order 2"):
+        gradcheck(f, x, modes=("rev",), order=2)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.ops._examples import normal, positive
+from chainrule.core.ops._examples import normal, one_of, positive
 from chainrule.core.ops.shapes import sum_to
 from chainrule.core.primitive import Primitive, apply, register
 
@@ -120,7 +120,7 @@ MAXIMUM = register(
             lambda t, out, x, y: t * _max_weights(x, y),
             lambda t, out, x, y: t * _max_weights(y, x),
         ),
-        example=normal((3, 4), (3, 4)),
+        example=one_of(normal((3, 4), (3, 4)), normal((3, 4), (4,)), normal((3, 1), (1, 4))),
     )
 )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.ops._examples import normal
+from chainrule.core.ops._examples import normal, one_of
 from chainrule.core.ops.shapes import expand_dims, sum_to, swapaxes
 from chainrule.core.primitive import Primitive, apply, register
 
@@ -55,7 +55,14 @@ MATMUL = register(
         np.matmul,
         vjp=(_matmul_vjp_a, _matmul_vjp_b),
         jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t),  # bilinear
-        example=normal((2, 3, 4), (4, 5)),
+        example=one_of(
+            normal((2, 3, 4), (4, 5)),
+            normal((3,), (3, 4)),
+            normal((2, 3), (3,)),
+            normal((3,), (3,)),
+            normal((2, 1, 3, 4), (5, 4, 2)),
+            normal((3, 4), (4, 5)),
+        ),
     )
 )
 

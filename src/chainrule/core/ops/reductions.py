@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.ops._examples import normal
+from chainrule.core.ops._examples import normal, one_of
 from chainrule.core.ops.shapes import broadcast_to, reshape
 from chainrule.core.primitive import Primitive, apply, register
 
@@ -49,7 +49,11 @@ SUM = register(
         _sum_impl,
         vjp=(lambda g, out, x, axis, keepdims: _expand_back(g, x, axis),),  # d sum = ones
         jvp=(lambda t, out, x, axis, keepdims: sum(t, axis=axis, keepdims=keepdims),),
-        example=normal((3, 4, 2), axis=(0, 2), keepdims=False),
+        example=one_of(
+            normal((3, 4, 2), axis=(0, 2), keepdims=False, vary=True),
+            normal((3, 4), axis=None, keepdims=False, vary=True),
+            normal((3, 4), axis=(1,), keepdims=True, vary=True),
+        ),
     )
 )
 
@@ -80,7 +84,11 @@ MAX = register(
                 t * _argmax_weights(out, x, axis), axis=axis, keepdims=keepdims
             ),
         ),
-        example=normal((3, 4), axis=(1,), keepdims=True),
+        example=one_of(
+            normal((3, 4), axis=(1,), keepdims=True, vary=True),
+            normal((3, 4), axis=None, keepdims=False, vary=True),
+            normal((2, 3, 4), axis=(0, 2), keepdims=False, vary=True),
+        ),
     )
 )
 

@@ -65,7 +65,7 @@ TRANSPOSE = register(
         _transpose_impl,
         vjp=(lambda g, out, x, axes: transpose(g, _inverse_axes(axes)),),  # inverse permutation
         jvp=(lambda t, out, x, axes: transpose(t, axes),),
-        example=normal((2, 3, 4), axes=(1, 2, 0)),
+        example=normal((2, 3, 4), axes=(1, 2, 0), vary=True),
     )
 )
 
@@ -174,7 +174,7 @@ CONCATENATE = register(
         _concat_impl,
         vjp=_concat_vjp,
         jvp=_concat_jvp,
-        example=normal((2, 3), (4, 3), (1, 3), axis=0),
+        example=normal((2, 3), (4, 3), (1, 3), axis=0, vary=True),
     )
 )
 

@@ -170,7 +170,8 @@ def main() -> None:
     try:
         import torch
 
-        torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "1")))
+        # as many threads as NumPy's BLAS, so the comparison is like for like
+        torch.set_num_threads(int(__import__("os").environ.get("OPENBLAS_NUM_THREADS", "1")))
         print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     except ImportError:
         torch = None

@@ -1,8 +1,10 @@
 """Log-sum-exp, softmax and log-softmax: composites in max-shifted, stable form.
 
 The shift ``m = max(x)`` goes through :func:`stop_gradient`: it changes no value,
-so no gradient flows through it. Rows that are entirely ``-inf`` use ``m = 0``;
-masked ``-inf`` logits get zero gradient, never NaN.
+so no gradient flows through it. Masked ``-inf`` logits get zero gradient, never
+NaN. A row that is entirely ``-inf`` has no distribution: its logsumexp is
+``-inf`` and its softmax NaN, as in NumPy and PyTorch (the shift ``m = 0`` used
+there only keeps ``-inf - (-inf)`` out of the computation).
 """
 
 from __future__ import annotations

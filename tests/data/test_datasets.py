@@ -76,10 +76,23 @@ def test_standardisation_uses_training_statistics_only():
 
 
 def test_constant_features_get_unit_std():
+    from chainrule.data import Standardizer
+
+    X = load("digits", standardize=False).X_train  # has always-blank corner pixels
+    s = Standardizer.fit(X)
+    assert (s.std > 0).all() and (s.std == 1.0).any()
+    assert np.isfinite(s.transform(X)).all()
+
+
+def test_images_are_standardised_with_one_mean_and_std():
+    # per-pixel statistics would divide by the tiny std of border pixels, so a
+    # shifted digit (ink on the border) would reach |z| in the hundreds
     ds = load("digits")
-    assert (ds.scaler.std > 0).all()
-    assert np.isfinite(ds.X_test).all()
-    assert (ds.scaler.std == 1.0).any()  # digits has always-blank corner pixels
+    assert np.all(ds.scaler.std == ds.scaler.std[0]) and np.all(ds.scaler.mean == ds.scaler.mean[0])
+    assert abs(ds.X_train.mean()) < 1e-12 and abs(ds.X_train.std() - 1.0) < 1e-12
+    raw = load("digits", standardize=False)
+    shifted = np.roll(raw.X_test.reshape(-1, 8, 8), 2, axis=2).reshape(len(raw.X_test), -1)
+    assert np.abs(ds.scaler.transform(shifted)).max() < 10
 
 
 @pytest.mark.parametrize("name", ["moons", "circles", "xor-cloud", "spiral", "bumps", "iris"])

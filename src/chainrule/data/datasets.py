@@ -311,7 +311,8 @@ def load(
     X_tr, y_tr, X_va, y_va, X_te, y_te = parts
     scaler = None
     if standardize:
-        scaler = Standardizer.fit(X_tr)
+        # images: one mean and std over all pixels (see Standardizer.fit)
+        scaler = Standardizer.fit(X_tr, per_feature=raw.image_shape is None)
         X_tr, X_va, X_te = (scaler.transform(a) for a in (X_tr, X_va, X_te))
     classification = raw.task == "classification"
     n_classes = len(raw.class_names) if raw.class_names else int(raw.y.max()) + 1

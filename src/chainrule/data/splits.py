@@ -36,13 +36,23 @@ class Standardizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> Standardizer:
-        """Fit the statistics of ``X`` (shape (N, D), N >= 1)."""
+    def fit(cls, X: np.ndarray, per_feature: bool = True) -> Standardizer:
+        """Fit the statistics of ``X`` (shape (N, D), N >= 1).
+
+        With ``per_feature=False`` one mean and one std over all entries serve
+        every feature (stored per feature, all equal): the usual choice for
+        images, whose border pixels have almost no variance, so that per-pixel
+        scaling would blow up a shifted or rotated digit.
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"Standardizer.fit needs a non-empty (N, D) array, got {X.shape}")
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
+        if per_feature:
+            mean = X.mean(axis=0)
+            std = X.std(axis=0)
+        else:
+            mean = np.full(X.shape[1], X.mean())
+            std = np.full(X.shape[1], X.std())
         std[std == 0.0] = 1.0
         return cls(mean=mean, std=std)
 

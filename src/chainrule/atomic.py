@@ -29,6 +29,7 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, sync_dir: bool = True) 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -40,6 +41,12 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, sync_dir: bool = True) 
         raise
     if sync_dir:
         fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(directory: Path) -> None:

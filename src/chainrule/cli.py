@@ -65,6 +65,23 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _momentum(text: str) -> float:
+    value = _non_negative(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {text!r}")
+    return value
+
+
 def _add_train(sub) -> None:
     from chainrule.data import list_datasets
 
@@ -73,7 +90,8 @@ def _add_train(sub) -> None:
         help="train an MLP on a dataset and write a run directory",
         description="Train a multi-layer perceptron and write the run directory: the model "
         "(model.safetensors, config.json), metrics.json, history.csv, PNG plots and a "
-        "resumable checkpoint/. With no options: an MLP 64-64-10 on digits.",
+        "checkpoint/ that chainrule.train.fit(resume_from=...) continues from. With no "
+        "options: an MLP 64-64-10 on digits.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
@@ -111,7 +129,12 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"), help="optimizer")
     p.add_argument("--lr", type=_positive(float), default=1e-3, help="learning rate")
-    p.add_argument("--momentum", type=_non_negative, default=0.9, help="momentum (sgd)")
+    p.add_argument(
+        "--momentum",
+        type=_momentum,
+        default=None,
+        help="momentum in [0, 1) for --optimizer sgd (default 0.9)",
+    )
     p.add_argument(
         "--lam",
         type=_non_negative,
@@ -125,9 +148,9 @@ def _add_train(sub) -> None:
         type=_positive(int),
         default=None,
         help="early stopping: stop after this many epochs without a better "
-        "validation loss and keep the best weights (default: off)",
+        "validation loss and keep the best weights (off when not given)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, weights and shuffling")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the split, weights and shuffling")
     p.add_argument(
         "--augment",
         action="store_true",
@@ -154,6 +177,18 @@ def _add_train(sub) -> None:
         metavar="DIR",
         help="run directory (default: a new runs/<dataset>-<YYYYmmdd-HHMMSS>)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even if it already holds files (they are replaced)",
+    )
+    p.add_argument(
+        "--clip-norm",
+        type=_positive(float),
+        default=None,
+        metavar="MAX",
+        help="clip the gradient's global L2 norm to MAX before each step (off when not given)",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar: one plain line per epoch"
@@ -177,7 +212,12 @@ def _add_run_commands(sub) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `chainrule train`")
     p.add_argument("--dataset", default=None, metavar="NAME", help="dataset (default: the run's)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which part")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test"),
+        help="which part of the dataset (default: test)",
+    )
     p.add_argument("--data-dir", default=None, metavar="DIR", help="directory of IDX files")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -250,6 +290,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from chainrule.train.rundir import default_run_dir, train_run
 
     out = Path(args.out) if args.out else default_run_dir(args.dataset)
+    _check_out_dir(out, force=args.force)
+    if args.momentum is not None and args.optimizer != "sgd":
+        raise ValueError(
+            f"--momentum applies to --optimizer sgd, not {args.optimizer} (Adam's moments are "
+            "fixed at betas 0.9, 0.999)"
+        )
     progress = False if args.quiet else ("lines" if args.no_progress else True)
     res = train_run(
         out,
@@ -262,7 +308,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         optimizer=args.optimizer,
         lr=args.lr,
-        momentum=args.momentum,
+        momentum=0.9 if args.momentum is None else args.momentum,
+        clip_norm=args.clip_norm,
         lam=args.lam,
         batch_size=args.batch_size,
         epochs=args.epochs,
@@ -284,6 +331,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"run saved in {out}")
     return 0
+
+
+def _check_out_dir(out: Path, *, force: bool) -> None:
+    """Refuse to mix a new run with an old one's files, and say why a directory is unusable."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a directory, but {out} is a file")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ValueError(
+            f"run directory {out} already holds files; choose a new --out, or pass --force "
+            "to replace them"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if force:  # remove what an earlier run wrote, so no stale plot or metric survives
+            import shutil
+
+            for f in [*_RUN_FILES, *(f.name for f in out.glob("*.png"))]:
+                if (out / f).is_file():
+                    (out / f).unlink()
+            if (out / "checkpoint").is_dir():
+                shutil.rmtree(out / "checkpoint")
+    except OSError as e:
+        raise OSError(f"cannot create run directory {out}: {e.strerror or e}") from None
+
+
+_RUN_FILES = (
+    "model.safetensors",
+    "config.json",
+    "optimizer.safetensors",
+    "train_state.json",
+    "metrics.json",
+    "history.csv",
+)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -352,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `chainrule predict ... | head`: the reader left, not an error
+        sys.stdout = None  # type: ignore[assignment]  (no flush of the closed pipe at exit)
+        return 0
     except (ValueError, OSError, ArithmeticError, ImportError, RuntimeError) as exc:
         print(f"chainrule: error: {exc}", file=sys.stderr)
         return 1

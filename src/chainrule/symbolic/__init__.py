@@ -27,6 +27,7 @@ from chainrule.symbolic.diff import (
     jvp_graph,
     pullback,
     pushforward,
+    stabilised,
     vjp_graph,
 )
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var
@@ -64,6 +65,7 @@ __all__ = [
     "pushforward",
     "render",
     "simplify",
+    "stabilised",
     "symbols",
     "to_dot",
     "to_sympy",

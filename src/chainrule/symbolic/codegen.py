@@ -7,7 +7,9 @@ Constants are passed in by name (small Python numbers are written inline).
 Large intermediate arrays are reused: an elementwise operation or matrix
 product writes into the buffer of a value that is dead by then (same shape and
 dtype) with ``out=``; values that views (reshape, transpose, indexing) still
-reach are never reused, nor are inputs or outputs.
+reach are never reused, nor are inputs or outputs. An output that is an input
+(or a view of one), an array constant or a buffer already returned is returned
+as a copy, so results never share memory with the arguments.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.symbolic.emit import Emitter, ident, owned
-from chainrule.symbolic.ir import Graph, Var, toposort
+from chainrule.symbolic.ir import Graph, Var, input_array, toposort
 
 _VIEWS = {"reshape", "transpose", "broadcast_to", "getitem", "astype", "identity", "stop_gradient"}
 
@@ -47,15 +49,10 @@ class CompiledGraph:
     def __call__(self, *args: Any) -> list[np.ndarray]:
         if len(args) != len(self._shapes):
             raise TypeError(f"compiled graph expects {len(self._shapes)} inputs, got {len(args)}")
-        arrays = []
-        for v, a in zip(self.graph.inputs, args, strict=False):
-            arr = np.asarray(getattr(a, "data", a))
-            if arr.shape != v.shape:
-                raise ValueError(
-                    f"compiled graph input {v.name!r}: expected shape {v.shape}, got {arr.shape}; "
-                    "compile (or jit) traces one shape per call signature"
-                )
-            arrays.append(arr)
+        arrays = [
+            input_array(v, a, "compiled graph")
+            for v, a in zip(self.graph.inputs, args, strict=False)
+        ]
         return [np.asarray(o) for o in self.fn(*arrays)]
 
     def __repr__(self) -> str:
@@ -101,7 +98,7 @@ def generate(
             if r in holder:
                 nm = holder.pop(r)
                 pool.setdefault(shapes[nm], []).append(nm)
-    outs = ", ".join(em.ref(o) for o in graph.outputs)
+    outs = ", ".join(_returned(graph, em, alias_root))
     body = em.lines or ["    pass"]
     if em.overflow_ok:  # a logistic's exp(-x) may overflow to inf: its exact limit, no warning
         body = ['    with np.errstate(over="ignore"):'] + ["    " + ln for ln in body]
@@ -109,6 +106,25 @@ def generate(
     src = f"def {name}({', '.join(params)}):\n" + "\n".join(body)
     src += f"\n    return ({outs}{comma})\n"
     return src, em.ns
+
+
+def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str]:
+    """The returned expressions: an output that is (a view of) an input, an array
+    constant of the namespace, or a buffer already returned is copied, so no result
+    shares memory with an argument, with the compiled function or with another result."""
+    inputs = {id(v) for v in graph.inputs}
+    returned: set[int] = set()
+    out = []
+    for o in graph.outputs:
+        ref = em.ref(o)
+        if o.kind == "const":
+            copy = isinstance(o.value, np.ndarray)
+        else:
+            root = alias_root.get(id(o), id(o))
+            copy = root in inputs or root in returned
+            returned.add(root)
+        out.append(f"np.array({ref})" if copy else ref)
+    return out
 
 
 def _schedule(graph: Graph) -> list[Any]:

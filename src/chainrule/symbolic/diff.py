@@ -19,6 +19,9 @@ from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
 from chainrule.symbolic.tracing import SymTensor, to_node, trace_with_tree, wrap
+from chainrule.symbolic.wrt import positions as _positions
+from chainrule.symbolic.wrt import select as _select
+from chainrule.symbolic.wrt import single as _single
 
 
 class _NoTape:
@@ -131,25 +134,6 @@ def _node_or_zeros(t: Any, like: Var) -> Var:
     return _zeros_like(like) if t is None else to_node(t)
 
 
-def _select(graph: Graph, wrt: Any) -> list[Var]:
-    if wrt is None:
-        return [v for v in graph.inputs if v.dtype.kind in "fc"]
-    items = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
-    out = []
-    for w in items:
-        if isinstance(w, str):
-            hits = [v for v in graph.inputs if v.name == w]
-            if not hits:
-                names = ", ".join(v.name for v in graph.inputs)
-                raise ValueError(
-                    f"wrt={w!r}: the graph has no input of that name (inputs: {names})"
-                )
-            out.append(hits[0])
-        else:
-            out.append(graph.inputs[w])
-    return out
-
-
 def _fresh_name(graph: Graph, base: str) -> str:
     taken = {v.name for v in graph.inputs}
     name, k = base, 1
@@ -158,9 +142,39 @@ def _fresh_name(graph: Graph, base: str) -> str:
     return name
 
 
+def stabilised(graph: Graph) -> Graph:
+    """``graph`` with its unstable forms in stable spelling, ready to differentiate.
+
+    ``log(sigmoid(x))``, ``log(1 - sigmoid(x))``, ``log(1 + exp(x))`` and
+    ``log(sum(exp(x)))`` (and the logistic written out) are rewritten as
+    :func:`chainrule.symbolic.simplify` would, but *before* the reverse pass:
+    the derivative of ``log(sigmoid(x))`` is ``(1 - s) * s / s``, NaN where
+    ``s`` underflows, and no later rewrite of the derivative can take that back;
+    the derivative of ``-softplus(-x)`` is finite everywhere. Only those rules
+    run (no folding, no CSE), so the rest of the graph keeps its structure.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> from chainrule.symbolic import input_var, Graph
+    >>> from chainrule.symbolic.diff import stabilised
+    >>> from chainrule.symbolic.tracing import make_eqn
+    >>> x = input_var("x")
+    >>> s = make_eqn(cr.REGISTRY["sigmoid"], [x], {})
+    >>> g = Graph([x], [make_eqn(cr.REGISTRY["log"], [s], {})])
+    >>> [v.op.name for v in stabilised(g).equations]
+    ['neg', 'softplus', 'neg']
+    """
+    from chainrule.symbolic.rewrite import CANONICAL, STABILISE
+    from chainrule.symbolic.rewrite.engine import run_to_fixpoint
+
+    return run_to_fixpoint(graph, CANONICAL + STABILISE, intern=False, fold=False)[0]
+
+
 def vjp_graph(graph: Graph, wrt: Any = None) -> Graph:
     """The graph ``(inputs..., cotangents...) -> cotangents of the wrt inputs``."""
-    xs = _select(graph, wrt)
+    xs = _select(graph, wrt, "vjp_graph")
+    graph = stabilised(graph)
     cts = []
     for k, o in enumerate(graph.outputs):
         cts.append(input_var(_fresh_name(graph, "ct" if k == 0 else f"ct{k}"), o.shape, o.dtype))
@@ -170,7 +184,8 @@ def vjp_graph(graph: Graph, wrt: Any = None) -> Graph:
 
 def jvp_graph(graph: Graph, wrt: Any = None) -> Graph:
     """The graph ``(inputs..., tangents of the wrt inputs...) -> tangents of the outputs``."""
-    xs = _select(graph, wrt)
+    xs = _select(graph, wrt, "jvp_graph")
+    graph = stabilised(graph)
     ts = [input_var(_fresh_name(graph, f"t_{x.name}"), x.shape, x.dtype) for x in xs]
     outs = pushforward(graph.outputs, xs, [wrap(t) for t in ts])
     return Graph(
@@ -179,7 +194,13 @@ def jvp_graph(graph: Graph, wrt: Any = None) -> Graph:
 
 
 def grad_graph(graph: Graph, wrt: Any = None) -> Graph:
-    """The gradient graph of a graph with one single-element output."""
+    """The gradient graph of a graph with one single-element output.
+
+    The forward graph is first put in stable spelling (:func:`stabilised`), so
+    ``log(sum(exp(x)))`` or ``log(sigmoid(x))`` have finite gradients wherever
+    their values are finite. :func:`jacobian`, :func:`hessian`, :func:`vjp_graph`
+    and :func:`jvp_graph` do the same.
+    """
     if len(graph.outputs) != 1 or int(np.prod(graph.outputs[0].shape)) != 1:
         shapes = [o.shape for o in graph.outputs]
         raise ValueError(
@@ -187,6 +208,7 @@ def grad_graph(graph: Graph, wrt: Any = None) -> Graph:
             "reduce it (sum/mean) first, or use vjp_graph/jacobian"
         )
     xs = _select(graph, wrt)
+    graph = stabilised(graph)
     o = graph.outputs[0]
     gs = pullback([o], [const_var(np.ones(o.shape, dtype=o.dtype)).value], xs)
     return Graph(graph.inputs, [_node_or_zeros(g, x) for g, x in zip(gs, xs, strict=False)])
@@ -209,10 +231,6 @@ def inline(graph: Graph, args: Sequence[Any]) -> list[Any]:
     return [env[id(v)] for v in graph.outputs]
 
 
-def _argnum_tuple(argnums: Any) -> tuple[int, ...]:
-    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
-
-
 def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
     """Symbolic gradient of a scalar graph or function.
 
@@ -222,9 +240,11 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
         A graph with one single-element output, or a function of tensors
         returning a single-element tensor.
     wrt : int, str or sequence
-        Inputs to differentiate with respect to (indices or names; for a
-        function, argument positions as ``argnums``; ``None`` means all float
-        inputs of a graph).
+        Inputs to differentiate with respect to: indices (``-n..n-1``) or
+        names of graph inputs; for a function, argument positions (as
+        ``argnums``) or parameter names. ``None`` means all float inputs of a
+        graph. Out-of-range positions and unknown names raise ValueError, an
+        integer (non-float) input TypeError.
     simplify : bool
         Run the rewrites (folding, algebra, CSE, DCE) on the result.
 
@@ -247,7 +267,6 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
     if isinstance(f, Graph):
         g = grad_graph(f, wrt)
         return _simplified(g) if simplify else g
-    nums = _argnum_tuple(wrt)
     cache: dict[Any, Any] = {}
 
     def wrapped(*args: Any) -> Any:
@@ -255,7 +274,7 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
         entry = cache.get(key)
         if entry is None:
             fg, _ = trace_with_tree(f, args)
-            gg = grad_graph(fg, [i % len(args) for i in nums])
+            gg = grad_graph(fg, _positions(f, wrt, len(args)))
             if simplify:
                 gg = _simplified(gg)
             entry = cache[key] = [gg, None]
@@ -268,7 +287,7 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
 
                 entry[1] = compile(gg)
             outs = [Tensor(o) for o in entry[1](*args)]
-        return outs[0] if isinstance(wrt, int) else tuple(outs)
+        return outs[0] if _single(wrt) else tuple(outs)
 
     return wrapped
 
@@ -305,7 +324,8 @@ def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = Tr
            [0., 6.]])
     """
     graph = f if isinstance(f, Graph) else _trace_tuple(f)
-    xs = _select(graph, wrt)
+    xs = _select(graph, wrt, "jacobian")
+    graph = stabilised(graph)
     n_in = sum(int(np.prod(x.shape)) for x in xs)
     n_out = sum(int(np.prod(o.shape)) for o in graph.outputs)
     if mode == "auto":
@@ -367,7 +387,7 @@ def hessian(f: Any, wrt: Any = None, *, simplify: bool = True) -> Graph:
            [ 0., 12.]])
     """
     graph = f if isinstance(f, Graph) else _trace_tuple(f)
-    xs = _select(graph, wrt)
+    xs = _select(graph, wrt, "hessian")
     idx = [graph.inputs.index(x) for x in xs]
     return jacobian(grad_graph(graph, idx), idx, simplify=simplify)
 

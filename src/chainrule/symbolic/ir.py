@@ -189,13 +189,7 @@ def evaluate(graph: Graph, args: Sequence[Any]) -> list[np.ndarray]:
         )
     env: dict[int, Any] = {}
     for v, a in zip(graph.inputs, args, strict=False):
-        arr = np.asarray(getattr(a, "data", a))
-        if arr.shape != v.shape:
-            raise ValueError(
-                f"graph input {v.name!r}: expected shape {v.shape}, got {arr.shape}; a static "
-                "graph is traced for one shape, trace it again for another"
-            )
-        env[id(v)] = arr
+        env[id(v)] = input_array(v, a, "graph")
     with np.errstate(all="ignore"):
         for v in toposort(graph.outputs):
             if v.kind == "const":
@@ -205,6 +199,36 @@ def evaluate(graph: Graph, args: Sequence[Any]) -> list[np.ndarray]:
             elif id(v) not in env:
                 raise ValueError(f"graph output depends on {v.name!r}, which is not an input")
     return [np.asarray(env[id(v)]) for v in graph.outputs]
+
+
+def input_array(v: Var, a: Any, who: str) -> np.ndarray:
+    """``a`` as an array for graph input ``v``, its shape and dtype checked.
+
+    Arrays and tensors must have the input's dtype exactly; Python numbers and
+    lists (which have no dtype of their own) are converted to it when NumPy
+    would cast them safely within the kind (an int to a float input, a float
+    to a float32 input).
+    """
+    from chainrule.core.tensor import Tensor
+
+    data = a.data if isinstance(a, Tensor) else a
+    typed = isinstance(data, (np.ndarray, np.generic))
+    arr = np.asarray(data)
+    if arr.dtype != v.dtype:
+        if typed or not np.can_cast(arr.dtype, v.dtype, "same_kind"):
+            raise TypeError(
+                f"{who} input {v.name!r}: expected dtype {v.dtype.name}, got {arr.dtype.name}; "
+                f"it was traced for {type_str(v.shape, v.dtype)}: cast the argument "
+                f"(.astype(np.{v.dtype.name})) or trace it again for the new dtype "
+                "(jit does this by itself)"
+            )
+        arr = np.asarray(data, dtype=v.dtype)
+    if arr.shape != v.shape:
+        raise ValueError(
+            f"{who} input {v.name!r}: expected shape {v.shape}, got {arr.shape}; a static "
+            "graph is traced for one shape, trace it again for another (jit does this by itself)"
+        )
+    return arr
 
 
 def _letters() -> Iterable[str]:

@@ -157,7 +157,13 @@ def jit(
 
     ``f`` is a function of tensors written with chainrule operations (it may use
     ``chainrule.grad`` and friends inside). Its Python control flow runs once
-    per signature, at trace time. Returns Tensors in ``f``'s output structure.
+    per signature, at trace time. Returns Tensors in ``f``'s output structure,
+    never sharing memory with the arguments.
+
+    Values that ``f`` closes over (arrays, tensors, Python numbers) are frozen
+    per trace: the compiled code holds copies of their values at the first call
+    with each signature, and later changes to them are not seen. Pass such
+    values as arguments, or create the jitted function again, to use new ones.
 
     Examples
     --------

@@ -234,8 +234,7 @@ def _small(arr: Any, limit: int = 6) -> str | None:
 def _static_dot(graph: Graph, values: Any) -> list[str]:
     env: dict[int, Any] = {}
     if values is not None:
-        vals = [values[v.name] for v in graph.inputs] if isinstance(values, dict) else values
-        env = _all_values(graph, vals)
+        env = _all_values(graph, _checked_values(graph, values))
     lines = []
     order = toposort(graph.outputs)
     ids = {id(v): f"n{k}" for k, v in enumerate(order)}
@@ -258,10 +257,42 @@ def _static_dot(graph: Graph, values: Any) -> list[str]:
     return lines
 
 
+def _checked_values(graph: Graph, values: Any) -> list[np.ndarray]:
+    """The input values for a drawing, one per graph input, with names and shapes checked."""
+    ins = graph.inputs
+    listing = ", ".join(f"{v.name}:{type_str(v.shape, v.dtype)}" for v in ins)
+    if isinstance(values, dict):
+        missing = [v.name for v in ins if v.name not in values]
+        extra = sorted(str(k) for k in values if k not in {v.name for v in ins})
+        if missing or extra:
+            raise ValueError(
+                f"to_dot: values must give one value per graph input ({listing}); "
+                f"missing: {', '.join(missing) or 'none'}, unknown: {', '.join(extra) or 'none'}"
+            )
+        vals = [values[v.name] for v in ins]
+    else:
+        vals = list(values)
+        if len(vals) != len(ins):
+            raise ValueError(
+                f"to_dot: got {len(vals)} values for a graph with {len(ins)} inputs "
+                f"({listing}); pass one per input, in order, or a dict by name"
+            )
+    from chainrule.core.tensor import Tensor
+
+    out = []
+    for v, a in zip(ins, vals, strict=True):
+        arr = np.asarray(a.data if isinstance(a, Tensor) else a)
+        if arr.shape != v.shape:
+            raise ValueError(
+                f"to_dot: the value for input {v.name!r} has shape {arr.shape}, but the graph "
+                f"was traced for shape {v.shape}"
+            )
+        out.append(arr)
+    return out
+
+
 def _all_values(graph: Graph, args: Sequence[Any]) -> dict[int, Any]:
-    env: dict[int, Any] = {
-        id(v): np.asarray(getattr(a, "data", a)) for v, a in zip(graph.inputs, args, strict=False)
-    }
+    env: dict[int, Any] = {id(v): a for v, a in zip(graph.inputs, args, strict=False)}
     with np.errstate(all="ignore"):
         for v in toposort(graph.outputs):
             if v.kind == "const":
@@ -291,7 +322,7 @@ def _tape_dot(root: Any, show_values: bool) -> list[str]:
     for t in order:
         head = t._prim.name if t._prim is not None else ("leaf" if t.requires_grad else "const")
         if t._prim is not None and t._parents is None:
-            head += " (freed by backward)"
+            head += " (freed by backward; call backward(retain_graph=True) to draw it)"
         label = f"{head}\n{type_str(t.shape, t.dtype)}"
         if show_values:
             v = _small(t.data)

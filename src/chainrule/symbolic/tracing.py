@@ -21,6 +21,8 @@ from chainrule.core.primitive import operand_error
 from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, type_str
+from chainrule.symbolic.stable import HEADS as STABLE_HEADS
+from chainrule.symbolic.stable import stable_form
 
 
 class TracerValueError(TypeError):
@@ -203,11 +205,18 @@ def _record(out: SymTensor, prim: Any, parents: tuple[Any, ...], params: dict[st
 
 
 def to_node(a: Any) -> Var:
-    """The graph variable of an operand: symbolic tensors give theirs, anything else a constant."""
+    """The graph variable of an operand: symbolic tensors give theirs, anything else a constant.
+
+    An array (or a concrete tensor's data) is copied: the graph holds the value
+    it had at trace time, so changing the caller's array afterwards changes
+    neither the graph nor code compiled from it.
+    """
     if isinstance(a, SymTensor):
         return a.node
     if isinstance(a, Tensor):
-        return const_var(a.data)
+        a = a.data
+    if isinstance(a, np.ndarray):
+        return const_var(a.copy())
     return const_var(a)
 
 
@@ -278,10 +287,16 @@ class Interpreter:
 
     Recording on the tape and forward-mode tangents work as for concrete
     tensors, so chainrule's transforms (``grad``, ``vjp``, ``jvp``) traced
-    through a function produce their derivative graphs.
+    through a function produce their derivative graphs. Unstable forms such
+    as ``log(sigmoid(x))`` are traced in their stable spelling (see
+    :mod:`chainrule.symbolic.stable`), so the tape differentiates that.
     """
 
     def apply(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> SymTensor:
+        if prim.name in STABLE_HEADS:
+            alt = stable_form(prim, args, params)  # e.g. log(sigmoid(x)) -> -softplus(-x)
+            if alt is not None:
+                return alt
         if STATE.levels and prim.differentiable:
             out = forward_apply(prim, tuple(args), params)  # the core's forward mode, reused
             if out is not None:
@@ -435,9 +450,14 @@ def trace(f: Callable[..., Any], *example_args: Any) -> Graph:
     """Trace ``f`` into a static :class:`Graph` for the shapes and dtypes of the examples.
 
     Python control flow runs once, at trace time (loops are unrolled);
-    branching on a traced value raises :class:`TracerValueError`. Constants
-    closed over by ``f`` become constant nodes. The outputs are the leaves of
+    branching on a traced value raises :class:`TracerValueError`. Arrays and
+    tensors closed over by ``f`` become constant nodes holding a copy of their
+    value at trace time. The outputs are the leaves of
     what ``f`` returns (a tensor, or nested tuples/lists/dicts of them).
+    ``log(sigmoid(x))``, ``log(1 - sigmoid(x))``, ``log(1 + exp(x))``,
+    ``log(sum(exp(x)))`` and ``log(exp(x))`` are traced in their stable
+    spelling (see :mod:`chainrule.symbolic.stable`; ``stable.disabled()``
+    traces them as written).
 
     Examples
     --------

@@ -1,0 +1,136 @@
+"""jit: results own their memory, closed-over values are frozen per trace, dtypes re-trace,
+buffer reuse respects views, and a jitted training step equals the tape step by step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import chainrule as cr
+from chainrule.symbolic import compile, grad, jit, trace
+
+
+def test_an_output_that_is_an_input_is_returned_as_a_copy():
+    a = np.arange(6.0).reshape(2, 3)
+    jf = jit(lambda a: a * 1.0)
+    assert len(jf.graph(a)) == 0  # simplified to the input itself
+    out = jf(a)
+    assert not np.shares_memory(out.numpy(), a)
+    out.numpy()[0, 0] = 100.0
+    assert a[0, 0] == 0.0
+    jv = jit(lambda a: (a.T, a.reshape(6), a[0], a * 2.0, a * 2.0))
+    outs = jv(a)
+    for o in outs[:3]:
+        assert not np.shares_memory(o.numpy(), a)
+    assert not np.shares_memory(outs[3].numpy(), outs[4].numpy())  # one value, two results
+    np.testing.assert_array_equal(outs[0].numpy(), a.T)
+    c = compile(trace(lambda a: a, a))
+    assert not np.shares_memory(c(a)[0], a)
+
+
+def test_a_constant_output_is_returned_as_a_copy():
+    W = np.ones(3)
+    jf = jit(lambda x: (x * 0.0).sum() + cr.tensor(W) * 2.0)
+    out = jf(np.ones(3)).numpy()
+    out[:] = -1.0
+    np.testing.assert_array_equal(jf(np.ones(3)).numpy(), [2.0, 2.0, 2.0])
+
+
+def test_closed_over_arrays_are_frozen_at_trace_time():
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    W = np.arange(12.0).reshape(3, 4) / 10
+    Wt = cr.tensor(W.copy())
+    ref = x @ W
+    fns = [
+        jit(lambda x: x @ W),  # a constant of the compiled code
+        jit(lambda x: x @ W, simplify=False),
+        jit(lambda x: x @ Wt),  # a tensor's data
+        jit(lambda x: (x * 0.0).sum() + cr.tensor(W) * 2.0),  # folded into a new constant
+        jit(lambda x: (x @ W) * 0.0 + x @ (cr.tensor(W) * 1.0)),  # folded through x*1
+    ]
+    firsts = [np.array(f(x).numpy()) for f in fns]
+    g = trace(lambda x: x @ W, x)
+    sym = grad(lambda x: (x @ W).sum())
+    sym_first = sym(x).numpy().copy()
+    W[:] = -7.0  # the caller changes the arrays afterwards
+    Wt.data[:] = -7.0
+    for f, first in zip(fns, firsts, strict=True):
+        np.testing.assert_array_equal(f(x).numpy(), first)
+    np.testing.assert_array_equal(firsts[0], ref)
+    np.testing.assert_array_equal(g(x)[0], ref)
+    np.testing.assert_array_equal(sym(x).numpy(), sym_first)
+
+
+def test_jit_traces_again_for_a_new_dtype():
+    calls = []
+
+    def f(a):
+        calls.append(a.dtype)
+        return cr.tanh(a) * 3.0 + a.sum()
+
+    jf = jit(f)
+    x = np.linspace(-2, 2, 5)
+    out64 = jf(x)
+    out32 = jf(x.astype(np.float32))
+    assert len(jf.cache) == 2 and calls == [np.float64, np.float32]
+    jf(x)  # back to float64: the first entry, no new trace
+    assert len(calls) == 2
+    assert out64.dtype == np.float64 and out32.dtype == np.float32
+    np.testing.assert_allclose(out64.numpy(), f(cr.tensor(x)).numpy(), rtol=1e-15)
+    ref32 = f(cr.tensor(x.astype(np.float32))).numpy()
+    assert ref32.dtype == np.float32
+    np.testing.assert_allclose(out32.numpy(), ref32, rtol=1e-6)
+
+
+def _reshape_view(x):
+    r = cr.exp(x).reshape(3, 8)  # a view of exp's buffer, used after exp's last direct use
+    b = cr.sin(x) * 2.0  # same shape as exp: would reuse its buffer if the view were missed
+    return r.reshape(2, 3, 4) * b
+
+
+def _transpose_view(x):
+    r = cr.transpose(cr.exp(x), (1, 0, 2))
+    b = cr.sin(x) * 2.0
+    return cr.transpose(r, (1, 0, 2)) * b
+
+
+def test_buffer_reuse_keeps_a_view_alive_past_its_base():
+    x = np.linspace(-1, 1, 24).reshape(2, 3, 4)
+    for f in (_reshape_view, _transpose_view):
+        c = compile(trace(f, x), reuse_min_size=1)
+        assert "out=" in c.source  # buffers are reused, just not the viewed one
+        ref = f(cr.tensor(x)).numpy()
+        for _ in range(2):
+            np.testing.assert_allclose(c(x)[0], ref, rtol=1e-15)
+
+
+def _loss(W1, b1, W2, b2, X, y):
+    h = cr.tanh(X @ W1 + b1)
+    z = h @ W2 + b2
+    return -(cr.log_softmax(z, axis=1) * y).sum() / X.shape[0]
+
+
+def _train_step(W1, b1, W2, b2, X, y):
+    value, grads = cr.value_and_grad(_loss, argnums=(0, 1, 2, 3))(W1, b1, W2, b2, X, y)
+    return value, tuple(p - 0.5 * g for p, g in zip((W1, b1, W2, b2), grads, strict=True))
+
+
+def test_jitted_mlp_training_step_equals_the_tape_step_by_step():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(16, 5))
+    y = np.eye(3)[rng.integers(0, 3, 16)]
+    params = [rng.normal(size=s) * 0.5 for s in ((5, 8), (8,), (8, 3), (3,))]
+    step = jit(_train_step)
+    p_jit = [p.copy() for p in params]
+    p_tape = [cr.tensor(p) for p in params]
+    losses = []
+    for _ in range(6):
+        loss_j, new_j = step(*p_jit, X, y)
+        loss_t, new_t = _train_step(*p_tape, cr.tensor(X), cr.tensor(y))
+        np.testing.assert_allclose(float(loss_j), float(loss_t), rtol=1e-12)
+        for a, b in zip(new_j, new_t, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
+        p_jit = [a.numpy() for a in new_j]
+        p_tape = [b.detach() for b in new_t]
+        losses.append(float(loss_j))
+    assert len(step.cache) == 1
+    assert losses[-1] < losses[0]  # it trains

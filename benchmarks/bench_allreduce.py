@@ -6,7 +6,9 @@ per step, the compute (forward, backward, SGD update on this rank's shard of the
 global batch), the gradient averaging (gather into one flat buffer, one in-place
 all-reduce, scatter) and, alone, a bare all-reduce of the 235k-float buffer. Then
 Fashion-MNIST training throughput (samples/s) through ``chainrule.train.fit`` on
-1 and 2 processes.
+1 and 2 processes. Finally the speed-up projected for P = 2, 4, 8, 16 cores from
+the measured per-sample compute, fixed per-step time, copies and all-reduce time
+(a projection: a 2-core machine gives no real gain).
 
 Run (the driver launches every configuration under ``mpiexec``)::
 
@@ -84,6 +86,8 @@ def worker_steps(rounds: int, steps: int) -> dict:
             ctx.allreduce_sum_(flat)
         bare.append((time.perf_counter() - t) / steps)
     res = {"size": ctx.size, "n_params": int(flat.size), "local_batch": len(local)}
+    if ctx.size == 1:  # the compute of the smaller local batches that P ranks would get
+        res.update(_serial_shares(model, opt, X, y, rounds, steps))
     for name, per_round in (("compute", compute), ("average", average), ("allreduce", bare)):
         # the best round is the least disturbed by other jobs on a shared machine
         res[f"{name}_ms"] = 1e3 * _max_over_ranks(ctx, float(np.min(per_round)))
@@ -113,6 +117,34 @@ def worker_fashion(epochs: int) -> dict:
     }
 
 
+def _serial_shares(model, opt, X, y, rounds: int, steps: int) -> dict:
+    """On one process: compute time per local batch size, and the flat-buffer copies."""
+    import chainrule as cr
+    from chainrule.distributed import FlatGrads
+
+    by_batch = {}
+    for b in (64, 32, 16, 8):
+        xb, yb = cr.tensor(X[:b]), y[:b]
+        best = float("inf")
+        for _ in range(rounds):
+            times = []
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                model.zero_grad()
+                cr.nn.F.softmax_cross_entropy(model(xb), yb).backward()
+                opt.step()
+                times.append(time.perf_counter() - t0)
+            best = min(best, float(np.median(times)))
+        by_batch[str(b)] = 1e3 * best
+    flat, copies = FlatGrads(model.parameters(), extra=2), []
+    for _ in range(rounds * steps):
+        t0 = time.perf_counter()
+        flat.gather()
+        flat.scatter()
+        copies.append(time.perf_counter() - t0)
+    return {"compute_by_batch_ms": by_batch, "copies_ms": 1e3 * float(np.median(copies))}
+
+
 # ------------------------------------------------------------------ driver
 def launch(n: int, threads: int, args: list[str], timeout: float) -> dict:
     from chainrule.distributed import mpiexec_command
@@ -140,11 +172,58 @@ def report_steps(rows: list[dict]) -> None:
         print(f"| {r['size']} x {r['threads']} | {r['local_batch']} | {' | '.join(cells)} "
               f"| {ratio:.3f} |")  # fmt: skip
     base = next(r for r in rows if r["size"] == 1 and r["threads"] == 1)
-    print("\nstep time and speed-up against 1 process x 1 thread:")
+    print("\nstep time and speed-up against 1 process x 1 thread (measured):")
     for r in rows:
         step = r["compute_ms"] + r["average_ms"]
         print(f"  {r['size']} x {r['threads']}: {step:.3f} ms/step, "
               f"speed-up {base['compute_ms'] / step:.2f}")  # fmt: skip
+    report_projection(rows, base)
+
+
+def report_projection(rows: list[dict], base: dict, batch: int = 128) -> None:
+    """Project the step time on P cores from the measured pieces.
+
+    compute(P): the 1-process compute of a local batch of ``batch / P`` (measured);
+    averaging(P): the gather/scatter copies (measured on 1 process) plus a ring
+    all-reduce, ``a2 * 2 (P - 1) / P`` from the bare 2-process all-reduce ``a2``
+    (bandwidth-bound for a 940 kB buffer). Waiting for the slowest rank is left out.
+    """
+    cores = os.cpu_count() or 1
+    two = next((r for r in rows if r["size"] == 2 and r["threads"] == 1), None)
+    if two is None or "compute_by_batch_ms" not in base:
+        print("\n(no projection: needs the 1- and 2-process runs, --sizes 1 2)")
+        return
+    by_batch, a2, copies = base["compute_by_batch_ms"], two["allreduce_ms"], base["copies_ms"]
+    per_sample = (by_batch["64"] - by_batch["8"]) / 56
+    fixed = by_batch["8"] - 8 * per_sample
+    print(f"\n## Projected speed-up on P cores (global batch {batch})")
+    print(f"measured on this machine: per-sample compute {1e3 * per_sample:.2f} us, fixed "
+          f"per-step time {fixed:.3f} ms (from local batches 64 and 8), gather/scatter "
+          f"copies {copies:.3f} ms, bare all-reduce on 2 processes {a2:.3f} ms")  # fmt: skip
+    print("| P | local batch | compute ms | averaging ms | step ms | projected speed-up |")
+    print("|---|---|---|---|---|---|")
+    serial = base["compute_ms"]
+    for P in (2, 4, 8, 16):
+        compute = by_batch[str(batch // P)]
+        average = copies + a2 * 2 * (P - 1) / P
+        step = compute + average
+        print(f"| {P} | {batch // P} | {compute:.3f} | {average:.3f} | {step:.3f} "
+              f"| {serial / step:.2f} |")  # fmt: skip
+    limit = serial / (fixed + copies + 2 * a2)
+    print(f"(bound as P grows: {limit:.2f}x; the fixed per-step time and the all-reduce do "
+          "not shrink with P, so larger global batches scale further)")
+    measured = [r for r in rows if r["threads"] == 1 and r["size"] > 1]
+    best = max((base["compute_ms"] / (r["compute_ms"] + r["average_ms"]) for r in measured),
+               default=float("nan"))  # fmt: skip
+    print(f"\nThis machine has {cores} cores; the best data-parallel speed-up measured here "
+          f"is {best:.2f}x", end="")
+    if cores <= 2:
+        print(". With 2 cores, one process with 2 BLAS threads is the fair baseline and "
+              "processes beyond 2 only time-share the cores: this machine gives no gain from "
+              "data parallelism. The table above is a projection for machines with more "
+              "cores, not a measurement.")
+    else:
+        print(".")
 
 
 def report_fashion(rows: list[dict]) -> None:

@@ -56,16 +56,18 @@ def _launch(cmd: list[str], timeout: float) -> MPIRun:
 
 @pytest.fixture
 def mpirun():
-    """``mpirun(n, "script.py", *args, runner=True)`` -> MPIRun; skips without MPI."""
+    """``mpirun(n, "script.py", *args, runner=True, timeout=90)`` -> MPIRun; skips without MPI."""
     if not mpi4py_available():
         pytest.skip('mpi4py is not installed (pip install "chainrule[mpi]")')
     mpiexec = find_mpiexec()
     if mpiexec is None:
         pytest.skip('no mpiexec found (pip install "chainrule[mpi]" brings MPICH\'s)')
 
-    def run(n: int, script: str, *args: str, runner: bool = True) -> MPIRun:
+    def run(
+        n: int, script: str, *args: str, runner: bool = True, timeout: float = TIMEOUT_S
+    ) -> MPIRun:
         py = [sys.executable, "-m", "mpi4py"] if runner else [sys.executable]
         cmd = [mpiexec, "-n", str(n), *py, str(SCRIPTS / script), *map(str, args)]
-        return _launch(cmd, TIMEOUT_S)
+        return _launch(cmd, timeout)
 
     return run

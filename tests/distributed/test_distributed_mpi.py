@@ -50,11 +50,16 @@ def test_collective_errors_propagate_on_every_rank_instead_of_aborting(mpirun):
 
 
 # ----------------------------------------------------------- through train.fit
-@pytest.mark.parametrize("size, optimizer", [(2, "sgd"), (2, "adam"), (3, "sgd")])
-def test_fit_distributed_matches_fit_on_one_process(mpirun, size, optimizer):
+@pytest.mark.parametrize(
+    "size, optimizer, augment",
+    [(2, "sgd", ""), (2, "adam", ""), (3, "sgd", ""), (2, "sgd", "augment"),
+     (3, "adam", "augment")],
+)  # fmt: skip
+def test_fit_distributed_matches_fit_on_one_process(mpirun, size, optimizer, augment):
     # 181 samples in global batches of 20 for 2 epochs: 20 steps, uneven shards, and a
-    # one-sample last batch per epoch that leaves a rank empty
-    run = mpirun(size, "fit_check.py", "equivalence", optimizer)
+    # one-sample last batch per epoch that leaves a rank empty; 37 validation rows.
+    # With augment, each rank warps its rows of the global batch as one process would.
+    run = mpirun(size, "fit_check.py", "equivalence", optimizer, augment)
     res = run.result()
     assert res["size"] == size
     assert res["moved"] > 0.05
@@ -62,6 +67,9 @@ def test_fit_distributed_matches_fit_on_one_process(mpirun, size, optimizer):
     assert res["between_ranks"] == 0.0
     assert res["loss"] == pytest.approx(res["serial_loss"], rel=1e-10)  # global, not local
     assert res["accuracy"] == res["serial_accuracy"]
+    # the validation set is sharded over ranks and its sums reduced: the global figures
+    assert res["val_loss"] == pytest.approx(res["serial_val_loss"], rel=1e-12, abs=0)
+    assert res["val_accuracy"] == res["serial_val_accuracy"]
     assert run.stdout.count("epoch 1/2") == 1  # rank 0 alone prints progress
 
 
@@ -69,3 +77,20 @@ def test_fit_distributed_on_digits_reaches_the_one_process_bar(mpirun):
     res = mpirun(2, "fit_check.py", "digits").result()
     assert res["serial_accuracy"] >= 0.97
     assert res["accuracy"] >= 0.97
+
+
+def test_nan_on_one_rank_stops_every_rank_naming_that_rank(mpirun):
+    res = mpirun(2, "fit_check.py", "nan").result()
+    assert "training diverged at epoch 1, step 1 of 2: the training loss is nan" in res["message"]
+    assert "(non-finite local loss on rank 1 of 2)" in res["message"]
+
+
+def test_bad_data_on_one_rank_aborts_fit_without_the_mpi4py_runner(mpirun):
+    # fit's own guard must stop the job: plain `mpiexec -n 2 python script.py`
+    run = mpirun(2, "fit_check.py", "bad_data", runner=False, timeout=20)
+    assert run.returncode != 0
+    assert "rank 1 of 2 failed: ValueError: fit: the model takes inputs of shape (N, 4)" in (
+        run.output
+    )
+    assert "X_train has shape (40, 3)" in run.output
+    assert "finished normally" not in run.output

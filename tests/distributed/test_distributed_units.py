@@ -202,6 +202,34 @@ def test_missing_mpi4py_says_what_to_install(monkeypatch, distributed, env):
         dist.import_mpi()
 
 
+def test_missing_mpi4py_with_distributed_true_names_the_flag_and_the_argument(monkeypatch):
+    monkeypatch.setattr("chainrule.distributed.context.mpi4py_available", lambda: False)
+    with pytest.raises(DistributedError) as info:
+        get_context(True)
+    assert str(info.value).startswith(
+        "chainrule train --distributed / fit(distributed=True) needs mpi4py"
+    )
+    monkeypatch.setenv("PMI_RANK", "0")
+    with pytest.raises(DistributedError, match="^a run started by mpiexec needs mpi4py"):
+        get_context(None)
+
+
+def test_distributed_true_in_a_one_process_world_warns_how_to_launch(monkeypatch, recwarn):
+    # the world of a script started without mpiexec (MPI's singleton): one process
+    monkeypatch.setattr("chainrule.distributed.context.mpi4py_available", lambda: True)
+    monkeypatch.setattr("chainrule.distributed.context._world", lambda: Context())
+    with pytest.warns(UserWarning, match=r"distributed=True but only 1 process: launch with "
+                                         r"mpiexec -n N"):  # fmt: skip
+        ctx = get_context(True)
+    assert ctx.size == 1 and not ctx.enabled
+    recwarn.clear()
+    for name in dist.MPI_RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    get_context(None)  # not asked for: no warning
+    get_context(False)
+    assert not [w for w in recwarn if "only 1 process" in str(w.message)]
+
+
 def test_importing_chainrule_distributed_does_not_import_mpi4py():
     code = "import sys, chainrule.distributed; print('mpi4py' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -101,13 +101,30 @@ def test_nan_loss_stops_with_epoch_step_and_hint_and_keeps_last_checkpoint(tmp_p
             progress=False,
         )
     assert (info.value.epoch, info.value.step) == (2, 4)
-    assert "intact" in str(info.value)
+    assert f"The last good checkpoint in {tmp_path} is intact." in str(info.value)
     after = (
         (tmp_path / "model.safetensors").read_bytes(),
         (tmp_path / "train_state.json").read_text(),
     )
     assert before == after
     assert isinstance(info.value, FloatingPointError)
+
+
+def test_divergence_before_the_first_checkpoint_says_none_was_written(tmp_path, iris):
+    class Poison(Callback):
+        def on_batch_end(self, run, logs):
+            if run.step == 2:
+                with cr.no_grad():
+                    run.model.layers[0].W.copy_(np.full(run.model.layers[0].W.shape, np.nan))
+
+    ck = tmp_path / "ck"
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 3") as info:
+        fit(nn.MLP([4, 8, 3], rng=0), iris, epochs=2, batch_size=16, checkpoint_dir=ck,
+            callbacks=[Poison()], progress=False)  # fmt: skip
+    msg = str(info.value)
+    assert f"No checkpoint was written to {ck} yet." in msg
+    assert "intact" not in msg
+    assert not (ck / "train_state.json").exists()
 
 
 def test_huge_learning_rate_diverges_with_message(iris):
@@ -275,35 +292,40 @@ def test_augmentation_is_seeded():
 
 
 class _FakeContext:
-    """A 2-rank world seen from one process whose shard is the whole batch (so results match)."""
+    """Rank ``rank`` of a world of ``size`` seen from one process: real sharding, and
+    collectives that return this rank's own values (counted)."""
 
-    enabled, size = True, 2
+    enabled = True
 
-    def __init__(self, rank):
-        self.rank, self.is_root, self.calls = rank, rank == 0, 0
+    def __init__(self, rank, size=2):
+        self.rank, self.size, self.is_root = rank, size, rank == 0
+        self.calls, self.reductions = 0, 0
 
-    def shard(self, idx):
-        return idx
+    def shard(self, x):
+        from chainrule.distributed import shard
+
+        return shard(x, self.rank, self.size)
 
     def average_gradients_(self, params, weight=None, sums=()):
         self.calls += 1  # one collective per step: gradients and metrics together
         return np.asarray(sums, dtype=np.float64)
+
+    def allreduce_sum(self, value):
+        self.reductions += 1
+        return np.asarray(value, dtype=np.float64)
 
     def abort_on_error(self, collective=()):
         return contextlib.nullcontext()
 
 
 @pytest.mark.parametrize("rank", [0, 1])
-def test_distributed_path_reduces_every_step_and_only_root_writes(
+def test_distributed_path_reduces_once_per_step_and_only_root_writes(
     tmp_path, iris, rank, monkeypatch, capsys
 ):
-    pytest.importorskip("chainrule.distributed")
     import chainrule.distributed as dist
 
     ctx = _FakeContext(rank)
     monkeypatch.setattr(dist, "get_context", lambda distributed=None: ctx)
-    serial = nn.MLP([4, 8, 3], rng=0)
-    fit(serial, iris, epochs=2, batch_size=16, progress=False, distributed=False)
     model = nn.MLP([4, 8, 3], rng=0)
     fit(
         model,
@@ -315,6 +337,63 @@ def test_distributed_path_reduces_every_step_and_only_root_writes(
         checkpoint_dir=tmp_path / "ck",
     )
     assert ctx.calls == 2 * -(-len(iris.X_train) // 16)
-    assert _same(_weights(serial), _weights(model))
+    assert ctx.reductions == 2  # one all-reduce per epoch for the validation figures
     assert (tmp_path / "ck").exists() == (rank == 0)
     assert bool(capsys.readouterr().out) == (rank == 0)
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_evaluate_with_a_context_scores_only_its_shard_and_reduces_once(iris, size):
+    model = nn.MLP([4, 8, 3], rng=0, dtype=np.float64)
+    X, y = iris.X_test, iris.y_test
+    serial = evaluate(model, X, y)
+    sums = []
+    for rank in range(size):
+        ctx = _FakeContext(rank, size)
+        local = evaluate(model, X, y, ctx=ctx)  # the fake reduction returns this rank's sums
+        assert ctx.reductions == 1
+        n = len(ctx.shard(X))
+        assert 0 < n < len(X)
+        sums.append([local["loss"] * n, local["accuracy"] * n, n])
+    total, correct, n = np.sum(sums, axis=0)
+    assert n == len(X)
+    assert total / n == pytest.approx(serial["loss"], rel=1e-12)
+    assert correct / n == pytest.approx(serial["accuracy"], rel=1e-12)
+
+
+def test_trainer_uses_every_sample_once_per_epoch_across_ranks(iris, monkeypatch):
+    # 102 rows in global batches of 20 on 3 ranks: shards of 7/7/6, and a last batch of
+    # 2 rows that leaves rank 2 with nothing; the shards of a step, in rank order, are
+    # the serial run's batch
+    import chainrule.distributed as dist
+    from chainrule.train.trainer import Trainer
+
+    seen = {}
+    original = Trainer._local_step
+
+    def record(self, part, epoch, step):
+        seen.setdefault((self.ctx.rank if self.ctx else "serial", epoch), []).append(
+            (step, part.indices.copy(), part.global_size)
+        )
+        return original(self, part, epoch, step)
+
+    monkeypatch.setattr(Trainer, "_local_step", record)
+    kw = dict(epochs=2, batch_size=20, seed=4, progress=False)
+    fit(nn.MLP([4, 8, 3], rng=0), iris, distributed=False, **kw)
+    for rank in range(3):
+        ctx = _FakeContext(rank, size=3)
+        monkeypatch.setattr(dist, "get_context", lambda distributed=None, c=ctx: c)
+        fit(nn.MLP([4, 8, 3], rng=0), iris, distributed=True, **kw)
+    n = len(iris.X_train)
+    for epoch in (1, 2):
+        serial = seen[("serial", epoch)]
+        assert [len(b) for _, b, _ in serial] == [20] * 5 + [2]
+        per_rank = [seen[(r, epoch)] for r in range(3)]
+        assert [len(p) for p in per_rank] == [6, 6, 5]  # rank 2 holds nothing in step 6
+        used = np.concatenate([idx for p in per_rank for _, idx, _ in p])
+        np.testing.assert_array_equal(np.sort(used), np.arange(n))
+        for step, batch, size in serial:
+            parts = [idx for p in per_rank for s, idx, _ in p if s == step]
+            np.testing.assert_array_equal(np.concatenate(parts), batch)
+            assert {g for p in per_rank for s, _, g in p if s == step} == {size}
+    assert not np.array_equal(seen[("serial", 1)][0][1], seen[("serial", 2)][0][1])

@@ -25,6 +25,7 @@ from .launch import (
 )
 from .sharding import (
     Shard,
+    ShardDraws,
     ShardedBatches,
     epoch_permutation,
     global_batches,
@@ -40,6 +41,7 @@ __all__ = [
     "DistributedError",
     "FlatGrads",
     "Shard",
+    "ShardDraws",
     "ShardedBatches",
     "epoch_permutation",
     "find_mpiexec",

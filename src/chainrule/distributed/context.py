@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -235,9 +236,7 @@ class Context:
         os._exit(code)  # MPI_Abort may return before the process manager kills this rank
 
     @contextmanager
-    def abort_on_error(
-        self, collective: tuple[type[BaseException], ...] = ()
-    ) -> Iterator[None]:
+    def abort_on_error(self, collective: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
         """Turn an exception on any one rank into an abort of the whole job.
 
         Without it, the other ranks would wait forever in their next collective.
@@ -279,8 +278,9 @@ def get_context(distributed: bool | None = None) -> Context:
     ----------
     distributed : bool or None
         True: use MPI (mpi4py required; a 1-process world gives a serial-acting
-        context). False: serial, whatever the launch. None: MPI exactly when the
-        process was started by an MPI launcher (``mpiexec``, ``srun``).
+        context and a warning that the job was not launched with ``mpiexec -n N``).
+        False: serial, whatever the launch. None: MPI exactly when the process
+        was started by an MPI launcher (``mpiexec``, ``srun``).
 
     Raises
     ------
@@ -299,6 +299,19 @@ def get_context(distributed: bool | None = None) -> Context:
     if distributed is None and not launched_under_mpi():
         return Context()
     if not mpi4py_available():
-        how = "distributed=True" if distributed else "a run started by mpiexec"
+        how = (
+            "chainrule train --distributed / fit(distributed=True)"
+            if distributed
+            else "a run started by mpiexec"
+        )
         raise DistributedError(f"{how} needs mpi4py, which is not installed: {INSTALL_HINT}")
-    return _world()
+    ctx = _world()
+    if distributed and ctx.size == 1:
+        warnings.warn(
+            "distributed=True but only 1 process: launch with mpiexec -n N (say `mpiexec -n 2 "
+            "python -m mpi4py train.py` or `mpiexec -n 2 chainrule train --distributed`) to "
+            "train on N processes; training continues on this one",
+            UserWarning,
+            stacklevel=2,
+        )
+    return ctx

@@ -22,6 +22,7 @@ import numpy as np
 
 __all__ = [
     "Shard",
+    "ShardDraws",
     "ShardedBatches",
     "epoch_permutation",
     "global_batches",
@@ -135,11 +136,15 @@ class Shard:
         ``len(indices) / global_size``: the factor for this rank's mean-loss gradient.
     global_size : int
         Number of samples in the whole global batch.
+    offset : int
+        Position of this rank's block in the global batch: ``indices`` is
+        ``batch[offset : offset + len(indices)]``.
     """
 
     indices: np.ndarray
     weight: float
     global_size: int
+    offset: int = 0
 
 
 class ShardedBatches:
@@ -188,11 +193,82 @@ class ShardedBatches:
     def epoch(self, epoch: int) -> Iterator[Shard]:
         """Yield this rank's :class:`Shard` of every global batch of ``epoch``."""
         for batch in global_batches(
-            self.n, self.batch_size, seed=self.seed, epoch=epoch,
-            shuffle=self.shuffle, drop_last=self.drop_last,
+            self.n,
+            self.batch_size,
+            seed=self.seed,
+            epoch=epoch,
+            shuffle=self.shuffle,
+            drop_last=self.drop_last,
         ):
-            yield Shard(
-                shard(batch, self.rank, self.size),
-                shard_weight(len(batch), self.rank, self.size),
-                len(batch),
+            start, stop = shard_bounds(len(batch), self.rank, self.size)
+            yield Shard(batch[start:stop], (stop - start) / len(batch), len(batch), start)
+
+
+class ShardDraws(np.random.Generator):
+    """A generator whose per-sample draws are this rank's slice of the global batch's draws.
+
+    Random per-sample transforms (data augmentation) must not depend on how a
+    global batch is split over ranks: each rank has to see the values that one
+    process would draw for the samples it holds. A draw whose leading
+    dimension is the shard's length ``stop - start`` is made for the whole
+    global batch (``global_size`` rows, consuming ``rng`` exactly as one
+    process would) and sliced to ``[start:stop]``; any other draw passes
+    through. ``rng`` is advanced (the two share one bit generator).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The generator every rank holds in the same state.
+    global_size : int
+        Rows in the global batch.
+    start, stop : int
+        This rank's block (see :func:`shard_bounds`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.distributed import ShardDraws
+    >>> full = np.random.default_rng(0).uniform(size=5)
+    >>> part = ShardDraws(np.random.default_rng(0), 5, 3, 5).uniform(size=2)
+    >>> bool(np.array_equal(part, full[3:5]))
+    True
+    """
+
+    def __init__(self, rng: np.random.Generator, global_size: int, start: int, stop: int) -> None:
+        if not 0 <= start <= stop <= global_size:
+            raise ValueError(
+                f"ShardDraws: need 0 <= start <= stop <= global_size, got start={start}, "
+                f"stop={stop}, global_size={global_size}"
             )
+        super().__init__(rng.bit_generator)
+        self.global_size, self.start, self.stop = int(global_size), int(start), int(stop)
+
+    def _widen(self, size: Any) -> tuple[Any, bool]:
+        n = self.stop - self.start
+        shape = (size,) if isinstance(size, int | np.integer) else size
+        if isinstance(shape, tuple) and shape and shape[0] == n:
+            return (self.global_size, *shape[1:]), True
+        return size, False
+
+    def _draw(self, method: Any, args: tuple, size: Any, **kw: Any) -> Any:
+        size, sliced = self._widen(size)
+        out = method(*args, size=size, **kw)
+        return out[self.start : self.stop] if sliced else out
+
+    def uniform(self, low: Any = 0.0, high: Any = 1.0, size: Any = None) -> Any:
+        """As :meth:`numpy.random.Generator.uniform`, sliced to this rank's rows."""
+        return self._draw(super().uniform, (low, high), size)
+
+    def normal(self, loc: Any = 0.0, scale: Any = 1.0, size: Any = None) -> Any:
+        """As :meth:`numpy.random.Generator.normal`, sliced to this rank's rows."""
+        return self._draw(super().normal, (loc, scale), size)
+
+    def random(self, size: Any = None, dtype: Any = np.float64, out: Any = None) -> Any:
+        """As :meth:`numpy.random.Generator.random`, sliced to this rank's rows."""
+        if out is not None:
+            raise TypeError("ShardDraws.random: out= is not supported")
+        return self._draw(super().random, (), size, dtype=dtype)
+
+    def integers(self, low: Any, high: Any = None, size: Any = None, **kw: Any) -> Any:
+        """As :meth:`numpy.random.Generator.integers`, sliced to this rank's rows."""
+        return self._draw(super().integers, (low, high), size, **kw)

@@ -19,7 +19,13 @@ __all__ = ["evaluate", "fit"]
 
 
 def evaluate(
-    model: Any, X: np.ndarray, y: np.ndarray, *, loss: str | None = None, batch_size: int = 4096
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    loss: str | None = None,
+    batch_size: int = 4096,
+    ctx: Any = None,
 ) -> dict[str, float]:
     """Loss and accuracy of ``model`` on ``(X, y)``, in eval mode and without gradients.
 
@@ -35,6 +41,11 @@ def evaluate(
         As in :func:`fit` (None: the output's natural loss).
     batch_size : int
         Rows evaluated at once (bounds memory).
+    ctx : chainrule.distributed.Context or None
+        Under MPI, every rank passes the whole ``(X, y)`` and scores only its
+        shard; the summed loss, correct count and row count are added up over
+        ranks in one all-reduce, so every rank returns the figures of the
+        whole set. This is a collective: every rank must call it.
 
     Returns
     -------
@@ -50,21 +61,39 @@ def evaluate(
     >>> sorted(evaluate(model, ds.X_test, ds.y_test))
     ['accuracy', 'loss']
     """
+    obj = Objective(model.output, loss, _n_outputs(model))
+    if ctx is None:
+        n = len(X)
+        if n == 0:
+            return {"loss": float("nan"), "accuracy": float("nan")}
+    if len(y) != len(X):
+        raise ValueError(f"evaluate: X has {len(X)} rows but y has {len(y)}")
+    if ctx is not None:
+        X, y = ctx.shard(X), ctx.shard(y)
+    total, correct = _summed_loss_and_correct(model, obj, X, y, batch_size)
+    n = len(X)
+    if ctx is not None:
+        total, correct, n = ctx.allreduce_sum(np.array([total, correct, n], dtype=np.float64))
+        correct, n = int(round(correct)), int(round(n))
+        if n == 0:
+            return {"loss": float("nan"), "accuracy": float("nan")}
+    acc = correct / n if obj.classification else float("nan")
+    return {"loss": float(total) / n, "accuracy": acc}
+
+
+def _summed_loss_and_correct(
+    model: Any, obj: Objective, X: np.ndarray, y: np.ndarray, batch_size: int
+) -> tuple[float, int]:
+    """The loss summed over the rows of ``(X, y)`` and the number classified correctly."""
     import chainrule as cr
 
-    obj = Objective(model.output, loss, _n_outputs(model))
-    n = len(X)
-    if n == 0:
-        return {"loss": float("nan"), "accuracy": float("nan")}
-    if len(y) != n:
-        raise ValueError(f"evaluate: X has {n} rows but y has {len(y)}")
     dtype = param_dtype(model)
     was_training = getattr(model, "training", False)
     model.eval()
     total, correct = 0.0, 0
     try:
         with cr.no_grad():
-            for start in range(0, n, batch_size):
+            for start in range(0, len(X), batch_size):
                 xb = np.asarray(X[start : start + batch_size], dtype=dtype)
                 yb = y[start : start + batch_size]
                 logits = model(cr.tensor(xb))
@@ -72,8 +101,7 @@ def evaluate(
                 correct += obj.correct(logits.data, yb)
     finally:
         model.train(was_training)
-    acc = correct / n if obj.classification else float("nan")
-    return {"loss": total / n, "accuracy": acc}
+    return total, correct
 
 
 def _n_outputs(model: Any) -> int:
@@ -228,33 +256,34 @@ def fit(
     """
     from .trainer import Trainer
 
-    parts = _as_parts(data)
-    trainer = Trainer(
-        model,
-        parts,
-        optimizer=optimizer,
-        lr=lr,
-        batch_size=batch_size,
-        lam=lam,
-        momentum=momentum,
-        nesterov=nesterov,
-        seed=seed,
-        backend=backend,
-        loss=loss,
-        augment=augment,
-        shuffle=shuffle,
-        clip_norm=clip_norm,
-        ctx=_distributed_context(distributed),
-    )
-    cbs = list(callbacks)
-    if early_stopping:
-        monitor = "val_loss" if len(parts["Xv"]) else "loss"
-        cbs.append(EarlyStopping(monitor=monitor, patience=patience))
-    ctx = trainer.ctx
-    # under MPI an exception on one rank must end the job, not leave the others
-    # waiting in their next all-reduce; a divergence is detected on every rank at once
+    ctx = _distributed_context(distributed)
+    # under MPI an exception on one rank (bad data, a bad option) must end the job, not
+    # leave the others waiting in their next all-reduce, so everything that can raise on
+    # one rank alone runs inside the guard; a divergence is detected on every rank at once
     guard = ctx.abort_on_error(collective=(TrainingDiverged,)) if ctx is not None else nullcontext()
     with guard:
+        parts = _as_parts(data)
+        trainer = Trainer(
+            model,
+            parts,
+            optimizer=optimizer,
+            lr=lr,
+            batch_size=batch_size,
+            lam=lam,
+            momentum=momentum,
+            nesterov=nesterov,
+            seed=seed,
+            backend=backend,
+            loss=loss,
+            augment=augment,
+            shuffle=shuffle,
+            clip_norm=clip_norm,
+            ctx=ctx,
+        )
+        cbs = list(callbacks)
+        if early_stopping:
+            monitor = "val_loss" if len(parts["Xv"]) else "loss"
+            cbs.append(EarlyStopping(monitor=monitor, patience=patience))
         return trainer.run(
             epochs,
             callbacks=cbs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ import numpy as np
 from chainrule.atomic import write_json_atomic
 
 from .checkpoint import load_checkpoint, load_config, save_checkpoint
-from .errors import CheckpointError
-from .loop import evaluate, fit
+from .errors import CheckpointError, TrainingDiverged
+from .loop import _distributed_context, evaluate, fit
 from .metrics import confusion_matrix, predict_labels, predict_proba, r2_score
 from .steps import make_optimizer
 
@@ -121,10 +122,9 @@ def train_run(
         momentum=fit_kw.pop("momentum", 0.9),
         nesterov=fit_kw.pop("nesterov", False),
     )
-    root = _is_root(fit_kw.get("distributed"))
+    ctx = _distributed_context(fit_kw.get("distributed"))
+    root = ctx is None or ctx.is_root
     out = Path(out)
-    if root:
-        out.mkdir(parents=True, exist_ok=True)
     config = {
         "dataset": dataset,
         "data_seed": seed,
@@ -133,15 +133,32 @@ def train_run(
         "class_names": list(ds.class_names) if ds.class_names else None,
         "feature_names": list(ds.feature_names),
     }
-    start = time.perf_counter()
-    history = fit(
-        model, ds, optimizer=opt, checkpoint_dir=out / "checkpoint", config=config, **fit_kw
-    )
-    elapsed = time.perf_counter() - start
-    if not root:  # under MPI every rank holds the same model; rank 0 alone writes
-        result = RunResult(_final_metrics(model, ds, history, elapsed))
-        result.model, result.history, result.directory, result.is_root = model, history, out, False
-        return result
+    # one rank failing to write must stop the job, not leave the others in a collective
+    guard = nullcontext() if ctx is None else ctx.abort_on_error(collective=(TrainingDiverged,))
+    with guard:
+        if root:
+            out.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        history = fit(
+            model, ds, optimizer=opt, checkpoint_dir=out / "checkpoint", config=config, **fit_kw
+        )
+        elapsed = time.perf_counter() - start
+        if root:  # under MPI every rank holds the same model; rank 0 alone writes
+            _save_run(out, model, opt, ds, history, config, fit_kw)
+        metrics = _final_metrics(model, ds, history, elapsed, ctx)  # a collective under MPI
+        if root:
+            write_json_atomic(out / "metrics.json", metrics)
+            if plots:
+                _write_plots(out, model, ds, history)
+    result = RunResult(metrics)
+    result.model, result.history, result.directory, result.is_root = model, history, out, root
+    return result
+
+
+def _save_run(
+    out: Path, model: Any, opt: Any, ds: Any, history: Any, config: dict, fit_kw: dict
+) -> None:
+    seed = config["data_seed"]
     state = {"epoch": len(history), "history": history.to_dict(), "seed": seed, "final": True}
     train_cfg = {
         "optimizer": type(opt).__name__,
@@ -151,26 +168,10 @@ def train_run(
     }
     save_checkpoint(out, model, opt, state, config=train_cfg, scaler=ds.scaler)
     history.to_csv(out / "history.csv")
-    metrics = _final_metrics(model, ds, history, elapsed)
-    write_json_atomic(out / "metrics.json", metrics)
-    if plots:
-        _write_plots(out, model, ds, history)
-    result = RunResult(metrics)
-    result.model, result.history, result.directory, result.is_root = model, history, out, True
-    return result
 
 
-def _is_root(distributed: bool | None) -> bool:
-    """Whether this process writes the run (always, unless it is a rank > 0 under MPI)."""
-    if distributed is False:
-        return True
-    from chainrule.distributed import get_context  # does not import mpi4py unless launched
-
-    return get_context(distributed).is_root
-
-
-def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float) -> dict:
-    test = evaluate(model, ds.X_test, ds.y_test)
+def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float, ctx: Any = None) -> dict:
+    test = evaluate(model, ds.X_test, ds.y_test, ctx=ctx)
     i = history.epoch.index(history.best_epoch) if history.best_epoch in history.epoch else -1
     m = {
         "dataset": ds.name,
@@ -187,7 +188,7 @@ def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float) -> dict:
         "n_parameters": int(model.num_parameters()),
         "n_test": int(len(ds.X_test)),
     }
-    if ds.task == "regression":
+    if ds.task == "regression" and (ctx is None or ctx.is_root):
         pred = np.asarray(model(ds.X_test.astype(model.layers[0].W.dtype)).data)
         m["test_r2"] = r2_score(ds.y_test, pred)
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in m.items()}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .callbacks import Callback, EarlyStopping, Run
-from .checkpoint import load_arrays, load_checkpoint, save_checkpoint
+from .checkpoint import STATE_FILE, load_arrays, load_checkpoint, save_checkpoint
 from .errors import TrainingDiverged
 from .history import History
 from .objective import Objective
@@ -50,6 +50,20 @@ class Trainer:
             )
         self.dtype = param_dtype(model)
         self._set_data(parts)
+        # the same sharded global batches as chainrule.distributed (one rank when serial)
+        from chainrule.distributed.sharding import ShardedBatches
+
+        rank, size = (0, 1) if self.ctx is None else (self.ctx.rank, self.ctx.size)
+        self.sampler = ShardedBatches(
+            len(self.X),
+            self.batch_size,
+            rank=rank,
+            size=size,
+            seed=self.seed,
+            shuffle=self.shuffle,
+        )
+        self.bad_ranks: list[int] = []
+        self.ckpt_dir: Path | None = None
         self.optimizer = make_optimizer(
             kw["optimizer"],
             model.parameters(),
@@ -79,36 +93,44 @@ class Trainer:
         self.image_shape, self.scaler = parts["image_shape"], parts["scaler"]
 
     # ------------------------------------------------------------------ one epoch
-    def _indices(self, rng: np.random.Generator) -> list[np.ndarray]:
-        n = len(self.X)
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
-        return [order[s : s + self.batch_size] for s in range(0, n, self.batch_size)]
+    def _batch(self, part: Any, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = part.indices
+        if not self.augment:
+            return self.X[idx], self.T[idx]
+        from chainrule.data import augment_images
+        from chainrule.distributed import ShardDraws
 
-    def _batch(self, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        if self.augment:
-            from chainrule.data import augment_images
+        # one generator per step, drawn for the whole global batch: every rank warps
+        # only its rows, with the values one process would draw for them
+        rng = np.random.default_rng([self.seed, epoch, step])
+        if len(idx) != part.global_size:
+            rng = ShardDraws(rng, part.global_size, part.offset, part.offset + len(idx))
+        raw = self.scaler.inverse_transform(self.X_raw[idx])
+        warped = augment_images(raw, self.image_shape, rng)
+        return self.scaler.transform(warped).astype(self.dtype), self.T[idx]
 
-            raw = self.scaler.inverse_transform(self.X_raw[idx])
-            warped = augment_images(raw, self.image_shape, rng)
-            return self.scaler.transform(warped).astype(self.dtype), self.T[idx]
-        return self.X[idx], self.T[idx]
+    def _step(self, part: Any, epoch: int, step: int) -> tuple[float, int]:
+        """One optimizer step on a global batch (this rank's ``part`` of it).
 
-    def _step(self, idx: np.ndarray, rng: np.random.Generator) -> tuple[float, int]:
-        """One optimizer step on global batch ``idx``; returns (summed loss, correct count)."""
-        ctx = self.ctx
-        local = ctx.shard(idx) if ctx is not None else idx
+        Returns the summed loss and correct count over the global batch.
+        """
+        ctx, local = self.ctx, part.indices
         loss_sum, correct = 0.0, 0
         if len(local):
-            loss_sum, correct = self._local_step(local, rng)
+            loss_sum, correct = self._local_step(part, epoch, step)
         else:  # more ranks than rows in this batch: contribute zero gradients
             for p in self.model.parameters():
                 p.grad = None
         if ctx is not None:
-            # one collective per step: the weighted gradients and the metrics together
+            # one collective per step: the weighted gradients, the metrics and one
+            # "local loss non-finite" slot per rank, so a divergence names its rank(s)
+            bad = np.zeros(ctx.size)
+            bad[ctx.rank] = not math.isfinite(loss_sum)
             sums = ctx.average_gradients_(
-                self.model.parameters(), len(local) / len(idx), sums=(loss_sum, correct)
+                self.model.parameters(), part.weight, sums=(loss_sum, correct, *bad)
             )
             loss_sum, correct = float(sums[0]), int(round(sums[1]))
+            self.bad_ranks = [r for r in range(ctx.size) if sums[2 + r] > 0]
         if math.isfinite(loss_sum):
             if self.clip_norm is not None:
                 from chainrule.optim import clip_grad_norm_
@@ -117,8 +139,9 @@ class Trainer:
             self.optimizer.step()
         return float(loss_sum), int(correct)
 
-    def _local_step(self, local: np.ndarray, rng: np.random.Generator) -> tuple[float, int]:
-        xb, tb = self._batch(local, rng)
+    def _local_step(self, part: Any, epoch: int, step: int) -> tuple[float, int]:
+        local = part.indices
+        xb, tb = self._batch(part, epoch, step)
         loss, logits = train_step(
             self.model, self.objective, xb, tb, lam=self.lam, backend=self.backend
         )
@@ -133,45 +156,51 @@ class Trainer:
         return loss * len(local), correct
 
     def _diverged(self, epoch: int, step: int, steps: int, what: str, value: float) -> None:
-        where = f" The last good checkpoint in {self.ckpt_dir} is intact." if self.ckpt_dir else ""
+        where = ""
+        if self.ckpt_dir is not None:
+            if (self.ckpt_dir / STATE_FILE).exists():
+                where = f" The last good checkpoint in {self.ckpt_dir} is intact."
+            else:
+                where = f" No checkpoint was written to {self.ckpt_dir} yet."
+        ranks = ""
+        if self.ctx is not None and self.bad_ranks and what == "training loss":
+            names = ", ".join(map(str, self.bad_ranks))
+            plural = "s" if len(self.bad_ranks) > 1 else ""
+            ranks = f" (non-finite local loss on rank{plural} {names} of {self.ctx.size})"
         lr = getattr(self.optimizer, "lr", None)
         lr_text = f" (now {lr:g})" if isinstance(lr, int | float) else ""
         raise TrainingDiverged(
-            f"training diverged at epoch {epoch}, step {step} of {steps}: the {what} is {value}."
-            f"{where} Try a lower learning rate{lr_text}, standardised inputs, an L2 penalty "
-            "or gradient clipping (clip_norm).",
+            f"training diverged at epoch {epoch}, step {step} of {steps}: the {what} is {value}"
+            f"{ranks}.{where} Try a lower learning rate{lr_text}, standardised inputs, an L2 "
+            "penalty or gradient clipping (clip_norm).",
             epoch=epoch,
             step=step,
         )
 
     def _epoch(self, run: Run, callbacks: list[Callback], prog: Progress) -> dict[str, float]:
         start = time.perf_counter()
-        rng = np.random.default_rng([self.seed, run.epoch])
-        batches = self._indices(rng)
+        parts = list(self.sampler.epoch(run.epoch))
         prog.epoch_begin(run.epoch)
         total, correct = 0.0, 0
         self.model.train()
-        for step, idx in enumerate(batches, start=1):
-            loss_sum, ok = self._step(idx, rng)
+        for step, part in enumerate(parts, start=1):
+            n = part.global_size
+            loss_sum, ok = self._step(part, run.epoch, step)
             if not math.isfinite(loss_sum):
                 prog.close()
-                self._diverged(run.epoch, step, len(batches), "training loss", loss_sum / len(idx))
+                self._diverged(run.epoch, step, len(parts), "training loss", loss_sum / n)
             total, correct = total + loss_sum, correct + ok
             run.step, run.global_step = step, run.global_step + 1
-            prog.batch_end(
-                len(idx),
-                loss_sum / len(idx),
-                ok / len(idx) if self.objective.classification else math.nan,
-            )
+            prog.batch_end(n, loss_sum / n, ok / n if self.objective.classification else math.nan)
             for cb in callbacks:
-                cb.on_batch_end(run, {"loss": loss_sum / len(idx), "batch_size": len(idx)})
-        return self._epoch_row(run, total, correct, len(batches), start)
+                cb.on_batch_end(run, {"loss": loss_sum / n, "batch_size": n})
+        return self._epoch_row(run, total, correct, len(parts), start)
 
     def _epoch_row(self, run: Run, total: float, correct: int, steps: int, start: float) -> dict:
         from .loop import evaluate
 
         n = len(self.X)
-        val = evaluate(self.model, self.Xv, self.yv, loss=self.objective.loss)
+        val = evaluate(self.model, self.Xv, self.yv, loss=self.objective.loss, ctx=self.ctx)
         if len(self.Xv) and not math.isfinite(val["loss"]):
             self._diverged(run.epoch, steps, steps, "validation loss", val["loss"])
         acc = correct / n if self.objective.classification else math.nan
@@ -259,7 +288,10 @@ class Trainer:
             "epoch": run.epoch,
             "global_step": run.global_step,
             "seed": self.seed,
-            "rng": {"kind": "numpy.default_rng([seed, epoch]) per epoch"},
+            "rng": {
+                "kind": "numpy.default_rng([seed, epoch]) shuffles each epoch; "
+                "numpy.default_rng([seed, epoch, step]) draws each step's augmentation"
+            },
             "history": run.history.to_dict(),
             "callbacks": [
                 {"class": type(cb).__name__, "state": cb.state_dict()} for cb in callbacks

@@ -15,7 +15,7 @@ from _tiny_mlp import accuracy, forward, init_params, train
 import chainrule.data as data
 from chainrule.distributed import Context, get_context
 
-BATCH, EPOCHS, LR = 32, 10, 0.05
+BATCH, EPOCHS, LR = 32, 10, 0.1
 
 
 def main() -> None:

@@ -106,7 +106,9 @@ class Trainer:
         if len(idx) != part.global_size:
             rng = ShardDraws(rng, part.global_size, part.offset, part.offset + len(idx))
         raw = self.scaler.inverse_transform(self.X_raw[idx])
-        warped = augment_images(raw, self.image_shape, rng)
+        # shifts in proportion to the image: 2 pixels of 28 (MNIST), 1 of 8 (digits)
+        max_shift = max(1, round(min(self.image_shape) / 14))
+        warped = augment_images(raw, self.image_shape, rng, max_shift=max_shift)
         return self.scaler.transform(warped).astype(self.dtype), self.T[idx]
 
     def _step(self, part: Any, epoch: int, step: int) -> tuple[float, int]:

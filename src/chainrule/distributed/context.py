@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -223,15 +224,21 @@ class Context:
                 offset += p.size
 
     # ------------------------------------------------------------------ failure
-    def abort(self, message: str, code: int = 1) -> NoReturn:
+    def abort(self, message: str, code: int = 1, details: str = "") -> NoReturn:
         """Stop every rank now, printing ``message`` with this rank's number.
 
+        The one-line reason is printed first and ``details`` (a traceback) after
+        it; the process manager forwards output asynchronously and may drop what
+        is still in flight when the job is killed, so the reason must lead.
         Serially this raises :class:`DistributedError` instead.
         """
         text = f"chainrule.distributed: rank {self.rank} of {self.size} failed: {message}"
         if not self.enabled:
             raise DistributedError(text)
         print(text + "; aborting all ranks", file=sys.stderr, flush=True)
+        if details:
+            print(details, file=sys.stderr, end="", flush=True)
+        time.sleep(0.2)  # let the launcher forward the lines above before the kill
         self.comm.Abort(code)
         os._exit(code)  # MPI_Abort may return before the process manager kills this rank
 
@@ -261,9 +268,7 @@ class Context:
                 raise
             if isinstance(exc, SystemExit) and not exc.code:
                 raise
-            traceback.print_exc()
-            sys.stderr.flush()
-            self.abort(f"{type(exc).__name__}: {exc}")
+            self.abort(f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
 
 
 @lru_cache(maxsize=1)

@@ -383,7 +383,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from chainrule.train.rundir import load_inputs, predict_run
 
-    pred = predict_run(args.run_dir, load_inputs(args.input), proba=args.proba)
+    pred = predict_run(args.run_dir, load_inputs(args.input), proba=args.proba, source=args.input)
     if args.output is None:
         np.savetxt(sys.stdout, pred, fmt="%d" if pred.dtype.kind in "iu" else "%.6g", delimiter=",")
         return 0

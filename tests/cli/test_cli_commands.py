@@ -162,7 +162,10 @@ def test_predict_errors(run_dir, tmp_path, capsys):
     (tmp_path / "x.txt").write_text("1")
     (tmp_path / "words.csv").write_text("a,b,c,d\n1,2,x,4\n")
     for path, msg in (
-        (tmp_path / "bad.csv", "shape (2, 2) but the model takes (N, 4)"),
+        (
+            tmp_path / "bad.csv",
+            "bad.csv: 2 rows of 2 features (shape (2, 2)), but the model takes 4 features per row",
+        ),
         (tmp_path / "x.txt", "unsupported input type"),
         (tmp_path / "words.csv", "not a numeric CSV"),
         (tmp_path / "missing.npy", "no such input file"),

@@ -62,3 +62,13 @@ def test_written_files_follow_the_umask(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "r" / "metrics.json").stat().st_mode)
     assert mode == 0o644
+
+
+def test_proba_is_refused_for_a_regression_run(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "sine"
+    assert main(["train", "--dataset", "sine", "--out", str(out), *FAST]) == 0
+    np.save(tmp_path / "x.npy", np.zeros((3, 1)))
+    assert main(["predict", str(out), str(tmp_path / "x.npy"), "--proba"]) == 1
+    assert "regression run" in capsys.readouterr().err

@@ -265,7 +265,10 @@ def evaluate_run(
 def _prepare_inputs(model: Any, cfg: dict, X: np.ndarray, what: str) -> np.ndarray:
     n_in = int(model.layers[0].W.shape[1])
     if X.ndim != 2 or X.shape[1] != n_in:
-        raise ValueError(f"{what} has inputs of shape {X.shape} but the model takes (N, {n_in})")
+        raise ValueError(
+            f"{what}: {X.shape[0]} rows of {X.shape[1] if X.ndim == 2 else '?'} features "
+            f"(shape {X.shape}), but the model takes {n_in} features per row, shape (N, {n_in})"
+        )
     scaler = _scaler(cfg)
     return scaler.transform(X) if scaler is not None else np.asarray(X, dtype=np.float64)
 
@@ -324,8 +327,12 @@ def _read_csv(path: Path) -> np.ndarray:
     return np.array(table, dtype=np.float64)
 
 
-def predict_run(run_dir: str | Path, inputs: np.ndarray, *, proba: bool = False) -> np.ndarray:
+def predict_run(
+    run_dir: str | Path, inputs: np.ndarray, *, proba: bool = False, source: str = "the input"
+) -> np.ndarray:
     """Predictions of a saved run for raw (unstandardised) inputs.
+
+    ``source`` names the inputs in error messages (the CLI passes the file name).
 
     Returns
     -------
@@ -335,7 +342,12 @@ def predict_run(run_dir: str | Path, inputs: np.ndarray, *, proba: bool = False)
     """
     cfg = load_config(run_dir)
     model = load_checkpoint(run_dir).model
-    X = _prepare_inputs(model, cfg, inputs, "the input")
+    if proba and model.output == "linear":
+        raise ValueError(
+            f"{run_dir} is a regression run (linear output): it predicts values, not class "
+            "probabilities; drop --proba"
+        )
+    X = _prepare_inputs(model, cfg, inputs, source)
     z = _logits(model, X)
     if model.output == "linear":
         return z

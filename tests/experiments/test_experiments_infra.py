@@ -59,6 +59,24 @@ def test_add_parser_sets_func(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "[fnn-limits]" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("name", ["three-ways", "all"])
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_out_that_is_a_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, below: str
+) -> None:
+    from chainrule.cli import main as chainrule_main
+
+    f = tmp_path / "results.txt"
+    f.write_text("keep me")
+    out = f / below if below else f
+    for run in (cli.main, lambda argv: chainrule_main(["experiment", *argv])):
+        assert run([name, "--quick", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"chainrule: error: --out must be a directory: {out}\n"
+    assert f.read_text() == "keep me"  # nothing was run or written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.txt"]
+
+
 def test_same_seed_same_numbers(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
 

@@ -59,6 +59,9 @@ def run_command(args: argparse.Namespace) -> int:
         for e in EXPERIMENTS:
             print(f"{e.name:25s} {e.title}")
         return 0
+    if args.out is not None and _blocking_file(args.out) is not None:
+        print(f"chainrule: error: --out must be a directory: {args.out}", file=sys.stderr)
+        return 2
     todo = names() if args.name == "all" else [args.name]
     failed = []
     for name in todo:
@@ -72,6 +75,14 @@ def run_command(args: argparse.Namespace) -> int:
     if failed:
         print(f"claims that did not hold in this run: {', '.join(failed)}")
     return 0
+
+
+def _blocking_file(path: Path) -> Path | None:
+    """The first of ``path`` and its parents that exists but is not a directory, if any."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,38 +2,35 @@
 
 The loss of a one-hidden-layer MLP is written once with chainrule operations
 as a function of one flat parameter vector of length ``N`` and differentiated
-three ways: central differences (``chainrule.numeric.gradient``: ``2N``
-evaluations, each ``O(N)``), forward mode (one ``cr.jvp`` sweep per
-parameter) and reverse mode (one forward and one backward sweep). Then the
-Jacobian of ``f: R^n -> R^m`` is computed by ``cr.jacfwd`` (``n`` sweeps) and
-``cr.jacrev`` (``m`` sweeps) as ``n / m`` varies at fixed ``n m``.
+three ways by the library itself: central differences
+(``chainrule.numeric.gradient``), forward mode (``cr.jacfwd``) and reverse
+mode (``cr.grad``). Then the Jacobian of ``f: R^n -> R^m`` is computed by
+``cr.jacfwd`` and ``cr.jacrev`` as ``n / m`` varies at fixed ``n m``.
+
+Nothing here is a formula: evaluations of the loss, forward-mode sweeps and
+reverse-mode sweeps are counted by instrumenting the function
+(:class:`~chainrule.experiments.measurement.SweepCounter`), and costs are CPU
+times (best of several runs after a warm-up call). The log-log slopes and the
+Jacobian crossover are fitted to those measured times; they go to the
+``timings`` section of ``results.json`` because they vary from run to run.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 import chainrule as cr
 from chainrule import numeric
 from chainrule.experiments import plotting
+from chainrule.experiments.cost_report import write_report
+from chainrule.experiments.measurement import SweepCounter, best_cpu_time
 from chainrule.experiments.runner import Context
 
 N_INPUTS = 8
 METHODS = ("numerical", "forward", "reverse")
-
-
-class _Counted:
-    """Counts evaluations (sweeps) of a function."""
-
-    def __init__(self, f: Callable) -> None:
-        self.f, self.calls = f, 0
-
-    def __call__(self, *args):
-        self.calls += 1
-        return self.f(*args)
+COLORS = {"numerical": "tab:red", "forward": "tab:orange", "reverse": "tab:blue"}
 
 
 def _mlp_loss(hidden: int, batch: int, rng: np.random.Generator):
@@ -51,269 +48,219 @@ def _mlp_loss(hidden: int, batch: int, rng: np.random.Generator):
         pred = cr.tanh(X @ W1.T + b1) @ w2 + b2
         return ((pred - y) ** 2).mean()
 
-    n_params = h * d + 2 * h + 1
-    theta0 = rng.standard_normal(n_params) / np.sqrt(d)
-    return loss, theta0, batch * (h * d + h)  # multiply-adds of one forward sweep
+    theta0 = rng.standard_normal(h * d + 2 * h + 1) / np.sqrt(d)
+    return loss, theta0
 
 
-def _gradient(method: str, f: _Counted, theta: np.ndarray) -> np.ndarray:
+def _gradient_of(method: str, f: SweepCounter):
     if method == "numerical":
-        return numeric.gradient(f, theta, method="central")
-    if method == "reverse":
-        return cr.grad(f)(theta).numpy()
-    eye = np.eye(theta.size)
-    t = cr.tensor(theta)
-    return np.array([float(cr.jvp(f, (t,), (eye[k],))[1]) for k in range(theta.size)])
+        return lambda th: numeric.gradient(f, th, method="central")
+    if method == "forward":
+        return lambda th: cr.jacfwd(f)(th).numpy()  # the Jacobian of a scalar: the gradient
+    return lambda th: cr.grad(f)(th).numpy()
 
 
-def _gradient_costs(ctx: Context, hiddens: list[int], batch: int) -> dict:
+def _measure(ctx: Context, key: str, f: SweepCounter, call, repeats: int) -> tuple[dict, object]:
+    """Counts of one call of ``call`` (which doubles as the warm-up), then its best CPU time."""
+    f.reset()
+    value = call()
+    counts = f.counts()
+    ctx.timings[key], _ = best_cpu_time(call, repeats, min_total_s=0.02 if ctx.quick else 0.05)
+    return counts, value
+
+
+def _gradient_costs(ctx: Context, hiddens: list[int], batch: int, repeats: int) -> list[dict]:
     rows = []
     for h in hiddens:
-        loss, theta, macs = _mlp_loss(h, batch, ctx.rng(f"mlp{h}"))
-        grads, row = {}, {"hidden": h, "n_params": theta.size, "macs_per_sweep": macs}
+        loss, theta = _mlp_loss(h, batch, ctx.rng(f"mlp{h}"))
+        n = theta.size
+        row, grads = {"hidden": h, "n_params": n}, {}
+        ctx.timings[f"evaluation_N{n}_s"], _ = best_cpu_time(partial(loss, theta), repeats + 2)
         for m in METHODS:
-            f = _Counted(loss)
-            start = time.perf_counter()
-            grads[m] = _gradient(m, f, theta)
-            ctx.timings[f"gradient_{m}_N{theta.size}_s"] = time.perf_counter() - start
-            # reverse: one recorded forward sweep plus one backward sweep
-            row[f"{m}_sweeps"] = f.calls + (1 if m == "reverse" else 0)
-        row["max_diff_forward_vs_reverse"] = float(
-            np.abs(grads["forward"] - grads["reverse"]).max()
-        )
-        row["max_diff_numerical_vs_reverse"] = float(
-            np.abs(grads["numerical"] - grads["reverse"]).max()
-        )
+            f = SweepCounter(loss)
+            call = partial(_gradient_of(m, f), theta)
+            counts, grads[m] = _measure(ctx, f"gradient_{m}_N{n}_s", f, call, repeats)
+            row.update({f"{m}_{k}": v for k, v in counts.items()})
+            # a JVP sweep is an evaluation carrying tangents; a VJP sweep is extra
+            row[f"{m}_sweeps"] = counts["evaluations"] + counts["vjp_sweeps"]
+        for m in ("forward", "numerical"):
+            row[f"max_diff_{m}_vs_reverse"] = float(np.abs(grads[m] - grads["reverse"]).max())
         rows.append(row)
-    return {"rows": rows}
+    return rows
 
 
-def _slope(x, y) -> float:
-    return float(np.polyfit(np.log10(x), np.log10(y), 1)[0])
+def _jacobian(transform, f: SweepCounter, x: np.ndarray) -> np.ndarray:
+    return transform(f)(x).numpy()
 
 
-def _jacobian_costs(ctx: Context, pairs: list[tuple[int, int]]) -> list[dict]:
+def _jacobian_costs(ctx: Context, pairs: list[tuple[int, int]], repeats: int) -> list[dict]:
     out = []
     for n, m in pairs:
-        A = ctx.rng(f"jac{n}x{m}").standard_normal((m, n)) / np.sqrt(n)
-        f = _Counted(lambda x, A=A: cr.tanh(cr.tensor(A) @ x))
+        A = cr.tensor(ctx.rng(f"jac{n}x{m}").standard_normal((m, n)) / np.sqrt(n))
         x = ctx.rng(f"x{n}").standard_normal(n)
-        res = {"n": n, "m": m}
-        jac = {}
+        res, jac = {"n": n, "m": m}, {}
         for mode, transform in (("jacfwd", cr.jacfwd), ("jacrev", cr.jacrev)):
-            f.calls = 0
-            best = np.inf
-            for _ in range(2):
-                start = time.perf_counter()
-                jac[mode] = transform(f)(x).numpy()
-                best = min(best, time.perf_counter() - start)
-            ctx.timings[f"{mode}_n{n}_m{m}_s"] = best
-            # jacfwd: one forward-mode sweep per input; jacrev: one recorded forward
-            # sweep, then one backward sweep per output
-            res[f"{mode}_sweeps"] = n if mode == "jacfwd" else m
-            res[f"{mode}_calls_per_run"] = f.calls // 2
+            f = SweepCounter(lambda x, A=A: cr.tanh(A @ x))
+            key = f"{mode}_n{n}_m{m}_s"
+            counts, jac[mode] = _measure(ctx, key, f, partial(_jacobian, transform, f, x), repeats)
+            res.update({f"{mode}_{k}": v for k, v in counts.items()})
         res["max_diff"] = float(np.abs(jac["jacfwd"] - jac["jacrev"]).max())
         out.append(res)
     return out
 
 
-def _plot(ctx: Context, rows: list[dict], jac: list[dict]):
+def slope(x, y) -> float:
+    """Least-squares slope of ``log10 y`` against ``log10 x``."""
+    return float(np.polyfit(np.log10(x), np.log10(y), 1)[0])
+
+
+def crossover(ratio, t_fwd, t_rev) -> float:
+    """The ``n / m`` where the least-squares line through ``log10(t_fwd / t_rev)`` against
+    ``log10(n / m)`` crosses zero: jacfwd is faster below it, jacrev above."""
+    a, b = np.polyfit(np.log10(ratio), np.log10(np.asarray(t_fwd) / np.asarray(t_rev)), 1)
+    return float(10 ** (-b / a)) if a > 0 else float("nan")
+
+
+def _time_analysis(ctx: Context, rows: list[dict], jac: list[dict]) -> dict:
+    """Slopes and crossover fitted to the measured CPU times (stored in ``ctx.timings``)."""
+    T = ctx.timings
+    N = np.array([r["n_params"] for r in rows], dtype=float)
+    times = {m: [T[f"gradient_{m}_N{int(n)}_s"] for n in N] for m in METHODS}
+    upper = N >= np.sqrt(N[0] * N[-1])  # the upper half of the range on a log scale
+    if upper.sum() < 2:
+        upper[-2:] = True
+    ratio = [r["n"] / r["m"] for r in jac]
+    t_fwd = [T[f"jacfwd_n{r['n']}_m{r['m']}_s"] for r in jac]
+    t_rev = [T[f"jacrev_n{r['n']}_m{r['m']}_s"] for r in jac]
+    a = {
+        "time_slopes": {m: slope(N, times[m]) for m in METHODS},
+        "time_slopes_upper_half": {m: slope(N[upper], np.array(times[m])[upper]) for m in METHODS},
+        "upper_half_points": int(upper.sum()),
+        "evaluation_time_slope": slope(N, [T[f"evaluation_N{int(n)}_s"] for n in N]),
+        "jacobian_crossover_n_over_m": crossover(ratio, t_fwd, t_rev),
+        "jacfwd_faster": [bool(f < r) for f, r in zip(t_fwd, t_rev)],
+    }
+    a["time_slope_gap_numerical_minus_reverse"] = (
+        a["time_slopes"]["numerical"] - a["time_slopes"]["reverse"]
+    )
+    T.update(a)
+    return a
+
+
+def _log_axes(ax) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    plotting.tidy_log_ticks(ax)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _plot(ctx: Context, rows: list[dict], jac: list[dict], a: dict):
     fig, axes = plotting.subplots(1, 3, width=4.6, height=3.8)
     N = [r["n_params"] for r in rows]
-    colors = {"numerical": "tab:red", "forward": "tab:orange", "reverse": "tab:blue"}
     for m in METHODS:
         t = [ctx.timings[f"gradient_{m}_N{n}_s"] for n in N]
-        axes[0, 0].loglog(N, t, "o-", color=colors[m], label=m)
-        axes[0, 1].loglog(N, [r[f"{m}_sweeps"] for r in rows], "o-", color=colors[m], label=m)
-    axes[0, 0].set(
-        xlabel="number of parameters N",
-        ylabel="wall time for the gradient (s)",
-        title="time for the full gradient",
-    )
-    axes[0, 1].set(
-        xlabel="number of parameters N",
-        ylabel="sweeps (function evaluations)",
-        title="sweeps for the full gradient",
-    )
+        label = f"{m} (slope {a['time_slopes'][m]:.2f})"
+        axes[0, 0].plot(N, t, "o-", color=COLORS[m], label=label)
+        axes[0, 1].plot(N, [r[f"{m}_sweeps"] for r in rows], "o-", color=COLORS[m], label=m)
+    axes[0, 0].set(xlabel="number of parameters N", ylabel="CPU time for the gradient (s)")
+    axes[0, 0].set_title("measured time for the full gradient")
+    axes[0, 1].set(xlabel="number of parameters N", ylabel="sweeps through the loss (counted)")
+    axes[0, 1].set_title("measured sweeps for the full gradient")
     ratio = [r["n"] / r["m"] for r in jac]
     ax = axes[0, 2]
-    for mode, c in (("jacfwd", "tab:orange"), ("jacrev", "tab:blue")):
-        ax.loglog(
-            ratio,
-            [ctx.timings[f"{mode}_n{r['n']}_m{r['m']}_s"] for r in jac],
-            "o-",
-            color=c,
-            label=f"{mode} (time)",
-        )
-    ax2 = ax.twinx()
-    for mode, c in (("jacfwd", "tab:orange"), ("jacrev", "tab:blue")):
-        ax2.loglog(ratio, [r[f"{mode}_sweeps"] for r in jac], ":", color=c, label=f"{mode} sweeps")
-    ax2.set_ylabel("sweeps (dotted)")
-    ax.set(
-        xlabel="n / m (inputs per output), n m fixed",
-        ylabel="wall time (s)",
-        title="Jacobian of f: R^n -> R^m",
-    )
-    for a in (axes[0, 0], axes[0, 1], ax):
-        a.grid(True, alpha=0.3)
-        a.legend(fontsize=8)
+    for mode in ("jacfwd", "jacrev"):
+        t = [ctx.timings[f"{mode}_n{r['n']}_m{r['m']}_s"] for r in jac]
+        color = COLORS["forward" if mode == "jacfwd" else "reverse"]
+        ax.plot(ratio, t, "o-", color=color, label=f"{mode} CPU time")
+    x0 = a["jacobian_crossover_n_over_m"]
+    if np.isfinite(x0):
+        ax.axvline(x0, color="gray", ls="--", label=f"crossover n/m = {x0:.2g}")
+    ax.set(xlabel="n / m (inputs per output; n m fixed)", ylabel="CPU time (s)")
+    ax.set_title("Jacobian of f: R^n -> R^m")
+    for a_ in axes[0]:
+        _log_axes(a_)
+        a_.legend(fontsize=8)
     return fig
 
 
+def _sizes(quick: bool) -> dict:
+    if quick:
+        return {"hiddens": [1, 5, 25, 125], "batch": 16, "nm": 64, "repeats": 2}
+    return {"hiddens": [2**k for k in range(8)], "batch": 512, "nm": 1024, "repeats": 3}
+
+
+def counts_as_expected(rows: list[dict], jac: list[dict]) -> dict[str, bool]:
+    """Check the measured counts against the chapter's accounting."""
+    rev = {(r["reverse_evaluations"], r["reverse_vjp_sweeps"]) for r in rows}
+    return {
+        "numerical_2N_evaluations": all(
+            r["numerical_evaluations"] == 2 * r["n_params"] for r in rows
+        ),
+        "forward_N_sweeps": all(r["forward_jvp_sweeps"] == r["n_params"] for r in rows),
+        "reverse_constant_sweeps": len(rev) == 1,
+        "jacfwd_n_sweeps": all(r["jacfwd_jvp_sweeps"] == r["n"] for r in jac),
+        "jacrev_m_sweeps": all(
+            r["jacrev_vjp_sweeps"] == r["m"] and r["jacrev_evaluations"] == 1 for r in jac
+        ),
+    }
+
+
 def run(ctx: Context) -> None:
-    hiddens = [2, 8, 32] if ctx.quick else [2, 4, 8, 16, 32, 64, 128, 256]
-    batch = 16 if ctx.quick else 128
-    nm = 64 if ctx.quick else 1024
-    ns = [2**k for k in range(0, 7, 2)] if ctx.quick else [2**k for k in range(1, 10)]
-    rows = _gradient_costs(ctx, hiddens, batch)["rows"]
-    jac = _jacobian_costs(ctx, [(n, nm // n) for n in ns])
+    s = _sizes(ctx.quick)
+    rows = _gradient_costs(ctx, s["hiddens"], s["batch"], s["repeats"])
+    k = int(np.log2(s["nm"]))
+    jac = _jacobian_costs(ctx, [(2**i, 2 ** (k - i)) for i in range(k + 1)], s["repeats"])
+    a = _time_analysis(ctx, rows, jac)
     N = np.array([r["n_params"] for r in rows], dtype=float)
-    sweeps = {m: np.array([r[f"{m}_sweeps"] for r in rows], float) for m in METHODS}
-    macs = np.array([r["macs_per_sweep"] for r in rows], float)
-    # a forward-mode sweep carries a tangent beside every value (about twice the work),
-    # a backward sweep about twice a forward one
-    work = {
-        "numerical": sweeps["numerical"] * macs,
-        "forward": sweeps["forward"] * 2 * macs,
-        "reverse": macs * 3.0,
-    }
-    slopes = {
-        "sweeps": {m: _slope(N, sweeps[m]) for m in METHODS},
-        "work": {m: _slope(N, work[m]) for m in METHODS},
-    }
-    times = {m: np.array([ctx.timings[f"gradient_{m}_N{int(n)}_s"] for n in N]) for m in METHODS}
-    upper = N >= np.sqrt(N[0] * N[-1])  # the upper half of the range in log scale
-    if upper.sum() < 3:
-        upper[:] = True
-    ctx.timings["time_slopes_all"] = {m: _slope(N, times[m]) for m in METHODS}
-    ctx.timings["time_slopes_upper_half"] = {m: _slope(N[upper], times[m][upper]) for m in METHODS}
-    crossover = _crossover(jac)
+    checks = counts_as_expected(rows, jac)
     ctx.results.update(
         gradient=rows,
-        slopes=slopes,
+        # exact counts: rounding drops the fit's floating-point noise (-4e-17 for a constant)
+        sweep_slopes={m: round(slope(N, [r[f"{m}_sweeps"] for r in rows]), 10) for m in METHODS},
+        count_checks=checks,
         jacobian=jac,
-        jacobian_crossover_n_over_m=crossover,
         decades=float(np.log10(N[-1] / N[0])),
-        batch=batch,
+        batch=s["batch"],
+        repeats=s["repeats"],
         max_gradient_disagreement=max(r["max_diff_forward_vs_reverse"] for r in rows),
     )
-    _write_report(ctx, rows, jac, slopes, crossover)
+    write_report(ctx, rows, jac, a)
     ctx.plot(
-        lambda: _plot(ctx, rows, jac),
+        lambda: _plot(ctx, rows, jac, a),
         "cost.png",
-        "Left: wall time for the full gradient against N. Middle: sweeps (evaluations of "
-        "the loss) against N. Right: Jacobian by jacfwd and jacrev as n/m varies at fixed "
-        "n m; solid lines time, dotted lines sweeps.",
+        "Left: CPU time for the full gradient against N (fitted log-log slopes in the legend). "
+        "Middle: sweeps through the loss, counted by instrumenting it. Right: CPU time of the "
+        "Jacobian by jacfwd and jacrev as n/m varies at fixed n m, with the fitted crossover.",
     )
-    gap = slopes["work"]["numerical"] - slopes["work"]["reverse"]
-    fwd_ok = all(r["jacfwd_sweeps"] < r["jacrev_sweeps"] for r in jac if r["n"] < r["m"])
-    rev_ok = all(r["jacrev_sweeps"] < r["jacfwd_sweeps"] for r in jac if r["n"] > r["m"])
-    held = gap > 0.8 and slopes["sweeps"]["reverse"] < 0.1 and fwd_ok and rev_ok
-    t = ctx.timings["time_slopes_upper_half"]
-    ctx.verdict(
-        held,
-        f"numerical differences need {slopes['sweeps']['numerical']:.2f}-slope sweeps "
-        f"(2N) and work of slope {slopes['work']['numerical']:.2f}, forward mode one sweep per "
-        f"parameter, reverse mode a constant {int(sweeps['reverse'][0])} sweeps (work slope "
-        f"{slopes['work']['reverse']:.2f}); measured wall-time slopes over the upper half of N: "
-        f"numerical {t['numerical']:.2f}, forward {t['forward']:.2f}, reverse {t['reverse']:.2f}. "
-        f"For Jacobians forward mode is cheaper when n < m and reverse when n > m "
-        f"(crossover near n/m = {crossover:.3g}).",
+    ctx.report.heading("What it shows")
+    ratio = np.array([r["n"] / r["m"] for r in jac])
+    fast = np.array(a["jacfwd_faster"])
+    x0 = a["jacobian_crossover_n_over_m"]
+    held = (
+        all(checks.values())
+        and a["time_slope_gap_numerical_minus_reverse"] > 0.8
+        and bool(fast[ratio <= 0.25].all() and not fast[ratio >= 4].any())
+        and 1 / 8 <= x0 <= 8
     )
+    ctx.verdict(held, _verdict_text(ctx, rows, a))
 
 
-def _crossover(jac: list[dict]) -> float:
-    """Geometric midpoint between the largest n/m where jacfwd needs fewer sweeps and the
-    smallest where jacrev does."""
-    fwd = [r["n"] / r["m"] for r in jac if r["jacfwd_sweeps"] < r["jacrev_sweeps"]]
-    rev = [r["n"] / r["m"] for r in jac if r["jacrev_sweeps"] < r["jacfwd_sweeps"]]
-    if not fwd or not rev:
-        return float("nan")
-    return float(np.sqrt(max(fwd) * min(rev)))
-
-
-def _write_report(ctx: Context, rows, jac, slopes, crossover) -> None:
-    r = ctx.report
-    r.heading("What was run")
-    r.paragraph(
-        f"The mean-squared-error loss of a {N_INPUTS}-H-1 tanh MLP on {ctx.results['batch']} "
-        "samples, as one function of a flat parameter vector, for hidden widths H giving N "
-        f"parameters over {ctx.results['decades']:.2f} decades. The gradient was computed by "
-        "`chainrule.numeric.gradient` (central differences), by forward mode (one `cr.jvp` per "
-        "parameter along the unit vector) and by reverse mode (`cr.grad`: one forward and one "
-        "backward sweep). Every evaluation of the loss was counted. Work is estimated as sweeps "
-        "times the multiply-adds of one forward sweep (x2 for a forward-mode sweep, x3 for "
-        "reverse's forward plus backward)."
+def _verdict_text(ctx: Context, rows: list[dict], a: dict) -> str:
+    t, r0 = a["time_slopes"], rows[0]
+    upper = "; over the upper half of N: " + ", ".join(
+        f"{m} {a['time_slopes_upper_half'][m]:.2f}" for m in METHODS
     )
-    r.heading("Full gradient")
-    r.table(
-        [
-            "N",
-            "numerical sweeps",
-            "forward sweeps",
-            "reverse sweeps",
-            "numerical time (s)",
-            "forward time (s)",
-            "reverse time (s)",
-            "max |fwd - rev|",
-            "max |num - rev|",
-        ],
-        [
-            [
-                x["n_params"],
-                x["numerical_sweeps"],
-                x["forward_sweeps"],
-                x["reverse_sweeps"],
-                *[ctx.timings[f"gradient_{m}_N{x['n_params']}_s"] for m in METHODS],
-                x["max_diff_forward_vs_reverse"],
-                x["max_diff_numerical_vs_reverse"],
-            ]
-            for x in rows
-        ],
+    return (
+        f"counted by instrumenting the loss: numerical differences made 2N evaluations "
+        f"({r0['numerical_evaluations']} at N = {r0['n_params']}, "
+        f"{rows[-1]['numerical_evaluations']} at N = {rows[-1]['n_params']}), forward mode N "
+        f"JVP sweeps, reverse mode {r0['reverse_evaluations']} forward and "
+        f"{r0['reverse_vjp_sweeps']} backward sweep at every N. Log-log slopes fitted to the "
+        f"measured CPU times: numerical {t['numerical']:.2f}, forward {t['forward']:.2f}, "
+        f"reverse {t['reverse']:.2f} (numerical minus reverse "
+        f"{a['time_slope_gap_numerical_minus_reverse']:.2f}"
+        + (upper if a["upper_half_points"] >= 3 else "")
+        + "). Jacobians: the measured times "
+        f"cross over at n/m = {a['jacobian_crossover_n_over_m']:.3g} (forward mode faster "
+        "below, reverse above)."
     )
-    t_all, t_up = ctx.timings["time_slopes_all"], ctx.timings["time_slopes_upper_half"]
-    r.table(
-        [
-            "method",
-            "slope of sweeps",
-            "slope of work",
-            "slope of time (all N)",
-            "slope of time (upper half of N)",
-        ],
-        [[m, slopes["sweeps"][m], slopes["work"][m], t_all[m], t_up[m]] for m in METHODS],
-    )
-    r.paragraph(
-        "Fitted log-log slopes against N. Expected: work about 2 for numerical differences "
-        "(2N evaluations of an O(N) loss) and for forward mode (N sweeps), about 1 for reverse "
-        "mode (a constant number of sweeps). At small N the wall time is dominated by Python's "
-        "fixed per-operation overhead, so time slopes approach the work slopes only at large N."
-    )
-    r.heading("Jacobians: forward against reverse mode")
-    r.table(
-        [
-            "n",
-            "m",
-            "jacfwd sweeps",
-            "jacrev sweeps",
-            "jacfwd time (s)",
-            "jacrev time (s)",
-            "max |difference|",
-        ],
-        [
-            [
-                x["n"],
-                x["m"],
-                x["jacfwd_sweeps"],
-                x["jacrev_sweeps"],
-                ctx.timings[f"jacfwd_n{x['n']}_m{x['m']}_s"],
-                ctx.timings[f"jacrev_n{x['n']}_m{x['m']}_s"],
-                x["max_diff"],
-            ]
-            for x in jac
-        ],
-    )
-    r.paragraph(
-        f"Sweep counts cross over at n/m = {crossover:.3g}: forward mode pays per input, "
-        "reverse mode per output."
-    )
-    r.heading("What it shows")

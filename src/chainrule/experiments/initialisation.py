@@ -4,7 +4,11 @@ Two failures of initialisation the chapter's training rule cannot escape:
 
 - **Symmetry.** With every weight zero, all hidden units of a layer compute
   the same value and receive the same gradient, so gradient descent keeps
-  them identical forever: the layer acts as one unit.
+  them identical forever: each layer acts as one unit. The network still
+  learns a little (one logistic unit per layer is above chance) but stays far
+  below a randomly initialised one. The experiment checks the symmetry
+  exactly and checks that a network with one unit per layer, built from the
+  trained weights, computes the same logits.
 - **Dying ReLU.** With hidden biases of -8 every ReLU's input is negative on
   every example, its derivative is 0, no gradient reaches the weights below,
   and the network never learns. Leaky ReLU keeps a small slope (0.01) for
@@ -15,9 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
+import chainrule as cr
 from chainrule import data
 from chainrule.experiments import plotting
-from chainrule.experiments.networks import accuracy, init_net, softmax_cross_entropy, train
+from chainrule.experiments.networks import Net, accuracy, init_net, softmax_cross_entropy, train
+from chainrule.experiments.report import fmt
 from chainrule.experiments.runner import Context
 
 HIDDEN = [32, 32]
@@ -27,13 +33,39 @@ def _loss(net, X, y):
     return softmax_cross_entropy(net.forward(X), y)
 
 
-def _unit_spread(net) -> float:
-    """Largest difference between any hidden unit's incoming weights and unit 0's."""
+def _unit_spread(net: Net) -> float:
+    """Largest difference between any hidden unit's parameters (incoming weights,
+    bias, outgoing weights) and those of the first unit of its layer."""
+    p = [t.numpy() for t in net.params]
     spread = 0.0
-    for W in net.weights[:-1]:
-        w = W.numpy()
-        spread = max(spread, float(np.abs(w - w[0]).max()))
+    for layer in range(len(p) // 2 - 1):
+        W, b, W_next = p[2 * layer], p[2 * layer + 1], p[2 * layer + 2]
+        for d in (W - W[0], b - b[0], W_next - W_next[:, :1]):
+            spread = max(spread, float(np.abs(d).max()))
     return spread
+
+
+def one_unit_net(net: Net) -> Net:
+    """The network with one unit per hidden layer that ``net`` equals when its hidden
+    units are identical: unit 0 of each layer, its outgoing weights summed."""
+    p = [t.numpy() for t in net.params]
+    n_layers = len(p) // 2
+    params = []
+    for layer in range(n_layers):
+        W, b = p[2 * layer], p[2 * layer + 1]
+        if layer > 0:  # the identical inputs merge into one: their weights add up
+            W = W.sum(axis=1, keepdims=True)
+        if layer < n_layers - 1:  # a hidden layer keeps its first unit
+            W, b = W[:1], b[:1]
+        params += [cr.tensor(W), cr.tensor(b)]
+    return Net(params, net.activation)
+
+
+def _one_unit_gap(net: Net, X: np.ndarray) -> float:
+    """Largest difference between the logits of ``net`` and of its one-unit version."""
+    with cr.no_grad():
+        full, one = net.forward(X).numpy(), one_unit_net(net).forward(X).numpy()
+    return float(np.abs(full - one).max())
 
 
 def _first_grad_norm(net, X, y) -> float:
@@ -73,6 +105,7 @@ def _case(ctx, ds, name, act, init, bias, steps) -> dict:
         losses=losses,
         alive_trained=_activity(net, ds.X_train)[0],
         unit_spread=_unit_spread(net),
+        one_unit_logit_gap=_one_unit_gap(net, ds.X_test),
         train_accuracy=accuracy(net, ds.X_train, ds.y_train),
         test_accuracy=accuracy(net, ds.X_test, ds.y_test),
     )
@@ -94,97 +127,106 @@ def _plot(rows):
     return fig
 
 
-def run(ctx: Context) -> None:
-    ds = data.load("digits", seed=ctx.seed)
-    steps = 100 if ctx.quick else 400
-    cases = [
-        ("logistic, random (Glorot)", "logistic", "auto", 0.0),
-        ("logistic, all zero", "logistic", "zero", 0.0),
-        ("tanh, all zero", "tanh", "zero", 0.0),
-        ("relu, random (He), bias 0", "relu", "auto", 0.0),
-        ("relu, random (He), bias -8", "relu", "auto", -8.0),
-        ("leaky_relu, random (He), bias -8", "leaky_relu", "auto", -8.0),
-    ]
-    rows = [_case(ctx, ds, *c, steps) for c in cases]
-    by = {r["case"]: r for r in rows}
-    chance = float(np.bincount(ds.y_test).max() / len(ds.y_test))
-    ctx.results.update(
-        rows=[{k: v for k, v in r.items() if k != "losses"} for r in rows],
-        steps=steps,
-        hidden=HIDDEN,
-        chance_accuracy=chance,
-    )
+CASES = [
+    ("logistic, random (Glorot)", "logistic", "auto", 0.0),
+    ("logistic, all zero", "logistic", "zero", 0.0),
+    ("tanh, all zero", "tanh", "zero", 0.0),
+    ("relu, random (He), bias 0", "relu", "auto", 0.0),
+    ("relu, random (He), bias -8", "relu", "auto", -8.0),
+    ("leaky_relu, random (He), bias -8", "leaky_relu", "auto", -8.0),
+]
+COLUMNS = {
+    "first_layer_grad_init": "|dL/dW1| at init",
+    "alive_init": "alive at init",
+    "active_rate_init": "active rate at init",
+    "alive_trained": "alive after",
+    "unit_spread": "unit spread after",
+    "one_unit_logit_gap": "max |logits - one-unit logits|",
+    "loss_start": "loss start",
+    "loss_end": "loss end",
+    "train_accuracy": "train accuracy",
+    "test_accuracy": "test accuracy",
+}
+
+
+def _report(ctx: Context, rows: list[dict], steps: int, chance: float) -> None:
     rep = ctx.report
     rep.heading("What was run")
     rep.paragraph(
         f"MLPs 64-{'-'.join(map(str, HIDDEN))}-10 on the digits data (standardised), trained "
         f"with full-batch Adam (lr 0.01) for {steps} steps from six initialisations. "
-        "'Unit spread' is the largest difference between any hidden unit's incoming weights "
-        "and those of the layer's first unit after training (0 means all units are identical). "
-        "'Alive' is the share of hidden units positive on at least one training example, "
-        "'active rate' the share of (unit, example) pairs with a positive pre-activation."
+        "'Unit spread' is the largest difference, after training, between any hidden unit's "
+        "parameters (incoming weights, bias, outgoing weights) and those of the first unit of "
+        "its layer (0 means all units of a layer are identical). 'One-unit logits' are those of "
+        "a 64-1-1-10 network built from the trained weights: the first unit of each hidden "
+        "layer, with the outgoing weights of a layer's units summed. 'Alive' is the share of "
+        "hidden units positive on at least one training example, 'active rate' the share of "
+        "(unit, example) pairs with a positive pre-activation."
     )
     rep.heading("Measurements")
-    rep.table(
-        [
-            "case",
-            "|dL/dW1| at init",
-            "alive at init",
-            "active rate at init",
-            "alive after",
-            "unit spread after",
-            "loss start",
-            "loss end",
-            "train accuracy",
-            "test accuracy",
-        ],
-        [
-            [
-                r["case"],
-                r["first_layer_grad_init"],
-                r["alive_init"],
-                r["active_rate_init"],
-                r["alive_trained"],
-                r["unit_spread"],
-                r["loss_start"],
-                r["loss_end"],
-                r["train_accuracy"],
-                r["test_accuracy"],
-            ]
-            for r in rows
-        ],
-    )
-    rep.paragraph(f"Chance level (the most frequent test class): {chance:.3f}.")
+    rep.table(["case", *COLUMNS.values()], [[r["case"], *[r[k] for k in COLUMNS]] for r in rows])
+    rep.paragraph(f"Chance level (the most frequent test class): {fmt(chance)}.")
     ctx.plot(
         lambda: _plot(rows),
         "training_curves.png",
         "Training loss against step for each initialisation (log scale).",
     )
-    rep.heading("What it shows")
-    z, rnd = by["logistic, all zero"], by["logistic, random (Glorot)"]
+
+
+def _symmetry_text(z: dict, rnd: dict, tz: dict, chance: float) -> str:
+    above = z["test_accuracy"] > chance + 0.02
+    return (
+        f"With all-zero weights the hidden units of each layer stayed exactly identical "
+        f"(unit spread {fmt(z['unit_spread'])}), so each layer acted as one unit: a network with "
+        f"one unit per hidden layer built from the trained weights gave the same logits (largest "
+        f"difference {fmt(z['one_unit_logit_gap'])}). "
+        + ("One logistic unit per layer still learns something, so " if above else "")
+        + f"test accuracy reached {fmt(z['test_accuracy'])}: "
+        + ("above" if above else "near")
+        + f" chance ({fmt(chance)}) but far below the {fmt(rnd['test_accuracy'])} of a random "
+        "start. With tanh, whose value at 0 is 0, the zero-initialised hidden units output 0, "
+        "no gradient reaches any weight (only the output biases learn), and accuracy stayed at "
+        f"{fmt(tz['test_accuracy'])}."
+    )
+
+
+def run(ctx: Context) -> None:
+    ds = data.load("digits", seed=ctx.seed)
+    steps = 100 if ctx.quick else 400
+    rows = [_case(ctx, ds, *c, steps) for c in CASES]
+    by = {r["case"]: r for r in rows}
+    chance = float(np.bincount(ds.y_test).max() / len(ds.y_test))
+    z, rnd, tz = by["logistic, all zero"], by["logistic, random (Glorot)"], by["tanh, all zero"]
     dead, leaky = by["relu, random (He), bias -8"], by["leaky_relu, random (He), bias -8"]
     healthy = by["relu, random (He), bias 0"]
-    held = (
-        z["unit_spread"] == 0.0
-        and z["test_accuracy"] < rnd["test_accuracy"] - 0.2
-        and dead["active_rate_init"] < 0.01 < healthy["active_rate_init"]
-        and dead["first_layer_grad_init"] < 0.05 * healthy["first_layer_grad_init"]
-        and dead["test_accuracy"] < chance + 0.1
-        and leaky["test_accuracy"] > dead["test_accuracy"] + 0.3
-    )
     ctx.results.update(
+        rows=[{k: v for k, v in r.items() if k != "losses"} for r in rows],
+        steps=steps,
+        hidden=HIDDEN,
+        chance_accuracy=chance,
         zero_init_unit_spread=z["unit_spread"],
+        zero_init_one_unit_logit_gap=z["one_unit_logit_gap"],
         zero_init_test_accuracy=z["test_accuracy"],
         random_init_test_accuracy=rnd["test_accuracy"],
         dead_relu_test_accuracy=dead["test_accuracy"],
         leaky_test_accuracy=leaky["test_accuracy"],
     )
+    _report(ctx, rows, steps, chance)
+    ctx.report.heading("What it shows")
+    held = (
+        z["unit_spread"] == 0.0
+        and z["one_unit_logit_gap"] < 1e-9
+        and z["test_accuracy"] <= rnd["test_accuracy"] - 0.5
+        and dead["active_rate_init"] < 0.01 < healthy["active_rate_init"]
+        and dead["first_layer_grad_init"] < 0.05 * healthy["first_layer_grad_init"]
+        and dead["test_accuracy"] < chance + 0.1
+        and leaky["test_accuracy"] > dead["test_accuracy"] + 0.3
+    )
     ctx.verdict(
         held,
-        f"with all-zero weights the hidden units stayed identical (spread {z['unit_spread']:.3g}) "
-        f"and test accuracy reached {z['test_accuracy']:.3f} against {rnd['test_accuracy']:.3f} "
-        f"from a random start (chance {chance:.3f}); with biases -8, ReLU's first-layer gradient "
-        f"was {dead['first_layer_grad_init']:.3g} (bias 0: "
-        f"{healthy['first_layer_grad_init']:.3g}) and accuracy {dead['test_accuracy']:.3f}, while "
-        f"leaky ReLU reached {leaky['test_accuracy']:.3f}.",
+        _symmetry_text(z, rnd, tz, chance)
+        + f" With hidden biases of -8, ReLU's first-layer gradient was "
+        f"{fmt(dead['first_layer_grad_init'])} (bias 0: {fmt(healthy['first_layer_grad_init'])}) "
+        f"and accuracy {fmt(dead['test_accuracy'])}, while leaky ReLU reached "
+        f"{fmt(leaky['test_accuracy'])}.",
     )

@@ -1,4 +1,4 @@
-"""The instruments of the cost experiment: sweep counts, CPU timing, fits, tick labels."""
+"""The instruments of the cost experiment: sweep and work counts, CPU timing, fits, ticks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import pytest
 
 import chainrule as cr
 from chainrule import numeric
-from chainrule.experiments.differentiation_cost import crossover, slope
-from chainrule.experiments.measurement import SweepCounter, best_cpu_time
+from chainrule.experiments.differentiation_cost import (
+    GRADIENTS,
+    crossover,
+    gradient_work_checks,
+    mlp_loss,
+    slope,
+)
+from chainrule.experiments.measurement import SweepCounter, WorkCounter, best_cpu_time
 
 
 def _f(x):
@@ -40,6 +46,90 @@ def test_sweep_counter_changes_no_value_and_no_derivative() -> None:
     np.testing.assert_array_equal(cr.jacrev(f)(x).numpy(), cr.jacrev(_f)(x).numpy())
     np.testing.assert_array_equal(cr.jacfwd(f)(x).numpy(), cr.jacfwd(_f)(x).numpy())
     assert "sweep_probe" not in cr.REGISTRY  # the probe stays out of the registry tests
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "madds"),
+    [((5, 3), (3, 2), 5 * 2 * 3), ((4, 3), (3,), 4 * 3), ((3,), (3, 6), 6 * 3), ((7,), (7,), 7),
+     ((2, 5, 3), (3, 4), 2 * 5 * 4 * 3), ((2, 1, 5, 3), (6, 3, 4), 2 * 6 * 5 * 4 * 3)],
+)  # fmt: skip
+def test_work_counter_counts_the_multiply_adds_of_a_product(a, b, madds) -> None:
+    rng = np.random.default_rng(0)
+    x, y = cr.tensor(rng.standard_normal(a)), cr.tensor(rng.standard_normal(b))
+    with WorkCounter() as w:
+        out = x @ y
+    assert w.matmul_madds == madds and w.calls == {"matmul": 1}
+    assert w.elementwise_ops == 0
+    np.testing.assert_array_equal(out.numpy(), np.matmul(x.numpy(), y.numpy()))
+
+
+def test_work_counter_counts_elementwise_work_and_not_data_movement() -> None:
+    x = cr.tensor(np.arange(6.0).reshape(2, 3))
+    with WorkCounter() as w:
+        y = cr.tanh(x.T.reshape(6)[1:4])  # only tanh is arithmetic: 3 elements
+        z = (x + cr.tensor(np.ones(3))).sum()  # add: 6 elements (broadcast), sum: 6 inputs
+    assert w.counts() == {"matmul_madds": 0, "elementwise_ops": 3 + 6 + 6}
+    assert w.calls == {"tanh": 1, "add": 1, "sum": 1}
+    assert y.shape == (3,) and z.item() == 21.0
+
+
+def test_work_counter_counts_backward_and_forward_sweeps() -> None:
+    A = cr.tensor(np.ones((4, 3)))
+    x = np.ones(3)
+    with WorkCounter() as w:
+        cr.grad(lambda v: (A @ v).sum())(x)
+    assert w.matmul_madds == 2 * 12  # the product forward, A^T g backward; A needs no grad
+    with WorkCounter() as w:
+        cr.jacfwd(lambda v: A @ v)(x)
+    assert w.matmul_madds == 3 * 2 * 12  # per input: the primal and the tangent product
+
+
+def test_work_counter_restores_the_primitives_also_after_an_error() -> None:
+    before = {name: prim.impl for name, prim in cr.REGISTRY.items()}
+    with pytest.raises(ZeroDivisionError):
+        with WorkCounter() as w:
+            assert cr.REGISTRY["matmul"].impl is not before["matmul"]  # instrumented
+            cr.tensor(np.ones((2, 2))) @ cr.tensor(np.ones((2, 2)))
+            raise ZeroDivisionError
+    assert {name: prim.impl for name, prim in cr.REGISTRY.items()} == before
+    assert w.matmul_madds == 8
+    with WorkCounter() as outer:  # nested counters both count; leaving restores in order
+        with pytest.raises(RuntimeError, match="already active"):
+            with outer:
+                pass
+        with WorkCounter() as inner:
+            cr.tensor(np.ones(3)) @ cr.tensor(np.ones(3))
+        cr.tensor(np.ones(3)) @ cr.tensor(np.ones(3))
+    assert (inner.matmul_madds, outer.matmul_madds) == (3, 6)
+    assert {name: prim.impl for name, prim in cr.REGISTRY.items()} == before
+
+
+def _work_slope(gradient, hiddens=(1, 5, 25)) -> float:
+    N, madds = [], []
+    for h in hiddens:
+        loss, theta = mlp_loss(h, batch=4, rng=np.random.default_rng(h))
+        with WorkCounter() as w:
+            g = gradient(loss, theta)
+        np.testing.assert_allclose(np.asarray(g), cr.grad(loss)(theta).numpy(), atol=1e-6)
+        N.append(theta.size)
+        madds.append(w.matmul_madds)
+    return slope(N, madds)
+
+
+def _reverse_with_n_sweeps(loss, theta):
+    # a deliberately broken reverse mode: one backward sweep per parameter
+    _, pull = cr.vjp(loss, theta)
+    return np.array([pull(cr.tensor(1.0))[0].numpy()[i] for i in range(theta.size)])
+
+
+def test_counted_work_catches_a_reverse_mode_that_sweeps_once_per_parameter() -> None:
+    slopes = {m: _work_slope(GRADIENTS[m]) for m in ("numerical", "forward", "reverse")}
+    assert all(gradient_work_checks(slopes).values()), slopes
+    assert slopes["reverse"] == pytest.approx(1.0, abs=0.1)
+    broken = _work_slope(_reverse_with_n_sweeps)
+    assert broken == pytest.approx(2.0, abs=0.1)  # N sweeps of O(N) work
+    checks = gradient_work_checks({**slopes, "reverse": broken})
+    assert not checks["numerical_minus_reverse_above_0.8"] and not checks["reverse_about_1"]
 
 
 def test_best_cpu_time_runs_at_least_repeats_and_more_when_cheap() -> None:

@@ -8,6 +8,7 @@ with the architecture, training settings and input scaler,
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Sequence
@@ -28,12 +29,17 @@ from .steps import make_optimizer
 __all__ = [
     "RunResult",
     "default_run_dir",
+    "fit_run",
     "describe_run",
     "evaluate_run",
     "load_inputs",
     "predict_run",
+    "run_config",
     "train_run",
 ]
+
+
+PLOT_FILES = ("loss.png", "accuracy.png", "confusion_matrix.png")
 
 
 def default_run_dir(dataset: str, root: str | Path = "runs") -> Path:
@@ -115,24 +121,69 @@ def train_run(
     kind, n_out = _output_for(ds, output)
     sizes = [ds.n_features, *[int(h) for h in layers], n_out]
     model = nn.MLP(sizes, activation=activation, output=kind, dtype=np.dtype(dtype), rng=seed)
+    momentum, nesterov = fit_kw.pop("momentum", 0.9), fit_kw.pop("nesterov", False)
     opt = make_optimizer(
         fit_kw.pop("optimizer", "adam"),
         model.parameters(),
         lr=fit_kw.pop("lr", 1e-3),
-        momentum=fit_kw.pop("momentum", 0.9),
-        nesterov=fit_kw.pop("nesterov", False),
+        momentum=momentum,
+        nesterov=nesterov,
     )
-    ctx = _distributed_context(fit_kw.get("distributed"))
-    root = ctx is None or ctx.is_root
-    out = Path(out)
-    config = {
+    config = run_config(ds, dataset, data_dir, momentum=momentum, nesterov=nesterov, **fit_kw)
+    return fit_run(out, model, opt, ds, config, fit_kw, plots=plots)
+
+
+def _fit_default(name: str) -> Any:
+    return inspect.signature(fit).parameters[name].default
+
+
+def run_config(
+    ds: Any, dataset: str, data_dir: str | None, *, momentum: float, nesterov: bool, **fit_kw: Any
+) -> dict:
+    """What a run directory records beside the trainer's settings, so that it can be resumed.
+
+    ``fit_kw`` are the options passed on to :func:`chainrule.train.fit`; the
+    settings that the trainer does not store itself (the data, momentum,
+    early stopping and the planned number of epochs) are taken from them.
+    """
+    return {
         "dataset": dataset,
-        "data_seed": seed,
+        "data_seed": int(fit_kw.get("seed", 0)),
         "data_dir": data_dir,
         "task": ds.task,
         "class_names": list(ds.class_names) if ds.class_names else None,
         "feature_names": list(ds.feature_names),
+        "momentum": float(momentum),
+        "nesterov": bool(nesterov),
+        "early_stopping": bool(fit_kw.get("early_stopping", _fit_default("early_stopping"))),
+        "patience": int(fit_kw.get("patience", _fit_default("patience"))),
+        "epochs": int(fit_kw.get("epochs", _fit_default("epochs"))),
     }
+
+
+def fit_run(
+    out: str | Path,
+    model: Any,
+    opt: Any,
+    ds: Any,
+    config: dict,
+    fit_kw: dict,
+    *,
+    plots: bool = True,
+    resume_from: str | Path | None = None,
+) -> RunResult:
+    """Train ``model`` with :func:`chainrule.train.fit` and write the run directory ``out``.
+
+    The shared back end of :func:`train_run` and
+    :func:`chainrule.train.resume.resume_run`: checkpoints go to
+    ``out/checkpoint`` after every epoch; at the end the model, config,
+    ``metrics.json``, ``history.csv`` and (with ``plots``) the PNG figures
+    are written, each file atomically. With ``plots=False`` the figures of an
+    earlier run in ``out`` are removed, so that none shows stale curves.
+    """
+    ctx = _distributed_context(fit_kw.get("distributed"))
+    root = ctx is None or ctx.is_root
+    out = Path(out)
     # one rank failing to write must stop the job, not leave the others in a collective
     guard = nullcontext() if ctx is None else ctx.abort_on_error(collective=(TrainingDiverged,))
     with guard:
@@ -140,7 +191,13 @@ def train_run(
             out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         history = fit(
-            model, ds, optimizer=opt, checkpoint_dir=out / "checkpoint", config=config, **fit_kw
+            model,
+            ds,
+            optimizer=opt,
+            checkpoint_dir=out / "checkpoint",
+            resume_from=resume_from,
+            config=config,
+            **fit_kw,
         )
         elapsed = time.perf_counter() - start
         if root:  # under MPI every rank holds the same model; rank 0 alone writes
@@ -150,6 +207,9 @@ def train_run(
             write_json_atomic(out / "metrics.json", metrics)
             if plots:
                 _write_plots(out, model, ds, history)
+            else:
+                for name in PLOT_FILES:
+                    (out / name).unlink(missing_ok=True)
     result = RunResult(metrics)
     result.model, result.history, result.directory, result.is_root = model, history, out, root
     return result

@@ -1,26 +1,13 @@
-"""The ``chainrule`` command: train, evaluate, predict with and inspect MLPs.
-
-Examples
---------
-Train an MLP on the digits dataset and print its test accuracy::
-
-    chainrule train
-    chainrule train --dataset fashion-mnist --layers 256,128 --epochs 10 --batch-size 128
-    chainrule info runs/digits-20250101-120000
-    chainrule predict runs/digits-20250101-120000 inputs.csv --proba
-"""
+"""The ``chainrule`` command line: options, their validation and the subcommands."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn
 
+from chainrule.cli.commands import _cmd_evaluate, _cmd_info, _cmd_predict, _cmd_train
 from chainrule.nn.activations import ACTIVATION_NAMES
-
-__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,7 +69,7 @@ def _seed(text: str) -> int:
     return value
 
 
-def _add_train(sub) -> None:
+def _add_train(sub) -> argparse.ArgumentParser:
     from chainrule.data import list_datasets
 
     p = sub.add_parser(
@@ -90,8 +77,8 @@ def _add_train(sub) -> None:
         help="train an MLP on a dataset and write a run directory",
         description="Train a multi-layer perceptron and write the run directory: the model "
         "(model.safetensors, config.json), metrics.json, history.csv, PNG plots and a "
-        "checkpoint/ that chainrule.train.fit(resume_from=...) continues from. With no "
-        "options: an MLP 64-64-10 on digits.",
+        "checkpoint/ that --resume continues from. With no options: an MLP 64-64-10 on "
+        "digits.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
@@ -142,7 +129,12 @@ def _add_train(sub) -> None:
         help="L2 penalty lambda: adds lam/2 * sum ||W||_F^2 to the loss",
     )
     p.add_argument("--batch-size", type=_positive(int), default=32, help="mini-batch size")
-    p.add_argument("--epochs", type=_positive(int), default=40, help="number of epochs")
+    p.add_argument(
+        "--epochs",
+        type=_positive(int),
+        default=40,
+        help="number of epochs; with --resume the new total (default there: the run's own)",
+    )
     p.add_argument(
         "--patience",
         type=_positive(int),
@@ -200,7 +192,16 @@ def _add_train(sub) -> None:
         help="data-parallel training over MPI: launch as `mpiexec -n 4 chainrule train "
         "--distributed ...` (needs pip install 'chainrule[mpi]'); also automatic under mpiexec",
     )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its checkpoint/ with its saved settings, up "
+        "to --epochs in total, and update RUN_DIR in place; options that would change the "
+        "run's settings are an error",
+    )
     p.set_defaults(func=_cmd_train)
+    return p
 
 
 def _add_run_commands(sub) -> None:
@@ -282,163 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------- commands
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from chainrule.train.rundir import default_run_dir, train_run
-
-    out = Path(args.out) if args.out else default_run_dir(args.dataset)
-    _check_out_dir(out, force=args.force)
-    if args.momentum is not None and args.optimizer != "sgd":
-        raise ValueError(
-            f"--momentum applies to --optimizer sgd, not {args.optimizer} (Adam's moments are "
-            "fixed at betas 0.9, 0.999)"
-        )
-    progress = False if args.quiet else ("lines" if args.no_progress else True)
-    res = train_run(
-        out,
-        dataset=args.dataset,
-        layers=args.layers,
-        activation=args.activation,
-        output=args.output,
-        dtype=args.dtype,
-        data_dir=args.data_dir,
-        plots=not args.no_plots,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        momentum=0.9 if args.momentum is None else args.momentum,
-        clip_norm=args.clip_norm,
-        lam=args.lam,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        seed=args.seed,
-        loss=args.loss,
-        augment=args.augment,
-        backend=args.backend,
-        progress=progress,
-        early_stopping=args.patience is not None,
-        patience=args.patience or 5,
-        distributed=True if args.distributed else None,
-    )
-    if not getattr(res, "is_root", True):
-        return 0
-    if res.get("test_r2") is not None:
-        print(f"test R^2 {res['test_r2']:.4f}, test loss {_fmt(res['test_loss'])}")
-    else:
-        print(f"test accuracy {_fmt(res['test_accuracy'])}, test loss {_fmt(res['test_loss'])}")
-    if not args.quiet:
-        print(f"run saved in {out}")
-    return 0
+_UNSET = object()
 
 
-def _check_out_dir(out: Path, *, force: bool) -> None:
-    """Refuse to mix a new run with an old one's files, and say why a directory is unusable."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a directory, but {out} is a file")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ValueError(
-            f"run directory {out} already holds files; choose a new --out, or pass --force "
-            "to replace them"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        if force:  # remove what an earlier run wrote, so no stale plot or metric survives
-            import shutil
+def _given_options(argv: Sequence[str], dests: Sequence[str]) -> set[str]:
+    """The options of ``chainrule train`` written on the command line ``argv``, by dest.
 
-            for f in [*_RUN_FILES, *(f.name for f in out.glob("*.png"))]:
-                if (out / f).is_file():
-                    (out / f).unlink()
-            if (out / "checkpoint").is_dir():
-                shutil.rmtree(out / "checkpoint")
-    except OSError as e:
-        raise OSError(f"cannot create run directory {out}: {e.strerror or e}") from None
-
-
-_RUN_FILES = (
-    "model.safetensors",
-    "config.json",
-    "optimizer.safetensors",
-    "train_state.json",
-    "metrics.json",
-    "history.csv",
-)
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from chainrule.train.rundir import evaluate_run
-
-    r = evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
-    head = f"{r['dataset']} ({r['split']} split, {r['n']} samples): "
-    if "r2" in r:
-        print(head + f"R^2 {r['r2']:.4f}, loss {_fmt(r['loss'])}")
-    else:
-        print(head + f"accuracy {_fmt(r['accuracy'])}, loss {_fmt(r['loss'])}")
-    return 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from chainrule.train.rundir import load_inputs, predict_run
-
-    pred = predict_run(args.run_dir, load_inputs(args.input), proba=args.proba, source=args.input)
-    if args.output is None:
-        np.savetxt(sys.stdout, pred, fmt="%d" if pred.dtype.kind in "iu" else "%.6g", delimiter=",")
-        return 0
-    out = Path(args.output)
-    import io
-
-    from chainrule.atomic import write_bytes_atomic
-
-    buf = io.BytesIO()
-    if out.suffix.lower() == ".npy":
-        np.save(buf, pred)
-    elif out.suffix.lower() == ".csv":
-        np.savetxt(buf, pred, fmt="%d" if pred.dtype.kind in "iu" else "%.9g", delimiter=",")
-    else:
-        raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use .csv or .npy")
-    write_bytes_atomic(out, buf.getvalue())
-    return 0
-
-
-def _cmd_info(args: argparse.Namespace) -> int:
-    from chainrule.train.rundir import describe_run
-
-    print(describe_run(args.run_dir))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``chainrule`` command; returns the exit status.
-
-    Expected failures (bad files, bad values, a diverged run) print one line
-    ``chainrule: error: ...`` on standard error and return 1.
-
-    Examples
-    --------
-    >>> main(["info", "/nonexistent-run"])  # doctest: +SKIP
-    chainrule: error: /nonexistent-run: no such directory
-    1
+    argparse fills in defaults, so ``args`` alone cannot tell ``--dataset digits`` from
+    no ``--dataset``; a second parse with every default set to a sentinel can.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help(sys.stderr)
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("chainrule: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `chainrule predict ... | head`: the reader left, not an error
-        sys.stdout = None  # type: ignore[assignment]  (no flush of the closed pipe at exit)
-        return 0
-    except (ValueError, OSError, ArithmeticError, ImportError, RuntimeError) as exc:
-        print(f"chainrule: error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    probe = _Parser(prog="chainrule")
+    train = _add_train(probe.add_subparsers(dest="command", parser_class=_Parser))
+    train.set_defaults(**{d: _UNSET for d in dests})
+    ns = probe.parse_args(argv)
+    return {d for d in dests if getattr(ns, d, _UNSET) is not _UNSET}

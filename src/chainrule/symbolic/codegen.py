@@ -23,6 +23,7 @@ import numpy as np
 
 from chainrule.symbolic.emit import Emitter, ident, owned
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
+from chainrule.symbolic.rewrite import fusions
 
 _VIEWS = {"reshape", "transpose", "broadcast_to", "getitem", "astype", "identity", "stop_gradient"}
 
@@ -69,13 +70,16 @@ def generate(
         em.names[id(v)] = ident(v.name or "x", em.taken)
         params.append(em.names[id(v)])
     order = _schedule(graph)
-    alias_root, dies_at = _liveness(graph, order)
+    fused, absorbed = fusions.plan(order, graph.outputs)
+    order = [v for v in order if id(v) not in absorbed]
+    alias_root, dies_at = _liveness(graph, order, fused)
     pool: dict[tuple[Any, str], list[str]] = {}
     holder: dict[int, str] = {}  # root id -> variable name holding its (owned) buffer
     shapes: dict[str, Any] = {}  # buffer name -> (shape, dtype)
     k = 0
     for i, v in enumerate(order):
-        args = em.args_of(v)
+        entry = fused.get(id(v))
+        args = em.args_of(v) if entry is None else []  # a fused line reads its own operands
         if v.op.name in ("identity", "stop_gradient"):
             em.names[id(v)] = args[0]
             continue
@@ -88,9 +92,13 @@ def generate(
         em.names[id(v)] = target
         em.taken.add(target)
         out = None
-        if em.can_write(v):
+        if em.can_write(v) and (entry is None or v.op.name == "sigmoid"):
             out = _take_buffer(v, i, pool, holder, dies_at, shapes)
-        em.lines.extend("    " + ln for ln in em.lines_for(v, target, args, out))
+        if entry is not None:
+            lines = fusions.spell(em, v, target, out, entry)
+        else:
+            lines = em.lines_for(v, target, args, out)
+        em.lines.extend("    " + ln for ln in lines)
         if alias_root[id(v)] == id(v) and owned(v):
             holder[id(v)] = target
             shapes[target] = (v.shape, v.dtype.str)
@@ -162,8 +170,11 @@ def _take_buffer(
     return None
 
 
-def _liveness(graph: Graph, order: list[Var]) -> tuple[dict[int, int], dict[int, list[int]]]:
-    """Alias root of each value and, per equation index, the roots whose last use it is."""
+def _liveness(
+    graph: Graph, order: list[Var], fused: dict[int, Any]
+) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """Alias root of each value and, per equation index, the roots whose last use it is
+    (a fused equation reads the operands of the equation it absorbed)."""
     alias_root: dict[int, int] = {}
     for v in graph.inputs:
         alias_root[id(v)] = id(v)
@@ -174,7 +185,7 @@ def _liveness(graph: Graph, order: list[Var]) -> tuple[dict[int, int], dict[int,
             alias_root[id(v)] = id(v)
     last: dict[int, float] = {}
     for i, v in enumerate(order):
-        for a in v.args:
+        for a in fusions.reads(fused, v):
             if a.kind != "const":
                 r = alias_root.get(id(a), id(a))
                 last[r] = max(last.get(r, -1), i)

@@ -10,7 +10,10 @@ very negative ``x``, which gives 0, so the generated function runs with overflow
 warnings off when it contains a logistic). That is exact to rounding except in
 the subnormal range: where the logistic is below the smallest normal number
 (``x < -87`` in float32, ``x < -708`` in float64) the result may be 0 instead
-of a subnormal.
+of a subnormal. A sum of a 2-D float32/float64 array over one axis is a BLAS
+product with a constant vector of ones (see :func:`axis_sum`); the fusions of
+:mod:`chainrule.symbolic.rewrite.fusions` spell a bias add inside the logistic
+that follows it and a learning rate inside the bias gradient's sum.
 """
 
 from __future__ import annotations
@@ -116,6 +119,45 @@ def inplace_sigmoid(v: Var) -> bool:
     return v.op.name == "sigmoid" and _float_same(v) and len(v.shape) >= 1
 
 
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ROW_SUM_MAX = 128  # NumPy sums a contiguous row of up to 128 elements without pairing
+
+
+def axis_sum(v: Var) -> tuple[Var, int, tuple[int, ...]] | None:
+    """``(x, axis, ones_shape)`` when ``v`` sums a 2-D float32/float64 ``x`` over one axis.
+
+    Such a sum is spelled as one BLAS matrix product with a vector of ones of
+    ``ones_shape`` (``ones @ x`` over axis 0, ``x @ ones`` over axis 1), about
+    twice as fast as ``np.add.reduce`` for the shapes of bias gradients and
+    softmax normalisers. Equal to rounding: NumPy sums along axis 0 row after row
+    and rows of at most 128 elements without pairwise summation, so longer rows
+    keep the reduction.
+    """
+    if v.op.name not in ("sum", "sum_to") or not v.args:
+        return None
+    x = v.args[0]
+    if len(x.shape) != 2 or x.dtype not in _BLAS_FLOATS or v.dtype != x.dtype:
+        return None
+    n, k = x.shape
+    if v.op.name == "sum":
+        axis, keep = v.params.get("axis"), v.params.get("keepdims")
+        if axis not in ((0,), (1,)):
+            return None
+        ax = axis[0]
+    else:
+        shape = tuple(v.params["shape"])
+        forms = {(k,): (0, False), (1, k): (0, True), (n, 1): (1, True)}
+        if shape not in forms or (n == 1 and k == 1):
+            return None
+        ax, keep = forms[shape]
+    if ax == 1 and k > _ROW_SUM_MAX:
+        return None
+    m = x.shape[ax]
+    if ax == 0:
+        return x, 0, ((1, m) if keep else (m,))
+    return x, 1, ((m, 1) if keep else (m,))
+
+
 def owned(v: Var) -> bool:
     """True when the generated line for ``v`` makes a fresh array nothing else sees."""
     return len(v.shape) >= 1 and (
@@ -135,6 +177,7 @@ class Emitter:
         self.lines: list[str] = []
         self.n_consts = 0
         self.const_names: dict[int, str] = {}
+        self.vectors: dict[Any, str] = {}
         self.overflow_ok = False  # set when a logistic's exp may overflow (harmlessly)
 
     def const(self, v: Var) -> str:
@@ -150,6 +193,15 @@ class Emitter:
         self.n_consts += 1
         self.ns[name] = obj
         return name
+
+    def vector(self, prefix: str, value: float, shape: tuple[int, ...], dtype: np.dtype) -> str:
+        """The name of a read-only constant array filled with ``value`` (one per kind)."""
+        key = (prefix, float(value), shape, np.dtype(dtype).str)
+        if key not in self.vectors:
+            arr = np.full(shape, value, dtype=dtype)
+            arr.flags.writeable = False
+            self.vectors[key] = self.bind(prefix, arr)
+        return self.vectors[key]
 
     def ref(self, v: Var) -> str:
         if v.kind == "const":
@@ -204,6 +256,10 @@ class Emitter:
             self.overflow_ok = True
             return f"1 / (1 + np.exp(-{args[0]}))"
         nd = len(v.args[0].shape) if v.args else 0
+        red = axis_sum(v)
+        if red is not None:
+            vec = self.vector("ones", 1.0, red[2], red[0].dtype)
+            return f"{vec} @ {args[0]}" if red[1] == 0 else f"{args[0]} @ {vec}"
         if name in ("sum", "max") and nd >= 1:
             fn = "np.add.reduce" if name == "sum" else "np.maximum.reduce"
             return f"{fn}({args[0]}, axis={p['axis']!r}, keepdims={p['keepdims']!r})"

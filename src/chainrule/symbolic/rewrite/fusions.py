@@ -1,0 +1,169 @@
+"""Fusions of generated code, declared as patterns: a producer spelled inside its only consumer.
+
+A graph rewrite changes the graph (and what it prints); a fusion changes only
+how :mod:`chainrule.symbolic.codegen` spells it. When an equation (the
+*inner* one, matched by the pattern's inner node) has exactly one use, which
+is the pattern's root, and is not a graph output, no line is generated for it:
+the root's lines compute both, with fewer NumPy passes over the data.
+
+- ``sigmoid(x + b)`` with ``b`` smaller than ``x`` (a bias): the negated
+  pre-activation is ``(-b) - x``, exactly ``-(x + b)``, so the bias add and the
+  logistic's negation are one pass (``np.subtract(np.negative(b), x)``) and the
+  logistic's other three passes follow in place.
+- ``sum(x) * c`` with ``x`` 2-D float and ``c`` a scalar constant, summed over
+  one axis (the learning rate times a bias gradient): the reduction is a matrix
+  product with a constant vector filled with ``c`` (``c_vec @ x``), one BLAS call
+  instead of a reduction and a scaling. Equal to rounding: the sum of ``c*x``
+  instead of ``c`` times the sum.
+
+Examples
+--------
+>>> import numpy as np
+>>> import chainrule as cr
+>>> from chainrule.symbolic import compile, trace
+>>> src = compile(trace(lambda x, b: cr.sigmoid(x + b), np.ones((2, 3)), np.ones(3))).source
+>>> "np.subtract(np.negative(b), x)" in src
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.symbolic.emit import axis_sum, inplace_sigmoid
+from chainrule.symbolic.ir import Var
+from chainrule.symbolic.rewrite.engine import match
+
+
+class Fusion:
+    """A pattern whose inner node (``"@" + primitive name`` in the bindings) is spelled
+    inside the root's lines, with a guard over the bindings."""
+
+    __slots__ = ("name", "pattern", "inner", "guard")
+
+    def __init__(
+        self, name: str, pattern: Any, inner: str, guard: Callable[[dict[str, Var], Var], bool]
+    ) -> None:
+        self.name = name
+        self.pattern = pattern
+        self.inner = inner
+        self.guard = guard
+
+    def __repr__(self) -> str:
+        return f"Fusion({self.name})"
+
+
+def bias_operands(bind: dict[str, Var], node: Var) -> tuple[Var, Var] | None:
+    """(full-shape operand, smaller operand) of the pre-activation ``x + y``, or None."""
+    x, y = bind["x"], bind["y"]
+    for big, small in ((x, y), (y, x)):
+        if (
+            big.shape == node.shape
+            and math.prod(small.shape) < math.prod(node.shape)
+            and big.dtype == small.dtype == node.dtype
+            and (small.kind != "const" or isinstance(small.value, np.ndarray))
+        ):
+            return big, small
+    return None
+
+
+def _sigmoid_of_bias_add(bind: dict[str, Var], node: Var) -> bool:
+    return inplace_sigmoid(node) and bias_operands(bind, node) is not None
+
+
+def scale_of(c: Var, like: Var) -> float | None:
+    """The value of a scalar (or uniform, ``like``-shaped) float constant, or None."""
+    if c.kind != "const":
+        return None
+    val = c.value
+    if isinstance(val, np.ndarray):
+        if val.size == 0 or c.dtype != like.dtype or c.shape != like.shape:
+            return None
+        first = val.flat[0]
+        if not np.all(val == first):
+            return None
+        val = float(first)
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        return None
+    return float(val)
+
+
+def _scaled_sum(bind: dict[str, Var], node: Var) -> bool:
+    s = bind["@inner"]
+    return (
+        axis_sum(s) is not None
+        and node.dtype == s.dtype
+        and node.shape == s.shape
+        and scale_of(bind["c"], s) is not None
+    )
+
+
+FUSIONS: list[Fusion] = [
+    Fusion("sigmoid(x+y)", ("sigmoid", ("add", "x", "y")), "@add", _sigmoid_of_bias_add),
+    Fusion("sum(x)*c", ("mul", ("sum", "x"), "c"), "@sum", _scaled_sum),
+    Fusion("c*sum(x)", ("mul", "c", ("sum", "x")), "@sum", _scaled_sum),
+    Fusion("sum_to(x)*c", ("mul", ("sum_to", "x"), "c"), "@sum_to", _scaled_sum),
+    Fusion("c*sum_to(x)", ("mul", "c", ("sum_to", "x")), "@sum_to", _scaled_sum),
+]
+
+
+def plan(order: Sequence[Var], outputs: Sequence[Var]) -> tuple[dict[int, Any], set[int]]:
+    """Fusions to apply: root id -> (fusion, bindings), and the ids of the inner nodes."""
+    uses: dict[int, int] = {}
+    for v in order:
+        for a in v.args:
+            uses[id(a)] = uses.get(id(a), 0) + 1
+    for o in outputs:
+        uses[id(o)] = uses.get(id(o), 0) + 2  # an output is never absorbed
+    fused: dict[int, Any] = {}
+    absorbed: set[int] = set()
+    for v in order:
+        for f in FUSIONS:
+            if f.pattern[0] != v.op.name:
+                continue
+            bind: dict[str, Var] = {}
+            if not match(f.pattern, v, bind):
+                continue
+            inner = bind["@inner"] = bind[f.inner]
+            if uses.get(id(inner), 0) != 1 or id(inner) in absorbed or id(v) in absorbed:
+                continue
+            if not f.guard(bind, v):
+                continue
+            fused[id(v)] = (f, bind)
+            absorbed.add(id(inner))
+            break
+    return fused, absorbed
+
+
+def reads(fused: dict[int, Any], v: Var) -> Sequence[Var]:
+    """The values the lines of ``v`` read (a fused root reads its inner node's operands)."""
+    entry = fused.get(id(v))
+    if entry is None:
+        return v.args
+    f, bind = entry
+    inner = bind[f.inner]
+    return [a for a in v.args if a is not inner] + list(inner.args)
+
+
+def spell(em: Any, v: Var, target: str, out: str | None, entry: Any) -> list[str]:
+    """The source lines of fused root ``v`` (``em`` is the :class:`~.emit.Emitter`)."""
+    f, bind = entry
+    if f.pattern[0] == "sigmoid":
+        big, small = bias_operands(bind, v)  # type: ignore[misc]
+        em.overflow_ok = True
+        o = f", out={out}" if out else ""
+        return [
+            f"{target} = np.subtract(np.negative({em.ref(small)}), {em.ref(big)}{o})",
+            f"np.exp({target}, out={target})",
+            f"np.add({target}, 1, out={target})",
+            f"np.reciprocal({target}, out={target})",
+        ]
+    s = bind["@inner"]
+    x, axis, vec_shape = axis_sum(s)  # type: ignore[misc]
+    name = em.vector("scale", scale_of(bind["c"], s), vec_shape, x.dtype)  # type: ignore[arg-type]
+    expr = f"{name} @ {em.ref(x)}" if axis == 0 else f"{em.ref(x)} @ {name}"
+    return [f"{target} = {expr}"]

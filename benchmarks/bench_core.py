@@ -28,9 +28,24 @@ def init(sizes, dtype, seed=0):
     return ps
 
 
+def leaves(params):
+    """The parameters as tensors that require grad."""
+    return [(cr.tensor(W, requires_grad=True), cr.tensor(b, requires_grad=True)) for W, b in params]
+
+
+def sgd_update(ts):
+    """Plain SGD in place, then clear the gradients (the step every system takes)."""
+    with cr.no_grad():
+        for W, b in ts:
+            W -= LR * W.grad
+            b -= LR * b.grad
+            W.grad = None
+            b.grad = None
+
+
 # ---------------------------------------------------------------- workload C
 def tiny_cr(params, x, y):
-    ts = [(cr.tensor(W, requires_grad=True), cr.tensor(b, requires_grad=True)) for W, b in params]
+    ts = leaves(params)
 
     def step():
         h = x
@@ -40,12 +55,7 @@ def tiny_cr(params, x, y):
         z = h @ W.T + b
         loss = (cr.softplus(z) - y * z).mean()  # BCE from logits
         loss.backward()
-        with cr.no_grad():
-            for W, b in ts:
-                W -= LR * W.grad
-                b -= LR * b.grad
-                W.grad = None
-                b.grad = None
+        sgd_update(ts)
         return loss
 
     return step
@@ -117,17 +127,12 @@ def mlp_loss(ts, x, y):
 
 
 def big_cr(params, x, y):
-    ts = [(cr.tensor(W, requires_grad=True), cr.tensor(b, requires_grad=True)) for W, b in params]
+    ts = leaves(params)
 
     def step():
         loss = mlp_loss(ts, x, y)
         loss.backward()
-        with cr.no_grad():
-            for W, b in ts:
-                W -= LR * W.grad
-                b -= LR * b.grad
-                W.grad = None
-                b.grad = None
+        sgd_update(ts)
         return loss
 
     return step
@@ -214,7 +219,7 @@ def main() -> None:
     )
 
     # cheap gradient principle: gradient vs forward alone
-    ts = [(cr.tensor(W, requires_grad=True), cr.tensor(b, requires_grad=True)) for W, b in pa]
+    ts = leaves(pa)
 
     def forward_only():
         with cr.no_grad():

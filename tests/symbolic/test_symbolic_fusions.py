@@ -13,8 +13,6 @@ from chainrule.symbolic.rewrite import fusions
 
 # (function of x (5, 4) and b (4,); fusion expected to fire; text the source must hold)
 CASES = [
-    (lambda x, b: cr.sigmoid(x @ x.T[:, :4] + b), "sigmoid(x+y)", "np.subtract(np.negative(b)"),
-    (lambda x, b: cr.sigmoid(b + cr.sin(x)), "sigmoid(x+y)", "np.subtract(np.negative(b)"),
     (lambda x, b: cr.sum(x * x, axis=0) * 0.3, "sum(x)*c", "_scale0 @ v"),
     (lambda x, b: 0.3 * cr.sum(cr.sin(x), axis=1), "c*sum(x)", " @ _scale0"),
     (lambda x, b: 0.5 * cr.sum_to(cr.sin(x), (4,)), "c*sum_to(x)", "_scale0 @ v"),
@@ -81,7 +79,8 @@ def test_no_fusion_for_a_scalar_bias_or_a_full_shape_operand():
         np.testing.assert_allclose(c(x, y)[0], f(cr.tensor(x), cr.tensor(y)).numpy(), rtol=1e-15)
 
 
-def test_fused_logistic_is_exact_at_the_extremes_without_warnings():
+def test_logistic_of_a_bias_add_is_the_eager_result_bit_for_bit_without_warnings():
+    # no fusion: the logistic is its primitive's own formula, written over the dead sum
     import warnings
 
     for dt in (np.float64, np.float32):
@@ -90,12 +89,11 @@ def test_fused_logistic_is_exact_at_the_extremes_without_warnings():
         ref = cr.sigmoid(cr.tensor(x) + cr.tensor(b)).numpy()
         for reuse in (1, None):
             c = compile(trace(lambda x, b: cr.sigmoid(x * 1.0 + b), x, b), reuse_min_size=reuse)
-            assert "np.negative(b)" in c.source
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 out = c(x, b)[0]
             assert out.dtype == dt
-            np.testing.assert_allclose(out, ref, rtol=4 * np.finfo(dt).eps, atol=np.finfo(dt).tiny)
+            np.testing.assert_array_equal(out, ref)
 
 
 @pytest.mark.parametrize(

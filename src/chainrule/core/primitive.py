@@ -23,7 +23,10 @@ REGISTRY: dict[str, Primitive] = {}
 
 
 class Primitive:
-    """An elementary operation and its derivative rules.
+    """An elementary operation: its NumPy forward, its derivative rules and every spelling.
+
+    Everything an engine needs to know about an operation is given here, where
+    it is registered; no engine keeps a table of primitives by name.
 
     Parameters
     ----------
@@ -46,9 +49,48 @@ class Primitive:
         that the registry-wide test covers the primitive the moment it exists.
     differentiable : bool
         False for comparisons and other piecewise-constant operations.
+    numpy : Ufunc or Expr or tuple of them, optional
+        How generated code spells it (:mod:`chainrule.core.spelling`); the first
+        that applies is used, and without one generated code calls ``impl``.
+        Every spelling computes exactly what ``impl`` computes.
+    infix, latex : Infix or str or callable, optional
+        How :func:`~chainrule.symbolic.infix` and :func:`~chainrule.symbolic.latex`
+        print it: an :class:`~chainrule.core.spelling.Infix` operator, a string
+        (the function's head, LaTeX only) or ``form(*operands, **params)`` with
+        printed operands (``str(a)``; ``a.wrapped`` is parenthesised unless
+        atomic) and printed parameters, returning the text (an atom) or
+        ``(text, precedence)``. By default: ``name(operands, key=value)``.
+    sympy : callable, optional
+        ``sympy(sp, *operands, **params)``: the SymPy equivalent, for
+        :func:`~chainrule.symbolic.to_sympy` (``sp`` is the sympy module).
+    hint : str, optional
+        How to fix operands that ``impl`` rejects, quoted in the error.
+    elementwise : bool
+        Applied element by element after broadcasting (so a uniform constant
+        operand may be written as a scalar).
+    commutative : bool
+        ``f(a, b) == f(b, a)``: the rewrite engine orders the operands.
+    view : bool
+        ``impl`` may return a view of its first operand (generated code never
+        writes into it while the operand is alive).
     """
 
-    __slots__ = ("name", "impl", "vjp_rules", "jvp_rules", "example", "differentiable", "doc")
+    __slots__ = (
+        "name",
+        "impl",
+        "vjp_rules",
+        "jvp_rules",
+        "example",
+        "differentiable",
+        "numpy",
+        "infix",
+        "latex",
+        "sympy",
+        "hint",
+        "elementwise",
+        "commutative",
+        "view",
+    )
 
     def __init__(
         self,
@@ -59,7 +101,14 @@ class Primitive:
         *,
         example: Callable[[np.random.Generator], tuple[tuple[Any, ...], dict[str, Any]]],
         differentiable: bool = True,
-        doc: str = "",
+        numpy: Any = None,
+        infix: Any = None,
+        latex: Any = None,
+        sympy: Callable[..., Any] | None = None,
+        hint: str | None = None,
+        elementwise: bool = False,
+        commutative: bool = False,
+        view: bool = False,
     ) -> None:
         self.name = name
         self.impl = impl
@@ -67,7 +116,15 @@ class Primitive:
         self.jvp_rules = jvp
         self.example = example
         self.differentiable = differentiable
-        self.doc = doc
+        spellings = numpy if isinstance(numpy, (tuple, list)) else (numpy,)
+        self.numpy: tuple[Any, ...] = tuple(s for s in spellings if s is not None)
+        self.infix = infix
+        self.latex = latex
+        self.sympy = sympy
+        self.hint = hint
+        self.elementwise = elementwise
+        self.commutative = commutative
+        self.view = view
 
     def vjp(self, i: int, g: Any, out: Any, args: Sequence[Any], params: dict[str, Any]) -> Any:
         """Cotangent of input ``i`` given the output cotangent ``g``."""
@@ -97,9 +154,16 @@ class Primitive:
 
 
 def register(prim: Primitive) -> Primitive:
-    """Add ``prim`` to the registry; names are unique."""
+    """Add ``prim`` to the registry, so that every engine and the registry-wide tests see it.
+
+    Names are unique. Returns ``prim``, so a definition reads
+    ``CUBE = register(Primitive("cube", ...))`` (see the README, "Adding an operation").
+    """
     if prim.name in REGISTRY:
-        raise ValueError(f"primitive {prim.name!r} is already registered")
+        raise ValueError(
+            f"primitive {prim.name!r} is already registered; choose another name "
+            "(registered names are unique)"
+        )
     REGISTRY[prim.name] = prim
     return prim
 
@@ -155,16 +219,6 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     return out
 
 
-_HINTS = {
-    "matmul": "matmul needs a.shape[-1] == b.shape[-2] (1-D operands count as a row or a "
-    "column); transpose an operand (x.T) or reshape it",
-    "linear": "the input's last axis must equal the layer's in_features",
-    "reshape": "the new shape must have as many elements as the old one (-1 infers one axis)",
-    "getitem": "every index must lie within its axis's length",
-    "concatenate": "all operands must have the same number of axes and equal sizes except "
-    "along the joining axis",
-    "broadcast_to": "each axis must be 1 or equal the target size",
-}
 _BROADCAST_HINT = (
     "broadcasting aligns trailing axes, each pair equal or one of them 1; reshape or "
     "expand_dims an operand to fix it"
@@ -183,7 +237,7 @@ def operand_error(
     prefix = f"{prim.name}: "
     if msg.startswith(prefix):  # NumPy already names some operations
         msg = msg[len(prefix) :]
-    hint = _HINTS.get(prim.name, _BROADCAST_HINT)
+    hint = prim.hint or _BROADCAST_HINT
     cls = IndexShapeError if isinstance(e, IndexError) else ShapeError
     return cls(
         f"{prim.name}: {msg} (operands: {describe(datas)}{_fmt_params(params)}). Fix: {hint}."

@@ -60,7 +60,7 @@ LINEAR = register(
             (rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=(2,))),
             {},
         ),
-        doc="x @ W.T + b",
+        hint="the input's last axis must equal the layer's in_features",
     )
 )
 

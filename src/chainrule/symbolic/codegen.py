@@ -21,11 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.symbolic.emit import Emitter, ident, owned
+from chainrule.symbolic.emit import Emitter, ident, ufunc_of
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
 from chainrule.symbolic.rewrite import fusions
-
-_VIEWS = {"reshape", "transpose", "broadcast_to", "getitem", "astype", "identity", "stop_gradient"}
 
 
 class CompiledGraph:
@@ -80,10 +78,7 @@ def generate(
     for i, v in enumerate(order):
         entry = fused.get(id(v))
         args = em.args_of(v) if entry is None else []  # a fused line reads its own operands
-        if v.op.name in ("identity", "stop_gradient"):
-            em.names[id(v)] = args[0]
-            continue
-        inline = em.view(v, args)
+        inline = em.view(v, args) if entry is None else None
         if inline is not None:
             em.names[id(v)] = inline
             continue
@@ -92,14 +87,14 @@ def generate(
         em.names[id(v)] = target
         em.taken.add(target)
         out = None
-        if em.can_write(v) and (entry is None or v.op.name == "sigmoid"):
+        if em.can_write(v) and entry is None:
             out = _take_buffer(v, i, pool, holder, dies_at, shapes)
         if entry is not None:
             lines = fusions.spell(em, v, target, out, entry)
         else:
             lines = em.lines_for(v, target, args, out)
         em.lines.extend("    " + ln for ln in lines)
-        if alias_root[id(v)] == id(v) and owned(v):
+        if alias_root[id(v)] == id(v) and em.owned(v):
             holder[id(v)] = target
             shapes[target] = (v.shape, v.dtype.str)
         for r in dies_at.get(i, []):
@@ -108,8 +103,6 @@ def generate(
                 pool.setdefault(shapes[nm], []).append(nm)
     outs = ", ".join(_returned(graph, em, alias_root))
     body = em.lines or ["    pass"]
-    if em.overflow_ok:  # a logistic's exp(-x) may overflow to inf: its exact limit, no warning
-        body = ['    with np.errstate(over="ignore"):'] + ["    " + ln for ln in body]
     comma = "," if len(graph.outputs) == 1 else ""
     src = f"def {name}({', '.join(params)}):\n" + "\n".join(body)
     src += f"\n    return ({outs}{comma})\n"
@@ -160,7 +153,8 @@ def _take_buffer(
     cands = pool.get(key)
     if cands:
         return cands.pop()
-    if v.op.name == "matmul":
+    uf = ufunc_of(v)
+    if uf is None or not uf.in_place:  # e.g. a matrix product over its own operand
         return None
     # in place: a buffer whose last use is this very equation (NumPy handles the
     # overlap of an elementwise ufunc's input and output)
@@ -179,7 +173,7 @@ def _liveness(
     for v in graph.inputs:
         alias_root[id(v)] = id(v)
     for v in order:
-        if v.op.name in _VIEWS and v.args and v.args[0].kind != "const":
+        if v.op.view and v.args and v.args[0].kind != "const":
             alias_root[id(v)] = alias_root.get(id(v.args[0]), id(v.args[0]))
         else:
             alias_root[id(v)] = id(v)

@@ -1,19 +1,21 @@
-"""How each primitive is spelled in generated NumPy code (used by :mod:`codegen`).
+"""Generated NumPy code for one equation, from the spelling its primitive registers.
 
-Every spelling computes exactly what the primitive's ``impl`` computes (same
-values, shape and dtype); it only avoids Python-level wrappers: ufuncs are
-called directly (``np.maximum(x, 0)`` for ``relu``, ``np.add.reduce`` for
-sums), 2-D transposes are the ``.T`` attribute written into the consumer's
-expression, and the logistic function is ``1/(1+exp(-x))`` in place in one
-buffer (four ufunc passes, no temporaries; ``exp`` may overflow to ``inf`` for
-very negative ``x``, which gives 0, so the generated function runs with overflow
-warnings off when it contains a logistic). That is exact to rounding except in
-the subnormal range: where the logistic is below the smallest normal number
-(``x < -87`` in float32, ``x < -708`` in float64) the result may be 0 instead
-of a subnormal. A sum of a 2-D float32/float64 array over one axis is a BLAS
-product with a constant vector of ones (see :func:`axis_sum`); the fusions of
-:mod:`chainrule.symbolic.rewrite.fusions` spell a bias add inside the logistic
-that follows it and a learning rate inside the bias gradient's sum.
+Each primitive says how generated code writes it (its ``numpy=`` field, see
+:mod:`chainrule.core.spelling`): a ufunc call that may write into a dead
+buffer (``np.exp(a, out=v3)``, ``a + b``), or an expression template
+(``np.add.reduce(a, axis=(0,), keepdims=False)``, ``a.T`` written into its
+users). Every spelling computes exactly what the primitive's ``impl``
+computes (same values, shape and dtype); a primitive without one is called
+through its ``impl``, passed into the generated function's namespace. The
+logistic function, for instance, is its primitive's own in-place function
+:func:`chainrule.core.ops.elementwise.sigmoid_into`, bit for bit the eager
+result.
+
+One optimisation belongs to the code generator itself: a sum of a 2-D
+float32/float64 array over one axis is a BLAS product with a constant vector of
+ones (see :func:`axis_sum`), and the fusions of
+:mod:`chainrule.symbolic.rewrite.fusions` spell a learning rate inside the bias
+gradient's sum.
 """
 
 from __future__ import annotations
@@ -21,58 +23,14 @@ from __future__ import annotations
 import functools
 import keyword
 import math
-import re
 from typing import Any
 
 import numpy as np
 
+from chainrule.core.ops.reductions import SUM
+from chainrule.core.ops.shapes import SUM_TO
+from chainrule.core.spelling import Expr, Ufunc
 from chainrule.symbolic.ir import Graph, Var
-
-UFUNC = {
-    "add": "np.add",
-    "sub": "np.subtract",
-    "mul": "np.multiply",
-    "div": "np.divide",
-    "pow": "np.power",
-    "maximum": "np.maximum",
-    "neg": "np.negative",
-    "exp": "np.exp",
-    "log": "np.log",
-    "sin": "np.sin",
-    "cos": "np.cos",
-    "tanh": "np.tanh",
-    "sqrt": "np.sqrt",
-    "log1p": "np.log1p",
-    "expm1": "np.expm1",
-    "abs": "np.abs",
-    "sign": "np.sign",
-    "greater": "np.greater",
-    "less": "np.less",
-    "greater_equal": "np.greater_equal",
-    "less_equal": "np.less_equal",
-    "equal": "np.equal",
-    "not_equal": "np.not_equal",
-    "isfinite": "np.isfinite",
-    "matmul": "np.matmul",
-}
-# unary primitives that are a binary ufunc with a constant second operand (float dtypes)
-UFUNC_WITH_CONST = {"relu": ("np.maximum", "0"), "softplus": ("np.logaddexp", "0.0")}
-INFIX = {
-    "add": "+",
-    "sub": "-",
-    "mul": "*",
-    "div": "/",
-    "pow": "**",
-    "matmul": "@",
-    "greater": ">",
-    "less": "<",
-    "greater_equal": ">=",
-    "less_equal": "<=",
-    "equal": "==",
-    "not_equal": "!=",
-}
-ELEMENTWISE_BINARY = frozenset({"add", "sub", "mul", "div", "pow", "maximum"})
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 def ident(name: str, taken: set[str]) -> str:
@@ -103,20 +61,14 @@ def _float_same(v: Var) -> bool:
     return v.dtype.kind == "f" and bool(v.args) and v.args[0].dtype == v.dtype
 
 
-def ufunc_of(v: Var) -> tuple[str, tuple[str, ...]] | None:
-    """The ufunc computing equation ``v`` and its constant trailing operands, or None."""
-    name = v.op.name
-    if name in UFUNC:
-        return UFUNC[name], ()
-    if name in UFUNC_WITH_CONST and _float_same(v):
-        fn, extra = UFUNC_WITH_CONST[name]
-        return fn, (extra,)
+def ufunc_of(v: Var) -> Ufunc | None:
+    """The ufunc spelling of equation ``v`` (its primitive's first that applies), or None."""
+    for sp in v.op.numpy:
+        if isinstance(sp, Expr):
+            return None
+        if not sp.same_dtype or _float_same(v):
+            return sp  # type: ignore[no-any-return]
     return None
-
-
-def inplace_sigmoid(v: Var) -> bool:
-    """True when ``v`` is a logistic written as four in-place ufunc passes."""
-    return v.op.name == "sigmoid" and _float_same(v) and len(v.shape) >= 1
 
 
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -133,13 +85,13 @@ def axis_sum(v: Var) -> tuple[Var, int, tuple[int, ...]] | None:
     and rows of at most 128 elements without pairwise summation, so longer rows
     keep the reduction.
     """
-    if v.op.name not in ("sum", "sum_to") or not v.args:
+    if (v.op is not SUM and v.op is not SUM_TO) or not v.args:
         return None
     x = v.args[0]
     if len(x.shape) != 2 or x.dtype not in _BLAS_FLOATS or v.dtype != x.dtype:
         return None
     n, k = x.shape
-    if v.op.name == "sum":
+    if v.op is SUM:
         axis, keep = v.params.get("axis"), v.params.get("keepdims")
         if axis not in ((0,), (1,)):
             return None
@@ -158,13 +110,6 @@ def axis_sum(v: Var) -> tuple[Var, int, tuple[int, ...]] | None:
     return x, 1, ((m, 1) if keep else (m,))
 
 
-def owned(v: Var) -> bool:
-    """True when the generated line for ``v`` makes a fresh array nothing else sees."""
-    return len(v.shape) >= 1 and (
-        ufunc_of(v) is not None or v.op.name == "where" or inplace_sigmoid(v)
-    )
-
-
 class Emitter:
     """Names, constants and the source lines of one generated function."""
 
@@ -178,7 +123,8 @@ class Emitter:
         self.n_consts = 0
         self.const_names: dict[int, str] = {}
         self.vectors: dict[Any, str] = {}
-        self.overflow_ok = False  # set when a logistic's exp may overflow (harmlessly)
+        self.fns: dict[int, str] = {}  # id of a function in the namespace -> its name
+        self.fresh: set[int] = set()  # equations whose line made a new array
 
     def const(self, v: Var) -> str:
         lit = literal(v.value)
@@ -208,11 +154,17 @@ class Emitter:
             return self.const(v)
         return self.names[id(v)]
 
+    def function(self, prefix: str, fn: Any) -> str:
+        """The namespace name of ``fn`` (one per function)."""
+        if id(fn) not in self.fns:
+            self.fns[id(fn)] = self.bind(prefix, fn)
+        return self.fns[id(fn)]
+
     def args_of(self, v: Var) -> list[str]:
         """Operand sources; a uniform float array constant beside a full-shape operand of
         an elementwise operation is written as a Python float (NumPy casts it to the
         array's dtype, exactly: same values, shape and dtype, no array in the namespace)."""
-        if v.op.name in ELEMENTWISE_BINARY and len(v.args) == 2:
+        if v.op.elementwise and len(v.args) == 2:
             out = []
             for k in (0, 1):
                 s = _uniform_scalar(v.args[k], v.args[1 - k], v)
@@ -222,72 +174,79 @@ class Emitter:
 
     def view(self, v: Var, args: list[str]) -> str | None:
         """An expression for a view written straight into its users (no line), or None."""
-        if v.op.name == "transpose" and _NAME.match(args[0]):
-            axes = v.params.get("axes")
-            n = len(v.args[0].shape)
-            if axes is None or tuple(axes) == tuple(range(n - 1, -1, -1)):
-                return f"{args[0]}.T"
+        for sp in v.op.numpy:
+            if isinstance(sp, Ufunc):
+                return None
+            text = self.template(sp, v, args)
+            if text is not None:
+                return text if sp.inline else None
         return None
+
+    def template(self, sp: Expr, v: Var, args: list[str]) -> str | None:
+        """The expression of template ``sp`` for ``v``, or None where it does not apply."""
+        if callable(sp.template):
+            return sp.template(args, [a.shape for a in v.args], **v.params)
+        params = {k: self.param(k, p) for k, p in v.params.items()}
+        return sp.template.format(*args, **params)
+
+    def param(self, key: str, value: Any) -> str:
+        """Source for a parameter: a literal, or the name of the value in the namespace."""
+        if _plain(value):
+            return repr(value)
+        return self.bind(key, value)
 
     def lines_for(self, v: Var, target: str, args: list[str], out: str | None) -> list[str]:
         """The source lines computing ``v`` into ``target`` (writing into ``out`` if given)."""
-        if inplace_sigmoid(v):
-            self.overflow_ok = True
-            o = f", out={out}" if out else ""
-            return [
-                f"{target} = np.negative({args[0]}{o})",
-                f"np.exp({target}, out={target})",
-                f"np.add({target}, 1, out={target})",
-                f"np.reciprocal({target}, out={target})",
-            ]
         return [f"{target} = {self.expr(v, args, out)}"]
 
     def expr(self, v: Var, args: list[str], out: str | None) -> str:
-        name = v.op.name
-        p = v.params
         uf = ufunc_of(v)
-        if out is not None and uf is not None:
-            return f"{uf[0]}({', '.join(args + list(uf[1]))}, out={out})"
-        if name in INFIX:
-            return f"{args[0]} {INFIX[name]} {args[1]}"
         if uf is not None:
-            return f"{uf[0]}({', '.join(args + list(uf[1]))})"
-        if name == "sigmoid" and v.dtype.kind == "f" and v.args[0].dtype == v.dtype:
-            self.overflow_ok = True
-            return f"1 / (1 + np.exp(-{args[0]}))"
-        nd = len(v.args[0].shape) if v.args else 0
+            self.fresh.add(id(v))
+            fn = uf.fn if isinstance(uf.fn, str) else self.function(v.op.name, uf.fn)
+            operands = ", ".join(args + list(uf.consts))
+            if out is not None:
+                return f"{fn}({operands}, out={out})"
+            if uf.operator is not None and len(args) == 2:
+                return f"{args[0]} {uf.operator} {args[1]}"
+            return f"{fn}({operands})"
         red = axis_sum(v)
         if red is not None:
             vec = self.vector("ones", 1.0, red[2], red[0].dtype)
             return f"{vec} @ {args[0]}" if red[1] == 0 else f"{args[0]} @ {vec}"
-        if name in ("sum", "max") and nd >= 1:
-            fn = "np.add.reduce" if name == "sum" else "np.maximum.reduce"
-            return f"{fn}({args[0]}, axis={p['axis']!r}, keepdims={p['keepdims']!r})"
-        if name == "sum_to" and nd >= 1:
-            return _sum_to(args[0], v.args[0].shape, tuple(p["shape"]))
-        if name == "reshape" and _NAME.match(args[0]):
-            return f"{args[0]}.reshape({tuple(p['shape'])!r})"
-        if name == "transpose":
-            return f"np.transpose({args[0]}, {p['axes']!r})"
-        if name == "broadcast_to":
-            return f"np.broadcast_to({args[0]}, {p['shape']!r})"
-        if name == "getitem":
-            return f"{args[0]}[{self.bind('ix', p['index'])}]"
-        if name == "astype":
-            return f"np.asarray({args[0]}).astype({self.bind('dt', p['dtype'])}, copy=False)"
-        if name == "where":
-            return f"np.where({', '.join(args)})"
-        impl = functools.partial(v.op.impl, **p) if p else v.op.impl
+        for sp in v.op.numpy:
+            if isinstance(sp, Expr) and not sp.inline:
+                text = self.template(sp, v, args)
+                if text is not None:
+                    if sp.fresh:
+                        self.fresh.add(id(v))
+                    return text
+        impl = functools.partial(v.op.impl, **v.params) if v.params else v.op.impl
         return f"{self.bind(v.op.name, impl)}({', '.join(args)})"
 
+    def owned(self, v: Var) -> bool:
+        """True when the line generated for ``v`` made a fresh array nothing else sees."""
+        return len(v.shape) >= 1 and id(v) in self.fresh
+
     def can_write(self, v: Var) -> bool:
-        ok = ufunc_of(v) is not None or inplace_sigmoid(v)
+        """True when ``v``'s line may write into a dead buffer (``out=``)."""
         return (
-            ok
+            ufunc_of(v) is not None
             and self.reuse_min_size is not None
             and len(v.shape) >= 1
             and math.prod(v.shape) >= self.reuse_min_size
         )
+
+
+def _plain(value: Any) -> bool:
+    # a parameter whose repr is Python source for an equal value
+    if value is None or isinstance(value, (bool, int, str)) and not isinstance(value, np.generic):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, tuple):
+        return all(_plain(x) for x in value)
+    return False
 
 
 def _uniform_scalar(c: Var, other: Var, v: Var) -> str | None:
@@ -302,16 +261,3 @@ def _uniform_scalar(c: Var, other: Var, v: Var) -> str | None:
         return None
     lit = repr(float(first))
     return f"({lit})" if lit.startswith("-") else lit
-
-
-def _sum_to(x: str, xs: tuple[int, ...], shape: tuple[int, ...]) -> str:
-    # the same reduction as the primitive's impl, with its axes worked out now
-    lead = len(xs) - len(shape)
-    if lead == 1 and xs[1:] == shape:  # a bias summed over the batch
-        return f"np.add.reduce({x}, axis=0)"
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
-    )
-    kept = tuple(1 if i in axes else n for i, n in enumerate(xs))
-    red = f"np.add.reduce({x}, axis={axes!r}, keepdims=True)"
-    return red if kept == shape else f"{red}.reshape({shape!r})"

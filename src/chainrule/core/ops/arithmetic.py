@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.ops._examples import normal, one_of, positive
+from chainrule.core.ops.examples import normal, one_of, positive
 from chainrule.core.ops.shapes import sum_to
 from chainrule.core.primitive import Primitive, apply, register
+from chainrule.core.spelling import Expr, Infix, Ufunc
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -28,6 +29,11 @@ ADD = register(
         vjp=(lambda g, out, x, y: sum_to(g, _shape(x)), lambda g, out, x, y: sum_to(g, _shape(y))),
         jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t),
         example=normal((3, 4), (4,)),
+        elementwise=True,
+        commutative=True,
+        numpy=Ufunc("np.add", operator="+"),
+        infix=Infix(" + ", 30, associative=True),
+        sympy=lambda sp, x, y: x + y,
     )
 )
 SUB = register(
@@ -38,6 +44,10 @@ SUB = register(
         vjp=(lambda g, out, x, y: sum_to(g, _shape(x)), lambda g, out, x, y: sum_to(-g, _shape(y))),
         jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t),
         example=normal((3, 1), (1, 4)),
+        elementwise=True,
+        numpy=Ufunc("np.subtract", operator="-"),
+        infix=Infix(" - ", 30),
+        sympy=lambda sp, x, y: x - y,
     )
 )
 MUL = register(
@@ -51,6 +61,12 @@ MUL = register(
         ),
         jvp=(lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
         example=normal((2, 3, 4), (3, 1)),
+        elementwise=True,
+        commutative=True,
+        numpy=Ufunc("np.multiply", operator="*"),
+        infix=Infix("*", 40, associative=True),
+        latex=Infix(r" \cdot ", 40, associative=True),
+        sympy=lambda sp, x, y: x * y,
     )
 )
 DIV = register(
@@ -64,6 +80,11 @@ DIV = register(
         ),
         jvp=(lambda t, out, x, y: t / y, lambda t, out, x, y: -t * out / y),
         example=lambda rng: ((rng.normal(size=(3, 4)), rng.uniform(0.5, 2.0, size=(4,))), {}),
+        elementwise=True,
+        numpy=Ufunc("np.divide", operator="/"),
+        infix=Infix("/", 40),
+        latex=lambda x, y: rf"\frac{{{x}}}{{{y}}}",
+        sympy=lambda sp, x, y: x / y,
     )
 )
 
@@ -97,6 +118,11 @@ POW = register(
             lambda t, out, x, y: _pow_exponent(t, out, x),
         ),
         example=positive((3, 4), (4,)),
+        elementwise=True,
+        numpy=Ufunc("np.power", operator="**"),
+        infix=Infix("**", 60, right=True),
+        latex=lambda x, y: (f"{{{x.wrapped}}}^{{{y}}}", 60),
+        sympy=lambda sp, x, y: x**y,
     )
 )
 
@@ -121,6 +147,10 @@ MAXIMUM = register(
             lambda t, out, x, y: t * _max_weights(y, x),
         ),
         example=one_of(normal((3, 4), (3, 4)), normal((3, 4), (4,)), normal((3, 1), (1, 4))),
+        elementwise=True,
+        commutative=True,
+        numpy=Ufunc("np.maximum"),
+        sympy=lambda sp, x, y: sp.Max(x, y),
     )
 )
 
@@ -148,6 +178,9 @@ WHERE = register(
             (rng.normal(size=(3, 4)) > 0, rng.normal(size=(3, 4)), rng.normal(size=(4,))),
             {},
         ),
+        elementwise=True,
+        numpy=Expr("np.where({0}, {1}, {2})", fresh=True),
+        sympy=lambda sp, c, x, y: sp.Piecewise((x, c), (y, True)),
     )
 )
 

@@ -6,23 +6,38 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.ops._examples import normal
+from chainrule.core.ops.examples import normal
 from chainrule.core.primitive import Primitive, apply, register
+from chainrule.core.spelling import Infix, Ufunc
 
 
-def _nondiff(name: str, impl: Any, n: int) -> Primitive:
-    shapes = [(3, 4)] * n
-    return register(Primitive(name, impl, example=normal(*shapes), differentiable=False, doc=name))
+def _nondiff(name: str, ufunc: Any, n: int, op: str | None = None, **spellings: Any) -> Primitive:
+    """Register the NumPy ufunc ``np.<ufunc>`` as a piecewise-constant elementwise primitive."""
+    return register(
+        Primitive(
+            name,
+            getattr(np, ufunc),
+            example=normal(*[(3, 4)] * n),
+            differentiable=False,
+            elementwise=True,
+            commutative=name in ("equal", "not_equal"),
+            numpy=Ufunc(f"np.{ufunc}", operator=op),
+            infix=None if op is None else Infix(f" {op} ", 20),
+            **spellings,
+        )
+    )
 
 
-GREATER = _nondiff("greater", np.greater, 2)
-GREATER_EQUAL = _nondiff("greater_equal", np.greater_equal, 2)
-LESS = _nondiff("less", np.less, 2)
-LESS_EQUAL = _nondiff("less_equal", np.less_equal, 2)
-EQUAL = _nondiff("equal", np.equal, 2)
-NOT_EQUAL = _nondiff("not_equal", np.not_equal, 2)
-SIGN = _nondiff("sign", np.sign, 1)
-ISFINITE = _nondiff("isfinite", np.isfinite, 1)
+GREATER = _nondiff("greater", "greater", 2, ">", sympy=lambda sp, x, y: sp.Gt(x, y))
+GREATER_EQUAL = _nondiff(
+    "greater_equal", "greater_equal", 2, ">=", sympy=lambda sp, x, y: sp.Ge(x, y)
+)
+LESS = _nondiff("less", "less", 2, "<", sympy=lambda sp, x, y: sp.Lt(x, y))
+LESS_EQUAL = _nondiff("less_equal", "less_equal", 2, "<=", sympy=lambda sp, x, y: sp.Le(x, y))
+EQUAL = _nondiff("equal", "equal", 2, "==", sympy=lambda sp, x, y: sp.Eq(x, y))
+NOT_EQUAL = _nondiff("not_equal", "not_equal", 2, "!=", sympy=lambda sp, x, y: sp.Ne(x, y))
+SIGN = _nondiff("sign", "sign", 1, sympy=lambda sp, x: sp.sign(x))
+ISFINITE = _nondiff("isfinite", "isfinite", 1)
 
 
 def greater(x: Any, y: Any) -> Any:

@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.ops._examples import away_from_zero, normal, positive
+from chainrule.core.ops.examples import away_from_zero, normal, positive
 from chainrule.core.primitive import Primitive, apply, register
+from chainrule.core.spelling import Expr, Infix, Ufunc
 
 
-def _unary(name: str, impl: Any, deriv: Any, example: Any, doc: str) -> Primitive:
+def _unary(name: str, impl: Any, deriv: Any, example: Any, **spellings: Any) -> Primitive:
     """Register a unary primitive whose VJP and JVP both multiply by ``deriv(out, x)``."""
     return register(
         Primitive(
@@ -21,7 +22,8 @@ def _unary(name: str, impl: Any, deriv: Any, example: Any, doc: str) -> Primitiv
             vjp=(lambda g, out, x: g * deriv(out, x),),
             jvp=(lambda t, out, x: t * deriv(out, x),),
             example=example,
-            doc=doc,
+            elementwise=True,
+            **spellings,
         )
     )
 
@@ -33,10 +35,22 @@ NEG = register(
         vjp=(lambda g, out, x: -g,),  # d(-x) = -1
         jvp=(lambda t, out, x: -t,),
         example=normal((3, 4)),
+        elementwise=True,
+        numpy=Ufunc("np.negative"),
+        infix=Infix("-", 50, unary=True),
+        sympy=lambda sp, x: -x,
     )
 )
 # d exp(x) = exp(x)
-EXP = _unary("exp", np.exp, lambda out, x: out, normal((3, 4)), "e**x")
+EXP = _unary(
+    "exp",
+    np.exp,
+    lambda out, x: out,
+    normal((3, 4)),
+    numpy=Ufunc("np.exp"),
+    latex=lambda x: f"e^{{{x}}}",
+    sympy=lambda sp, x: sp.exp(x),
+)
 # d log(x) = 1/x
 LOG = register(
     Primitive(
@@ -45,14 +59,42 @@ LOG = register(
         vjp=(lambda g, out, x: g / x,),
         jvp=(lambda t, out, x: t / x,),
         example=positive((3, 4)),
+        elementwise=True,
+        numpy=Ufunc("np.log"),
+        latex=r"\log",
+        sympy=lambda sp, x: sp.log(x),
     )
 )
 # d sin(x) = cos(x)
-SIN = _unary("sin", np.sin, lambda out, x: op.cos(x), normal((3, 4)), "sine")
+SIN = _unary(
+    "sin",
+    np.sin,
+    lambda out, x: op.cos(x),
+    normal((3, 4)),
+    numpy=Ufunc("np.sin"),
+    latex=r"\sin",
+    sympy=lambda sp, x: sp.sin(x),
+)
 # d cos(x) = -sin(x)
-COS = _unary("cos", np.cos, lambda out, x: -op.sin(x), normal((3, 4)), "cosine")
+COS = _unary(
+    "cos",
+    np.cos,
+    lambda out, x: -op.sin(x),
+    normal((3, 4)),
+    numpy=Ufunc("np.cos"),
+    latex=r"\cos",
+    sympy=lambda sp, x: sp.cos(x),
+)
 # d tanh(x) = 1 - tanh(x)**2
-TANH = _unary("tanh", np.tanh, lambda out, x: 1 - out * out, normal((3, 4)), "tanh")
+TANH = _unary(
+    "tanh",
+    np.tanh,
+    lambda out, x: 1 - out * out,
+    normal((3, 4)),
+    numpy=Ufunc("np.tanh"),
+    latex=r"\tanh",
+    sympy=lambda sp, x: sp.tanh(x),
+)
 # d sqrt(x) = 1 / (2 sqrt(x))
 SQRT = register(
     Primitive(
@@ -61,6 +103,10 @@ SQRT = register(
         vjp=(lambda g, out, x: g / (2 * out),),
         jvp=(lambda t, out, x: t / (2 * out),),
         example=positive((3, 4)),
+        elementwise=True,
+        numpy=Ufunc("np.sqrt"),
+        latex=lambda x: rf"\sqrt{{{x}}}",
+        sympy=lambda sp, x: sp.sqrt(x),
     )
 )
 # d log1p(x) = 1 / (1 + x)
@@ -71,29 +117,73 @@ LOG1P = register(
         vjp=(lambda g, out, x: g / (1 + x),),
         jvp=(lambda t, out, x: t / (1 + x),),
         example=positive((3, 4), low=-0.5, high=2.0),
+        elementwise=True,
+        numpy=Ufunc("np.log1p"),
+        sympy=lambda sp, x: sp.log(1 + x),
     )
 )
 # d expm1(x) = exp(x) = expm1(x) + 1
-EXPM1 = _unary("expm1", np.expm1, lambda out, x: out + 1, normal((3, 4)), "exp(x) - 1")
+EXPM1 = _unary(
+    "expm1",
+    np.expm1,
+    lambda out, x: out + 1,
+    normal((3, 4)),
+    numpy=Ufunc("np.expm1"),
+    sympy=lambda sp, x: sp.exp(x) - 1,
+)
 
 
-def _sigmoid_impl(x: np.ndarray) -> np.ndarray:
-    # exp of -|x| never overflows; both branches are exact to rounding
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+def sigmoid_into(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """The logistic function of ``x``, written into ``out`` (which may be ``x`` itself).
+
+    The one formula of the ``sigmoid`` primitive, used by its ``impl`` and by
+    generated code alike: with ``e = exp(-|x|)`` (which never overflows),
+    ``1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` below, each exact to
+    rounding, subnormal results included. Six passes over the data, one
+    temporary array and a boolean mask.
+    """
+    x = np.asarray(x)
+    if out is None:
+        out = np.empty(x.shape, dtype=np.exp(np.zeros((), x.dtype)).dtype)
+    pos = np.greater_equal(x, 0)  # read before out (possibly x's buffer) is written
+    np.copysign(x, -1.0, out=out)  # -|x|
+    np.exp(out, out=out)  # e
+    den = np.add(out, 1)
+    np.divide(out, den, out=out)  # e / (1 + e)
+    np.divide(1, den, out=out, where=pos)  # 1 / (1 + e) where x >= 0
+    return out
+
+
+def _sigmoid_impl(x: Any) -> np.ndarray:
+    return sigmoid_into(x)
 
 
 # d sigma(x) = sigma(x) (1 - sigma(x))
 SIGMOID = _unary(
-    "sigmoid", _sigmoid_impl, lambda out, x: out * (1 - out), normal((3, 4)), "logistic"
+    "sigmoid",
+    _sigmoid_impl,
+    lambda out, x: out * (1 - out),
+    normal((3, 4)),
+    numpy=Ufunc(sigmoid_into),
+    latex=r"\sigma",
+    sympy=lambda sp, x: 1 / (1 + sp.exp(-x)),
 )
-# d softplus(x) = sigma(x); softplus(x) = log(1 + e**x) computed as logaddexp(x, 0)
+
+
+def _softplus_impl(x: Any) -> np.ndarray:
+    # log(1 + e**x) as logaddexp(x, 0), with a zero of x's own dtype
+    return np.logaddexp(x, np.zeros((), x.dtype) if hasattr(x, "dtype") else 0.0)
+
+
+# d softplus(x) = sigma(x)
 SOFTPLUS = _unary(
     "softplus",
-    lambda x: np.logaddexp(x, np.zeros((), x.dtype) if hasattr(x, "dtype") else 0.0),
+    _softplus_impl,
     lambda out, x: op.sigmoid(x),
     normal((3, 4)),
-    "log(1 + e**x)",
+    numpy=Ufunc("np.logaddexp", "0.0"),
+    latex=r"\operatorname{softplus}",
+    sympy=lambda sp, x: sp.log(1 + sp.exp(x)),
 )
 
 
@@ -112,7 +202,7 @@ ERF = _unary(
     _erf_impl,
     lambda out, x: _TWO_OVER_SQRT_PI * op.exp(-(x * x)),
     normal((3, 4)),
-    "error function",
+    sympy=lambda sp, x: sp.erf(x),
 )
 # d relu(x) = [x > 0]  (subgradient 0 at the kink, as PyTorch)
 RELU = _unary(
@@ -120,10 +210,19 @@ RELU = _unary(
     lambda x: np.maximum(x, np.zeros((), getattr(x, "dtype", np.float64))),
     lambda out, x: op.greater(out, 0),  # a bool mask; multiplying keeps g's dtype
     away_from_zero((3, 4)),
-    "max(x, 0)",
+    numpy=Ufunc("np.maximum", "0"),
+    sympy=lambda sp, x: sp.Max(x, 0),
 )
 # d |x| = sign(x)  (subgradient 0 at 0, as PyTorch)
-ABS = _unary("abs", np.abs, lambda out, x: op.sign(x), away_from_zero((3, 4)), "|x|")
+ABS = _unary(
+    "abs",
+    np.abs,
+    lambda out, x: op.sign(x),
+    away_from_zero((3, 4)),
+    numpy=Ufunc("np.abs"),
+    latex=lambda x: rf"\left|{x}\right|",
+    sympy=lambda sp, x: sp.Abs(x),
+)
 
 
 def _astype_impl(x: np.ndarray, dtype: Any) -> np.ndarray:
@@ -138,6 +237,10 @@ ASTYPE = register(
         vjp=(lambda g, out, x, dtype: astype(g, x.dtype),),
         jvp=(lambda t, out, x, dtype: astype(t, dtype),),
         example=normal((3, 4), dtype=np.dtype(np.float64)),
+        elementwise=True,
+        view=True,  # no copy when the dtype is already right
+        numpy=Expr("np.asarray({0}).astype({dtype}, copy=False)"),
+        sympy=lambda sp, x, dtype: x,
     )
 )
 

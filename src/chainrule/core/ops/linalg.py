@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.ops._examples import normal, one_of
+from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import expand_dims, sum_to, swapaxes
 from chainrule.core.primitive import Primitive, apply, register
+from chainrule.core.spelling import Infix, Ufunc
 
 
 def _transposed_view(b: Any) -> bool:
@@ -63,6 +64,11 @@ MATMUL = register(
             normal((2, 1, 3, 4), (5, 4, 2)),
             normal((3, 4), (4, 5)),
         ),
+        # the product cannot be written over one of its own operands
+        numpy=Ufunc("np.matmul", operator="@", in_place=False),
+        infix=Infix(" @ ", 40),
+        hint="matmul needs a.shape[-1] == b.shape[-2] (1-D operands count as a row or a "
+        "column); transpose an operand (x.T) or reshape it",
     )
 )
 

@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.ops._examples import normal, one_of
+from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import broadcast_to, reshape
 from chainrule.core.primitive import Primitive, apply, register
+from chainrule.core.spelling import Expr
 
 
-def _norm_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
+def norm_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
     if axis is None:
         return None
     if isinstance(axis, (int, np.integer)):
@@ -30,6 +31,15 @@ def _kept_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[i
     if axis is None:
         return (1,) * len(shape)
     return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def _reduce(
+    ufunc: str, args: list[str], shapes: list[tuple[int, ...]], axis: Any, keepdims: bool
+) -> str | None:
+    # the ufunc's reduce method, as ndarray.sum/max call it (not for 0-d operands)
+    if not shapes[0]:
+        return None
+    return f"{ufunc}.reduce({args[0]}, axis={axis!r}, keepdims={keepdims!r})"
 
 
 def _sum_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
@@ -54,6 +64,11 @@ SUM = register(
             normal((3, 4), axis=None, keepdims=False, vary=True),
             normal((3, 4), axis=(1,), keepdims=True, vary=True),
         ),
+        numpy=Expr(
+            lambda args, shapes, axis, keepdims: _reduce("np.add", args, shapes, axis, keepdims)
+        ),
+        # a sum of a scalar expression is the expression itself
+        sympy=lambda sp, x, axis, keepdims: x,
     )
 )
 
@@ -89,19 +104,23 @@ MAX = register(
             normal((3, 4), axis=None, keepdims=False, vary=True),
             normal((2, 3, 4), axis=(0, 2), keepdims=False, vary=True),
         ),
+        numpy=Expr(
+            lambda args, shapes, axis, keepdims: _reduce("np.maximum", args, shapes, axis, keepdims)
+        ),
+        sympy=lambda sp, x, axis, keepdims: x,
     )
 )
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Sum over ``axis`` (all axes by default), as :func:`numpy.sum`."""
-    ax = _norm_axis(axis, np.ndim(x))
+    ax = norm_axis(axis, np.ndim(x))
     return apply(SUM, x, axis=ax, keepdims=bool(keepdims))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Maximum over ``axis``; tied maxima share the gradient evenly."""
-    ax = _norm_axis(axis, np.ndim(x))
+    ax = norm_axis(axis, np.ndim(x))
     return apply(MAX, x, axis=ax, keepdims=bool(keepdims))
 
 
@@ -113,6 +132,6 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over ``axis``, as :func:`numpy.mean`."""
     shape = np.shape(x) if not hasattr(x, "shape") else x.shape
-    ax = _norm_axis(axis, len(shape))
+    ax = norm_axis(axis, len(shape))
     n = int(np.prod([shape[a] for a in ax])) if ax is not None else int(np.prod(shape))
     return sum(x, axis=ax, keepdims=keepdims) / n

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.ops._examples import normal
+from chainrule.core.ops.examples import normal
 from chainrule.core.primitive import Primitive, apply, register
+from chainrule.core.spelling import Expr, Infix, is_name
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -30,6 +31,10 @@ IDENTITY = register(
         vjp=(lambda g, out, x: g,),  # d x = dx
         jvp=(lambda t, out, x: t,),
         example=normal((3, 4)),
+        view=True,
+        numpy=Expr("{0}", inline=True),  # no line: users read the operand
+        infix=Infix("", 100, unary=True),  # printed as its operand
+        sympy=lambda sp, x: x,
     )
 )
 
@@ -45,6 +50,14 @@ RESHAPE = register(
         vjp=(lambda g, out, x, shape: reshape(g, _shape(x)),),  # reshape back
         jvp=(lambda t, out, x, shape: reshape(t, shape),),
         example=normal((3, 4), shape=(2, 6)),
+        view=True,
+        numpy=Expr(
+            lambda args, shapes, shape: (
+                f"{args[0]}.reshape({tuple(shape)!r})" if is_name(args[0]) else None
+            )
+        ),
+        sympy=lambda sp, x, shape: x,
+        hint="the new shape must have as many elements as the old one (-1 infers one axis)",
     )
 )
 
@@ -53,6 +66,14 @@ def _transpose_impl(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
     if type(x) is not np.ndarray:
         return np.transpose(x, axes)
     return x.T if axes is None else x.transpose(axes)
+
+
+def _reversed_axes_view(args: list[str], shapes: list[Any], axes: Any) -> str | None:
+    # a 2-D transpose is the .T attribute, written into its users' expressions
+    n = len(shapes[0])
+    if not is_name(args[0]) or (axes is not None and tuple(axes) != tuple(range(n - 1, -1, -1))):
+        return None
+    return f"{args[0]}.T"
 
 
 def _inverse_axes(axes: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -66,6 +87,8 @@ TRANSPOSE = register(
         vjp=(lambda g, out, x, axes: transpose(g, _inverse_axes(axes)),),  # inverse permutation
         jvp=(lambda t, out, x, axes: transpose(t, axes),),
         example=normal((2, 3, 4), axes=(1, 2, 0), vary=True),
+        view=True,
+        numpy=(Expr(_reversed_axes_view, inline=True), Expr("np.transpose({0}, {axes})")),
     )
 )
 
@@ -81,20 +104,45 @@ BROADCAST_TO = register(
         vjp=(lambda g, out, x, shape: sum_to(g, _shape(x)),),  # sum over broadcast axes
         jvp=(lambda t, out, x, shape: broadcast_to(t, shape),),
         example=normal((3, 1), shape=(2, 3, 4)),
+        view=True,
+        numpy=Expr("np.broadcast_to({0}, {shape})"),
+        sympy=lambda sp, x, shape: x,
+        hint="each axis must be 1 or equal the target size",
     )
 )
 
 
-def _sum_to_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    x = np.asarray(x)
-    xs = x.shape
+def _sum_to_axes(xs: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The axes of an ``xs``-shaped array that summing to ``shape`` reduces (kept as length
+    one, then reshaped), or None for the common case of one leading axis (a bias summed
+    over the batch), reduced without keeping it."""
     lead = len(xs) - len(shape)
-    if lead == 1 and xs[1:] == shape:  # the common case: a bias summed over the batch
-        return np.add.reduce(x, axis=0)
-    axes = tuple(range(lead)) + tuple(
+    if lead == 1 and xs[1:] == shape:
+        return None
+    return tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
     )
+
+
+def _sum_to_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(x)
+    axes = _sum_to_axes(x.shape, shape)
+    if axes is None:
+        return np.add.reduce(x, axis=0)
     return np.add.reduce(x, axis=axes, keepdims=True).reshape(shape)
+
+
+def _sum_to_spelling(args: list[str], shapes: list[Any], shape: tuple[int, ...]) -> str | None:
+    # the impl's reduction with its axes worked out when the code is generated
+    xs, shape = tuple(shapes[0]), tuple(shape)
+    if not xs:
+        return None
+    axes = _sum_to_axes(xs, shape)
+    if axes is None:
+        return f"np.add.reduce({args[0]}, axis=0)"
+    red = f"np.add.reduce({args[0]}, axis={axes!r}, keepdims=True)"
+    kept = tuple(1 if i in axes else n for i, n in enumerate(xs))
+    return red if kept == shape else f"{red}.reshape({shape!r})"
 
 
 SUM_TO = register(
@@ -104,6 +152,7 @@ SUM_TO = register(
         vjp=(lambda g, out, x, shape: broadcast_to(g, _shape(x)),),  # transpose of broadcasting
         jvp=(lambda t, out, x, shape: sum_to(t, shape),),
         example=normal((2, 3, 4), shape=(3, 1)),
+        numpy=Expr(_sum_to_spelling),
     )
 )
 
@@ -120,6 +169,10 @@ GETITEM = register(
         vjp=(lambda g, out, x, index: scatter_add(g, index, _shape(x)),),
         jvp=(lambda t, out, x, index: getitem(t, index),),
         example=normal((4, 5), index=(slice(1, 3), np.array([0, 2, 2, 4]))),
+        view=True,
+        numpy=Expr("{0}[{index}]"),
+        infix=lambda x, index: f"{x.wrapped}[{index}]",
+        hint="every index must lie within its axis's length",
     )
 )
 
@@ -175,6 +228,8 @@ CONCATENATE = register(
         vjp=_concat_vjp,
         jvp=_concat_jvp,
         example=normal((2, 3), (4, 3), (1, 3), axis=0, vary=True),
+        hint="all operands must have the same number of axes and equal sizes except "
+        "along the joining axis",
     )
 )
 

@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.ops._examples import normal
 from chainrule.core.ops.arithmetic import where
 from chainrule.core.ops.compare import isfinite
 from chainrule.core.ops.elementwise import exp, log
-from chainrule.core.ops.reductions import _norm_axis, max, sum
+from chainrule.core.ops.examples import normal
+from chainrule.core.ops.reductions import max, norm_axis, sum
 from chainrule.core.ops.shapes import reshape
 from chainrule.core.primitive import Primitive, apply, register
+from chainrule.core.spelling import Expr
 
 
 def _stop_impl(x: np.ndarray) -> np.ndarray:
@@ -27,7 +28,15 @@ def _stop_impl(x: np.ndarray) -> np.ndarray:
 
 
 STOP_GRADIENT = register(
-    Primitive("stop_gradient", _stop_impl, example=normal((3,)), differentiable=False)
+    Primitive(
+        "stop_gradient",
+        _stop_impl,
+        example=normal((3,)),
+        differentiable=False,
+        view=True,
+        numpy=Expr("{0}", inline=True),  # no line: users read the operand
+        sympy=lambda sp, x: x,
+    )
 )
 
 
@@ -46,7 +55,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     1000.693147
     """
     shape = np.shape(x) if not hasattr(x, "shape") else x.shape
-    ax = _norm_axis(axis, len(shape))
+    ax = norm_axis(axis, len(shape))
     m = stop_gradient(max(x, axis=ax, keepdims=True))
     m = where(isfinite(m), m, 0.0)
     s = log(sum(exp(x - m), axis=ax, keepdims=True)) + m

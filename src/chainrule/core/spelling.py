@@ -1,0 +1,151 @@
+"""How engines other than the tape spell a primitive: generated NumPy code and printing.
+
+A primitive's registration may carry these spellings beside its ``impl`` and
+rules (see :class:`chainrule.core.primitive.Primitive`), so that everything
+about an operation lives in one place:
+
+- ``numpy=``: how :mod:`chainrule.symbolic.codegen` writes it, as a
+  :class:`Ufunc` (a call that can write into a dead buffer with ``out=``) or an
+  :class:`Expr` (an expression template), or a tuple of them tried in order.
+  Without one, generated code calls the primitive's ``impl``.
+- ``infix=``: how :func:`chainrule.symbolic.infix` prints it, as an
+  :class:`Infix` operator or a callable; ``latex=`` the same for LaTeX (a
+  string is a function head such as ``r"\\log"``).
+
+Examples
+--------
+>>> from chainrule.core.spelling import Expr, Infix, Ufunc
+>>> Ufunc("np.add", operator="+")
+Ufunc('np.add')
+>>> Infix(" + ", 30, associative=True).symbol
+' + '
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Expr", "Infix", "Ufunc", "is_name"]
+
+
+class Ufunc:
+    """Generated code calls a NumPy ufunc, or a function with the ufunc ``out=`` protocol.
+
+    Parameters
+    ----------
+    fn : str or callable
+        A NumPy name written verbatim (``"np.exp"``) or a function, which is
+        put into the generated function's namespace. It is called as
+        ``fn(*operands, *consts)`` or ``fn(*operands, *consts, out=buffer)``.
+    *consts : str
+        Constant trailing operands in source form (``"0"`` for ``relu`` as
+        ``np.maximum(x, 0)``).
+    operator : str, optional
+        A binary operator spelling the call when no buffer is given (``"+"``).
+    same_dtype : bool
+        Use this spelling only for a floating result of the first operand's dtype
+        (a constant operand or a function may otherwise change the result type).
+    in_place : bool
+        Whether the output may be the buffer of one of its own operands (False
+        for a matrix product).
+    """
+
+    __slots__ = ("fn", "consts", "operator", "same_dtype", "in_place")
+
+    def __init__(
+        self,
+        fn: str | Callable[..., Any],
+        *consts: str,
+        operator: str | None = None,
+        same_dtype: bool | None = None,
+        in_place: bool = True,
+    ) -> None:
+        self.fn = fn
+        self.consts = consts
+        self.operator = operator
+        self.same_dtype = bool(consts) or callable(fn) if same_dtype is None else same_dtype
+        self.in_place = in_place
+
+    def __repr__(self) -> str:
+        return f"Ufunc({self.fn if callable(self.fn) else repr(self.fn)})"
+
+
+class Expr:
+    """Generated code writes an expression, from a template or a function.
+
+    Parameters
+    ----------
+    template : str or callable
+        A :meth:`str.format` template over the operand sources (``{0}``,
+        ``{1}``, ...) and the parameters by name (``{axis}``; a parameter that
+        is not a plain literal is passed in the namespace and named), or
+        ``template(args, shapes, **params) -> str | None`` with the operand
+        sources and shapes (``None``: this spelling does not apply).
+    inline : bool
+        The expression is a view written straight into its users (no line).
+    fresh : bool
+        The expression makes a new array nothing else sees (its buffer may be
+        reused once it is dead).
+    """
+
+    __slots__ = ("template", "inline", "fresh")
+
+    def __init__(
+        self,
+        template: str | Callable[..., str | None],
+        *,
+        inline: bool = False,
+        fresh: bool = False,
+    ) -> None:
+        self.template = template
+        self.inline = inline
+        self.fresh = fresh
+
+    def __repr__(self) -> str:
+        return f"Expr({self.template!r})"
+
+
+class Infix:
+    """A printed operator: binary (``a + b``) or, with ``unary=True``, prefix (``-a``).
+
+    Parameters
+    ----------
+    symbol : str
+        The operator as printed, with its spacing (``" + "``, ``"*"``).
+    precedence : int
+        Binding strength (comparisons 20, ``+`` 30, ``*`` 40, unary minus 50,
+        ``**`` 60); operands binding less tightly are parenthesised.
+    associative : bool
+        ``a op (b op c)`` equals ``(a op b) op c``: the right operand needs no
+        parentheses at equal precedence.
+    right : bool
+        Right-binding (``**``): both operands are parenthesised at equal precedence.
+    unary : bool
+        A prefix operator; an empty symbol prints the operand unchanged.
+    """
+
+    __slots__ = ("symbol", "precedence", "associative", "right", "unary")
+
+    def __init__(
+        self,
+        symbol: str,
+        precedence: int,
+        *,
+        associative: bool = False,
+        right: bool = False,
+        unary: bool = False,
+    ) -> None:
+        self.symbol = symbol
+        self.precedence = precedence
+        self.associative = associative
+        self.right = right
+        self.unary = unary
+
+    def __repr__(self) -> str:
+        return f"Infix({self.symbol!r}, {self.precedence})"
+
+
+def is_name(src: str) -> bool:
+    """True when ``src`` is a dotted Python name (``x``, ``v3``, ``a.T``): safe before ``.``."""
+    return bool(src) and all(part.isidentifier() for part in src.split("."))

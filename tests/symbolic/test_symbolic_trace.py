@@ -164,3 +164,14 @@ def test_jit_output_structures_and_jit_inside_a_trace_after_a_call():
     # the same signature, now traced: the function is inlined, not the compiled code
     g = trace(lambda a, b: jl(a, b)[1] * 2.0, a, b)
     np.testing.assert_array_equal(g(a, b)[0], (a - b) * 2.0)
+
+
+def test_render_without_graphviz_warns_and_names_the_dot_file(tmp_path, monkeypatch):
+    import chainrule.symbolic.printing as printing
+
+    monkeypatch.setattr(printing.shutil, "which", lambda name: None)
+    g = trace(lambda a: cr.exp(a) * 3, np.ones(2))
+    with pytest.warns(UserWarning, match=r"g\.dot.*Graphviz.*dot -Tsvg"):
+        out = render(g, tmp_path / "g.svg")
+    assert out == tmp_path / "g.dot" and out.read_text().startswith("digraph")
+    assert not (tmp_path / "g.svg").exists()

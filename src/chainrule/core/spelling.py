@@ -123,9 +123,12 @@ class Infix:
         Right-binding (``**``): both operands are parenthesised at equal precedence.
     unary : bool
         A prefix operator; an empty symbol prints the operand unchanged.
+    operand : int, optional
+        For a prefix operator: the precedence below which its operand is
+        parenthesised (``precedence`` by default; unary minus prints ``-x*y``).
     """
 
-    __slots__ = ("symbol", "precedence", "associative", "right", "unary")
+    __slots__ = ("symbol", "precedence", "associative", "right", "unary", "operand")
 
     def __init__(
         self,
@@ -135,12 +138,14 @@ class Infix:
         associative: bool = False,
         right: bool = False,
         unary: bool = False,
+        operand: int | None = None,
     ) -> None:
         self.symbol = symbol
         self.precedence = precedence
         self.associative = associative
         self.right = right
         self.unary = unary
+        self.operand = precedence if operand is None else operand
 
     def __repr__(self) -> str:
         return f"Infix({self.symbol!r}, {self.precedence})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,27 +17,16 @@ from typing import Any
 import numpy as np
 
 from chainrule.atomic import write_bytes_atomic
+from chainrule.core.spelling import Infix
+from chainrule.core.tensor import Tensor
 from chainrule.symbolic.ir import Graph, Var, format_const, format_param, toposort, type_str
+from chainrule.symbolic.tracing import SymTensor
 
-_BIN = {
-    "add": (" + ", 30),
-    "sub": (" - ", 30),
-    "mul": ("*", 40),
-    "div": ("/", 40),
-    "matmul": (" @ ", 40),
-    "greater": (" > ", 20),
-    "less": (" < ", 20),
-    "greater_equal": (" >= ", 20),
-    "less_equal": (" <= ", 20),
-    "equal": (" == ", 20),
-    "not_equal": (" != ", 20),
-}
 _ATOM = 100
 
 
-def _roots(obj: Any) -> list[Var]:
-    from chainrule.symbolic.tracing import SymTensor
-
+def roots(obj: Any) -> list[Var]:
+    """The output nodes of a symbolic expression, a graph or a node."""
     if isinstance(obj, SymTensor):
         return [obj.node]
     if isinstance(obj, Graph):
@@ -58,8 +48,28 @@ def _shared(order: list[Var], roots: Sequence[Var]) -> set[int]:
         if v.kind == "eqn"
         and uses.get(id(v), 0) > 1
         and id(v) not in root_ids
-        and v.op.name not in ("neg", "identity")
+        and not (isinstance(v.op.infix, Infix) and v.op.infix.unary)  # -x is never named
     }
+
+
+class _Operand:
+    """A printed operand handed to a primitive's printing form: ``str(a)`` is its text,
+    ``a.wrapped`` the text parenthesised unless it is atomic."""
+
+    __slots__ = ("text", "prec", "latex")
+
+    def __init__(self, text: str, prec: int, latex: bool) -> None:
+        self.text, self.prec, self.latex = text, prec, latex
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text, spec)
+
+    @property
+    def wrapped(self) -> str:
+        return _wrap((self.text, self.prec), _ATOM, self.latex)
 
 
 class _Style:
@@ -77,10 +87,11 @@ class _Style:
             return str(int(val))
         return format_const(val) if isinstance(val, np.ndarray) else repr(val)
 
-    def binary(self, name: str, a: str, b: str) -> str:
-        return f"{a}{_BIN[name][0]}{b}"
+    def form(self, prim: Any) -> Any:
+        """The primitive's own printing form in this notation (None: a function call)."""
+        return prim.infix
 
-    def call(self, name: str, args: list[str], params: dict[str, Any]) -> str:
+    def call(self, name: str, head: str | None, args: list[str], params: dict[str, Any]) -> str:
         extra = [f"{k}={format_param(p)}" for k, p in params.items()]
         return f"{name}({', '.join(args + extra)})"
 
@@ -93,17 +104,6 @@ class _Style:
 
 class _Latex(_Style):
     latex = True
-    _FUNCS = {
-        "exp": None,
-        "log": r"\log",
-        "sin": r"\sin",
-        "cos": r"\cos",
-        "tanh": r"\tanh",
-        "sigmoid": r"\sigma",
-        "abs": None,
-        "sqrt": None,
-        "softplus": r"\operatorname{softplus}",
-    }
 
     def leaf(self, v: Var) -> str:
         s = super().leaf(v)
@@ -111,23 +111,14 @@ class _Latex(_Style):
             return rf"\mathrm{{{s}}}"
         return s
 
-    def binary(self, name: str, a: str, b: str) -> str:
-        if name == "mul":
-            return rf"{a} \cdot {b}"
-        if name == "div":
-            return rf"\frac{{{a}}}{{{b}}}"
-        if name == "pow":
-            return f"{{{a}}}^{{{b}}}"
-        return f"{a}{_BIN[name][0]}{b}"
+    def form(self, prim: Any) -> Any:
+        # a LaTeX form, else the infix operator (a plain-text function form would not do)
+        if prim.latex is not None:
+            return prim.latex
+        return prim.infix if isinstance(prim.infix, Infix) else None
 
-    def call(self, name: str, args: list[str], params: dict[str, Any]) -> str:
-        if name == "exp":
-            return f"e^{{{args[0]}}}"
-        if name == "sqrt":
-            return rf"\sqrt{{{args[0]}}}"
-        if name == "abs":
-            return rf"\left|{args[0]}\right|"
-        head = self._FUNCS.get(name) or rf"\operatorname{{{name}}}"
+    def call(self, name: str, head: str | None, args: list[str], params: dict[str, Any]) -> str:
+        head = head or rf"\operatorname{{{name}}}"
         extra = [rf"\mathrm{{{k}}}={format_param(p)}" for k, p in params.items()]
         return rf"{head}\left({', '.join(args + extra)}\right)"
 
@@ -139,9 +130,9 @@ class _Latex(_Style):
 
 
 def _render(obj: Any, style: _Style) -> str:
-    roots = _roots(obj)
-    order = toposort(roots)
-    shared = _shared(order, roots)
+    outs = roots(obj)
+    order = toposort(outs)
+    shared = _shared(order, outs)
     text: dict[int, tuple[str, int]] = {}
     defs: list[str] = []
     for v in order:
@@ -156,7 +147,7 @@ def _render(obj: Any, style: _Style) -> str:
             defs.append(f"{nm} = {s}")
             s, prec = nm, _ATOM
         text[id(v)] = (s, prec)
-    body = ", ".join(text[id(r)][0] for r in roots)
+    body = ", ".join(text[id(r)][0] for r in outs)
     return style.where(body, defs)
 
 
@@ -168,27 +159,23 @@ def _wrap(item: tuple[str, int], need: int, latex: bool) -> str:
 
 
 def _format_eqn(v: Var, text: dict[int, tuple[str, int]], style: _Style) -> tuple[str, int]:
-    name = v.op.name
+    """The text and precedence of equation ``v``, in its primitive's own printing form."""
     args = [text[id(a)] for a in v.args]
-    if name in _BIN or (name == "pow" and style.latex):
-        if style.latex and name == "div":
-            return style.binary(name, args[0][0], args[1][0]), _ATOM
-        if name == "pow":
-            return style.binary(name, _wrap(args[0], _ATOM, True), args[1][0]), 60
-        prec = _BIN[name][1]
-        left = _wrap(args[0], prec, style.latex)
-        # + and * are associative: their right operand needs parentheses only below them
-        right_need = prec if name in ("add", "mul") else prec + 1
-        return style.binary(name, left, _wrap(args[1], right_need, style.latex)), prec
-    if name == "pow":
-        return f"{_wrap(args[0], 61, False)}**{_wrap(args[1], 61, False)}", 60
-    if name == "neg":
-        return f"-{_wrap(args[0], 41, style.latex)}", 50
-    if name == "identity":
-        return args[0]
-    if name == "getitem" and not style.latex:
-        return f"{_wrap(args[0], _ATOM, False)}[{format_param(v.params['index'])}]", _ATOM
-    return style.call(name, [a[0] for a in args], v.params), _ATOM
+    form = style.form(v.op)
+    if isinstance(form, Infix):
+        prec = form.precedence
+        if form.unary:
+            if not form.symbol:  # printed as its operand
+                return args[0]
+            return f"{form.symbol}{_wrap(args[0], form.operand, style.latex)}", prec
+        left = _wrap(args[0], prec + 1 if form.right else prec, style.latex)
+        right = _wrap(args[1], prec if form.associative else prec + 1, style.latex)
+        return f"{left}{form.symbol}{right}", prec
+    if callable(form):
+        ops = [_Operand(t, p, style.latex) for t, p in args]
+        out = form(*ops, **{k: format_param(p) for k, p in v.params.items()})
+        return out if isinstance(out, tuple) else (out, _ATOM)
+    return style.call(v.op.name, form, [a[0] for a in args], v.params), _ATOM
 
 
 def infix(obj: Any) -> str:
@@ -277,8 +264,6 @@ def _checked_values(graph: Graph, values: Any) -> list[np.ndarray]:
                 f"to_dot: got {len(vals)} values for a graph with {len(ins)} inputs "
                 f"({listing}); pass one per input, in order, or a dict by name"
             )
-    from chainrule.core.tensor import Tensor
-
     out = []
     for v, a in zip(ins, vals, strict=True):
         arr = np.asarray(a.data if isinstance(a, Tensor) else a)
@@ -303,8 +288,6 @@ def _all_values(graph: Graph, args: Sequence[Any]) -> dict[int, Any]:
 
 
 def _tape_dot(root: Any, show_values: bool) -> list[str]:
-    from chainrule.core.tensor import Tensor
-
     order: list[Any] = []
     seen: set[int] = set()
     stack = [root]
@@ -358,19 +341,16 @@ def to_dot(obj: Any, values: Any = None, *, show_values: bool = True) -> str:
     >>> print(to_dot(cr.exp(x)).splitlines()[0])
     digraph chainrule {
     """
-    from chainrule.core.tensor import Tensor
-    from chainrule.symbolic.tracing import SymTensor
-
     if isinstance(obj, Tensor) and not isinstance(obj, SymTensor):
         lines = _tape_dot(obj, show_values)
     else:
-        graph = obj if isinstance(obj, Graph) else Graph(_inputs_of(obj), _roots(obj))
+        graph = obj if isinstance(obj, Graph) else Graph(_inputs_of(obj), roots(obj))
         lines = _static_dot(graph, values)
     return "digraph chainrule {\n  rankdir=BT;\n" + "\n".join(lines) + "\n}\n"
 
 
 def _inputs_of(obj: Any) -> list[Var]:
-    return [v for v in toposort(_roots(obj)) if v.kind == "input"]
+    return [v for v in toposort(roots(obj)) if v.kind == "input"]
 
 
 def render(obj: Any, path: str | os.PathLike[str], values: Any = None) -> Path:
@@ -378,13 +358,23 @@ def render(obj: Any, path: str | os.PathLike[str], values: Any = None) -> Path:
 
     The picture is made by Graphviz's ``dot`` program when it is installed;
     without it the DOT text is written next to ``path`` with the suffix
-    ``.dot``. The file is written atomically. Returns the path written.
+    ``.dot`` and a :class:`UserWarning` names that file and how to get the
+    picture. The file is written atomically. Returns the path written.
     """
     text = obj if isinstance(obj, str) else to_dot(obj, values)
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "dot"
     exe = shutil.which("dot")
     if fmt == "dot" or exe is None:
+        if fmt != "dot":
+            warnings.warn(
+                f"render: Graphviz's dot program is not installed, so no {fmt.upper()} was "
+                f"made; wrote the DOT text to {path.with_suffix('.dot')} instead. Install "
+                f"Graphviz (e.g. apt install graphviz) and call render again, or run "
+                f"dot -T{fmt} {path.with_suffix('.dot')} -o {path}",
+                UserWarning,
+                stacklevel=2,
+            )
         path = path.with_suffix(".dot")
         data = text.encode()
     else:

@@ -37,7 +37,7 @@ NEG = register(
         example=normal((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.negative"),
-        infix=Infix("-", 50, unary=True),
+        infix=Infix("-", 50, unary=True, operand=41),
         sympy=lambda sp, x: -x,
     )
 )

@@ -26,7 +26,6 @@ from chainrule.symbolic.ir import Graph, Var, const_var, toposort
 from chainrule.symbolic.tracing import make_eqn, params_key
 
 Pattern = Any
-COMMUTATIVE = frozenset({"add", "mul", "maximum", "equal", "not_equal"})
 
 
 class Rule:
@@ -149,7 +148,7 @@ class Builder:
         params = params or {}
         args = list(args)
         if (
-            prim.name in COMMUTATIVE
+            prim.commutative
             and len(args) == 2
             and _order_key(args[1]) < _order_key(args[0])
         ):

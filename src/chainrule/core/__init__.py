@@ -4,6 +4,7 @@ from chainrule.core import ops
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.primitive import REGISTRY, Primitive, apply, register
 from chainrule.core.reverse import GradPlan, backward
+from chainrule.core.spelling import Expr, Infix, Ufunc
 from chainrule.core.state import (
     detect_anomaly,
     enable_grad,
@@ -26,12 +27,15 @@ from chainrule.core.transforms import (
 
 __all__ = [
     "REGISTRY",
+    "Expr",
     "GradPlan",
     "GraphFreedError",
     "InplaceModificationError",
+    "Infix",
     "Primitive",
     "ShapeError",
     "Tensor",
+    "Ufunc",
     "apply",
     "backward",
     "detect_anomaly",

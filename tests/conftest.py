@@ -1,0 +1,87 @@
+"""Fixtures shared by every test directory.
+
+``primitive`` (and ``differentiable_primitive``) yield each registered primitive
+with the operands its ``example`` draws: the packages that register primitives
+are imported here, so a test that takes the fixture covers every primitive,
+including one added tomorrow, with no list to update.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.core import apply
+
+# every package whose modules register primitives (test_core_registry checks this list
+# against the source tree)
+REGISTERING_PACKAGES = ("chainrule.core.ops", "chainrule.nn")
+for _pkg in REGISTERING_PACKAGES:
+    importlib.import_module(_pkg)
+
+PRIMITIVES = sorted(cr.REGISTRY)
+
+
+@dataclass
+class PrimitiveCase:
+    """A registered primitive and the operands of its ``example`` for one seed."""
+
+    prim: Any
+    args: list[Any]
+    params: dict[str, Any]
+    diff: list[int]  # positions of the floating operands (those differentiated)
+
+    @classmethod
+    def of(cls, name: str, seed: int = 0) -> PrimitiveCase:
+        prim = cr.REGISTRY[name]
+        args, params = prim.example(np.random.default_rng(seed))
+        diff = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+        return cls(prim, list(args), dict(params), diff)
+
+    @property
+    def name(self) -> str:
+        return str(self.prim.name)
+
+    def function(self) -> Any:
+        """The primitive as a function of its floating operands (the others held fixed)."""
+
+        def f(*xs: Any) -> Any:
+            full = list(self.args)
+            for i, x in zip(self.diff, xs, strict=True):
+                full[i] = x
+            return apply(self.prim, *full, **self.params)
+
+        f.__name__ = self.name
+        return f
+
+    def reseeded(self, seed: int) -> PrimitiveCase:
+        return PrimitiveCase.of(self.name, seed)
+
+
+@pytest.fixture(params=PRIMITIVES)
+def primitive(request: pytest.FixtureRequest) -> PrimitiveCase:
+    """Each registered primitive with its example operands (seed 0)."""
+    return PrimitiveCase.of(request.param)
+
+
+@pytest.fixture(params=[n for n in PRIMITIVES if cr.REGISTRY[n].differentiable])
+def differentiable_primitive(request: pytest.FixtureRequest) -> PrimitiveCase:
+    """Each registered differentiable primitive with its example operands (seed 0)."""
+    return PrimitiveCase.of(request.param)
+
+
+@dataclass
+class RegistryInfo:
+    names: list[str]  # the primitives the fixtures yield
+    packages: tuple[str, ...]  # the packages imported to register them
+
+
+@pytest.fixture(scope="session")
+def primitive_registry() -> RegistryInfo:
+    """What the ``primitive`` fixture covers, for tests of the fixture itself."""
+    return RegistryInfo(list(PRIMITIVES), REGISTERING_PACKAGES)

@@ -75,6 +75,12 @@ def differentiable_primitive(request: pytest.FixtureRequest) -> PrimitiveCase:
     return PrimitiveCase.of(request.param)
 
 
+@pytest.fixture(params=[n for n in PRIMITIVES if cr.REGISTRY[n].elementwise])
+def elementwise_primitive(request: pytest.FixtureRequest) -> PrimitiveCase:
+    """Each registered elementwise primitive with its example operands (seed 0)."""
+    return PrimitiveCase.of(request.param)
+
+
 @dataclass
 class RegistryInfo:
     names: list[str]  # the primitives the fixtures yield

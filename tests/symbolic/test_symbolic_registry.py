@@ -1,16 +1,20 @@
-"""Every registered primitive: symbolic and compiled derivatives equal the tape's.
+"""Every registered primitive: symbolic and compiled derivatives equal the tape's, and
+compiled code computes what the primitive computes.
 
-For each primitive, on the operands of its ``example``: first and second
-derivatives in reverse mode (random cotangent, then the gradient of its inner
-product with a random direction) and forward mode (random tangent, then a JVP of
-the JVP) are built as graphs from the primitive's own rules, evaluated by the
-reference interpreter and by the compiled NumPy code (after simplification), and
-compared with the dynamic tape in float64 to 1e-12 relative.
+For each primitive (the ``differentiable_primitive`` fixture of ``tests/conftest.py``),
+on the operands of its ``example``: first and second derivatives in reverse mode
+(random cotangent, then the gradient of its inner product with a random direction)
+and forward mode (random tangent, then a JVP of the JVP) are built as graphs from
+the primitive's own rules, evaluated by the reference interpreter and by the
+compiled NumPy code (after simplification), and compared with the dynamic tape in
+float64 to 1e-12 relative. The forward of every elementwise primitive, compiled
+from its registered spelling, equals the eager result bit for bit in float32 and
+float64 on edge ranges (signed zeros, subnormals, overflow, infinities, NaN).
 """
 
 from __future__ import annotations
 
-import importlib
+import warnings
 
 import numpy as np
 import pytest
@@ -19,27 +23,9 @@ import chainrule as cr
 from chainrule.core.primitive import apply
 from chainrule.symbolic import compile, grad_graph, inline, jvp_graph, simplify, trace, vjp_graph
 
-for _mod in ("chainrule.nn",):  # packages that register primitives of their own
-    try:
-        importlib.import_module(_mod)
-    except ImportError:
-        pass
 
-PRIMS = sorted(n for n in cr.REGISTRY if cr.REGISTRY[n].differentiable)
-
-
-def _case(name: str):
-    prim = cr.REGISTRY[name]
-    args, params = prim.example(np.random.default_rng(0))
-    diff = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
-
-    def f(*xs):
-        full = list(args)
-        for i, x in zip(diff, xs, strict=False):
-            full[i] = x
-        return apply(prim, *full, **params)
-
-    return f, [args[i] for i in diff]
+def _case(case):
+    return case.function(), [case.args[i] for i in case.diff]
 
 
 def _close(got, ref, what):
@@ -61,9 +47,9 @@ def _both(graph, inputs, refs, what):
         _close(got, ref, f"{what} (compiled, buffers reused)")
 
 
-@pytest.mark.parametrize("name", PRIMS)
-def test_reverse_first_and_second_order(name):
-    f, xs = _case(name)
+def test_reverse_first_and_second_order(differentiable_primitive):
+    name = differentiable_primitive.name
+    f, xs = _case(differentiable_primitive)
     rng = np.random.default_rng(1)
     out = f(*[cr.tensor(x) for x in xs])
     ct = rng.normal(size=out.shape)
@@ -89,9 +75,9 @@ def test_reverse_first_and_second_order(name):
     _both(g2, [*xs, ct], ref2, f"{name} second-order vjp")
 
 
-@pytest.mark.parametrize("name", PRIMS)
-def test_forward_first_and_second_order(name):
-    f, xs = _case(name)
+def test_forward_first_and_second_order(differentiable_primitive):
+    name = differentiable_primitive.name
+    f, xs = _case(differentiable_primitive)
     rng = np.random.default_rng(2)
     ts = [rng.normal(size=x.shape) for x in xs]
     ts2 = [rng.normal(size=x.shape) for x in xs]
@@ -106,7 +92,100 @@ def test_forward_first_and_second_order(name):
     _both(j2, [*xs, *ts, *ts2], ref2, f"{name} second-order jvp")
 
 
-def test_registry_covers_every_differentiable_primitive():
-    # a primitive registered later is parametrised automatically
-    assert set(PRIMS) == {n for n, p in cr.REGISTRY.items() if p.differentiable}
-    assert len(PRIMS) >= 20
+# ------------------------------------------------- compiled forward vs eager, edge ranges
+def _edges(dtype):
+    """Values where formulas part ways: signed zeros, subnormals, the overflow and underflow
+    thresholds of exp, large magnitudes, infinities and NaN, and a dense sweep of [-800, 800]."""
+    fi = np.finfo(dtype)
+    special = [
+        0.0,
+        -0.0,
+        fi.smallest_subnormal,
+        -fi.smallest_subnormal,
+        fi.tiny,
+        -fi.tiny,
+        fi.eps,
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        2.0,
+        30.0,
+        -30.0,
+        87.0,
+        -87.0,
+        88.8,
+        -88.8,
+        103.0,
+        -103.0,
+        709.0,
+        -709.0,
+        710.0,
+        -745.0,
+        1e30,
+        -1e30,
+        fi.max,
+        -fi.max,
+        np.inf,
+        -np.inf,
+        np.nan,
+    ]
+    sweep = np.linspace(-800.0, 800.0, 4001)
+    with np.errstate(over="ignore"):
+        return np.concatenate([np.array(special, dtype=dtype), sweep.astype(dtype)])
+
+
+def _arity(prim):
+    args, _ = prim.example(np.random.default_rng(0))
+    return len(args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_elementwise_forward_is_the_eager_result_bit_for_bit(elementwise_primitive, dtype):
+    prim = elementwise_primitive.prim
+    _, params = prim.example(np.random.default_rng(0))
+    x = _edges(dtype)
+    n = _arity(prim)
+    if n == 1:
+        operands = [x]
+    elif n == 2:  # every pair of edge values
+        operands = [np.repeat(x[:60], 60), np.tile(x[:60], 60)]
+    else:  # where(c, x, y)
+        operands = [x > 0, x, x[::-1].copy()]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eager = apply(prim, *operands, **params).numpy()
+        f = lambda *xs: apply(prim, *xs, **params)  # noqa: E731
+        floats = [o for o in operands if o.dtype.kind == "f"]
+        for reuse in (None, 1):  # fresh results, then written into dead buffers
+            g = trace(lambda *fl: f(*_merge(operands, fl)), *floats)
+            out = compile(g, reuse_min_size=reuse)(*floats)[0]
+            assert out.dtype == eager.dtype and out.shape == eager.shape
+            np.testing.assert_array_equal(out, eager, err_msg=f"{prim.name} {dtype.__name__}")
+
+
+def _merge(operands, floats):
+    it = iter(floats)
+    return [next(it) if o.dtype.kind == "f" else o for o in operands]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_sigmoid_is_bit_equal_to_eager_on_800_to_800(dtype):
+    x = np.linspace(-800.0, 800.0, 200_001).astype(dtype)
+    b = np.asarray(0.25, dtype=dtype)
+    eager = cr.sigmoid(x).numpy()
+    cases = [cr.sigmoid, lambda v: cr.sigmoid(v * 1.0 + 0.0), lambda v: cr.sigmoid(v + b) * 2.0]
+    for fn in cases:
+        ref = fn(cr.tensor(x)).numpy()
+        for reuse in (None, 1):  # a fresh result, then in place over the dead operand
+            c = compile(simplify(trace(fn, x)), reuse_min_size=reuse)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # no overflow warning either
+                out = c(x)[0]
+            assert out.dtype == dtype
+            np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(compile(trace(cr.sigmoid, x))(x)[0], eager)
+    # subnormal results are kept, as the stable two-branch formula gives them
+    sub = np.array([-100.0, -740.0] if dtype == np.float64 else [-100.0], dtype=dtype)
+    assert np.all(compile(trace(cr.sigmoid, sub))(sub)[0] > 0)
+    assert np.all(cr.sigmoid(sub).numpy() > 0)

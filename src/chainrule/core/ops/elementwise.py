@@ -139,19 +139,20 @@ def sigmoid_into(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     The one formula of the ``sigmoid`` primitive, used by its ``impl`` and by
     generated code alike: with ``e = exp(-|x|)`` (which never overflows),
     ``1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` below, each exact to
-    rounding, subnormal results included. Six passes over the data, one
-    temporary array and a boolean mask.
+    rounding, subnormal results included. The numerator is ``max(e, [x >= 0])``
+    (``e <= 1``), so both branches are one division: six passes over the data,
+    one temporary array and a boolean mask.
     """
     x = np.asarray(x)
     if out is None:
         out = np.empty(x.shape, dtype=np.exp(np.zeros((), x.dtype)).dtype)
     pos = np.greater_equal(x, 0)  # read before out (possibly x's buffer) is written
-    np.copysign(x, -1.0, out=out)  # -|x|
-    np.exp(out, out=out)  # e
-    den = np.add(out, 1)
-    np.divide(out, den, out=out)  # e / (1 + e)
-    np.divide(1, den, out=out, where=pos)  # 1 / (1 + e) where x >= 0
-    return out
+    np.abs(x, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)  # e = exp(-|x|)
+    num = np.maximum(out, pos)  # 1 where x >= 0, else e (NaN stays NaN)
+    np.add(out, 1, out=out)
+    return np.divide(num, out, out=out)
 
 
 def _sigmoid_impl(x: Any) -> np.ndarray:

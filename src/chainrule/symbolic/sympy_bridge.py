@@ -9,6 +9,7 @@ import numpy as np
 from chainrule.symbolic.ir import toposort
 from chainrule.symbolic.printing import roots
 
+
 def _const(sp: Any, value: Any) -> Any:
     v = np.asarray(value)
     if v.size != 1:

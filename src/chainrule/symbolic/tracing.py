@@ -21,7 +21,6 @@ from chainrule.core.primitive import operand_error
 from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, type_str
-from chainrule.symbolic.stable import HEADS as STABLE_HEADS
 from chainrule.symbolic.stable import stable_form
 
 
@@ -293,10 +292,9 @@ class Interpreter:
     """
 
     def apply(self, prim: Any, args: Sequence[Any], params: dict[str, Any]) -> SymTensor:
-        if prim.name in STABLE_HEADS:
-            alt = stable_form(prim, args, params)  # e.g. log(sigmoid(x)) -> -softplus(-x)
-            if alt is not None:
-                return alt
+        alt = stable_form(prim, args, params)  # e.g. log(sigmoid(x)) -> -softplus(-x)
+        if alt is not None:
+            return alt
         if STATE.levels and prim.differentiable:
             out = forward_apply(prim, tuple(args), params)  # the core's forward mode, reused
             if out is not None:

@@ -56,8 +56,10 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """
     shape = np.shape(x) if not hasattr(x, "shape") else x.shape
     ax = norm_axis(axis, len(shape))
+    # the shift is not differentiated; written x - stop_gradient(m), as the rewrite rules
+    # recognise an exponent that is already shifted
     m = stop_gradient(max(x, axis=ax, keepdims=True))
-    m = where(isfinite(m), m, 0.0)
+    m = stop_gradient(where(isfinite(m), m, 0.0))
     s = log(sum(exp(x - m), axis=ax, keepdims=True)) + m
     if keepdims:
         return s

@@ -3,8 +3,14 @@
 A :class:`Rule` pairs a pattern with a replacement. Patterns are nested tuples
 ``(primitive_name, operand_pattern, ...)``; a string is a pattern variable (the
 same name must match the same graph value), a number matches a constant whose
-every element equals it. The replacement is a template of the same form or a
-function ``(bindings, node, builder) -> Var | None``.
+every element equals it. The replacement is a template of the same form, a
+:class:`Composite` (a chainrule function of the bound operands), or a function
+``(bindings, node, builder) -> Var | None``.
+
+Templates and composites are built with chainrule operations, so a rule also
+applies to *tensors* while a function is traced (:func:`rewrite_operands`): the
+tracer uses the stabilising rules that way, so that the tape records (and
+differentiates) the stable form.
 
 :class:`Builder` rebuilds a graph from its inputs. Every equation it makes is
 first put in canonical form (commutative operands ordered), folded when all its
@@ -21,11 +27,28 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.primitive import REGISTRY
+from chainrule.core.primitive import REGISTRY, apply
 from chainrule.symbolic.ir import Graph, Var, const_var, toposort
 from chainrule.symbolic.tracing import make_eqn, params_key
 
 Pattern = Any
+
+
+class Composite:
+    """A replacement computed by a chainrule function of the pattern's operands.
+
+    ``fn(operands, params)`` receives the bound pattern variables (tensors, or
+    symbolic tensors on a graph) by name, and the parameters of each matched
+    equation by primitive name (``params["sum"]["axis"]``).
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[dict[str, Any], dict[str, dict[str, Any]]], Any]) -> None:
+        self.fn = fn
+
+    def __repr__(self) -> str:
+        return f"Composite({getattr(self.fn, '__name__', self.fn)})"
 
 
 class Rule:
@@ -147,11 +170,7 @@ class Builder:
         """The normalised equation ``prim(*args, **params)``."""
         params = params or {}
         args = list(args)
-        if (
-            prim.commutative
-            and len(args) == 2
-            and _order_key(args[1]) < _order_key(args[0])
-        ):
+        if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
             args.reverse()
         if self.fold and args and all(a.kind == "const" for a in args):
             return self._fold(prim, args, params)
@@ -202,6 +221,12 @@ class Builder:
 
     def instantiate(self, tmpl: Any, bind: dict[str, Var], node: Var) -> Var | None:
         """Build a replacement template (or call a replacement function)."""
+        if isinstance(tmpl, Composite):
+            from chainrule.symbolic.tracing import wrap  # tracing builds on this module
+
+            operands = {k: wrap(v) for k, v in bind.items() if not k.startswith("@")}
+            out = tmpl.fn(operands, _eqn_params(bind))
+            return self.rebuild([out.node])[0]
         if callable(tmpl):
             return tmpl(bind, node, self)
         if isinstance(tmpl, str):
@@ -231,6 +256,108 @@ class Builder:
             else:
                 new[id(v)] = self.make(v.op, [new[id(a)] for a in v.args], v.params)
         return [new[id(v)] for v in outputs]
+
+
+def _eqn_params(bind: dict[str, Var]) -> dict[str, dict[str, Any]]:
+    return {k[1:]: dict(v.params) for k, v in bind.items() if k.startswith("@")}
+
+
+def rewrite_operands(
+    rules: Sequence[Rule],
+    node: Var,
+    operands: Sequence[Any],
+    sources: Callable[[Any, str], Sequence[Any] | None],
+) -> Any:
+    """The first rule's replacement for ``node`` built on tensors, or None.
+
+    ``node`` is the equation a tracer is about to add, ``operands`` the tensors
+    (or constants) it applies to. Each rule is matched and guarded as by
+    :class:`Builder`, except that a commutative operation matches in either
+    operand order (a graph puts them in canonical order first). The tensors for
+    the pattern's variables are found by ``sources(tensor, primitive_name)``,
+    the operands that produced ``tensor`` by that primitive (None when they
+    cannot be recovered without losing a tape link). The replacement is built
+    with chainrule operations on them, so the tape and forward-mode tangents
+    follow it; it is used only when it has ``node``'s shape and dtype.
+    Replacement functions that work on graphs only (neither templates nor
+    :class:`Composite`) are skipped.
+    """
+    for r in rules:
+        tmpl = r.replacement
+        if r.head != node.op.name or (callable(tmpl) and not isinstance(tmpl, Composite)):
+            continue
+        bind: dict[str, Any] = {}
+        tensors: dict[str, Any] = {}
+        if not _match_operands(r.pattern, node, operands, sources, bind, tensors):
+            continue
+        if r.guard is not None and not r.guard(bind, node):
+            continue
+        if isinstance(tmpl, str):  # the operand itself, as a node of its own on the tape
+            tmpl = ("identity", tmpl)
+        out = _build(tmpl, tensors, bind)
+        if out is not None and getattr(out, "shape", None) == node.shape:
+            if out.dtype == node.dtype:
+                return out
+    return None
+
+
+def _match_operands(
+    pat: Pattern,
+    node: Var,
+    operands: Sequence[Any],
+    sources: Any,
+    bind: dict[str, Any],
+    tensors: dict[str, Any],
+) -> bool:
+    """Match ``pat`` against ``node`` (whose operands are the tensors ``operands``), in
+    either order for a commutative operation, binding graph values and tensors alike."""
+    if node.kind != "eqn" or node.op.name != pat[0] or len(node.args) != len(pat) - 1:
+        return False
+    orders = [(node.args, operands)]
+    if node.op.commutative and len(node.args) == 2:
+        orders.append((node.args[::-1], operands[::-1]))
+    for args, ops in orders:
+        b, t = dict(bind), dict(tensors)
+        b["@" + pat[0]] = node
+        if all(
+            _match_one(p, v, a, sources, b, t) for p, v, a in zip(pat[1:], args, ops, strict=True)
+        ):
+            bind.update(b)
+            tensors.update(t)
+            return True
+    return False
+
+
+def _match_one(
+    p: Pattern, v: Var, a: Any, sources: Any, bind: dict[str, Any], tensors: dict[str, Any]
+) -> bool:
+    if isinstance(p, str):
+        prev = bind.get(p)
+        if prev is not None and prev is not v:
+            return False
+        bind[p] = v
+        tensors.setdefault(p, a)
+        return True
+    if isinstance(p, (int, float)):
+        return is_const_equal(v, p)
+    src = sources(a, p[0])
+    return src is not None and _match_operands(p, v, src, sources, bind, tensors)
+
+
+def _build(tmpl: Any, tensors: dict[str, Any], bind: dict[str, Var]) -> Any:
+    if isinstance(tmpl, Composite):
+        return tmpl.fn(tensors, _eqn_params(bind))
+    if isinstance(tmpl, str):
+        return tensors[tmpl]
+    if isinstance(tmpl, (int, float)):
+        return None
+    args = []
+    for t in tmpl[1:]:
+        a = t if isinstance(t, (int, float)) else _build(t, tensors, bind)
+        if a is None:
+            return None
+        args.append(a)
+    return apply(REGISTRY[tmpl[0]], *args)
 
 
 def _const_key(v: Var) -> Any:

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core import ops
 from chainrule.core.primitive import REGISTRY
 from chainrule.symbolic.ir import Var
-from chainrule.symbolic.rewrite.engine import Builder, Rule
+from chainrule.symbolic.rewrite.engine import Builder, Composite, Rule, match
 
 
 def _zero(bind: dict[str, Var], node: Var, b: Builder) -> Var:
@@ -43,7 +44,6 @@ ALGEBRA = [
     Rule("0/x", ("div", 0, "x"), _zero),
     Rule("--x", ("neg", ("neg", "x")), "x"),
     Rule("exp(log x)", ("exp", ("log", "x")), "x"),
-    Rule("log(exp x)", ("log", ("exp", "x")), "x"),
     Rule("x**0", ("pow", "x", 0), _one),
     Rule("x**1", ("pow", "x", 1), "x"),
     Rule("x**2", ("pow", "x", 2), ("mul", "x", "x")),
@@ -75,36 +75,38 @@ CANONICAL = [
 ]
 
 
-def _logsumexp(bind: dict[str, Var], node: Var, b: Builder) -> Var | None:
-    from chainrule.core.ops.softmax import logsumexp
-    from chainrule.symbolic.tracing import wrap
-
-    s = bind["@sum"]
-    out = logsumexp(wrap(bind["x"]), axis=s.params["axis"], keepdims=s.params["keepdims"])
-    return b.rebuild([out.node])[0]
+def _logsumexp(operands: dict[str, Any], params: dict[str, dict[str, Any]]) -> Any:
+    return ops.logsumexp(operands["x"], **params["sum"])
 
 
 def _not_shifted(bind: dict[str, Var], node: Var) -> bool:
-    # logsumexp's own output is log(sum(exp(x - m))) + m with m a stopped max: leave it
-    x = bind["x"]
-    if x.kind == "eqn" and x.op.name == "sub":
-        m = x.args[1]
-        while m.kind == "eqn" and m.op.name in ("reshape", "broadcast_to", "where"):
-            m = m.args[1] if m.op.name == "where" else m.args[0]
-        return not (m.kind == "eqn" and m.op.name == "stop_gradient")
-    return True
+    # an exponent already shifted by a stopped value (x - stop_gradient(m), as a max-shift
+    # is written) is left as its author wrote it
+    return not match(("sub", "x", ("stop_gradient", "m")), bind["x"], {})
 
 
+# The stable forms, applied by simplify, before symbolic differentiation
+# (chainrule.symbolic.diff.stabilised) and by the tracer as it meets them
+# (chainrule.symbolic.stable), so that the tape differentiates the stable form.
 # log(softmax(x)) needs no rule of its own: softmax is exp(log_softmax(x)), and
 # log(exp(u)) -> u leaves log_softmax(x)
 STABILISE = [
+    Rule("log(exp x)", ("log", ("exp", "x")), "x"),
     Rule("log(sigmoid x)", ("log", ("sigmoid", "x")), ("neg", ("softplus", ("neg", "x")))),
     Rule("log(exp x+1)", ("log", ("add", ("exp", "x"), 1)), ("softplus", "x")),
     Rule("log1p(exp x)", ("log1p", ("exp", "x")), ("softplus", "x")),
     # 1 - sigmoid(x) = sigmoid(-x), so its log is -softplus(x) (binary cross-entropy)
     Rule("log(1-sigmoid x)", ("log", ("sub", 1, ("sigmoid", "x"))), ("neg", ("softplus", "x"))),
-    Rule("log(sum(exp x))", ("log", ("sum", ("exp", "x"))), _logsumexp, _not_shifted),
+    Rule(
+        "log(sum(exp x))",
+        ("log", ("sum", ("exp", "x"))),
+        Composite(_logsumexp),
+        _not_shifted,
+    ),
 ]
+
+
+STABILISE_HEADS = frozenset(r.head for r in STABILISE)
 
 
 def _full_shape(side: str) -> Any:

@@ -9,7 +9,7 @@ one place where a primitive meets its operands and every engine takes its turn.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -132,7 +132,7 @@ class Primitive:
         if isinstance(rules, tuple):
             rule = rules[i]
             return None if rule is None else rule(g, out, *args, **params)
-        return rules(i, g, out, *args, **params)  # type: ignore[misc]
+        return cast(Rule, rules)(i, g, out, *args, **params)
 
     def jvp(
         self, tangents: Sequence[Any], out: Any, args: Sequence[Any], params: dict[str, Any]
@@ -140,7 +140,7 @@ class Primitive:
         """Output tangent given the input tangents (``None`` for inputs without one)."""
         rules = self.jvp_rules
         if not isinstance(rules, tuple):
-            return rules(tangents, out, *args, **params)  # type: ignore[misc]
+            return cast(Rule, rules)(tangents, out, *args, **params)
         total = None
         for rule, t in zip(rules, tangents):
             if t is None or rule is None:

@@ -189,9 +189,9 @@ def _liveness(
         if o.kind != "const":
             last[alias_root.get(id(o), id(o))] = math.inf
     dies_at: dict[int, list[int]] = {}
-    for r, i in last.items():
-        if i != math.inf:
-            dies_at.setdefault(int(i), []).append(r)
+    for r, at in last.items():
+        if at != math.inf:
+            dies_at.setdefault(int(at), []).append(r)
     return alias_root, dies_at
 
 

@@ -67,7 +67,7 @@ def ufunc_of(v: Var) -> Ufunc | None:
         if isinstance(sp, Expr):
             return None
         if not sp.same_dtype or _float_same(v):
-            return sp  # type: ignore[no-any-return]
+            return sp
     return None
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.tensor import Tensor
+
 _seq = itertools.count()
 
 _SHORT_DTYPES = {
@@ -82,10 +84,6 @@ class Var:
         self.name = name
         self.value = value
         self.seq = next(_seq)
-
-    @property
-    def is_const(self) -> bool:
-        return self.kind == "const"
 
     def __repr__(self) -> str:
         if self.kind == "input":
@@ -185,7 +183,7 @@ def evaluate(graph: Graph, args: Sequence[Any]) -> list[np.ndarray]:
     if len(args) != len(graph.inputs):
         raise TypeError(
             f"graph expects {len(graph.inputs)} inputs "
-            f"({', '.join(v.name for v in graph.inputs)}), got {len(args)}"
+            f"({', '.join(str(v.name) for v in graph.inputs)}), got {len(args)}"
         )
     env: dict[int, Any] = {}
     for v, a in zip(graph.inputs, args, strict=False):
@@ -209,8 +207,6 @@ def input_array(v: Var, a: Any, who: str) -> np.ndarray:
     would cast them safely within the kind (an int to a float input, a float
     to a float32 input).
     """
-    from chainrule.core.tensor import Tensor
-
     data = a.data if isinstance(a, Tensor) else a
     typed = isinstance(data, (np.ndarray, np.generic))
     arr = np.asarray(data)
@@ -268,7 +264,7 @@ def format_graph(graph: Graph) -> str:
     taken = {v.name for v in graph.inputs}
     fresh = (s for s in _letters() if s not in taken)
     for v in graph.inputs:
-        names[id(v)] = v.name
+        names[id(v)] = str(v.name)
 
     def ref(v: Var) -> str:
         if v.kind == "const":

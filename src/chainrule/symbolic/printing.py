@@ -79,7 +79,7 @@ class _Style:
 
     def leaf(self, v: Var) -> str:
         if v.kind == "input":
-            return v.name
+            return str(v.name)
         val = v.value
         if isinstance(val, np.ndarray) and val.size == 1:
             val = val.item()
@@ -249,7 +249,7 @@ def _checked_values(graph: Graph, values: Any) -> list[np.ndarray]:
     ins = graph.inputs
     listing = ", ".join(f"{v.name}:{type_str(v.shape, v.dtype)}" for v in ins)
     if isinstance(values, dict):
-        missing = [v.name for v in ins if v.name not in values]
+        missing = [str(v.name) for v in ins if v.name not in values]
         extra = sorted(str(k) for k in values if k not in {v.name for v in ins})
         if missing or extra:
             raise ValueError(

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from chainrule.core.ops.shapes import IDENTITY
 from chainrule.core.tensor import Tensor
 
 
@@ -37,7 +38,7 @@ def sources(t: Any, op: str) -> Sequence[Any] | None:
 
     if not isinstance(t, SymTensor) or t.node.kind != "eqn" or t.node.op.name != op:
         return None
-    while t._prim is not None and t._prim.name == "identity" and t._parents:
+    while t._prim is IDENTITY and t._parents:
         p = t._parents[0]
         if not (isinstance(p, SymTensor) and p.node is t.node):
             return None

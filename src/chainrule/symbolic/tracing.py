@@ -89,6 +89,7 @@ class SymTensor(Tensor):
     """
 
     __slots__ = ("node",)
+    node: Var
 
     @property
     def data(self) -> AbstractArray:  # type: ignore[override]

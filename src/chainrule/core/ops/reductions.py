@@ -58,7 +58,7 @@ SUM = register(
         "sum",
         _sum_impl,
         vjp=(lambda g, out, x, axis, keepdims: _expand_back(g, x, axis),),  # d sum = ones
-        jvp=(lambda t, out, x, axis, keepdims: sum(t, axis=axis, keepdims=keepdims),),
+        jvp=(lambda t, out, x, axis, keepdims: op.sum(t, axis=axis, keepdims=keepdims),),
         example=one_of(
             normal((3, 4, 2), axis=(0, 2), keepdims=False, vary=True),
             normal((3, 4), axis=None, keepdims=False, vary=True),
@@ -95,7 +95,7 @@ MAX = register(
             ),
         ),
         jvp=(
-            lambda t, out, x, axis, keepdims: sum(
+            lambda t, out, x, axis, keepdims: op.sum(
                 t * _argmax_weights(out, x, axis), axis=axis, keepdims=keepdims
             ),
         ),

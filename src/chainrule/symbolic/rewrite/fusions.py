@@ -128,9 +128,12 @@ def reads(fused: dict[int, Any], v: Var) -> Sequence[Var]:
 
 def spell(em: Any, v: Var, target: str, out: str | None, entry: Any) -> list[str]:
     """The source lines of fused root ``v`` (``em`` is the :class:`~.emit.Emitter`)."""
-    f, bind = entry
+    _, bind = entry
     s = bind["@inner"]
-    x, axis, vec_shape = axis_sum(s)  # type: ignore[misc]
-    name = em.vector("scale", scale_of(bind["c"], s), vec_shape, x.dtype)  # type: ignore[arg-type]
+    red = axis_sum(s)
+    scale = scale_of(bind["c"], s)
+    assert red is not None and scale is not None  # the fusion's guard checked both
+    x, axis, vec_shape = red
+    name = em.vector("scale", scale, vec_shape, x.dtype)
     expr = f"{name} @ {em.ref(x)}" if axis == 0 else f"{em.ref(x)} @ {name}"
     return [f"{target} = {expr}"]

@@ -23,6 +23,7 @@ from chainrule.symbolic.rewrite.rules import (
     SIGNS,
     STABILISE,
 )
+from chainrule.symbolic.tracing import SymTensor, wrap
 
 __all__ = [
     "ALGEBRA",
@@ -42,8 +43,6 @@ __all__ = [
 
 
 def _on(obj: Any, rules: Any, *, intern: bool, fold_consts: bool) -> Any:
-    from chainrule.symbolic.tracing import SymTensor, wrap
-
     if isinstance(obj, SymTensor):
         g, _ = run_to_fixpoint(Graph([], [obj.node]), rules, intern=intern, fold=fold_consts)
         return wrap(g.outputs[0], requires_grad=obj.requires_grad)

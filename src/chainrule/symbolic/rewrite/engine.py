@@ -29,7 +29,7 @@ import numpy as np
 
 from chainrule.core.primitive import REGISTRY, apply
 from chainrule.symbolic.ir import Graph, Var, const_var, toposort
-from chainrule.symbolic.tracing import make_eqn, params_key
+from chainrule.symbolic.tracing import make_eqn, params_key, wrap
 
 Pattern = Any
 
@@ -222,8 +222,6 @@ class Builder:
     def instantiate(self, tmpl: Any, bind: dict[str, Var], node: Var) -> Var | None:
         """Build a replacement template (or call a replacement function)."""
         if isinstance(tmpl, Composite):
-            from chainrule.symbolic.tracing import wrap  # tracing builds on this module
-
             operands = {k: wrap(v) for k, v in bind.items() if not k.startswith("@")}
             out = tmpl.fn(operands, _eqn_params(bind))
             return self.rebuild([out.node])[0]

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.ops.elementwise import ASTYPE
+from chainrule.core.ops.shapes import BROADCAST_TO
 from chainrule.core.primitive import REGISTRY, apply
 from chainrule.symbolic.ir import Graph, Var, const_var, toposort
 from chainrule.symbolic.tracing import make_eqn, params_key, wrap
@@ -160,9 +162,9 @@ class Builder:
             val = np.broadcast_to(np.asarray(new.value).astype(old.dtype), old.shape)
             return self.const(val if old.shape else val.reshape(()).copy())
         if new.shape != old.shape:
-            new = self.make(REGISTRY["broadcast_to"], [new], {"shape": old.shape})
+            new = self.make(BROADCAST_TO, [new], {"shape": old.shape})
         if new.dtype != old.dtype:
-            new = self.make(REGISTRY["astype"], [new], {"dtype": old.dtype})
+            new = self.make(ASTYPE, [new], {"dtype": old.dtype})
         return new
 
     # ---------------------------------------------------------------- build

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops
-from chainrule.core.primitive import REGISTRY
+from chainrule.core.ops.arithmetic import DIV, MUL
+from chainrule.core.ops.linalg import MATMUL
+from chainrule.core.primitive import REGISTRY, Primitive
 from chainrule.symbolic.ir import Var
 from chainrule.symbolic.rewrite.engine import Builder, Composite, Rule, match
 
@@ -140,12 +142,12 @@ def _is_const(bind: dict[str, Var], node: Var) -> bool:
     return bind["c"].kind == "const" and bind["c"].dtype.kind in "ifc"
 
 
-def _negated_const(op: str) -> Any:
+def _negated_const(prim: Primitive) -> Any:
     # -(x*c) = x*(-c) and -(x/c) = x/(-c), exactly (negation is exact): one pass fewer
     def build(bind: dict[str, Var], node: Var, b: Builder) -> Var:
         c = bind["c"].value
         neg = -c if not isinstance(c, np.ndarray) else np.negative(c)
-        return b.make(REGISTRY[op], [bind["x"], b.const(neg)], {})
+        return b.make(prim, [bind["x"], b.const(neg)], {})
 
     return build
 
@@ -158,11 +160,10 @@ def _scale_operand(bind: dict[str, Var], node: Var, b: Builder) -> Var | None:
     # (a @ b) * c = a @ (b * c): scale the smaller matrix product operand, not the result
     # (the weight gradient X.T @ d times a learning rate scales d, a pass over far less)
     x, y, c = bind["a"], bind["b"], bind["c"]
-    mul, matmul = REGISTRY["mul"], REGISTRY["matmul"]
     if _size(y) < _size(node) and _size(y) <= _size(x):
-        return b.make(matmul, [x, b.make(mul, [y, c])])
+        return b.make(MATMUL, [x, b.make(MUL, [y, c])])
     if _size(x) < _size(node):
-        return b.make(matmul, [b.make(mul, [x, c]), y])
+        return b.make(MATMUL, [b.make(MUL, [x, c]), y])
     return None
 
 
@@ -175,8 +176,8 @@ def _scalar_const(bind: dict[str, Var], node: Var) -> bool:
 # constants, scalings moved onto the smaller operand of a matrix product
 FUSE = _drop_broadcasts() + [
     Rule("(a@b)*c", ("mul", ("matmul", "a", "b"), "c"), _scale_operand, _scalar_const),
-    Rule("-(x*c)", ("neg", ("mul", "x", "c")), _negated_const("mul"), _is_const),
-    Rule("-(x/c)", ("neg", ("div", "x", "c")), _negated_const("div"), _is_const),
+    Rule("-(x*c)", ("neg", ("mul", "x", "c")), _negated_const(MUL), _is_const),
+    Rule("-(x/c)", ("neg", ("div", "x", "c")), _negated_const(DIV), _is_const),
 ]
 
 DEFAULT_RULES = ALGEBRA + SIGNS + CANONICAL + STABILISE + FUSE

@@ -55,21 +55,15 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = np.asarray(data, dtype=dtype)
-        if arr.dtype == object:
+        if arr.dtype.kind not in "biufc":
+            what = "Python objects" if arr.dtype == object else "non-numeric data"
             raise TypeError(
-                "tensor: cannot make a tensor of Python objects; pass numbers or a numeric array"
+                f"tensor: cannot make a tensor of {what}; pass numbers or a numeric array "
+                f"(got dtype {arr.dtype}, shape {arr.shape})"
             )
         if requires_grad:
             _check_differentiable_dtype(arr.dtype, "tensor(requires_grad=True)")
-        self.data = arr
-        self.requires_grad = bool(requires_grad)
-        self.grad = None
-        self._prim = None
-        self._parents = None
-        self._params = None
-        self._tick = None
-        self._version = 0
-        self._tangents = None
+        _init(self, arr, bool(requires_grad))
 
     # ------------------------------------------------------------------ basics
     @property
@@ -173,7 +167,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this data, cut from the tape and from forward tangents."""
-        return Tensor(self.data)
+        return from_array(self.data)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf and return self."""
@@ -356,6 +350,36 @@ class Tensor:
 
     def flatten(self) -> Tensor:
         return ops.reshape(self, (-1,))
+
+
+def _init(t: Tensor, data: Any, requires_grad: bool) -> None:
+    # every Tensor's fields are set here, whichever way it is made
+    t.data = data
+    t.requires_grad = requires_grad
+    t.grad = None
+    t._prim = None
+    t._parents = None
+    t._params = None
+    t._tick = None
+    t._version = 0
+    t._tangents = None
+
+
+_new = object.__new__
+
+
+def from_array(data: Any, requires_grad: bool = False, cls: type[Tensor] = Tensor) -> Any:
+    """A tensor (of class ``cls``) holding ``data`` as is: no copy, no checks, off the tape.
+
+    The engine's one fast constructor: :func:`chainrule.core.primitive.apply`,
+    forward mode, the reverse pass, symbolic tensors and compiled code all make
+    their results here; :class:`Tensor` itself checks its data first, then sets
+    the same fields. ``data`` must already be a NumPy array (or, for symbolic
+    tensors, their abstract value).
+    """
+    t = _new(cls)
+    _init(t, data, requires_grad)
+    return t
 
 
 def _index_data(index: Any) -> Any:

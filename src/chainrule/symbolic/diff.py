@@ -15,23 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.state import STATE
+from chainrule.core import ops
+from chainrule.core.primitive import record
+from chainrule.core.reverse import GradPlan
+from chainrule.core.state import no_grad
 from chainrule.core.tensor import Tensor
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
 from chainrule.symbolic.tracing import SymTensor, to_node, trace_with_tree, wrap
 from chainrule.symbolic.wrt import positions as _positions
 from chainrule.symbolic.wrt import select as _select
 from chainrule.symbolic.wrt import single as _single
-
-
-class _NoTape:
-    # derivative graphs are built off the tape: the graph itself records them
-    def __enter__(self) -> None:
-        self.prev = STATE.grad_enabled
-        STATE.grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        STATE.grad_enabled = self.prev
 
 
 def _operand(v: Var, sym: dict[int, Any]) -> Any:
@@ -48,17 +41,7 @@ def _differentiable(v: Var) -> bool:
     return v.kind != "const" and v.dtype.kind in "fc"
 
 
-def _depends(order: list[Var], wrt: Sequence[Var]) -> set[int]:
-    dep = {id(v) for v in wrt}
-    for v in order:
-        if v.kind == "eqn" and v.op.differentiable and any(id(a) in dep for a in v.args):
-            dep.add(id(v))
-    return dep
-
-
 def _conform(t: Any, like: Var) -> Any:
-    from chainrule.core import ops
-
     if not isinstance(t, Tensor):
         t = Tensor(np.asarray(t))
     if t.shape != like.shape:
@@ -68,40 +51,41 @@ def _conform(t: Any, like: Var) -> Any:
     return t
 
 
+def as_tape(order: list[Var]) -> dict[int, SymTensor]:
+    """The graph variables (in topological order) as symbolic tensors recorded on a tape.
+
+    This adapter lets the one reverse walker of the dynamic tape
+    (:func:`chainrule.core.reverse.propagate`) run over a static graph: every
+    float variable requires grad, and each equation of a differentiable
+    primitive is recorded with its operands as parents, in graph order.
+    """
+    sym: dict[int, SymTensor] = {}
+    for v in order:
+        if v.kind == "const":
+            continue
+        t = sym[id(v)] = wrap(v, requires_grad=True)
+        if v.kind == "eqn" and v.op.differentiable and t.requires_grad:
+            record(t, v.op, tuple(_operand(a, sym) for a in v.args), v.params)  # type: ignore[arg-type]
+    return sym
+
+
 def pullback(outputs: Sequence[Var], cotangents: Sequence[Any], wrt: Sequence[Var]) -> list[Any]:
     """Cotangents of ``wrt`` given those of ``outputs``, as symbolic tensors (None if unreached).
 
-    The reverse walk of the tape, over graph variables: each primitive's VJP
-    rule runs on symbolic operands and so builds the derivative graph.
+    The reverse walk of the tape itself, over graph variables: the graph is
+    presented as a tape (:func:`as_tape`) and each primitive's VJP rule runs on
+    symbolic operands, so building the derivative graph.
     """
-    order = toposort(outputs)
-    dep = _depends(order, wrt)
-    stop = {id(v) for v in wrt}
-    sym: dict[int, Any] = {}
-    grads: dict[int, Any] = {}
-    with _NoTape():
+    with no_grad():  # derivative graphs are built off the tape: the graph records them
+        sym = as_tape(toposort(outputs))
+        roots, cts = [], []
         for o, c in zip(outputs, cotangents, strict=False):
-            if id(o) in dep and c is not None:
-                c = _conform(c, o)
-                grads[id(o)] = c if id(o) not in grads else grads[id(o)] + c
-        for v in reversed(order):
-            if id(v) in stop or v.kind != "eqn":
-                continue
-            g = grads.pop(id(v), None)
-            if g is None:
-                continue
-            args = [_operand(a, sym) for a in v.args]
-            out = _operand(v, sym)
-            for i, a in enumerate(v.args):
-                if id(a) not in dep or not _differentiable(a):
-                    continue
-                gi = v.op.vjp(i, g, out, args, v.params)
-                if gi is None:
-                    continue
-                gi = _conform(gi, a)
-                prev = grads.get(id(a))
-                grads[id(a)] = gi if prev is None else prev + gi
-    return [grads.get(id(v)) for v in wrt]
+            if c is not None and _differentiable(o):
+                roots.append(sym[id(o)])
+                cts.append(_conform(c, o))
+        targets = [sym[id(v)] if id(v) in sym else wrap(v) for v in wrt]
+        gs = GradPlan(roots, targets).run(cts, retain_graph=False, create_graph=False)
+        return [None if g is None else _conform(g, v) for g, v in zip(gs, wrt, strict=False)]
 
 
 def pushforward(outputs: Sequence[Var], wrt: Sequence[Var], tangents: Sequence[Any]) -> list[Any]:
@@ -109,7 +93,7 @@ def pushforward(outputs: Sequence[Var], wrt: Sequence[Var], tangents: Sequence[A
     order = toposort(outputs)
     sym: dict[int, Any] = {}
     tan: dict[int, Any] = {}
-    with _NoTape():
+    with no_grad():
         for v, t in zip(wrt, tangents, strict=False):
             if t is not None:
                 tan[id(v)] = _conform(t, v)
@@ -332,10 +316,8 @@ def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = Tr
         mode = "fwd" if n_in < n_out else "rev"
     if mode not in ("fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
-    from chainrule.core import ops
-
     blocks: dict[tuple[int, int], Any] = {}
-    with _NoTape():
+    with no_grad():
         if mode == "rev":
             for k, o in enumerate(graph.outputs):
                 rows: list[list[Any]] = [[] for _ in xs]

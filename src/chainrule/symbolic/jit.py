@@ -8,51 +8,23 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.tensor import Tensor
+from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.tracing import _TAPE_SLOTS, unflatten
-
-_NS: dict[str, Any] = {
-    "new": Tensor.__new__,
-    "Tensor": Tensor,
-    "ndarray": np.ndarray,
-    "asarray": np.asarray,
-}
+from chainrule.symbolic.tracing import unflatten
 
 
-def _tensor_lines(t: str, arr: str) -> list[str]:
-    # a result Tensor off the tape, every tape slot set, in straight-line code
-    lines = [f"    {t} = new(Tensor)"]
-    lines += [f"    {t}.{slot} = None" for slot in _TAPE_SLOTS]
-    lines += [
-        f"    {t}.data = {arr} if type({arr}) is ndarray else asarray({arr})",
-        f"    {t}.requires_grad = False",
-        f"    {t}._version = 0",
-    ]
-    return lines
+def _out_tensor(arr: Any) -> Tensor:
+    # a result Tensor off the tape (compiled code may return NumPy scalars)
+    return from_array(arr if type(arr) is np.ndarray else np.asarray(arr))
 
 
-def _generated(src: str, name: str) -> Any:
-    ns = dict(_NS)
-    exec(src, ns)  # noqa: S102
-    return ns[name]
+def _tuple_of_tensors(outs: Any) -> tuple[Tensor, ...]:
+    return tuple([_out_tensor(o) for o in outs])
 
 
-_out_tensor = _generated(
-    "\n".join(["def out_tensor(arr):", *_tensor_lines("t", "arr"), "    return t"]), "out_tensor"
-)
-
-
-@functools.lru_cache(maxsize=64)
-def _tuple_builder(n: int, kind: type) -> Callable[[Any], Any]:
-    # outs (the compiled function's tuple) -> kind of n Tensors, no per-output call
-    lines = ["def build(outs):", f"    {', '.join(f'o{i}' for i in range(n))}, = outs"]
-    for i in range(n):
-        lines += _tensor_lines(f"t{i}", f"o{i}")
-    items = ", ".join(f"t{i}" for i in range(n))
-    lines.append(f"    return ({items},)" if kind is tuple else f"    return [{items}]")
-    return _generated("\n".join(lines), "build")
+def _list_of_tensors(outs: Any) -> list[Tensor]:
+    return [_out_tensor(o) for o in outs]
 
 
 def _flat_builder(spec: Any) -> Callable[[Any], Any] | None:
@@ -61,7 +33,7 @@ def _flat_builder(spec: Any) -> Callable[[Any], Any] | None:
         return lambda outs: _out_tensor(outs[0])
     kind, inner = spec
     if kind in (tuple, list) and inner and all(n == 1 and s is None for n, s in inner):
-        return _tuple_builder(len(inner), kind)
+        return _tuple_of_tensors if kind is tuple else _list_of_tensors
     return None
 
 

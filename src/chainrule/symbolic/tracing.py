@@ -17,9 +17,9 @@ import numpy as np
 
 from chainrule.core.forward import forward_apply
 from chainrule.core.ops.shapes import IDENTITY
-from chainrule.core.primitive import operand_error
+from chainrule.core.primitive import operand_error, record
 from chainrule.core.state import STATE
-from chainrule.core.tensor import Tensor
+from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, type_str
 from chainrule.symbolic.stable import HEADS as STABLE_HEADS
 from chainrule.symbolic.stable import stable_form
@@ -90,10 +90,7 @@ class SymTensor(Tensor):
     """
 
     __slots__ = ("node",)
-
-    @property
-    def data(self) -> AbstractArray:  # type: ignore[override]
-        return AbstractArray(self.node.shape, self.node.dtype)
+    data: AbstractArray  # type: ignore[assignment]  # shape and dtype, no numbers
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -178,30 +175,11 @@ class SymTensor(Tensor):
 
 
 def wrap(node: Var, requires_grad: bool = False) -> SymTensor:
-    """A fresh symbolic tensor for ``node`` (off the tape)."""
-    t = Tensor.__new__(SymTensor)
-    for slot in _TAPE_SLOTS:
-        setattr(t, slot, None)
+    """A fresh symbolic tensor for ``node`` (off the tape), made as every tensor is."""
+    rg = requires_grad and node.dtype.kind in "fc"
+    t: SymTensor = from_array(AbstractArray(node.shape, node.dtype), rg, SymTensor)
     t.node = node
-    t.requires_grad = requires_grad and node.dtype.kind in "fc"
-    t._version = 0
     return t
-
-
-# every per-tensor tape field of the core's Tensor (whatever the core names them)
-_TAPE_SLOTS = tuple(s for s in Tensor.__slots__ if s not in ("data", "__weakref__"))
-
-
-def _record(out: SymTensor, prim: Any, parents: tuple[Any, ...], params: dict[str, Any]) -> None:
-    """Put ``out`` on the tape as the result of ``prim`` (as the core's apply does)."""
-    out.requires_grad = True
-    out._prim = prim
-    out._parents = parents
-    out._params = params
-    if "_tick" in _TAPE_SLOTS:
-        STATE.clock = out._tick = STATE.clock + 1
-    if "_versions" in _TAPE_SLOTS:
-        out._versions = tuple(getattr(a, "_version", 0) for a in parents)
 
 
 def to_node(a: Any) -> Var:
@@ -309,7 +287,7 @@ class Interpreter:
             and node.dtype.kind in "fc"
             and any(isinstance(a, Tensor) and a.requires_grad for a in args)
         ):
-            _record(out, prim, tuple(args), params)
+            record(out, prim, tuple(args), params)  # the core's recording, reused
         return out
 
     def strip(self, a: SymTensor, level: int) -> SymTensor:
@@ -323,7 +301,7 @@ def _strip(a: SymTensor, level: int) -> SymTensor:
     tans = {k: v for k, v in a._tangents.items() if k != level}
     s._tangents = tans or None
     if a.requires_grad and STATE.grad_enabled:
-        _record(s, IDENTITY, (a,), {})
+        record(s, IDENTITY, (a,), {})
     return s
 
 

@@ -166,7 +166,16 @@ def value_and_grad(
 def grad(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
 ) -> Callable[..., Any]:
-    """Return a function computing the gradient of scalar-valued ``f``.
+    """Gradient function by reverse-mode autodiff, giving Tensors: exact gradients of code.
+
+    The returned function computes the gradient of scalar-valued ``f`` with
+    respect to the arguments ``argnums``. Use it to train and to differentiate
+    chainrule code exactly.
+
+    See Also
+    --------
+    chainrule.numeric.gradient : Approximate, by finite differences: returns arrays; for checking.
+    chainrule.symbolic.grad : A static graph: for inspection, simplification and compilation.
 
     Examples
     --------
@@ -309,11 +318,18 @@ def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
 def jacobian(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, mode: str = "auto"
 ) -> Callable[..., Any]:
-    """Jacobian of ``f``, choosing the mode by the chapter's rule.
+    """Jacobian function by forward or reverse autodiff, giving Tensors: exact, for code.
+
+    The mode is chosen by the chapter's rule.
 
     With ``mode="auto"``, forward mode is used when the inputs have fewer
     elements than the output (one sweep per input), reverse mode otherwise (one
     sweep per output). ``mode`` may also be ``"fwd"`` or ``"rev"``.
+
+    See Also
+    --------
+    chainrule.numeric.jacobian : Approximate, by finite differences: returns arrays; for checking.
+    chainrule.symbolic.jacobian : A static graph: for inspection, simplification and compilation.
 
     Examples
     --------
@@ -341,11 +357,18 @@ def jacobian(
 
 
 def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
-    """Hessian of scalar ``f`` as forward-over-reverse: ``jacfwd(jacrev(f))``.
+    """Hessian function by forward-over-reverse autodiff, giving Tensors: exact, for code.
+
+    It is ``jacfwd(jacrev(f))`` for scalar ``f``.
 
     The result has shape ``x.shape + x.shape`` for the argument ``argnums``.
     For several arguments, concatenate them into one, or nest ``jacfwd`` and
     ``jacrev`` with the argnums you need.
+
+    See Also
+    --------
+    chainrule.numeric.hessian : Approximate, by finite differences: returns arrays; for checking.
+    chainrule.symbolic.hessian : A static graph: for inspection, simplification and compilation.
     """
     if not isinstance(argnums, int):
         raise TypeError(

@@ -16,11 +16,14 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops
-from chainrule.core.primitive import record
+from chainrule.core.primitive import apply, record
 from chainrule.core.reverse import GradPlan
 from chainrule.core.state import no_grad
 from chainrule.core.tensor import Tensor
+from chainrule.symbolic import rewrite
+from chainrule.symbolic.codegen import compile as compile_graph
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
+from chainrule.symbolic.rewrite.engine import run_to_fixpoint
 from chainrule.symbolic.tracing import SymTensor, to_node, trace_with_tree, wrap
 from chainrule.symbolic.wrt import positions as _positions
 from chainrule.symbolic.wrt import select as _select
@@ -149,10 +152,9 @@ def stabilised(graph: Graph) -> Graph:
     >>> [v.op.name for v in stabilised(g).equations]
     ['neg', 'softplus', 'neg']
     """
-    from chainrule.symbolic.rewrite import CANONICAL, STABILISE
-    from chainrule.symbolic.rewrite.engine import run_to_fixpoint
-
-    return run_to_fixpoint(graph, CANONICAL + STABILISE, intern=False, fold=False)[0]
+    return run_to_fixpoint(graph, rewrite.CANONICAL + rewrite.STABILISE, intern=False, fold=False)[
+        0
+    ]
 
 
 def vjp_graph(graph: Graph, wrt: Any = None) -> Graph:
@@ -204,8 +206,6 @@ def inline(graph: Graph, args: Sequence[Any]) -> list[Any]:
     With symbolic operands this builds the equations into the surrounding
     trace (and onto its tape, so outer transforms see them).
     """
-    from chainrule.core.primitive import apply
-
     env: dict[int, Any] = {id(v): a for v, a in zip(graph.inputs, args, strict=False)}
     for v in toposort(graph.outputs):
         if v.kind == "const":
@@ -216,7 +216,9 @@ def inline(graph: Graph, args: Sequence[Any]) -> list[Any]:
 
 
 def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
-    """Symbolic gradient of a scalar graph or function.
+    """Gradient as a static graph (or a compiled function): for inspection and compilation.
+
+    The symbolic gradient of a scalar graph or function.
 
     Parameters
     ----------
@@ -239,6 +241,11 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
         function returning the gradient: traced, differentiated and compiled once
         per input signature for concrete arguments, or built into the
         surrounding graph for symbolic ones (so ``jit(grad(f))`` works).
+
+    See Also
+    --------
+    chainrule.grad : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.numeric.gradient : Approximate, by finite differences: returns arrays; for checking.
 
     Examples
     --------
@@ -267,9 +274,7 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
             outs = inline(gg, args)
         else:
             if entry[1] is None:
-                from chainrule.symbolic.codegen import compile
-
-                entry[1] = compile(gg)
+                entry[1] = compile_graph(gg)
             outs = [Tensor(o) for o in entry[1](*args)]
         return outs[0] if _single(wrt) else tuple(outs)
 
@@ -284,18 +289,23 @@ def _sig(a: Any) -> Any:
 
 
 def _simplified(g: Graph) -> Graph:
-    from chainrule.symbolic.rewrite import simplify
-
-    return simplify(g)
+    return rewrite.simplify(g)
 
 
 def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = True) -> Graph:
-    """The Jacobian of a graph (or of a traced function given as ``(f, *example_args)``).
+    """Jacobian as a static graph: for inspection, simplification and compilation.
+
+    The Jacobian of a graph, or of a traced function given as ``(f, *example_args)``.
 
     Each output ``o`` and input ``x`` give one output of shape
     ``o.shape + x.shape``, built with one reverse sweep per output element
     (``mode="rev"``) or one forward sweep per input element (``mode="fwd"``);
     ``"auto"`` picks the fewer sweeps.
+
+    See Also
+    --------
+    chainrule.jacobian : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.numeric.jacobian : Approximate, by finite differences: returns arrays; for checking.
 
     Examples
     --------
@@ -356,7 +366,14 @@ def _trace_tuple(f: Any) -> Graph:
 
 
 def hessian(f: Any, wrt: Any = None, *, simplify: bool = True) -> Graph:
-    """The Hessian graph of a graph with one single-element output (reverse-over-reverse).
+    """Hessian as a static graph (reverse-over-reverse): for inspection and compilation.
+
+    The graph must have one single-element output.
+
+    See Also
+    --------
+    chainrule.hessian : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.numeric.hessian : Approximate, by finite differences: returns arrays; for checking.
 
     Examples
     --------
@@ -394,9 +411,7 @@ def diff(expr: Any, var: Any, *, simplify: bool = True) -> SymTensor:
         raise TypeError(f"diff: expr must be a symbolic expression, got {type(expr).__name__}")
     if not (isinstance(var, SymTensor) and var.node.kind == "input"):
         raise TypeError("diff: var must be a symbol made by chainrule.symbolic.symbols")
-    from chainrule.symbolic.rewrite import simplify as simp
-
-    node = simp(Graph([var.node], [expr.node])).outputs[0] if simplify else expr.node
+    node = rewrite.simplify(Graph([var.node], [expr.node])).outputs[0] if simplify else expr.node
     g = Graph([var.node], [node])
     if int(np.prod(node.shape)) == 1:
         d = grad_graph(g, 0)
@@ -405,5 +420,5 @@ def diff(expr: Any, var: Any, *, simplify: bool = True) -> SymTensor:
         d = Graph(g.inputs, [_node_or_zeros(t, node)])
     else:
         d = jacobian(g, 0, simplify=False)
-    out = simp(d).outputs[0] if simplify else d.outputs[0]
+    out = rewrite.simplify(d).outputs[0] if simplify else d.outputs[0]
     return wrap(out, requires_grad=True)

@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.tensor import Tensor, from_array
-from chainrule.symbolic.codegen import CompiledGraph, compile
+from chainrule.symbolic.codegen import CompiledGraph
+from chainrule.symbolic.codegen import compile as compile_graph
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.tracing import unflatten
+from chainrule.symbolic.rewrite import simplify
+from chainrule.symbolic.tracing import trace_with_tree, unflatten
 
 
 def _out_tensor(arr: Any) -> Tensor:
@@ -93,13 +95,10 @@ class Jitted:
         return unflatten(spec, [_out_tensor(o) for o in outs])
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph, Any, Any]:
-        from chainrule.symbolic.rewrite import simplify
-        from chainrule.symbolic.tracing import trace_with_tree
-
         graph, spec = trace_with_tree(self.f, arrays)
         if self.simplify:
             graph = simplify(graph)
-        fn = compile(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
+        fn = compile_graph(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
         return fn, spec, _flat_builder(spec)
 
     def graph(self, *args: Any) -> Graph:

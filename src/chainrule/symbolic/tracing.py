@@ -10,6 +10,7 @@ for one (``if x > 0:``, ``float(x)``) raises :class:`TracerValueError`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,9 +19,9 @@ import numpy as np
 from chainrule.core.forward import forward_apply
 from chainrule.core.ops.shapes import IDENTITY
 from chainrule.core.primitive import operand_error, record
-from chainrule.core.state import STATE
+from chainrule.core.state import STATE, enable_grad
 from chainrule.core.tensor import Tensor, from_array
-from chainrule.symbolic.ir import Graph, Var, const_var, input_var, type_str
+from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort, type_str
 from chainrule.symbolic.stable import HEADS as STABLE_HEADS
 from chainrule.symbolic.stable import stable_form
 
@@ -149,8 +150,6 @@ class SymTensor(Tensor):
 
     def evaluate(self, **values: Any) -> np.ndarray:
         """The value for the given inputs (by name), computed with NumPy."""
-        from chainrule.symbolic.ir import toposort
-
         inputs = [v for v in toposort([self.node]) if v.kind == "input"]
         missing = [v.name for v in inputs if v.name not in values]
         if missing:
@@ -391,8 +390,6 @@ def trace_with_tree(
     f: Callable[..., Any], args: Sequence[Any], names: Sequence[str] | None = None
 ) -> tuple[Graph, Any]:
     """Trace ``f`` for the shapes and dtypes of ``args``; also return the output structure."""
-    from chainrule.core.state import enable_grad
-
     if names is None:
         names = _arg_names(f, len(args))
     ins = []
@@ -407,8 +404,6 @@ def trace_with_tree(
 
 
 def _arg_names(f: Callable[..., Any], n: int) -> list[str]:
-    import inspect
-
     try:
         params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):

@@ -46,7 +46,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     1000.693147
     """
     shape = np.shape(x) if not hasattr(x, "shape") else x.shape
-    ax = _norm_axis(axis, len(shape))
+    ax = _norm_axis(axis, shape, "logsumexp")
     m = stop_gradient(max(x, axis=ax, keepdims=True))
     m = where(isfinite(m), m, 0.0)
     s = log(sum(exp(x - m), axis=ax, keepdims=True)) + m

@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
+# forward mode and apply call each other (a primitive with tangents is applied to the
+# operands without them), and ops are built on apply: both are looked up at call time
+from chainrule.core import ops, primitive
 from chainrule.core.state import STATE
+from chainrule.core.tensor import Tensor, from_array
 
 
 def active_top_level(args: Any) -> int | None:
@@ -42,7 +46,7 @@ def strip(a: Any, level: int) -> Any:
     tans = {k: v for k, v in a._tangents.items() if k != level}
     s._tangents = tans or None
     if a.requires_grad and STATE.grad_enabled:
-        record(s, ops.shapes.IDENTITY, (a,), {})
+        primitive.record(s, ops.shapes.IDENTITY, (a,), {})
     return s
 
 
@@ -58,7 +62,7 @@ def forward_apply(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> A
         if tans and level in tans:
             tangents[i] = tans[level]
             stripped[i] = strip(a, level)
-    out = apply(prim, *stripped, **params)
+    out = primitive.apply(prim, *stripped, **params)
     if out._parents is not None:
         # the tape keeps the operands with their tangents, so that a reverse pass
         # inside this level (forward-over-reverse) carries them through the rules
@@ -99,8 +103,3 @@ def without_level(x: Any, level: int) -> Any:
     if tans and level in tans:
         return strip(x, level)
     return x
-
-
-from chainrule.core import ops  # noqa: E402  (resolved at call time: ops import this module)
-from chainrule.core.primitive import apply, record  # noqa: E402
-from chainrule.core.tensor import Tensor, from_array  # noqa: E402

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.errors import ShapeError, describe
+from chainrule.core.forward import forward_apply
 from chainrule.core.state import STATE
+from chainrule.core.tensor import Tensor, from_array
 
 # rule(g_or_t, out, *args, **params) -> Tensor | None; one per positional input
 Rule = Callable[..., Any]
@@ -221,7 +223,3 @@ def check_finite(data: Any, phase: str, prim: Primitive, operands: Sequence[Any]
             "Look at this operation's inputs: log/div of zero, overflow in exp, or a "
             "learning rate that is too large."
         )
-
-
-from chainrule.core.forward import forward_apply  # noqa: E402
-from chainrule.core.tensor import Tensor, from_array  # noqa: E402

@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+# ops and Tensor need each other: the operators below look ops up at call time, and
+# chainrule.core imports ops (which imports this module) first
+from chainrule.core import ops
 from chainrule.core.errors import InplaceModificationError
 from chainrule.core.state import STATE
 
@@ -47,7 +50,18 @@ class Tensor:
         "_tangents",
         "__weakref__",
     )
-    _interp = None  # symbolic tensors set an interpreter that builds graphs instead
+    data: np.ndarray
+    requires_grad: bool
+    grad: Tensor | None
+    _version: int  # the clock time of the last in-place modification (0: never)
+    # the tape: the primitive, operands and parameters that made this tensor, and the
+    # clock time of recording (all None off the tape); forward-mode tangents by level
+    _prim: Any
+    _parents: Any
+    _params: Any
+    _tick: Any
+    _tangents: Any
+    _interp: Any = None  # symbolic tensors set an interpreter that builds graphs instead
     __array_ufunc__ = None  # make ndarray (op) Tensor defer to Tensor's reflected operators
     __hash__ = object.__hash__
 
@@ -161,7 +175,7 @@ class Tensor:
         create_graph : bool
             Record the backward computation so gradients can be differentiated.
         """
-        from chainrule.core.reverse import backward
+        from chainrule.core.reverse import backward  # reverse needs Tensor: a real cycle
 
         backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
@@ -412,6 +426,3 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     tensor([2., 4.])
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-from chainrule.core import ops  # noqa: E402

@@ -68,7 +68,7 @@ def as_tape(order: list[Var]) -> dict[int, SymTensor]:
             continue
         t = sym[id(v)] = wrap(v, requires_grad=True)
         if v.kind == "eqn" and v.op.differentiable and t.requires_grad:
-            record(t, v.op, tuple(_operand(a, sym) for a in v.args), v.params)  # type: ignore[arg-type]
+            record(t, v.op, tuple(_operand(a, sym) for a in v.args), v.params)
     return sym
 
 

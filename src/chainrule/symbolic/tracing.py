@@ -92,6 +92,7 @@ class SymTensor(Tensor):
 
     __slots__ = ("node",)
     data: AbstractArray  # type: ignore[assignment]  # shape and dtype, no numbers
+    node: Var
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -151,11 +152,12 @@ class SymTensor(Tensor):
     def evaluate(self, **values: Any) -> np.ndarray:
         """The value for the given inputs (by name), computed with NumPy."""
         inputs = [v for v in toposort([self.node]) if v.kind == "input"]
-        missing = [v.name for v in inputs if v.name not in values]
+        names = [str(v.name) for v in inputs]
+        missing = [n for n in names if n not in values]
         if missing:
             raise TypeError(f"evaluate: missing values for {', '.join(missing)}")
         graph = Graph(inputs, [self.node])
-        return graph(*[values[v.name] for v in inputs])[0]
+        return graph(*[values[n] for n in names])[0]
 
     def __repr__(self) -> str:
         from chainrule.symbolic.printing import infix
@@ -305,7 +307,7 @@ def _strip(a: SymTensor, level: int) -> SymTensor:
 
 
 INTERP = Interpreter()
-SymTensor._interp = INTERP  # type: ignore[assignment]
+SymTensor._interp = INTERP
 
 
 def symbols(names: str, shape: tuple[int, ...] = (), dtype: Any = np.float64) -> Any:

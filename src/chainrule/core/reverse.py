@@ -127,41 +127,32 @@ def propagate(
     The rules run with recording on only if ``create_graph``.
     """
     target_ids = None if targets is None else {id(t) for t in targets}
-    results: dict[int, Any] = {}
+    results: dict[int, Any] = {}  # the targets' cotangents
     assigned: set[int] = set()
-    pending: dict[int, Any] = {}
+    pending: dict[int, Any] = {}  # cotangents of nodes on the heap, still accumulating
     heap: list[tuple[int, Tensor]] = []
-
-    def arrive(p: Tensor, gi: Any) -> None:
-        key = id(p)
-        if target_ids is not None:
-            if key in target_ids:
-                prev = results.get(key)
-                results[key] = gi if prev is None else prev + gi
-                return
-            if p._prim is None:
-                return
-        elif p._prim is None:
-            _accumulate(p, gi, assigned)
-            return
-        prev = pending.get(key)
-        if prev is None:
-            pending[key] = gi
-            heappush(heap, (-p._tick, p))  # ticks are unique: tensors never compared
-        else:
-            pending[key] = prev + gi
-
+    edges = [(r, c) for r, c in zip(roots, cts) if r.requires_grad]
     with set_grad_enabled(create_graph):
-        for r, c in zip(roots, cts):
-            if r.requires_grad:
-                arrive(r, c)
-        while heap:
-            t = heappop(heap)[1]
-            for p, gi in _pull(t, pending.pop(id(t)), only):
-                if target_ids is None and p._prim is None:
-                    _accumulate(p, gi, assigned)  # the common case, without a call
+        while True:
+            for p, gi in edges:
+                key = id(p)
+                if target_ids is not None and key in target_ids:
+                    prev = results.get(key)
+                    results[key] = gi if prev is None else prev + gi
+                elif p._prim is None:
+                    if target_ids is None:
+                        _accumulate(p, gi, assigned)
                 else:
-                    arrive(p, gi)
+                    prev = pending.get(key)
+                    if prev is None:
+                        pending[key] = gi
+                        heappush(heap, (-p._tick, p))  # ticks are unique: tensors never compared
+                    else:
+                        pending[key] = prev + gi
+            if not heap:
+                break
+            t = heappop(heap)[1]
+            edges = _pull(t, pending.pop(id(t)), only)
             if not retain_graph:
                 t._parents = None
                 t._params = None

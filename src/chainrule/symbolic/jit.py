@@ -21,12 +21,17 @@ def _out_tensor(arr: Any) -> Tensor:
     return from_array(arr if type(arr) is np.ndarray else np.asarray(arr))
 
 
-def _tuple_of_tensors(outs: Any) -> tuple[Tensor, ...]:
-    return tuple([_out_tensor(o) for o in outs])
-
-
-def _list_of_tensors(outs: Any) -> list[Tensor]:
-    return [_out_tensor(o) for o in outs]
+@functools.lru_cache(maxsize=64)
+def _tuple_builder(n: int, kind: type) -> Callable[[Any], Any]:
+    # outs (the compiled function's tuple) -> kind of n Tensors, in straight-line code
+    names = [f"o{i}" for i in range(n)]
+    items = ", ".join(f"new({o} if type({o}) is ndarray else asarray({o}))" for o in names)
+    body = f"({items},)" if kind is tuple else f"[{items}]"
+    src = f"def build(outs):\n    {', '.join(names)}, = outs\n    return {body}\n"
+    ns: dict[str, Any] = {"new": from_array, "ndarray": np.ndarray, "asarray": np.asarray}
+    exec(src, ns)  # noqa: S102
+    build: Callable[[Any], Any] = ns["build"]
+    return build
 
 
 def _flat_builder(spec: Any) -> Callable[[Any], Any] | None:
@@ -35,7 +40,7 @@ def _flat_builder(spec: Any) -> Callable[[Any], Any] | None:
         return lambda outs: _out_tensor(outs[0])
     kind, inner = spec
     if kind in (tuple, list) and inner and all(n == 1 and s is None for n, s in inner):
-        return _tuple_of_tensors if kind is tuple else _list_of_tensors
+        return _tuple_builder(len(inner), kind)
     return None
 
 

@@ -19,7 +19,7 @@ from chainrule.core import ops
 from chainrule.core.primitive import apply, record
 from chainrule.core.reverse import GradPlan
 from chainrule.core.state import no_grad
-from chainrule.core.tensor import Tensor
+from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic import rewrite
 from chainrule.symbolic.codegen import compile as compile_graph
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
@@ -46,7 +46,7 @@ def _differentiable(v: Var) -> bool:
 
 def _conform(t: Any, like: Var) -> Any:
     if not isinstance(t, Tensor):
-        t = Tensor(np.asarray(t))
+        t = from_array(np.asarray(t))
     if t.shape != like.shape:
         t = ops.broadcast_to(t, like.shape)
     if t.dtype != like.dtype:

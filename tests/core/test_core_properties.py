@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
+from chainrule import numeric, symbolic
 from chainrule.numeric import gradcheck
 
 UNARY = {
@@ -82,8 +83,6 @@ def test_random_compositions_agree_in_every_mode(program, seed):
 def test_the_three_users_of_the_reverse_walker_agree(program, seed):
     # Tensor.backward, the functional transform and symbolic differentiation of the traced
     # graph all run one walker; numerical differences check them independently
-    from chainrule import numeric, symbolic
-
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
     f = build(program)

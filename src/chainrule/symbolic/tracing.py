@@ -21,6 +21,10 @@ from chainrule.core.ops.shapes import IDENTITY
 from chainrule.core.primitive import operand_error, record
 from chainrule.core.state import STATE, enable_grad
 from chainrule.core.tensor import Tensor, from_array
+
+# printing renders symbolic tensors and they print themselves with it: a module reference
+# (looked up at call time) lets either module be imported first
+from chainrule.symbolic import printing
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort, type_str
 from chainrule.symbolic.stable import HEADS as STABLE_HEADS
 from chainrule.symbolic.stable import stable_form
@@ -160,19 +164,13 @@ class SymTensor(Tensor):
         return graph(*[values[n] for n in names])[0]
 
     def __repr__(self) -> str:
-        from chainrule.symbolic.printing import infix
-
-        return f"SymTensor({infix(self)}, {type_str(self.shape, self.dtype)})"
+        return f"SymTensor({printing.infix(self)}, {type_str(self.shape, self.dtype)})"
 
     def __str__(self) -> str:
-        from chainrule.symbolic.printing import infix
-
-        return infix(self)
+        return printing.infix(self)
 
     def _repr_latex_(self) -> str:
-        from chainrule.symbolic.printing import latex
-
-        return f"${latex(self)}$"
+        return f"${printing.latex(self)}$"
 
 
 def wrap(node: Var, requires_grad: bool = False) -> SymTensor:

@@ -90,7 +90,7 @@ class GradPlan:
     ) -> list[Any]:
         """Propagate the roots' cotangents; return the targets' (None where unreached)."""
         cts = [cts] if isinstance(cts, Tensor) else list(cts)
-        results = propagate(
+        return propagate(
             self.roots,
             cts,
             targets=self.targets,
@@ -98,8 +98,6 @@ class GradPlan:
             retain_graph=retain_graph,
             create_graph=create_graph,
         )
-        assert results is not None
-        return results
 
 
 def propagate(
@@ -110,7 +108,7 @@ def propagate(
     only: set[int] | None = None,
     retain_graph: bool = False,
     create_graph: bool = False,
-) -> list[Any] | None:
+) -> list[Any]:
     """The reverse walker: push cotangents from ``roots`` back through the tape.
 
     Every reverse pass goes through here: :meth:`Tensor.backward`, the
@@ -121,7 +119,7 @@ def propagate(
     the heap its cotangent is complete. No separate topological sort is needed.
 
     Without ``targets``, leaves accumulate their cotangents into ``.grad`` and
-    None is returned. With ``targets``, nothing is accumulated, paths stop at
+    an empty list is returned. With ``targets``, nothing is accumulated, paths stop at
     the targets, and their cotangents are returned (None where unreached).
     ``only`` restricts the walk to tensors with those ids (a plan's pruning).
     The rules run with recording on only if ``create_graph``.
@@ -156,9 +154,7 @@ def propagate(
             if not retain_graph:
                 t._parents = None
                 t._params = None
-    if targets is None:
-        return None
-    return [results.get(id(t)) for t in targets]
+    return [] if targets is None else [results.get(id(t)) for t in targets]
 
 
 def _pull(t: Tensor, g: Tensor, only: set[int] | None = None) -> list[tuple[Tensor, Tensor]]:

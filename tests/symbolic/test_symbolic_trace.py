@@ -164,3 +164,10 @@ def test_jit_output_structures_and_jit_inside_a_trace_after_a_call():
     # the same signature, now traced: the function is inlined, not the compiled code
     g = trace(lambda a, b: jl(a, b)[1] * 2.0, a, b)
     np.testing.assert_array_equal(g(a, b)[0], (a - b) * 2.0)
+
+
+def test_traced_matmul_error_leads_with_the_same_sentence_as_eager():
+    with pytest.raises(
+        cr.ShapeError, match=r"^matmul: shapes \(2, 3\) and \(4, 5\) are not aligned"
+    ):
+        trace(lambda a, b: a @ b, np.ones((2, 3)), np.ones((4, 5)))

@@ -8,6 +8,7 @@ one place where a primitive meets its operands and every engine takes its turn.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -132,7 +133,7 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     try:
         data = prim.impl(*datas, **params)
     except (ValueError, IndexError) as e:
-        raise _impl_error(prim, datas, params, e) from None
+        raise forward_error(prim, datas, params, e) from None
     if type(data) is not np.ndarray:
         data = np.asarray(data)
     out = from_array(data)
@@ -158,16 +159,24 @@ def record(out: Any, prim: Primitive, parents: Sequence[Any], params: dict[str, 
     return out
 
 
-def _impl_error(
+def forward_error(
     prim: Primitive, datas: Sequence[Any], params: dict[str, Any], e: Exception
 ) -> Exception:
-    """The error of a rejected forward, led by chainrule's own sentence where NumPy's is jargon."""
-    if prim.name == "matmul" and len(datas) == 2 and "mismatch in its core dimension" in str(e):
-        a, b = (np.shape(d) for d in datas)
-        ka = a[-1] if a else None
-        kb = (b[-2] if len(b) > 1 else b[0]) if b else None
-        e = ValueError(f"shapes {a} and {b} are not aligned: {ka} != {kb}")
+    """The error of a rejected forward, led by chainrule's own sentence where NumPy's is jargon.
+
+    A gufunc (``matmul``) reports a contracted axis of the wrong size in terms of
+    its signature; the sentence says which shapes do not align and which sizes.
+    """
+    sizes = _GUFUNC_MISMATCH.search(str(e))
+    if sizes is not None:
+        shapes = " and ".join(str(np.shape(d)) for d in datas if isinstance(d, np.ndarray))
+        e = ValueError(f"shapes {shapes} are not aligned: {sizes[2]} != {sizes[1]}")
     return operand_error(prim, datas, params, e)
+
+
+_GUFUNC_MISMATCH = re.compile(
+    r"mismatch in its core dimension.*\(size (\d+) is different from (\d+)\)"
+)
 
 
 _HINTS = {

@@ -18,7 +18,7 @@ import numpy as np
 
 from chainrule.core.forward import forward_apply
 from chainrule.core.ops.shapes import IDENTITY
-from chainrule.core.primitive import operand_error, record
+from chainrule.core.primitive import forward_error, record
 from chainrule.core.state import STATE, enable_grad
 from chainrule.core.tensor import Tensor, from_array
 
@@ -247,7 +247,7 @@ def infer(
         with np.errstate(all="ignore"):
             out = np.asarray(prim.impl(*vals, **params))
     except (ValueError, IndexError, TypeError) as e:
-        raise operand_error(prim, vals, params, e) from None
+        raise forward_error(prim, vals, params, e) from None
     res = (out.shape, out.dtype)
     _infer_cache[key] = res
     return res

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
+from chainrule import numeric, symbolic
 from chainrule.numeric import gradcheck
 
 UNARY = {
@@ -75,3 +76,27 @@ def test_random_compositions_agree_in_every_mode(program, seed):
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
     assert gradcheck(build(program), x, y, modes=("rev", "fwd"), order=2, rtol=1e-5, atol=1e-7)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(program=programs, seed=st.integers(0, 2**16))
+def test_the_three_users_of_the_reverse_walker_agree(program, seed):
+    # Tensor.backward, the functional transform and symbolic differentiation of the traced
+    # graph all run one walker; numerical differences check them independently
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    f = build(program)
+
+    def loss(a, b):
+        return (f(a, b) * np.arange(9.0).reshape(3, 3)).sum()
+
+    xt, yt = cr.tensor(x, requires_grad=True), cr.tensor(y, requires_grad=True)
+    loss(xt, yt).backward()
+    by_tape = [np.zeros((3, 3)) if t.grad is None else t.grad.numpy() for t in (xt, yt)]
+    by_transform = [g.numpy() for g in cr.grad(loss, argnums=(0, 1))(x, y)]
+    by_graph = [g.numpy() for g in symbolic.grad(loss, wrt=(0, 1))(x, y)]
+    by_differences = numeric.gradient(lambda a, b: float(loss(a, b)), x, y, argnums=(0, 1))
+    for k in range(2):
+        np.testing.assert_allclose(by_transform[k], by_tape[k], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(by_graph[k], by_tape[k], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(by_differences[k], by_tape[k], rtol=1e-5, atol=1e-6)

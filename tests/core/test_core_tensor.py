@@ -124,6 +124,39 @@ def test_error_integer_tensor_requires_grad():
         cr.grad(lambda x: x.sum())(np.array([1, 2]))
 
 
+def test_error_non_numeric_data_names_the_dtype():
+    with pytest.raises(TypeError, match=r"non-numeric data.*dtype <U1"):
+        cr.tensor(["a", "b"])
+    with pytest.raises(TypeError, match=r"non-numeric data.*dtype \|S2"):
+        cr.tensor(np.array([b"ab"]))
+
+
+def test_error_axis_out_of_range_names_operation_shape_and_axis():
+    x = cr.tensor(np.ones((2, 3)))
+    for call, name, axis in [
+        (lambda: x.sum(axis=3), "sum", 3),
+        (lambda: cr.max(x, axis=-3), "max", -3),
+        (lambda: cr.mean(x, axis=(0, 2)), "mean", 2),
+        (lambda: cr.logsumexp(x, axis=5), "logsumexp", 5),
+    ]:
+        with pytest.raises(np.exceptions.AxisError, match=rf"^{name}: axis {axis} .*\(2, 3\)"):
+            call()
+    with pytest.raises(cr.ShapeError, match=r"valid axes: -2\.\.1"):  # and a ShapeError
+        x.sum(axis=2)
+
+
+def test_error_matmul_leads_with_its_own_sentence_and_keeps_the_fix():
+    a = cr.tensor(np.ones((2, 3)))
+    b = cr.tensor(np.ones((4, 5)))
+    with pytest.raises(cr.ShapeError) as e:
+        a @ b
+    msg = str(e.value)
+    assert msg.startswith("matmul: shapes (2, 3) and (4, 5) are not aligned: 3 != 4")
+    assert "gufunc" not in msg and "Fix: matmul needs a.shape[-1] == b.shape[-2]" in msg
+    with pytest.raises(cr.ShapeError, match=r"^matmul: shapes \(3,\) and \(4, 2\) .*: 3 != 4"):
+        cr.tensor(np.ones(3)) @ cr.tensor(np.ones((4, 2)))
+
+
 def test_error_shape_mismatch_names_operation_and_shapes():
     a = cr.tensor(np.ones((2, 3)))
     b = cr.tensor(np.ones((4, 5)))

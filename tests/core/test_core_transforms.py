@@ -66,6 +66,16 @@ def test_jacobian_auto_mode_follows_the_chapter(monkeypatch):
     assert calls == ["rev"]
 
 
+def test_hvp_and_jvp_take_one_array_as_one_primal():
+    f = lambda x: (x**3).sum()  # noqa: E731
+    x, v = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 2.0])
+    np.testing.assert_allclose(cr.hvp(f, x, v).numpy(), 6 * x * v)  # H = diag(6 x)
+    np.testing.assert_allclose(cr.hvp(f, cr.tensor(x), cr.tensor(v)).numpy(), 6 * x * v)
+    np.testing.assert_allclose(cr.hvp(f, (x,), (v,)).numpy(), 6 * x * v)
+    out, t = cr.jvp(cr.sin, x, v)
+    np.testing.assert_allclose(t.numpy(), np.cos(x) * v)
+
+
 def test_hessian_and_hvp():
     def f(x):
         return (cr.sin(x[0]) * cr.exp(x[1]) + x[0] ** 3 * x[1]).sum()
@@ -198,3 +208,34 @@ def test_gradcheck_catches_a_rule_wrong_only_at_second_order():
     assert gradcheck(f, x, modes=("rev",), order=1)
     with pytest.raises(AssertionError, match="order 2"):
         gradcheck(f, x, modes=("rev",), order=2)
+
+
+def test_public_namespace_shows_no_internal_helper():
+    names = dir(cr)
+    for internal in ("_ops_all", "sum_to", "scatter_add", "identity", "permute", "getitem", "core"):
+        assert internal not in names
+    assert not [n for n in names if n.startswith("_") and n != "__version__"]
+    assert "jit" in cr.__all__ and cr.jit is cr.symbolic.jit
+    assert set(cr.__all__) <= set(names)
+    for name in cr.__all__:
+        assert getattr(cr, name) is not None
+    from chainrule.core import ops
+
+    assert ops.sum_to is not None and ops.scatter_add is not None  # internal code's home
+
+
+def test_the_three_kinds_of_derivative_say_which_is_which():
+    from chainrule import numeric, symbolic
+
+    triples = [
+        (cr.grad, numeric.gradient, symbolic.grad),
+        (cr.jacobian, numeric.jacobian, symbolic.jacobian),
+        (cr.hessian, numeric.hessian, symbolic.hessian),
+    ]
+    for auto, fd, sym in triples:
+        firsts = [f.__doc__.splitlines()[0] for f in (auto, fd, sym)]
+        assert "autodiff" in firsts[0] and "Tensors" in firsts[0] and "exact" in firsts[0]
+        assert "finite differences" in firsts[1] and "checking" in firsts[1]
+        assert "graph" in firsts[2] and "compilation" in firsts[2]
+        for f in (auto, fd, sym):
+            assert "See Also" in f.__doc__

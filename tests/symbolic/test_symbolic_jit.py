@@ -4,9 +4,11 @@ buffer reuse respects views, and a jitted training step equals the tape step by 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import chainrule as cr
-from chainrule.symbolic import compile, grad, jit, trace
+from chainrule import symbolic
+from chainrule.symbolic import compile_graph, grad, jit, trace
 
 
 def test_an_output_that_is_an_input_is_returned_as_a_copy():
@@ -23,7 +25,7 @@ def test_an_output_that_is_an_input_is_returned_as_a_copy():
         assert not np.shares_memory(o.numpy(), a)
     assert not np.shares_memory(outs[3].numpy(), outs[4].numpy())  # one value, two results
     np.testing.assert_array_equal(outs[0].numpy(), a.T)
-    c = compile(trace(lambda a: a, a))
+    c = compile_graph(trace(lambda a: a, a))
     assert not np.shares_memory(c(a)[0], a)
 
 
@@ -96,7 +98,7 @@ def _transpose_view(x):
 def test_buffer_reuse_keeps_a_view_alive_past_its_base():
     x = np.linspace(-1, 1, 24).reshape(2, 3, 4)
     for f in (_reshape_view, _transpose_view):
-        c = compile(trace(f, x), reuse_min_size=1)
+        c = compile_graph(trace(f, x), reuse_min_size=1)
         assert "out=" in c.source  # buffers are reused, just not the viewed one
         ref = f(cr.tensor(x)).numpy()
         for _ in range(2):
@@ -134,3 +136,11 @@ def test_jitted_mlp_training_step_equals_the_tape_step_by_step():
         losses.append(float(loss_j))
     assert len(step.cache) == 1
     assert losses[-1] < losses[0]  # it trains
+
+
+def test_compile_is_a_deprecated_alias_of_compile_graph():
+    g = trace(lambda x: x * 2.0, np.ones(3))
+    with pytest.warns(DeprecationWarning, match="compile_graph"):
+        c = symbolic.compile(g, reuse_min_size=None)
+    np.testing.assert_array_equal(c(np.arange(3.0))[0], compile_graph(g)(np.arange(3.0))[0])
+    assert "compile" not in symbolic.__all__  # `import *` no longer shadows the builtin

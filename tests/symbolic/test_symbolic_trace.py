@@ -175,3 +175,10 @@ def test_render_without_graphviz_warns_and_names_the_dot_file(tmp_path, monkeypa
         out = render(g, tmp_path / "g.svg")
     assert out == tmp_path / "g.dot" and out.read_text().startswith("digraph")
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_traced_matmul_error_leads_with_the_same_sentence_as_eager():
+    with pytest.raises(
+        cr.ShapeError, match=r"^matmul: shapes \(2, 3\) and \(4, 5\) are not aligned"
+    ):
+        trace(lambda a, b: a @ b, np.ones((2, 3)), np.ones((4, 5)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class ShapeError(ValueError):
     """Operands of an operation have incompatible shapes."""
@@ -13,6 +15,28 @@ class GraphFreedError(RuntimeError):
 
 class InplaceModificationError(RuntimeError):
     """A tensor saved for backward was modified in place after it was saved."""
+
+
+class AxisError(ShapeError, np.exceptions.AxisError):
+    """An axis out of range for an operand: a ShapeError that is also NumPy's AxisError."""
+
+    def __init__(self, message: str) -> None:
+        ShapeError.__init__(self, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def axis_error(what: str, shape: tuple[int, ...], axis: int) -> AxisError:
+    """The error for ``axis`` out of range in operation ``what`` on an operand of ``shape``."""
+    ndim = len(shape)
+    valid = f"valid axes: {-ndim}..{ndim - 1}" if ndim else "a 0-d operand has no axes"
+    return AxisError(
+        f"{what}: axis {axis} is out of range for an operand of shape {tuple(shape)} "
+        f"({ndim}-D; {valid}). Fix: pass an axis that the operand has, or axis=None to "
+        "reduce over all axes."
+    )
 
 
 def describe(values: object) -> str:

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+# forward mode and apply call each other (a primitive with tangents is applied to the
+# operands without them), and ops are built on apply: both are looked up at call time
+from chainrule.core import ops, primitive
 from chainrule.core.state import STATE
+from chainrule.core.tensor import Tensor, from_array
 
 
 def active_top_level(args: Any) -> int | None:
@@ -36,21 +42,11 @@ def strip(a: Any, level: int) -> Any:
     """
     if a._interp is not None:  # a symbolic value strips itself
         return a._interp.strip(a, level)
-    s = Tensor.__new__(Tensor)
-    s.data = a.data
-    s.grad = None
-    s._version = 0
+    s = from_array(a.data)
     tans = {k: v for k, v in a._tangents.items() if k != level}
     s._tangents = tans or None
     if a.requires_grad and STATE.grad_enabled:
-        s.requires_grad = True
-        s._prim = ops.shapes.IDENTITY
-        s._parents = (a,)
-        s._params = {}
-        STATE.clock = s._tick = STATE.clock + 1
-    else:
-        s.requires_grad = False
-        s._prim = s._parents = s._params = s._tick = None
+        primitive.record(s, ops.shapes.IDENTITY, (a,), {})
     return s
 
 
@@ -66,7 +62,7 @@ def forward_apply(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> A
         if tans and level in tans:
             tangents[i] = tans[level]
             stripped[i] = strip(a, level)
-    out = apply(prim, *stripped, **params)
+    out = primitive.apply(prim, *stripped, **params)
     if out._parents is not None:
         # the tape keeps the operands with their tangents, so that a reverse pass
         # inside this level (forward-over-reverse) carries them through the rules
@@ -75,7 +71,7 @@ def forward_apply(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> A
     if t is None:
         return out
     if not isinstance(t, Tensor):
-        t = Tensor(t)
+        t = from_array(np.asarray(t))
     if t.shape != out.shape:
         t = ops.broadcast_to(t, out.shape)
     if t.dtype != out.dtype:
@@ -107,8 +103,3 @@ def without_level(x: Any, level: int) -> Any:
     if tans and level in tans:
         return strip(x, level)
     return x
-
-
-from chainrule.core import ops  # noqa: E402  (resolved at call time: ops import this module)
-from chainrule.core.primitive import apply  # noqa: E402
-from chainrule.core.tensor import Tensor  # noqa: E402

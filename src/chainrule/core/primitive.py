@@ -8,13 +8,16 @@ one place where a primitive meets its operands and every engine takes its turn.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
 
 from chainrule.core.errors import ShapeError, describe
+from chainrule.core.forward import forward_apply
 from chainrule.core.state import STATE
+from chainrule.core.tensor import Tensor, from_array
 
 # rule(g_or_t, out, *args, **params) -> Tensor | None; one per positional input
 Rule = Callable[..., Any]
@@ -174,17 +177,17 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     The NumPy forward runs first; the result is recorded on the tape when grad
     mode is on and an input requires grad; forward-mode tangents are pushed when
     a level is active; a symbolic operand hands the whole call to its
-    interpreter.
+    interpreter, which records its result with :func:`record` as well.
     """
     datas = []
-    record = False
+    needs_grad = False
     for a in args:
         if isinstance(a, Tensor):
             if a._interp is not None:
                 return a._interp.apply(prim, args, params)
             datas.append(a.data)
             if a.requires_grad:
-                record = True
+                needs_grad = True
         else:
             datas.append(a)
     if STATE.levels and prim.differentiable:
@@ -194,29 +197,50 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     try:
         data = prim.impl(*datas, **params)
     except (ValueError, IndexError) as e:
-        raise operand_error(prim, datas, params, e) from None
+        raise forward_error(prim, datas, params, e) from None
     if type(data) is not np.ndarray:
         data = np.asarray(data)
-    out = Tensor.__new__(Tensor)
-    out.data = data
-    out.grad = None
-    out._tangents = None
-    out._version = 0
-    if record and STATE.grad_enabled and prim.differentiable:
-        out.requires_grad = True
-        out._prim = prim
-        out._parents = args
-        out._params = params
-        STATE.clock = out._tick = STATE.clock + 1
-    else:
-        out.requires_grad = False
-        out._prim = None
-        out._parents = None
-        out._params = None
-        out._tick = None
+    out = from_array(data)
+    if needs_grad and STATE.grad_enabled and prim.differentiable:
+        record(out, prim, args, params)
     if STATE.anomaly:
         check_finite(data, "forward", prim, datas)
     return out
+
+
+def record(out: Any, prim: Primitive, parents: Sequence[Any], params: dict[str, Any]) -> Any:
+    """Put ``out`` on the tape as the result of ``prim`` applied to ``parents``; return it.
+
+    The one place a node is recorded: :func:`apply`, forward mode's aliases and
+    the symbolic interpreter all call it. The node's tick is the time of
+    recording, so reverse tick order is a valid backward order.
+    """
+    out.requires_grad = True
+    out._prim = prim
+    out._parents = parents
+    out._params = params
+    STATE.clock = out._tick = STATE.clock + 1
+    return out
+
+
+def forward_error(
+    prim: Primitive, datas: Sequence[Any], params: dict[str, Any], e: Exception
+) -> Exception:
+    """The error of a rejected forward, led by chainrule's own sentence where NumPy's is jargon.
+
+    A gufunc (``matmul``) reports a contracted axis of the wrong size in terms of
+    its signature; the sentence says which shapes do not align and which sizes.
+    """
+    sizes = _GUFUNC_MISMATCH.search(str(e))
+    if sizes is not None:
+        shapes = " and ".join(str(np.shape(d)) for d in datas if isinstance(d, np.ndarray))
+        e = ValueError(f"shapes {shapes} are not aligned: {sizes[2]} != {sizes[1]}")
+    return operand_error(prim, datas, params, e)
+
+
+_GUFUNC_MISMATCH = re.compile(
+    r"mismatch in its core dimension.*\(size (\d+) is different from (\d+)\)"
+)
 
 
 _BROADCAST_HINT = (
@@ -262,7 +286,3 @@ def check_finite(data: Any, phase: str, prim: Primitive, operands: Sequence[Any]
             "Look at this operation's inputs: log/div of zero, overflow in exp, or a "
             "learning rate that is too large."
         )
-
-
-from chainrule.core.forward import forward_apply  # noqa: E402
-from chainrule.core.tensor import Tensor  # noqa: E402

@@ -17,8 +17,8 @@ import numpy as np
 
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.primitive import check_finite
-from chainrule.core.state import STATE
-from chainrule.core.tensor import Tensor
+from chainrule.core.state import STATE, set_grad_enabled
+from chainrule.core.tensor import Tensor, from_array
 
 
 def _freed_error(t: Tensor) -> GraphFreedError:
@@ -30,28 +30,31 @@ def _freed_error(t: Tensor) -> GraphFreedError:
 
 
 class GradPlan:
-    """The part of the tape between ``root`` and ``targets`` (or all leaves), sorted.
+    """The part of the tape between ``roots`` and ``targets``, ready to run many times.
 
     Parameters
     ----------
-    root : Tensor
-        The output to differentiate.
-    targets : sequence of Tensor, optional
+    roots : Tensor or sequence of Tensor
+        The outputs to differentiate.
+    targets : sequence of Tensor
         Compute cotangents for these tensors only, without touching ``.grad``
-        (``chainrule.grad`` and friends). Without targets, every leaf that
-        requires grad accumulates into ``.grad`` (``Tensor.backward``).
+        (``chainrule.grad`` and friends, symbolic differentiation). Paths stop
+        at a target.
+
+    The plan finds the nodes from which a target is reachable, so that
+    :func:`propagate` (the one reverse walker) visits no other node.
     """
 
-    __slots__ = ("root", "targets", "order", "needs_graph")
+    __slots__ = ("roots", "targets", "only", "needs_graph")
 
-    def __init__(self, root: Tensor, targets: Sequence[Tensor] | None = None) -> None:
-        self.root = root
-        self.targets = None if targets is None else list(targets)
-        stop = set() if targets is None else {id(t) for t in targets}
+    def __init__(self, roots: Tensor | Sequence[Tensor], targets: Sequence[Tensor]) -> None:
+        self.roots = [roots] if isinstance(roots, Tensor) else list(roots)
+        self.targets = list(targets)
+        stop = {id(t) for t in self.targets}
         order: list[Tensor] = []
         seen: set[int] = set()
-        outside_leaf = False  # a leaf other than the targets feeds the root
-        stack: list[tuple[Tensor, bool]] = [(root, False)] if root.requires_grad else []
+        outside_leaf = False  # a leaf other than the targets feeds a root
+        stack = [(r, False) for r in self.roots if r.requires_grad]
         while stack:
             t, done = stack.pop()
             if done:
@@ -64,66 +67,94 @@ class GradPlan:
             if id(t) in stop:
                 continue
             if t._prim is None:
-                outside_leaf = outside_leaf or targets is not None
+                outside_leaf = True
                 continue
             if t._parents is None:
                 raise _freed_error(t)
             for p in t._parents:
                 if isinstance(p, Tensor) and p.requires_grad and id(p) not in seen:
                     stack.append((p, False))
-        if targets is not None:
-            # keep only nodes from which a target is reachable
-            reach = set(stop)
-            kept = []
-            for t in order:
-                if id(t) in reach or (
-                    t._prim is not None
-                    and any(isinstance(p, Tensor) and id(p) in reach for p in t._parents)
-                ):
+        # keep only nodes from which a target is reachable (operands come first in order)
+        reach = set(stop)
+        for t in order:
+            if id(t) not in reach and t._prim is not None:
+                if any(isinstance(p, Tensor) and id(p) in reach for p in t._parents):
                     reach.add(id(t))
-                    kept.append(t)
-            order = kept
-        self.order = order
+        self.only = reach
         # the gradient must itself be differentiable when something outside the
         # targets (an outer transform's variable, a closed-over tensor) feeds it
-        self.needs_graph = outside_leaf or any(t._prim is not None for t in self.targets or ())
+        self.needs_graph = outside_leaf or any(t._prim is not None for t in self.targets)
 
-    def run(self, ct: Tensor, *, retain_graph: bool, create_graph: bool) -> list[Any] | None:
-        """Propagate ``ct`` from the root; return target cotangents (None where unreached)."""
-        prev = STATE.grad_enabled
-        STATE.grad_enabled = create_graph
-        try:
-            return self._run(ct, retain_graph)
-        finally:
-            STATE.grad_enabled = prev
+    def run(
+        self, cts: Tensor | Sequence[Tensor], *, retain_graph: bool, create_graph: bool
+    ) -> list[Any]:
+        """Propagate the roots' cotangents; return the targets' (None where unreached)."""
+        cts = [cts] if isinstance(cts, Tensor) else list(cts)
+        return propagate(
+            self.roots,
+            cts,
+            targets=self.targets,
+            only=self.only,
+            retain_graph=retain_graph,
+            create_graph=create_graph,
+        )
 
-    def _run(self, ct: Tensor, retain_graph: bool) -> list[Any] | None:
-        targets = self.targets
-        target_ids = None if targets is None else {id(t) for t in targets}
-        grads: dict[int, Any] = {id(self.root): ct}
-        results: dict[int, Any] = {}
-        assigned: set[int] = set()
-        in_plan = None if targets is None else {id(t) for t in self.order}
-        for t in reversed(self.order):
-            g = grads.pop(id(t), None)
-            if g is None:
-                continue
-            if target_ids is not None and id(t) in target_ids:
-                results[id(t)] = g
-                continue
-            if t._prim is None:
-                _accumulate(t, g, assigned)
-                continue
-            for p, gi in _pull(t, g, in_plan):
+
+def propagate(
+    roots: Sequence[Tensor],
+    cts: Sequence[Tensor],
+    *,
+    targets: Sequence[Tensor] | None = None,
+    only: set[int] | None = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+) -> list[Any]:
+    """The reverse walker: push cotangents from ``roots`` back through the tape.
+
+    Every reverse pass goes through here: :meth:`Tensor.backward`, the
+    functional transforms (through :class:`GradPlan`) and symbolic
+    differentiation (graph variables presented as symbolic tensors on a tape).
+    Nodes are visited newest first (a heap keyed by their tick): every
+    consumer of a node was recorded after it, so by the time a node comes off
+    the heap its cotangent is complete. No separate topological sort is needed.
+
+    Without ``targets``, leaves accumulate their cotangents into ``.grad`` and
+    an empty list is returned. With ``targets``, nothing is accumulated, paths stop at
+    the targets, and their cotangents are returned (None where unreached).
+    ``only`` restricts the walk to tensors with those ids (a plan's pruning).
+    The rules run with recording on only if ``create_graph``.
+    """
+    target_ids = None if targets is None else {id(t) for t in targets}
+    results: dict[int, Any] = {}  # the targets' cotangents
+    assigned: set[int] = set()
+    pending: dict[int, Any] = {}  # cotangents of nodes on the heap, still accumulating
+    heap: list[tuple[int, Tensor]] = []
+    edges = [(r, c) for r, c in zip(roots, cts) if r.requires_grad]
+    with set_grad_enabled(create_graph):
+        while True:
+            for p, gi in edges:
                 key = id(p)
-                prev = grads.get(key)
-                grads[key] = gi if prev is None else prev + gi
+                if target_ids is not None and key in target_ids:
+                    prev = results.get(key)
+                    results[key] = gi if prev is None else prev + gi
+                elif p._prim is None:
+                    if target_ids is None:
+                        _accumulate(p, gi, assigned)
+                else:
+                    prev = pending.get(key)
+                    if prev is None:
+                        pending[key] = gi
+                        heappush(heap, (-p._tick, p))  # ticks are unique: tensors never compared
+                    else:
+                        pending[key] = prev + gi
+            if not heap:
+                break
+            t = heappop(heap)[1]
+            edges = _pull(t, pending.pop(id(t)), only)
             if not retain_graph:
                 t._parents = None
                 t._params = None
-        if targets is None:
-            return None
-        return [results.get(id(t)) for t in targets]
+    return [] if targets is None else [results.get(id(t)) for t in targets]
 
 
 def _pull(t: Tensor, g: Tensor, only: set[int] | None = None) -> list[tuple[Tensor, Tensor]]:
@@ -154,7 +185,7 @@ def _pull(t: Tensor, g: Tensor, only: set[int] | None = None) -> list[tuple[Tens
         if gi is None:
             continue
         if not isinstance(gi, Tensor):
-            gi = Tensor(gi)
+            gi = from_array(np.asarray(gi))
         if gi.data.dtype is not p.data.dtype and gi.data.dtype != p.data.dtype:
             gi = gi.astype(p.data.dtype)
         if anomaly:
@@ -177,7 +208,7 @@ def _rule(prim: Any, i: int, g: Tensor, out: Tensor, args: Any, params: Any) -> 
 
 def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
     if id(g) in assigned:  # one cotangent object reaching two leaves: give each its own
-        g = Tensor(g.data.copy())
+        g = from_array(g.data.copy())
     elif (
         not g.requires_grad
         and leaf.data.flags.c_contiguous
@@ -186,7 +217,7 @@ def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
     ):
         # the layout contract (as PyTorch's): a gradient has its leaf's memory layout,
         # so an update `w -= lr * w.grad` streams both arrays in the same order
-        g = Tensor(np.ascontiguousarray(g.data))
+        g = from_array(np.ascontiguousarray(g.data))
     assigned.add(id(g))
     if leaf.grad is None:
         leaf.grad = g
@@ -220,7 +251,7 @@ def root_cotangent(root: Tensor, grad: Any, what: str) -> Tensor:
                 "backward needs a cotangent `grad` of that shape. To differentiate the sum, "
                 "call .sum().backward(); for the full derivative use chainrule.jacobian."
             )
-        return Tensor(np.ones(root.shape, dtype=root.dtype))
+        return from_array(np.ones(root.shape, dtype=root.dtype))
     g = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, dtype=root.dtype))
     if g.shape != root.shape:
         raise ShapeError(
@@ -233,12 +264,7 @@ def root_cotangent(root: Tensor, grad: Any, what: str) -> Tensor:
 def backward(
     root: Tensor, grad: Any = None, *, retain_graph: bool | None = None, create_graph: bool = False
 ) -> None:
-    """Accumulate the gradient of ``root`` into ``.grad`` of the leaves (PyTorch style).
-
-    Nodes are visited newest first (a heap keyed by their tick): every consumer
-    of a node was recorded after it, so by the time a node comes off the heap
-    its cotangent is complete. No separate topological sort is needed.
-    """
+    """Accumulate the gradient of ``root`` into ``.grad`` of the leaves (PyTorch style)."""
     if not root.requires_grad:
         raise RuntimeError(
             f"backward: the tensor (shape {root.shape}, dtype {root.dtype}) does not require "
@@ -248,30 +274,4 @@ def backward(
     ct = root_cotangent(root, grad, "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    assigned: set[int] = set()
-    if root._prim is None:
-        _accumulate(root, ct, assigned)
-        return
-    prev_mode = STATE.grad_enabled
-    STATE.grad_enabled = create_graph
-    try:
-        cts = {id(root): ct}
-        heap = [(-root._tick, root)]
-        while heap:
-            t = heappop(heap)[1]
-            for p, gi in _pull(t, cts.pop(id(t))):
-                if p._prim is None:
-                    _accumulate(p, gi, assigned)
-                    continue
-                key = id(p)
-                prev = cts.get(key)
-                if prev is None:
-                    cts[key] = gi
-                    heappush(heap, (-p._tick, p))  # ticks are unique: tensors never compared
-                else:
-                    cts[key] = prev + gi
-            if not retain_graph:
-                t._parents = None
-                t._params = None
-    finally:
-        STATE.grad_enabled = prev_mode
+    propagate([root], [ct], retain_graph=retain_graph, create_graph=create_graph)

@@ -1,8 +1,10 @@
 """Process-wide autodiff state: grad mode, anomaly mode, forward-mode levels.
 
 This is the only mutable module-level configuration in chainrule, switched by
-the documented context managers :func:`no_grad`, :func:`enable_grad` and
-:func:`detect_anomaly`.
+the documented context managers. Grad mode has one switch,
+:func:`set_grad_enabled` (:func:`no_grad` and :func:`enable_grad` are its two
+settings); the engine itself (transforms, the reverse pass, symbolic
+differentiation and tracing) switches it the same way.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class _GradMode:
 
 
 def no_grad() -> _GradMode:
-    """Disable recording on the tape (a context manager or a decorator).
+    """Disable recording on the tape: ``set_grad_enabled(False)``, a context manager or decorator.
 
     Forward-mode tangents still propagate: only the reverse-mode tape is off.
 
@@ -75,16 +77,16 @@ def no_grad() -> _GradMode:
     >>> y.requires_grad
     False
     """
-    return _GradMode(False)
+    return set_grad_enabled(False)
 
 
 def enable_grad() -> _GradMode:
-    """Enable recording on the tape, e.g. inside a :func:`no_grad` block."""
-    return _GradMode(True)
+    """Enable recording on the tape (inside a :func:`no_grad` block): ``set_grad_enabled(True)``."""
+    return set_grad_enabled(True)
 
 
 def set_grad_enabled(enabled: bool) -> _GradMode:
-    """Set grad mode to ``enabled`` for the duration of a ``with`` block."""
+    """The grad-mode switch: ``enabled`` for a ``with`` block or a decorated function."""
     return _GradMode(bool(enabled))
 
 

@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+# ops and Tensor need each other: the operators below look ops up at call time, and
+# chainrule.core imports ops (which imports this module) first
+from chainrule.core import ops
 from chainrule.core.errors import InplaceModificationError
 from chainrule.core.state import STATE
 
@@ -47,7 +50,18 @@ class Tensor:
         "_tangents",
         "__weakref__",
     )
-    _interp = None  # symbolic tensors set an interpreter that builds graphs instead
+    data: np.ndarray
+    requires_grad: bool
+    grad: Tensor | None
+    _version: int  # the clock time of the last in-place modification (0: never)
+    # the tape: the primitive, operands and parameters that made this tensor, and the
+    # clock time of recording (all None off the tape); forward-mode tangents by level
+    _prim: Any
+    _parents: Any
+    _params: Any
+    _tick: Any
+    _tangents: Any
+    _interp: Any = None  # symbolic tensors set an interpreter that builds graphs instead
     __array_ufunc__ = None  # make ndarray (op) Tensor defer to Tensor's reflected operators
     __hash__ = object.__hash__
 
@@ -55,21 +69,15 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         arr = np.asarray(data, dtype=dtype)
-        if arr.dtype == object:
+        if arr.dtype.kind not in "biufc":
+            what = "Python objects" if arr.dtype == object else "non-numeric data"
             raise TypeError(
-                "tensor: cannot make a tensor of Python objects; pass numbers or a numeric array"
+                f"tensor: cannot make a tensor of {what}; pass numbers or a numeric array "
+                f"(got dtype {arr.dtype}, shape {arr.shape})"
             )
         if requires_grad:
             _check_differentiable_dtype(arr.dtype, "tensor(requires_grad=True)")
-        self.data = arr
-        self.requires_grad = bool(requires_grad)
-        self.grad = None
-        self._prim = None
-        self._parents = None
-        self._params = None
-        self._tick = None
-        self._version = 0
-        self._tangents = None
+        _init(self, arr, bool(requires_grad))
 
     # ------------------------------------------------------------------ basics
     @property
@@ -167,13 +175,13 @@ class Tensor:
         create_graph : bool
             Record the backward computation so gradients can be differentiated.
         """
-        from chainrule.core.reverse import backward
+        from chainrule.core.reverse import backward  # reverse needs Tensor: a real cycle
 
         backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
         """A tensor sharing this data, cut from the tape and from forward tangents."""
-        return Tensor(self.data)
+        return from_array(self.data)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf and return self."""
@@ -358,6 +366,36 @@ class Tensor:
         return ops.reshape(self, (-1,))
 
 
+def _init(t: Tensor, data: Any, requires_grad: bool) -> None:
+    # every Tensor's fields are set here, whichever way it is made
+    t.data = data
+    t.requires_grad = requires_grad
+    t.grad = None
+    t._prim = None
+    t._parents = None
+    t._params = None
+    t._tick = None
+    t._version = 0
+    t._tangents = None
+
+
+_new = object.__new__
+
+
+def from_array(data: Any, requires_grad: bool = False, cls: type[Tensor] = Tensor) -> Any:
+    """A tensor (of class ``cls``) holding ``data`` as is: no copy, no checks, off the tape.
+
+    The engine's one fast constructor: :func:`chainrule.core.primitive.apply`,
+    forward mode, the reverse pass, symbolic tensors and compiled code all make
+    their results here; :class:`Tensor` itself checks its data first, then sets
+    the same fields. ``data`` must already be a NumPy array (or, for symbolic
+    tensors, their abstract value).
+    """
+    t = _new(cls)
+    _init(t, data, requires_grad)
+    return t
+
+
 def _index_data(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
@@ -388,6 +426,3 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     tensor([2., 4.])
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-from chainrule.core import ops  # noqa: E402

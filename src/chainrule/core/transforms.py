@@ -18,8 +18,8 @@ from chainrule.core import ops
 from chainrule.core.errors import ShapeError
 from chainrule.core.forward import tangent_of, with_tangent, without_level
 from chainrule.core.reverse import GradPlan, root_cotangent
-from chainrule.core.state import STATE, end_level, new_level
-from chainrule.core.tensor import Tensor
+from chainrule.core.state import STATE, end_level, new_level, set_grad_enabled
+from chainrule.core.tensor import Tensor, from_array
 
 
 def _input(x: Any, what: str) -> Tensor:
@@ -36,8 +36,7 @@ def _fresh(x: Tensor) -> Tensor:
     """A new variable for reverse mode that still depends on ``x`` for outer transforms."""
     if x.requires_grad and STATE.grad_enabled:
         return ops.identity(x)
-    v = Tensor(x.data)
-    v.requires_grad = True
+    v = from_array(x.data, requires_grad=True)
     if x._tangents:
         v._tangents = {k: t for k, t in x._tangents.items() if k in STATE.levels} or None
     return v
@@ -73,7 +72,7 @@ def _plain(out: Tensor) -> Tensor:
     """``out`` cut from the tape but keeping its forward-mode tangents."""
     if not out.requires_grad:
         return out
-    v = Tensor(out.data)
+    v = from_array(out.data)
     v._tangents = out._tangents
     return v
 
@@ -106,7 +105,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
     tensor([2., 4.])
     """
     xs = [_fresh(_input(p, "vjp")) for p in primals]
-    with _GradOn():
+    with set_grad_enabled(True):  # transforms need the tape even under no_grad
         out, aux = _output(f(*xs), has_aux, "vjp")
     plan = GradPlan(out, xs)
 
@@ -121,18 +120,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
 
 
 def _zero_if_none(g: Any, x: Tensor) -> Tensor:
-    return Tensor(np.zeros(x.shape, dtype=x.dtype)) if g is None else g
-
-
-class _GradOn:
-    """Recording on while a transform traces ``f`` (it needs the tape even under no_grad)."""
-
-    def __enter__(self) -> None:
-        self.prev = STATE.grad_enabled
-        STATE.grad_enabled = True
-
-    def __exit__(self, *exc: object) -> None:
-        STATE.grad_enabled = self.prev
+    return from_array(np.zeros(x.shape, dtype=x.dtype)) if g is None else g
 
 
 def value_and_grad(
@@ -157,7 +145,7 @@ def value_and_grad(
         full = list(args)
         for i, x in zip(nums, xs):
             full[i] = x
-        with _GradOn():
+        with set_grad_enabled(True):
             out, aux = _output(f(*full, **kwargs), has_aux, "grad")
         if out.data.size != 1:
             raise ShapeError(
@@ -178,7 +166,16 @@ def value_and_grad(
 def grad(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
 ) -> Callable[..., Any]:
-    """Return a function computing the gradient of scalar-valued ``f``.
+    """Gradient function by reverse-mode autodiff, giving Tensors: exact gradients of code.
+
+    The returned function computes the gradient of scalar-valued ``f`` with
+    respect to the arguments ``argnums``. Use it to train and to differentiate
+    chainrule code exactly.
+
+    See Also
+    --------
+    chainrule.numeric.gradient : Approximate, by finite differences: returns arrays; for checking.
+    chainrule.symbolic.grad : A static graph: for inspection, simplification and compilation.
 
     Examples
     --------
@@ -197,17 +194,16 @@ def grad(
     return wrapped
 
 
-def jvp(
-    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False
-) -> Any:
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any, has_aux: bool = False) -> Any:
     """Evaluate ``f`` and its Jacobian-vector product in one forward sweep.
 
     Parameters
     ----------
     f : callable
         A function of tensors returning a tensor.
-    primals, tangents : sequences
-        Points and tangent vectors of the same shapes.
+    primals, tangents : sequences, or one array each
+        Points and tangent vectors of the same shapes. A single array, tensor
+        or number is one primal (as in ``torch.autograd.functional.jvp``).
 
     Returns
     -------
@@ -221,7 +217,7 @@ def jvp(
     >>> float(out), float(t)
     (1.0, 2.0)
     """
-    primals, tangents = tuple(primals), tuple(tangents)
+    primals, tangents = _operands(primals), _operands(tangents)
     if len(primals) != len(tangents):
         raise ValueError(
             f"jvp: got {len(primals)} primals but {len(tangents)} tangents; pass one tangent "
@@ -242,11 +238,18 @@ def jvp(
         out, aux = _output(f(*xs), has_aux, "jvp")
         t_out = tangent_of(out, level)
         if t_out is None:
-            t_out = Tensor(np.zeros(out.shape, dtype=out.dtype))
+            t_out = from_array(np.zeros(out.shape, dtype=out.dtype))
     finally:
         end_level(level)
     out = without_level(out, level)
     return (out, t_out, aux) if has_aux else (out, t_out)
+
+
+def _operands(xs: Any) -> tuple[Any, ...]:
+    """Primals or tangents as a tuple: one array, tensor or number is a single operand."""
+    if isinstance(xs, (Tensor, np.ndarray, np.generic, int, float, complex)):
+        return (xs,)
+    return tuple(xs)
 
 
 def _flat_basis(shape: tuple[int, ...], dtype: Any) -> Any:
@@ -303,7 +306,7 @@ def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
         for k, i in enumerate(nums):
             x_shape = np.shape(args[i])
             if not rows:
-                jacs.append(Tensor(np.zeros(out.shape + x_shape, dtype=out.dtype)))
+                jacs.append(from_array(np.zeros(out.shape + x_shape, dtype=out.dtype)))
                 continue
             jac = ops.stack([r[k] for r in rows], axis=0)
             jacs.append(ops.reshape(jac, out.shape + x_shape))
@@ -315,11 +318,18 @@ def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
 def jacobian(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, mode: str = "auto"
 ) -> Callable[..., Any]:
-    """Jacobian of ``f``, choosing the mode by the chapter's rule.
+    """Jacobian function by forward or reverse autodiff, giving Tensors: exact, for code.
+
+    The mode is chosen by the chapter's rule.
 
     With ``mode="auto"``, forward mode is used when the inputs have fewer
     elements than the output (one sweep per input), reverse mode otherwise (one
     sweep per output). ``mode`` may also be ``"fwd"`` or ``"rev"``.
+
+    See Also
+    --------
+    chainrule.numeric.jacobian : Approximate, by finite differences: returns arrays; for checking.
+    chainrule.symbolic.jacobian : A static graph: for inspection, simplification and compilation.
 
     Examples
     --------
@@ -337,7 +347,7 @@ def jacobian(
         if mode == "auto":
             nums = _argnums(argnums, len(args), "jacobian")
             n_in = sum(int(np.size(np.asarray(args[i]))) for i in nums)
-            with _GradOff():
+            with set_grad_enabled(False):
                 n_out = int(np.size(np.asarray(f(*args))))
             chosen = "fwd" if n_in < n_out else "rev"
         transform = jacfwd if chosen == "fwd" else jacrev
@@ -346,21 +356,19 @@ def jacobian(
     return wrapped
 
 
-class _GradOff:
-    def __enter__(self) -> None:
-        self.prev = STATE.grad_enabled
-        STATE.grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        STATE.grad_enabled = self.prev
-
-
 def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
-    """Hessian of scalar ``f`` as forward-over-reverse: ``jacfwd(jacrev(f))``.
+    """Hessian function by forward-over-reverse autodiff, giving Tensors: exact, for code.
+
+    It is ``jacfwd(jacrev(f))`` for scalar ``f``.
 
     The result has shape ``x.shape + x.shape`` for the argument ``argnums``.
     For several arguments, concatenate them into one, or nest ``jacfwd`` and
     ``jacrev`` with the argnums you need.
+
+    See Also
+    --------
+    chainrule.numeric.hessian : Approximate, by finite differences: returns arrays; for checking.
+    chainrule.symbolic.hessian : A static graph: for inspection, simplification and compilation.
     """
     if not isinstance(argnums, int):
         raise TypeError(
@@ -370,18 +378,24 @@ def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     return jacfwd(jacrev(f, argnums), argnums)
 
 
-def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
+def hvp(f: Callable[..., Any], primals: Any, tangents: Any) -> Any:
     """Hessian-vector product ``H v`` of scalar ``f``, forward-over-reverse, without forming H.
 
-    Returns a tensor shaped like the primal, or a tuple for several primals.
+    ``primals`` and ``tangents`` are sequences of operands, or one array (or
+    tensor, or number) each for a function of one argument, as in
+    ``torch.autograd.functional.hvp``. Returns a tensor shaped like the
+    primal, or a tuple for several primals.
 
     Examples
     --------
+    >>> import numpy as np
     >>> import chainrule as cr
     >>> cr.hvp(lambda x: (x ** 3).sum(), (cr.tensor([1.0, 2.0]),), (cr.tensor([1.0, 0.0]),))
     tensor([6., 0.])
+    >>> cr.hvp(lambda x: (x ** 3).sum(), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    tensor([6., 0.])
     """
-    primals = tuple(primals)
+    primals, tangents = _operands(primals), _operands(tangents)
     g = grad(f, argnums=tuple(range(len(primals))))
 
     def flat_grad(*xs: Any) -> Any:

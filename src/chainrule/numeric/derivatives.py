@@ -307,7 +307,9 @@ def gradient(
     levels: int = 2,
     return_evals: bool = False,
 ) -> Any:
-    """Gradient of a scalar-valued function of arrays by finite differences.
+    """Gradient array by finite differences (approximate): for checking autodiff, or black boxes.
+
+    ``f`` is a scalar-valued function of arrays, evaluated at ``args``.
 
     Parameters
     ----------
@@ -331,6 +333,11 @@ def gradient(
     -------
     numpy.ndarray or tuple of numpy.ndarray
         Of the argument's shape; a tuple when ``argnums`` is a tuple.
+
+    See Also
+    --------
+    chainrule.grad : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.symbolic.grad : A static graph: for inspection, simplification and compilation.
 
     Examples
     --------
@@ -363,7 +370,9 @@ def jacobian(
     levels: int = 2,
     return_evals: bool = False,
 ) -> Any:
-    """Jacobian of an array-valued function of arrays by finite differences.
+    """Jacobian array by finite differences (approximate): for checking autodiff, or black boxes.
+
+    ``f`` is an array-valued function of arrays, evaluated at ``args``.
 
     Parameters
     ----------
@@ -380,6 +389,11 @@ def jacobian(
     -------
     numpy.ndarray or tuple of numpy.ndarray
         Shape ``f(x).shape + x.shape`` per differentiated argument.
+
+    See Also
+    --------
+    chainrule.jacobian : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.symbolic.jacobian : A static graph: for inspection, simplification and compilation.
 
     Examples
     --------

@@ -30,7 +30,9 @@ def hessian(
     levels: int = 2,
     return_evals: bool = False,
 ) -> Any:
-    """Hessian (second derivatives) by finite differences of function values.
+    """Hessian array by finite differences (approximate): for checking autodiff, or black boxes.
+
+    Second derivatives from function values only.
 
     ``"central"`` uses the four-point formula
     ``(f(x+hi+hj) - f(x+hi-hj) - f(x-hi+hj) + f(x-hi-hj)) / (4 hi hj)``
@@ -58,6 +60,11 @@ def hessian(
     -------
     numpy.ndarray or tuple of tuple of numpy.ndarray
         Shape ``f(x).shape + x.shape + x.shape``.
+
+    See Also
+    --------
+    chainrule.hessian : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.symbolic.hessian : A static graph: for inspection, simplification and compilation.
 
     Examples
     --------

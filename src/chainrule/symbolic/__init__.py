@@ -4,7 +4,7 @@ The same primitives and derivative rules as the dynamic tape, applied to graph
 values instead of numbers: :func:`trace` turns a function into a :class:`Graph`,
 :func:`diff` / :func:`grad` build derivative graphs from the primitives' own VJP
 and JVP rules, :func:`simplify` rewrites to a fixpoint, :func:`infix`,
-:func:`latex` and :func:`to_dot` print, :func:`compile` and :func:`jit` emit
+:func:`latex` and :func:`to_dot` print, :func:`compile_graph` and :func:`jit` emit
 NumPy code.
 
 Examples
@@ -16,7 +16,11 @@ Examples
 x*s1*(1 - s1) where s1 = sigmoid(b + w*x)
 """
 
-from chainrule.symbolic.codegen import CompiledGraph, compile
+import warnings
+from typing import Any
+
+from chainrule.symbolic.codegen import CompiledGraph
+from chainrule.symbolic.codegen import compile as compile_graph
 from chainrule.symbolic.diff import (
     diff,
     grad,
@@ -45,7 +49,7 @@ __all__ = [
     "SymTensor",
     "TracerValueError",
     "Var",
-    "compile",
+    "compile_graph",
     "const_var",
     "cse",
     "dce",
@@ -72,3 +76,18 @@ __all__ = [
     "trace",
     "vjp_graph",
 ]
+
+
+def compile(graph: Graph, **options: Any) -> CompiledGraph:  # noqa: A001
+    """Deprecated alias of :func:`compile_graph`, which it was called before 0.2.
+
+    The old name shadowed Python's builtin ``compile``; it warns and will be
+    removed in the next release.
+    """
+    warnings.warn(
+        "chainrule.symbolic.compile is deprecated (it shadows the builtin compile); use "
+        "chainrule.symbolic.compile_graph, which takes the same arguments",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return compile_graph(graph, **options)

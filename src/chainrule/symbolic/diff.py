@@ -15,23 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.state import STATE
-from chainrule.core.tensor import Tensor
+from chainrule.core import ops
+from chainrule.core.primitive import apply, record
+from chainrule.core.reverse import GradPlan
+from chainrule.core.state import no_grad
+from chainrule.core.tensor import Tensor, from_array
+from chainrule.symbolic import rewrite
+from chainrule.symbolic.codegen import compile as compile_graph
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
+from chainrule.symbolic.rewrite.engine import run_to_fixpoint
 from chainrule.symbolic.tracing import SymTensor, to_node, trace_with_tree, wrap
 from chainrule.symbolic.wrt import positions as _positions
 from chainrule.symbolic.wrt import select as _select
 from chainrule.symbolic.wrt import single as _single
-
-
-class _NoTape:
-    # derivative graphs are built off the tape: the graph itself records them
-    def __enter__(self) -> None:
-        self.prev = STATE.grad_enabled
-        STATE.grad_enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        STATE.grad_enabled = self.prev
 
 
 def _operand(v: Var, sym: dict[int, Any]) -> Any:
@@ -48,19 +44,9 @@ def _differentiable(v: Var) -> bool:
     return v.kind != "const" and v.dtype.kind in "fc"
 
 
-def _depends(order: list[Var], wrt: Sequence[Var]) -> set[int]:
-    dep = {id(v) for v in wrt}
-    for v in order:
-        if v.kind == "eqn" and v.op.differentiable and any(id(a) in dep for a in v.args):
-            dep.add(id(v))
-    return dep
-
-
 def _conform(t: Any, like: Var) -> Any:
-    from chainrule.core import ops
-
     if not isinstance(t, Tensor):
-        t = Tensor(np.asarray(t))
+        t = from_array(np.asarray(t))
     if t.shape != like.shape:
         t = ops.broadcast_to(t, like.shape)
     if t.dtype != like.dtype:
@@ -68,40 +54,41 @@ def _conform(t: Any, like: Var) -> Any:
     return t
 
 
+def as_tape(order: list[Var]) -> dict[int, SymTensor]:
+    """The graph variables (in topological order) as symbolic tensors recorded on a tape.
+
+    This adapter lets the one reverse walker of the dynamic tape
+    (:func:`chainrule.core.reverse.propagate`) run over a static graph: every
+    float variable requires grad, and each equation of a differentiable
+    primitive is recorded with its operands as parents, in graph order.
+    """
+    sym: dict[int, SymTensor] = {}
+    for v in order:
+        if v.kind == "const":
+            continue
+        t = sym[id(v)] = wrap(v, requires_grad=True)
+        if v.kind == "eqn" and v.op.differentiable and t.requires_grad:
+            record(t, v.op, tuple(_operand(a, sym) for a in v.args), v.params)
+    return sym
+
+
 def pullback(outputs: Sequence[Var], cotangents: Sequence[Any], wrt: Sequence[Var]) -> list[Any]:
     """Cotangents of ``wrt`` given those of ``outputs``, as symbolic tensors (None if unreached).
 
-    The reverse walk of the tape, over graph variables: each primitive's VJP
-    rule runs on symbolic operands and so builds the derivative graph.
+    The reverse walk of the tape itself, over graph variables: the graph is
+    presented as a tape (:func:`as_tape`) and each primitive's VJP rule runs on
+    symbolic operands, so building the derivative graph.
     """
-    order = toposort(outputs)
-    dep = _depends(order, wrt)
-    stop = {id(v) for v in wrt}
-    sym: dict[int, Any] = {}
-    grads: dict[int, Any] = {}
-    with _NoTape():
+    with no_grad():  # derivative graphs are built off the tape: the graph records them
+        sym = as_tape(toposort(outputs))
+        roots, cts = [], []
         for o, c in zip(outputs, cotangents, strict=False):
-            if id(o) in dep and c is not None:
-                c = _conform(c, o)
-                grads[id(o)] = c if id(o) not in grads else grads[id(o)] + c
-        for v in reversed(order):
-            if id(v) in stop or v.kind != "eqn":
-                continue
-            g = grads.pop(id(v), None)
-            if g is None:
-                continue
-            args = [_operand(a, sym) for a in v.args]
-            out = _operand(v, sym)
-            for i, a in enumerate(v.args):
-                if id(a) not in dep or not _differentiable(a):
-                    continue
-                gi = v.op.vjp(i, g, out, args, v.params)
-                if gi is None:
-                    continue
-                gi = _conform(gi, a)
-                prev = grads.get(id(a))
-                grads[id(a)] = gi if prev is None else prev + gi
-    return [grads.get(id(v)) for v in wrt]
+            if c is not None and _differentiable(o):
+                roots.append(sym[id(o)])
+                cts.append(_conform(c, o))
+        targets = [sym[id(v)] if id(v) in sym else wrap(v) for v in wrt]
+        gs = GradPlan(roots, targets).run(cts, retain_graph=False, create_graph=False)
+        return [None if g is None else _conform(g, v) for g, v in zip(gs, wrt, strict=False)]
 
 
 def pushforward(outputs: Sequence[Var], wrt: Sequence[Var], tangents: Sequence[Any]) -> list[Any]:
@@ -109,7 +96,7 @@ def pushforward(outputs: Sequence[Var], wrt: Sequence[Var], tangents: Sequence[A
     order = toposort(outputs)
     sym: dict[int, Any] = {}
     tan: dict[int, Any] = {}
-    with _NoTape():
+    with no_grad():
         for v, t in zip(wrt, tangents, strict=False):
             if t is not None:
                 tan[id(v)] = _conform(t, v)
@@ -165,10 +152,9 @@ def stabilised(graph: Graph) -> Graph:
     >>> [v.op.name for v in stabilised(g).equations]
     ['neg', 'softplus', 'neg']
     """
-    from chainrule.symbolic.rewrite import CANONICAL, STABILISE
-    from chainrule.symbolic.rewrite.engine import run_to_fixpoint
-
-    return run_to_fixpoint(graph, CANONICAL + STABILISE, intern=False, fold=False)[0]
+    return run_to_fixpoint(graph, rewrite.CANONICAL + rewrite.STABILISE, intern=False, fold=False)[
+        0
+    ]
 
 
 def vjp_graph(graph: Graph, wrt: Any = None) -> Graph:
@@ -220,8 +206,6 @@ def inline(graph: Graph, args: Sequence[Any]) -> list[Any]:
     With symbolic operands this builds the equations into the surrounding
     trace (and onto its tape, so outer transforms see them).
     """
-    from chainrule.core.primitive import apply
-
     env: dict[int, Any] = {id(v): a for v, a in zip(graph.inputs, args, strict=False)}
     for v in toposort(graph.outputs):
         if v.kind == "const":
@@ -232,7 +216,9 @@ def inline(graph: Graph, args: Sequence[Any]) -> list[Any]:
 
 
 def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
-    """Symbolic gradient of a scalar graph or function.
+    """Gradient as a static graph (or a compiled function): for inspection and compilation.
+
+    The symbolic gradient of a scalar graph or function.
 
     Parameters
     ----------
@@ -255,6 +241,11 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
         function returning the gradient: traced, differentiated and compiled once
         per input signature for concrete arguments, or built into the
         surrounding graph for symbolic ones (so ``jit(grad(f))`` works).
+
+    See Also
+    --------
+    chainrule.grad : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.numeric.gradient : Approximate, by finite differences: returns arrays; for checking.
 
     Examples
     --------
@@ -283,9 +274,7 @@ def grad(f: Any, wrt: Any = 0, *, simplify: bool = True) -> Any:
             outs = inline(gg, args)
         else:
             if entry[1] is None:
-                from chainrule.symbolic.codegen import compile
-
-                entry[1] = compile(gg)
+                entry[1] = compile_graph(gg)
             outs = [Tensor(o) for o in entry[1](*args)]
         return outs[0] if _single(wrt) else tuple(outs)
 
@@ -300,18 +289,23 @@ def _sig(a: Any) -> Any:
 
 
 def _simplified(g: Graph) -> Graph:
-    from chainrule.symbolic.rewrite import simplify
-
-    return simplify(g)
+    return rewrite.simplify(g)
 
 
 def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = True) -> Graph:
-    """The Jacobian of a graph (or of a traced function given as ``(f, *example_args)``).
+    """Jacobian as a static graph: for inspection, simplification and compilation.
+
+    The Jacobian of a graph, or of a traced function given as ``(f, *example_args)``.
 
     Each output ``o`` and input ``x`` give one output of shape
     ``o.shape + x.shape``, built with one reverse sweep per output element
     (``mode="rev"``) or one forward sweep per input element (``mode="fwd"``);
     ``"auto"`` picks the fewer sweeps.
+
+    See Also
+    --------
+    chainrule.jacobian : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.numeric.jacobian : Approximate, by finite differences: returns arrays; for checking.
 
     Examples
     --------
@@ -332,10 +326,8 @@ def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = Tr
         mode = "fwd" if n_in < n_out else "rev"
     if mode not in ("fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
-    from chainrule.core import ops
-
     blocks: dict[tuple[int, int], Any] = {}
-    with _NoTape():
+    with no_grad():
         if mode == "rev":
             for k, o in enumerate(graph.outputs):
                 rows: list[list[Any]] = [[] for _ in xs]
@@ -374,7 +366,14 @@ def _trace_tuple(f: Any) -> Graph:
 
 
 def hessian(f: Any, wrt: Any = None, *, simplify: bool = True) -> Graph:
-    """The Hessian graph of a graph with one single-element output (reverse-over-reverse).
+    """Hessian as a static graph (reverse-over-reverse): for inspection and compilation.
+
+    The graph must have one single-element output.
+
+    See Also
+    --------
+    chainrule.hessian : Exact, by automatic differentiation: returns Tensors; for code.
+    chainrule.numeric.hessian : Approximate, by finite differences: returns arrays; for checking.
 
     Examples
     --------
@@ -412,9 +411,7 @@ def diff(expr: Any, var: Any, *, simplify: bool = True) -> SymTensor:
         raise TypeError(f"diff: expr must be a symbolic expression, got {type(expr).__name__}")
     if not (isinstance(var, SymTensor) and var.node.kind == "input"):
         raise TypeError("diff: var must be a symbol made by chainrule.symbolic.symbols")
-    from chainrule.symbolic.rewrite import simplify as simp
-
-    node = simp(Graph([var.node], [expr.node])).outputs[0] if simplify else expr.node
+    node = rewrite.simplify(Graph([var.node], [expr.node])).outputs[0] if simplify else expr.node
     g = Graph([var.node], [node])
     if int(np.prod(node.shape)) == 1:
         d = grad_graph(g, 0)
@@ -423,5 +420,5 @@ def diff(expr: Any, var: Any, *, simplify: bool = True) -> SymTensor:
         d = Graph(g.inputs, [_node_or_zeros(t, node)])
     else:
         d = jacobian(g, 0, simplify=False)
-    out = simp(d).outputs[0] if simplify else d.outputs[0]
+    out = rewrite.simplify(d).outputs[0] if simplify else d.outputs[0]
     return wrap(out, requires_grad=True)

@@ -8,51 +8,30 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.tensor import Tensor
-from chainrule.symbolic.codegen import CompiledGraph, compile
+from chainrule.core.tensor import Tensor, from_array
+from chainrule.symbolic.codegen import CompiledGraph
+from chainrule.symbolic.codegen import compile as compile_graph
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.tracing import _TAPE_SLOTS, unflatten
-
-_NS: dict[str, Any] = {
-    "new": Tensor.__new__,
-    "Tensor": Tensor,
-    "ndarray": np.ndarray,
-    "asarray": np.asarray,
-}
+from chainrule.symbolic.rewrite import simplify
+from chainrule.symbolic.tracing import trace_with_tree, unflatten
 
 
-def _tensor_lines(t: str, arr: str) -> list[str]:
-    # a result Tensor off the tape, every tape slot set, in straight-line code
-    lines = [f"    {t} = new(Tensor)"]
-    lines += [f"    {t}.{slot} = None" for slot in _TAPE_SLOTS]
-    lines += [
-        f"    {t}.data = {arr} if type({arr}) is ndarray else asarray({arr})",
-        f"    {t}.requires_grad = False",
-        f"    {t}._version = 0",
-    ]
-    return lines
-
-
-def _generated(src: str, name: str) -> Any:
-    ns = dict(_NS)
-    exec(src, ns)  # noqa: S102
-    return ns[name]
-
-
-_out_tensor = _generated(
-    "\n".join(["def out_tensor(arr):", *_tensor_lines("t", "arr"), "    return t"]), "out_tensor"
-)
+def _out_tensor(arr: Any) -> Tensor:
+    # a result Tensor off the tape (compiled code may return NumPy scalars)
+    return from_array(arr if type(arr) is np.ndarray else np.asarray(arr))
 
 
 @functools.lru_cache(maxsize=64)
 def _tuple_builder(n: int, kind: type) -> Callable[[Any], Any]:
-    # outs (the compiled function's tuple) -> kind of n Tensors, no per-output call
-    lines = ["def build(outs):", f"    {', '.join(f'o{i}' for i in range(n))}, = outs"]
-    for i in range(n):
-        lines += _tensor_lines(f"t{i}", f"o{i}")
-    items = ", ".join(f"t{i}" for i in range(n))
-    lines.append(f"    return ({items},)" if kind is tuple else f"    return [{items}]")
-    return _generated("\n".join(lines), "build")
+    # outs (the compiled function's tuple) -> kind of n Tensors, in straight-line code
+    names = [f"o{i}" for i in range(n)]
+    items = ", ".join(f"new({o} if type({o}) is ndarray else asarray({o}))" for o in names)
+    body = f"({items},)" if kind is tuple else f"[{items}]"
+    src = f"def build(outs):\n    {', '.join(names)}, = outs\n    return {body}\n"
+    ns: dict[str, Any] = {"new": from_array, "ndarray": np.ndarray, "asarray": np.asarray}
+    exec(src, ns)  # noqa: S102
+    build: Callable[[Any], Any] = ns["build"]
+    return build
 
 
 def _flat_builder(spec: Any) -> Callable[[Any], Any] | None:
@@ -121,13 +100,10 @@ class Jitted:
         return unflatten(spec, [_out_tensor(o) for o in outs])
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph, Any, Any]:
-        from chainrule.symbolic.rewrite import simplify
-        from chainrule.symbolic.tracing import trace_with_tree
-
         graph, spec = trace_with_tree(self.f, arrays)
         if self.simplify:
             graph = simplify(graph)
-        fn = compile(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
+        fn = compile_graph(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
         return fn, spec, _flat_builder(spec)
 
     def graph(self, *args: Any) -> Graph:

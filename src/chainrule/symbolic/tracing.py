@@ -10,6 +10,7 @@ for one (``if x > 0:``, ``float(x)``) raises :class:`TracerValueError`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,10 +18,14 @@ import numpy as np
 
 from chainrule.core.forward import forward_apply
 from chainrule.core.ops.shapes import IDENTITY
-from chainrule.core.primitive import operand_error
-from chainrule.core.state import STATE
-from chainrule.core.tensor import Tensor
-from chainrule.symbolic.ir import Graph, Var, const_var, input_var, type_str
+from chainrule.core.primitive import forward_error, record
+from chainrule.core.state import STATE, enable_grad
+from chainrule.core.tensor import Tensor, from_array
+
+# printing renders symbolic tensors and they print themselves with it: a module reference
+# (looked up at call time) lets either module be imported first
+from chainrule.symbolic import printing
+from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort, type_str
 from chainrule.symbolic.stable import stable_form
 
 
@@ -89,11 +94,8 @@ class SymTensor(Tensor):
     """
 
     __slots__ = ("node",)
+    data: AbstractArray  # type: ignore[assignment]  # shape and dtype, no numbers
     node: Var
-
-    @property
-    def data(self) -> AbstractArray:  # type: ignore[override]
-        return AbstractArray(self.node.shape, self.node.dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -152,56 +154,30 @@ class SymTensor(Tensor):
 
     def evaluate(self, **values: Any) -> np.ndarray:
         """The value for the given inputs (by name), computed with NumPy."""
-        from chainrule.symbolic.ir import toposort
-
         inputs = [v for v in toposort([self.node]) if v.kind == "input"]
-        missing = [v.name for v in inputs if v.name not in values]
+        names = [str(v.name) for v in inputs]
+        missing = [n for n in names if n not in values]
         if missing:
             raise TypeError(f"evaluate: missing values for {', '.join(missing)}")
         graph = Graph(inputs, [self.node])
-        return graph(*[values[v.name] for v in inputs])[0]
+        return graph(*[values[n] for n in names])[0]
 
     def __repr__(self) -> str:
-        from chainrule.symbolic.printing import infix
-
-        return f"SymTensor({infix(self)}, {type_str(self.shape, self.dtype)})"
+        return f"SymTensor({printing.infix(self)}, {type_str(self.shape, self.dtype)})"
 
     def __str__(self) -> str:
-        from chainrule.symbolic.printing import infix
-
-        return infix(self)
+        return printing.infix(self)
 
     def _repr_latex_(self) -> str:
-        from chainrule.symbolic.printing import latex
-
-        return f"${latex(self)}$"
+        return f"${printing.latex(self)}$"
 
 
 def wrap(node: Var, requires_grad: bool = False) -> SymTensor:
-    """A fresh symbolic tensor for ``node`` (off the tape)."""
-    t = Tensor.__new__(SymTensor)
-    for slot in _TAPE_SLOTS:
-        setattr(t, slot, None)
+    """A fresh symbolic tensor for ``node`` (off the tape), made as every tensor is."""
+    rg = requires_grad and node.dtype.kind in "fc"
+    t: SymTensor = from_array(AbstractArray(node.shape, node.dtype), rg, SymTensor)
     t.node = node
-    t.requires_grad = requires_grad and node.dtype.kind in "fc"
-    t._version = 0
     return t
-
-
-# every per-tensor tape field of the core's Tensor (whatever the core names them)
-_TAPE_SLOTS = tuple(s for s in Tensor.__slots__ if s not in ("data", "__weakref__"))
-
-
-def _record(out: SymTensor, prim: Any, parents: tuple[Any, ...], params: dict[str, Any]) -> None:
-    """Put ``out`` on the tape as the result of ``prim`` (as the core's apply does)."""
-    out.requires_grad = True
-    out._prim = prim
-    out._parents = parents
-    out._params = params
-    if "_tick" in _TAPE_SLOTS:
-        STATE.clock = out._tick = STATE.clock + 1
-    if "_versions" in _TAPE_SLOTS:
-        out._versions = tuple(getattr(a, "_version", 0) for a in parents)
 
 
 def to_node(a: Any) -> Var:
@@ -270,7 +246,7 @@ def infer(
         with np.errstate(all="ignore"):
             out = np.asarray(prim.impl(*vals, **params))
     except (ValueError, IndexError, TypeError) as e:
-        raise operand_error(prim, vals, params, e) from None
+        raise forward_error(prim, vals, params, e) from None
     res = (out.shape, out.dtype)
     _infer_cache[key] = res
     return res
@@ -308,7 +284,7 @@ class Interpreter:
             and node.dtype.kind in "fc"
             and any(isinstance(a, Tensor) and a.requires_grad for a in args)
         ):
-            _record(out, prim, tuple(args), params)
+            record(out, prim, tuple(args), params)  # the core's recording, reused
         return out
 
     def strip(self, a: SymTensor, level: int) -> SymTensor:
@@ -322,12 +298,12 @@ def _strip(a: SymTensor, level: int) -> SymTensor:
     tans = {k: v for k, v in a._tangents.items() if k != level}
     s._tangents = tans or None
     if a.requires_grad and STATE.grad_enabled:
-        _record(s, IDENTITY, (a,), {})
+        record(s, IDENTITY, (a,), {})
     return s
 
 
 INTERP = Interpreter()
-SymTensor._interp = INTERP  # type: ignore[assignment]
+SymTensor._interp = INTERP
 
 
 def symbols(names: str, shape: tuple[int, ...] = (), dtype: Any = np.float64) -> Any:
@@ -412,8 +388,6 @@ def trace_with_tree(
     f: Callable[..., Any], args: Sequence[Any], names: Sequence[str] | None = None
 ) -> tuple[Graph, Any]:
     """Trace ``f`` for the shapes and dtypes of ``args``; also return the output structure."""
-    from chainrule.core.state import enable_grad
-
     if names is None:
         names = _arg_names(f, len(args))
     ins = []
@@ -428,8 +402,6 @@ def trace_with_tree(
 
 
 def _arg_names(f: Callable[..., Any], n: int) -> list[str]:
-    import inspect
-
     try:
         params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):

@@ -7,22 +7,24 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
+from chainrule.core.errors import axis_error
 from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import broadcast_to, reshape
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr
 
 
-def norm_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
+def norm_axis(axis: Any, shape: tuple[int, ...], what: str) -> tuple[int, ...] | None:
     if axis is None:
         return None
     if isinstance(axis, (int, np.integer)):
         axis = (axis,)
     out = []
+    ndim = len(shape)
     for a in axis:
         a = int(a)
         if not -ndim <= a < ndim:
-            raise np.exceptions.AxisError(a, ndim)
+            raise axis_error(what, shape, a)
         out.append(a % ndim)
     return tuple(sorted(set(out)))
 
@@ -114,13 +116,13 @@ MAX = register(
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Sum over ``axis`` (all axes by default), as :func:`numpy.sum`."""
-    ax = norm_axis(axis, np.ndim(x))
+    ax = norm_axis(axis, np.shape(x), "sum")
     return apply(SUM, x, axis=ax, keepdims=bool(keepdims))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Maximum over ``axis``; tied maxima share the gradient evenly."""
-    ax = norm_axis(axis, np.ndim(x))
+    ax = norm_axis(axis, np.shape(x), "max")
     return apply(MAX, x, axis=ax, keepdims=bool(keepdims))
 
 
@@ -132,6 +134,6 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over ``axis``, as :func:`numpy.mean`."""
     shape = np.shape(x) if not hasattr(x, "shape") else x.shape
-    ax = norm_axis(axis, len(shape))
+    ax = norm_axis(axis, shape, "mean")
     n = int(np.prod([shape[a] for a in ax])) if ax is not None else int(np.prod(shape))
     return sum(x, axis=ax, keepdims=keepdims) / n

@@ -55,7 +55,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     1000.693147
     """
     shape = np.shape(x) if not hasattr(x, "shape") else x.shape
-    ax = norm_axis(axis, len(shape))
+    ax = norm_axis(axis, shape, "logsumexp")
     # the shift is not differentiated; written x - stop_gradient(m), as the rewrite rules
     # recognise an exponent that is already shifted
     m = stop_gradient(max(x, axis=ax, keepdims=True))

@@ -34,7 +34,7 @@ class MPIRun:
         assert self.returncode == 0 and len(lines) == 1, (
             f"mpiexec exited {self.returncode} with {len(lines)} RESULT lines\n{self.output}"
         )
-        return json.loads(lines[0][len("RESULT "):])
+        return json.loads(lines[0][len("RESULT ") :])
 
 
 def _launch(cmd: list[str], timeout: float) -> MPIRun:
@@ -42,7 +42,11 @@ def _launch(cmd: list[str], timeout: float) -> MPIRun:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
     # a new session, so a hung job (mpiexec and every rank) can be killed as one group
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         start_new_session=True,
     )
     try:

@@ -58,8 +58,9 @@ def test_shuffle_depends_on_seed_and_epoch_only():
     assert all((x == y).all() for x, y in zip(a, b, strict=True))
     assert not (np.concatenate(a) == np.concatenate(global_batches(50, 8, seed=3, epoch=2))).all()
     assert not (np.concatenate(a) == np.concatenate(global_batches(50, 8, seed=4, epoch=1))).all()
-    np.testing.assert_array_equal(np.concatenate(global_batches(9, 4, seed=0, epoch=0,
-                                                                shuffle=False)), np.arange(9))
+    np.testing.assert_array_equal(
+        np.concatenate(global_batches(9, 4, seed=0, epoch=0, shuffle=False)), np.arange(9)
+    )
     assert [len(x) for x in global_batches(10, 4, seed=0, epoch=0, drop_last=True)] == [4, 4]
 
 
@@ -241,7 +242,16 @@ def test_mpiexec_command_runs_the_script_under_the_mpi4py_runner(monkeypatch):
         "chainrule.distributed.launch.find_mpiexec", lambda python=None: "/x/mpiexec"
     )
     cmd = dist.mpiexec_command(4, "train.py", ["--epochs", "2"], python="/env/bin/python")
-    assert cmd == ["/x/mpiexec", "-n", "4", "/env/bin/python", "-m", "mpi4py", "train.py",
-                   "--epochs", "2"]
+    assert cmd == [
+        "/x/mpiexec",
+        "-n",
+        "4",
+        "/env/bin/python",
+        "-m",
+        "mpi4py",
+        "train.py",
+        "--epochs",
+        "2",
+    ]
     with pytest.raises(ValueError, match="positive int"):
         dist.mpiexec_command(0, "train.py")

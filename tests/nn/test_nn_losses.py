@@ -103,9 +103,23 @@ def test_linear_handles_vectors_and_batches():
         F.linear(np.ones((2, 5)), W, b)
 
 
-@pytest.mark.parametrize("name", ["logistic", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
-                                  "softplus", "swish", "gelu", "hard_logistic", "hard_tanh",
-                                  "identity"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "logistic",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "softplus",
+        "swish",
+        "gelu",
+        "hard_logistic",
+        "hard_tanh",
+        "identity",
+    ],
+)
 def test_activation_functions_and_modules(name):
     x = cr.tensor([-1.5, -0.2, 0.7, 3.0])
     fn = F.get_activation(name)

@@ -53,8 +53,12 @@ def _adam_reference(start, shapes, lr, b1, b2, eps, wd, steps=4):
     return ps
 
 
-SGD_CASES = [(0.1, 0.0, False, 0.0), (0.1, 0.9, False, 0.0), (0.05, 0.9, True, 0.01),
-             (0.2, 0.5, False, 0.1)]
+SGD_CASES = [
+    (0.1, 0.0, False, 0.0),
+    (0.1, 0.9, False, 0.0),
+    (0.05, 0.9, True, 0.01),
+    (0.2, 0.5, False, 0.1),
+]
 
 
 @pytest.mark.parametrize(("lr", "momentum", "nesterov", "wd"), SGD_CASES)
@@ -66,11 +70,13 @@ def test_sgd_matches_pytorch_formula(lr, momentum, nesterov, wd):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize(("lr", "betas", "eps", "wd"), [(1e-2, (0.9, 0.999), 1e-8, 0.0),
-                                                       (0.1, (0.8, 0.99), 1e-3, 0.05)])
+@pytest.mark.parametrize(
+    ("lr", "betas", "eps", "wd"), [(1e-2, (0.9, 0.999), 1e-8, 0.0), (0.1, (0.8, 0.99), 1e-3, 0.05)]
+)
 def test_adam_matches_pytorch_formula(lr, betas, eps, wd):
-    got, start, shapes = _run(lambda ps: optim.Adam(ps, lr=lr, betas=betas, eps=eps,
-                                                      weight_decay=wd))
+    got, start, shapes = _run(
+        lambda ps: optim.Adam(ps, lr=lr, betas=betas, eps=eps, weight_decay=wd)
+    )
     for a, b in zip(got, _adam_reference(start, shapes, lr, *betas, eps, wd), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
@@ -78,10 +84,14 @@ def test_adam_matches_pytorch_formula(lr, betas, eps, wd):
 def test_against_torch_when_installed():
     torch = pytest.importorskip("torch")
     for make, tmake in [
-        (lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-         lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
-        (lambda ps: optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.05),
-         lambda ps: torch.optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.05)),
+        (
+            lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+            lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+        ),
+        (
+            lambda ps: optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.05),
+            lambda ps: torch.optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.05),
+        ),
     ]:
         got, start, shapes = _run(make)
         tps = [torch.tensor(s, requires_grad=True) for s in start]
@@ -94,10 +104,13 @@ def test_against_torch_when_installed():
             np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=1e-3),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=1e-3),
+    ],
+)
 def test_float32_stays_float32_in_place(make):
     m = nn.MLP([3, 4, 2], rng=0)
     opt = make(m.parameters())

@@ -44,8 +44,10 @@ def test_against_torch_schedulers_when_installed():
     torch = pytest.importorskip("torch")
     for ours, theirs in [
         (lambda o: optim.StepLR(o, 2, 0.3), lambda o: torch.optim.lr_scheduler.StepLR(o, 2, 0.3)),
-        (lambda o: optim.CosineAnnealingLR(o, 5, 0.001),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 5, 0.001)),
+        (
+            lambda o: optim.CosineAnnealingLR(o, 5, 0.001),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 5, 0.001),
+        ),
     ]:
         opt = _opt(0.1)
         seq = _sequence(ours(opt), opt, 5)

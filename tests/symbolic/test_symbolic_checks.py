@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.symbolic import compile, grad, hessian, jacobian, to_dot, trace
+from chainrule.symbolic import compile_graph, grad, hessian, jacobian, to_dot, trace
 
 
 def _f(a, b):
@@ -64,7 +64,7 @@ def test_wrt_an_integer_input_is_a_type_error():
 def test_compiled_and_evaluated_graphs_check_dtypes():
     x64 = np.linspace(0, 1, 3)
     g = trace(lambda x: cr.exp(x) * 2.0, x64)
-    c = compile(g)
+    c = compile_graph(g)
     for run, who in ((c, "compiled graph"), (g, "graph")):
         msg = rf"{who} input 'x': expected dtype float64, got float32"
         with pytest.raises(TypeError, match=msg):
@@ -78,7 +78,7 @@ def test_compiled_and_evaluated_graphs_check_dtypes():
     g32 = trace(lambda x: x * 2.0, np.float32(1.0))
     assert g32(1.5)[0].dtype == np.float32
     with pytest.raises(TypeError, match="expected dtype float32, got float64"):
-        compile(g32)(np.float64(1.5))
+        compile_graph(g32)(np.float64(1.5))
 
 
 def test_to_dot_checks_names_and_shapes_of_values():

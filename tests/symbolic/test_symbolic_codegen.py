@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import chainrule as cr
-from chainrule.symbolic import compile, cse, grad_graph, simplify, trace
+from chainrule.symbolic import compile_graph, cse, grad_graph, simplify, trace
 
 
 def _mlp_loss(W1, b1, W2, b2, X, y):
@@ -23,7 +23,9 @@ def _mlp_args(rng, dtype=np.float64):
 
 
 def test_source_is_readable_numpy():
-    c = compile(trace(lambda a, b: cr.exp(a @ b).sum(axis=0), np.ones((2, 3)), np.ones((3, 4))))
+    c = compile_graph(
+        trace(lambda a, b: cr.exp(a @ b).sum(axis=0), np.ones((2, 3)), np.ones((3, 4)))
+    )
     # the column sum of a float matrix is one BLAS product with a constant vector of ones
     assert "a @ b" in c.source and "np.exp(" in c.source and "_ones0 @ v1" in c.source
     assert c.source.count("\n") == 5  # def, three equations, return
@@ -33,8 +35,8 @@ def test_buffer_reuse_keeps_values_of_gradients():
     rng = np.random.default_rng(0)
     args = _mlp_args(rng)
     g = simplify(grad_graph(trace(_mlp_loss, *args), [0, 1, 2, 3]))
-    reused = compile(g, reuse_min_size=1)
-    fresh = compile(g, reuse_min_size=None)
+    reused = compile_graph(g, reuse_min_size=1)
+    fresh = compile_graph(g, reuse_min_size=None)
     assert "out=" in reused.source and "out=" not in fresh.source
     ref = cr.grad(_mlp_loss, argnums=(0, 1, 2, 3))(*args)
     for _ in range(2):  # twice: a second call must not see the first call's buffers
@@ -47,7 +49,7 @@ def test_compiled_float32_keeps_dtype():
     rng = np.random.default_rng(1)
     args = _mlp_args(rng, np.float32)
     g = simplify(grad_graph(trace(_mlp_loss, *args), [0, 2]))
-    outs = compile(g, reuse_min_size=1)(*args)
+    outs = compile_graph(g, reuse_min_size=1)(*args)
     assert [o.dtype for o in outs] == [np.float32, np.float32]
     ref = cr.grad(_mlp_loss, argnums=(0, 2))(*args)
     for o, r in zip(outs, ref, strict=False):
@@ -119,7 +121,7 @@ def test_float32_stays_float32_on_every_generated_line():
     args = _mlp_args(rng, np.float32)
     args = [args[0], args[1], args[2], args[3], args[4], args[5]]
     for reuse in (1, None):
-        c = compile(simplify(trace(_sgd_step, *args)), reuse_min_size=reuse)
+        c = compile_graph(simplify(trace(_sgd_step, *args)), reuse_min_size=reuse)
         seen = _dtypes_per_line(c, args)
         assert len(seen) > 20
         floats = {n: d for n, d in seen if d.kind == "f"}
@@ -139,7 +141,7 @@ def test_generated_step_is_lean():
 
     rng = np.random.default_rng(3)
     args = _mlp_args(rng)
-    src = compile(simplify(trace(_sgd_step, *args))).source
+    src = compile_graph(simplify(trace(_sgd_step, *args))).source
     assert len(re.findall(r"= _scale\d+ @ v\d+\n", src)) == 2, src
     assert "np.add.reduce(" not in src and ".T @ " in src and "broadcast_to" not in src
     assert re.search(r"(v\d+) = _sigmoid\d+\((v\d+), out=\2\)", src), src
@@ -154,13 +156,13 @@ def test_compiled_sigmoid_is_exact_at_the_extremes_without_warnings():
         x = np.array([[-1000.0, -100.0, -30.0, -1e-3, 0.0, 2.0, 40.0, 1000.0]] * 300, dtype=dt)
         ref = cr.sigmoid(x).numpy()
         for reuse in (1, None):
-            c = compile(trace(lambda x: cr.sigmoid(x) * 1.0, x), reuse_min_size=reuse)
+            c = compile_graph(trace(lambda x: cr.sigmoid(x) * 1.0, x), reuse_min_size=reuse)
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 out = c(x)[0]
             assert out.dtype == dt
             np.testing.assert_array_equal(out, ref)  # the primitive's own formula, bit for bit
-    c0 = compile(trace(cr.sigmoid, np.float64(-1000.0)))
+    c0 = compile_graph(trace(cr.sigmoid, np.float64(-1000.0)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert float(c0(np.float64(-1000.0))[0]) == 0.0
@@ -170,7 +172,7 @@ def test_uniform_constant_written_as_a_scalar_keeps_dtype_and_values():
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
     c = cr.tensor(np.full((3, 4), 0.1, dtype=np.float32))
     g = trace(lambda x: x * c - c, x)
-    comp = compile(g)
+    comp = compile_graph(g)
     assert "_c" not in comp.source, comp.source
     out = comp(x)[0]
     assert out.dtype == np.float32

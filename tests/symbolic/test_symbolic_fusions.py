@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.symbolic import compile, simplify, trace
+from chainrule.symbolic import compile_graph, simplify, trace
 from chainrule.symbolic.codegen import _schedule
 from chainrule.symbolic.rewrite import fusions
 
@@ -40,13 +40,13 @@ def test_fusion_fires_and_preserves_values(k, dtype):
     assert name in _fired(g)  # as traced: no canonical operand order
     ref = f(cr.tensor(x), cr.tensor(b)).numpy()
     for reuse in (1, None):
-        c = compile(g, reuse_min_size=reuse)
+        c = compile_graph(g, reuse_min_size=reuse)
         assert text in c.source, c.source
         out = c(x, b)[0]
         assert out.dtype == dtype and out.shape == ref.shape
         rtol = 1e-13 if dtype == np.float64 else 1e-5
         np.testing.assert_allclose(out, ref, rtol=rtol, atol=rtol)
-    out = compile(simplify(g))(x, b)[0]  # constants last: the first spelling of each pair
+    out = compile_graph(simplify(g))(x, b)[0]  # constants last: the first spelling of each pair
     assert out.dtype == dtype
     np.testing.assert_allclose(out, ref, rtol=1e-13 if dtype == np.float64 else 1e-5, atol=1e-6)
 
@@ -64,7 +64,7 @@ def test_no_fusion_where_the_inner_value_is_shared_or_returned():
     summed = trace(lambda x, b: (cr.sum(x, axis=0) * 2.0, cr.sum(x, axis=0)), x, b)
     for g in (simplify(shared), simplify(returned), simplify(summed)):
         assert _fired(g) == set(), str(g)
-        outs = compile(g, reuse_min_size=1)(x, b)
+        outs = compile_graph(g, reuse_min_size=1)(x, b)
         for o, r in zip(outs, g(x, b), strict=False):
             np.testing.assert_allclose(o, r, rtol=1e-14)
 
@@ -75,7 +75,7 @@ def test_no_fusion_for_a_scalar_bias_or_a_full_shape_operand():
     for f in (lambda x, y: cr.sigmoid(x + 0.5), lambda x, y: cr.sigmoid(x + y)):
         g = trace(f, x, y)
         assert _fired(g) == set()
-        c = compile(g)
+        c = compile_graph(g)
         np.testing.assert_allclose(c(x, y)[0], f(cr.tensor(x), cr.tensor(y)).numpy(), rtol=1e-15)
 
 
@@ -88,7 +88,9 @@ def test_logistic_of_a_bias_add_is_the_eager_result_bit_for_bit_without_warnings
         b = np.linspace(-3, 3, 8).astype(dt)
         ref = cr.sigmoid(cr.tensor(x) + cr.tensor(b)).numpy()
         for reuse in (1, None):
-            c = compile(trace(lambda x, b: cr.sigmoid(x * 1.0 + b), x, b), reuse_min_size=reuse)
+            c = compile_graph(
+                trace(lambda x, b: cr.sigmoid(x * 1.0 + b), x, b), reuse_min_size=reuse
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 out = c(x, b)[0]
@@ -110,7 +112,7 @@ def test_axis_sums_as_products_with_ones_keep_values(shape, axis, keepdims):
     rng = np.random.default_rng(7)
     for dt in (np.float64, np.float32):
         x = rng.normal(size=shape).astype(dt)
-        c = compile(trace(lambda x: cr.sum(cr.sin(x), axis=axis, keepdims=keepdims), x))
+        c = compile_graph(trace(lambda x: cr.sum(cr.sin(x), axis=axis, keepdims=keepdims), x))
         assert "_ones0" in c.source and "np.add.reduce" not in c.source
         out = c(x)[0]
         ref = np.sin(x).sum(axis=axis, keepdims=keepdims)
@@ -120,6 +122,6 @@ def test_axis_sums_as_products_with_ones_keep_values(shape, axis, keepdims):
 
 def test_long_rows_and_other_dtypes_keep_the_reduction():
     for x in (np.ones((2, 300)), np.ones((3, 4), dtype=np.int64), np.ones((2, 3, 4))):
-        c = compile(trace(lambda x: cr.sum(x, axis=1), x))
+        c = compile_graph(trace(lambda x: cr.sum(x, axis=1), x))
         assert "np.add.reduce(" in c.source and "_ones" not in c.source
         np.testing.assert_array_equal(c(x)[0], x.sum(axis=1))

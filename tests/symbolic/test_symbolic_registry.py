@@ -21,7 +21,15 @@ import pytest
 
 import chainrule as cr
 from chainrule.core.primitive import apply
-from chainrule.symbolic import compile, grad_graph, inline, jvp_graph, simplify, trace, vjp_graph
+from chainrule.symbolic import (
+    compile_graph,
+    grad_graph,
+    inline,
+    jvp_graph,
+    simplify,
+    trace,
+    vjp_graph,
+)
 
 
 def _case(case):
@@ -41,9 +49,9 @@ def _both(graph, inputs, refs, what):
     for got, ref in zip(graph(*inputs), refs, strict=False):
         _close(got, ref, f"{what} (interpreted)")
     simple = simplify(graph)
-    for got, ref in zip(compile(simple)(*inputs), refs, strict=False):
+    for got, ref in zip(compile_graph(simple)(*inputs), refs, strict=False):
         _close(got, ref, f"{what} (compiled)")
-    for got, ref in zip(compile(simple, reuse_min_size=1)(*inputs), refs, strict=False):
+    for got, ref in zip(compile_graph(simple, reuse_min_size=1)(*inputs), refs, strict=False):
         _close(got, ref, f"{what} (compiled, buffers reused)")
 
 
@@ -159,7 +167,7 @@ def test_compiled_elementwise_forward_is_the_eager_result_bit_for_bit(elementwis
         floats = [o for o in operands if o.dtype.kind == "f"]
         for reuse in (None, 1):  # fresh results, then written into dead buffers
             g = trace(lambda *fl: f(*_merge(operands, fl)), *floats)
-            out = compile(g, reuse_min_size=reuse)(*floats)[0]
+            out = compile_graph(g, reuse_min_size=reuse)(*floats)[0]
             assert out.dtype == eager.dtype and out.shape == eager.shape
             np.testing.assert_array_equal(out, eager, err_msg=f"{prim.name} {dtype.__name__}")
 
@@ -178,14 +186,14 @@ def test_compiled_sigmoid_is_bit_equal_to_eager_on_800_to_800(dtype):
     for fn in cases:
         ref = fn(cr.tensor(x)).numpy()
         for reuse in (None, 1):  # a fresh result, then in place over the dead operand
-            c = compile(simplify(trace(fn, x)), reuse_min_size=reuse)
+            c = compile_graph(simplify(trace(fn, x)), reuse_min_size=reuse)
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # no overflow warning either
                 out = c(x)[0]
             assert out.dtype == dtype
             np.testing.assert_array_equal(out, ref)
-    np.testing.assert_array_equal(compile(trace(cr.sigmoid, x))(x)[0], eager)
+    np.testing.assert_array_equal(compile_graph(trace(cr.sigmoid, x))(x)[0], eager)
     # subnormal results are kept, as the stable two-branch formula gives them
     sub = np.array([-100.0, -740.0] if dtype == np.float64 else [-100.0], dtype=dtype)
-    assert np.all(compile(trace(cr.sigmoid, sub))(sub)[0] > 0)
+    assert np.all(compile_graph(trace(cr.sigmoid, sub))(sub)[0] > 0)
     assert np.all(cr.sigmoid(sub).numpy() > 0)

@@ -25,9 +25,7 @@ def as_rng(rng: Any) -> np.random.Generator:
         return rng
     if rng is None or isinstance(rng, (int, np.integer)):
         return np.random.default_rng(rng)
-    raise TypeError(
-        f"rng must be an int seed, a numpy Generator or None, got {type(rng).__name__}"
-    )
+    raise TypeError(f"rng must be an int seed, a numpy Generator or None, got {type(rng).__name__}")
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:

@@ -266,6 +266,4 @@ def loss_for_output(output: str) -> Callable[[Any, Any], Any]:
     try:
         return LOSSES[output]
     except KeyError:
-        raise ValueError(
-            f"unknown output {output!r}; choose one of {sorted(LOSSES)}"
-        ) from None
+        raise ValueError(f"unknown output {output!r}; choose one of {sorted(LOSSES)}") from None

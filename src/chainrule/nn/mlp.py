@@ -79,7 +79,11 @@ class MLP(Module):
         n = len(sizes) - 1
         self.layers = [
             Linear(
-                sizes[i], sizes[i + 1], dtype=self.dtype, rng=gen, init=init,
+                sizes[i],
+                sizes[i + 1],
+                dtype=self.dtype,
+                rng=gen,
+                init=init,
                 activation=self.activation if i < n - 1 else "identity",
             )
             for i in range(n)

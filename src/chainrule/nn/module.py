@@ -39,8 +39,10 @@ class Parameter(Tensor):
 
 
 def _is_module_list(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) > 0 and all(
-        isinstance(v, Module) for v in value
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, Module) for v in value)
     )
 
 
@@ -247,9 +249,7 @@ class Sequential(Module):
         super().__init__()
         for m in modules:
             if not isinstance(m, Module):
-                raise TypeError(
-                    f"Sequential: every entry must be a Module, got {type(m).__name__}"
-                )
+                raise TypeError(f"Sequential: every entry must be a Module, got {type(m).__name__}")
         object.__setattr__(self, "modules_", list(modules))
 
     def named_children(self) -> Iterator[tuple[str, Module]]:

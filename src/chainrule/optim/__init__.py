@@ -19,6 +19,12 @@ from chainrule.optim.schedules import CosineAnnealingLR, ExponentialLR, LRSchedu
 from chainrule.optim.sgd import SGD
 
 __all__ = [
-    "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "Optimizer", "StepLR",
+    "SGD",
+    "Adam",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "Optimizer",
+    "StepLR",
     "clip_grad_norm_",
 ]

@@ -19,8 +19,7 @@ x*s1*(1 - s1) where s1 = sigmoid(b + w*x)
 import warnings
 from typing import Any
 
-from chainrule.symbolic.codegen import CompiledGraph
-from chainrule.symbolic.codegen import compile as compile_graph
+from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.diff import (
     diff,
     grad,

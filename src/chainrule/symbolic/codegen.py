@@ -195,7 +195,9 @@ def _liveness(
     return alias_root, dies_at
 
 
-def compile(graph: Graph, *, name: str = "f", reuse_min_size: int | None = 2048) -> CompiledGraph:  # noqa: A001
+def compile_graph(
+    graph: Graph, *, name: str = "f", reuse_min_size: int | None = 2048
+) -> CompiledGraph:
     """Compile ``graph`` to a Python function calling NumPy.
 
     Parameters
@@ -218,7 +220,7 @@ def compile(graph: Graph, *, name: str = "f", reuse_min_size: int | None = 2048)
     >>> import numpy as np
     >>> import chainrule as cr
     >>> from chainrule.symbolic import trace, compile
-    >>> c = compile(trace(lambda x: cr.exp(x) * 2.0, np.ones(3)))
+    >>> c = compile_graph(trace(lambda x: cr.exp(x) * 2.0, np.ones(3)))
     >>> print(c.source)
     def f(x):
         v0 = np.exp(x)

@@ -21,7 +21,7 @@ from chainrule.core.reverse import GradPlan
 from chainrule.core.state import no_grad
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic import rewrite
-from chainrule.symbolic.codegen import compile as compile_graph
+from chainrule.symbolic.codegen import compile_graph
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
 from chainrule.symbolic.rewrite.engine import run_to_fixpoint
 from chainrule.symbolic.tracing import SymTensor, to_node, trace_with_tree, wrap

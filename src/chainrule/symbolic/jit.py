@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.tensor import Tensor, from_array
-from chainrule.symbolic.codegen import CompiledGraph
-from chainrule.symbolic.codegen import compile as compile_graph
+from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten

@@ -19,15 +19,18 @@ import numpy as np
 from chainrule.atomic import write_bytes_atomic
 from chainrule.core.spelling import Infix
 from chainrule.core.tensor import Tensor
+
+# tracing prints its tensors with this module: a module reference (read at call time)
+# lets either be imported first
+from chainrule.symbolic import tracing
 from chainrule.symbolic.ir import Graph, Var, format_const, format_param, toposort, type_str
-from chainrule.symbolic.tracing import SymTensor
 
 _ATOM = 100
 
 
 def roots(obj: Any) -> list[Var]:
     """The output nodes of a symbolic expression, a graph or a node."""
-    if isinstance(obj, SymTensor):
+    if isinstance(obj, tracing.SymTensor):
         return [obj.node]
     if isinstance(obj, Graph):
         return list(obj.outputs)
@@ -341,7 +344,7 @@ def to_dot(obj: Any, values: Any = None, *, show_values: bool = True) -> str:
     >>> print(to_dot(cr.exp(x)).splitlines()[0])
     digraph chainrule {
     """
-    if isinstance(obj, Tensor) and not isinstance(obj, SymTensor):
+    if isinstance(obj, Tensor) and not isinstance(obj, tracing.SymTensor):
         lines = _tape_dot(obj, show_values)
     else:
         graph = obj if isinstance(obj, Graph) else Graph(_inputs_of(obj), roots(obj))

@@ -38,8 +38,16 @@ def mean_cross_entropy(logits: cr.Tensor, y: np.ndarray, n_classes: int) -> cr.T
 
 
 def train(
-    ctx: Context, params: list[cr.Tensor], X: np.ndarray, y: np.ndarray, *,
-    batch_size: int, steps: int, lr: float, momentum: float = 0.9, seed: int = 0,
+    ctx: Context,
+    params: list[cr.Tensor],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    steps: int,
+    lr: float,
+    momentum: float = 0.9,
+    seed: int = 0,
 ) -> tuple[list[cr.Tensor], list[tuple[float, float]]]:
     """``steps`` synchronous SGD steps on global batches of ``batch_size`` split over ctx.
 

@@ -47,14 +47,16 @@ def main(steps: int, batch_size: int, n: int) -> None:
             serial, serial_sums = train(Context(), init_params(SIZES, seed=1), X, y, **kw)
             serial = [p.numpy() for p in serial]
             start = [p.numpy() for p in init_params(SIZES, seed=1)]
-            expected = [len(b) for e in range(steps) for b in global_batches(
-                n, batch_size, seed=0, epoch=e)][:steps]
+            expected = [
+                len(b) for e in range(steps) for b in global_batches(n, batch_size, seed=0, epoch=e)
+            ][:steps]
             result = {
                 "size": ctx.size,
                 "dtype": str(dist[0].dtype),
                 "max_rel_diff": max_rel_diff(dist, serial),
-                "loss_rel_diff": max_rel_diff([np.array([s[0]]) for s in sums],
-                                              [np.array([s[0]]) for s in serial_sums]),
+                "loss_rel_diff": max_rel_diff(
+                    [np.array([s[0]]) for s in sums], [np.array([s[0]]) for s in serial_sums]
+                ),
                 "counts_ok": [s[1] for s in sums] == expected,
                 "between_ranks": between,
                 "broadcast_misses": broadcast_misses,

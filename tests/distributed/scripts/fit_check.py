@@ -51,8 +51,16 @@ def _data(augment: bool):
 
 def equivalence(ctx, optimizer: str, augment: str = "") -> dict:
     data, sizes = _data(augment == "augment")
-    kw = dict(optimizer=optimizer, lr=0.1 if optimizer == "sgd" else 0.01, momentum=0.9,
-              epochs=2, batch_size=20, lam=1e-3, seed=3, augment=bool(augment))
+    kw = dict(
+        optimizer=optimizer,
+        lr=0.1 if optimizer == "sgd" else 0.01,
+        momentum=0.9,
+        epochs=2,
+        batch_size=20,
+        lam=1e-3,
+        seed=3,
+        augment=bool(augment),
+    )
 
     def model():
         return cr.nn.MLP(sizes, activation="tanh", dtype=np.float64, rng=1)
@@ -70,10 +78,14 @@ def equivalence(ctx, optimizer: str, augment: str = "") -> dict:
         "max_rel_diff": max_rel_diff(dist, weights(s)),
         "moved": max_abs_diff(weights(s), weights(model())),
         "between_ranks": between,
-        "loss": hist.loss, "serial_loss": serial_hist.loss,
-        "accuracy": hist.accuracy, "serial_accuracy": serial_hist.accuracy,
-        "val_loss": hist.val_loss, "serial_val_loss": serial_hist.val_loss,
-        "val_accuracy": hist.val_accuracy, "serial_val_accuracy": serial_hist.val_accuracy,
+        "loss": hist.loss,
+        "serial_loss": serial_hist.loss,
+        "accuracy": hist.accuracy,
+        "serial_accuracy": serial_hist.accuracy,
+        "val_loss": hist.val_loss,
+        "serial_val_loss": serial_hist.val_loss,
+        "val_accuracy": hist.val_accuracy,
+        "serial_val_accuracy": serial_hist.val_accuracy,
     }
 
 

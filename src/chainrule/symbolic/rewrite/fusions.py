@@ -16,8 +16,8 @@ Examples
 --------
 >>> import numpy as np
 >>> import chainrule as cr
->>> from chainrule.symbolic import compile, trace
->>> src = compile(trace(lambda x: cr.sum(x, axis=0) * 0.5, np.ones((3, 2)))).source
+>>> from chainrule.symbolic import compile_graph, trace
+>>> src = compile_graph(trace(lambda x: cr.sum(x, axis=0) * 0.5, np.ones((3, 2)))).source
 >>> "_scale0 @ x" in src
 True
 """

@@ -141,6 +141,6 @@ def test_jitted_mlp_training_step_equals_the_tape_step_by_step():
 def test_compile_is_a_deprecated_alias_of_compile_graph():
     g = trace(lambda x: x * 2.0, np.ones(3))
     with pytest.warns(DeprecationWarning, match="compile_graph"):
-        c = symbolic.compile_graph(g, reuse_min_size=None)
+        c = symbolic.compile(g, reuse_min_size=None)
     np.testing.assert_array_equal(c(np.arange(3.0))[0], compile_graph(g)(np.arange(3.0))[0])
     assert "compile" not in symbolic.__all__  # `import *` no longer shadows the builtin

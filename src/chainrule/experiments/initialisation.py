@@ -20,23 +20,23 @@ from __future__ import annotations
 import numpy as np
 
 import chainrule as cr
-from chainrule import data
+from chainrule import data, nn, train
 from chainrule.experiments import plotting
-from chainrule.experiments.networks import Net, accuracy, init_net, softmax_cross_entropy, train
 from chainrule.experiments.report import fmt
 from chainrule.experiments.runner import Context
 
 HIDDEN = [32, 32]
 
 
-def _loss(net, X, y):
-    return softmax_cross_entropy(net.forward(X), y)
+def _params(model: nn.MLP) -> list[np.ndarray]:
+    """``[W1, b1, W2, b2, ...]`` as arrays, first layer first."""
+    return [a for layer in model.layers for a in (layer.W.numpy(), layer.b.numpy())]
 
 
-def _unit_spread(net: Net) -> float:
+def _unit_spread(model: nn.MLP) -> float:
     """Largest difference between any hidden unit's parameters (incoming weights,
     bias, outgoing weights) and those of the first unit of its layer."""
-    p = [t.numpy() for t in net.params]
+    p = _params(model)
     spread = 0.0
     for layer in range(len(p) // 2 - 1):
         W, b, W_next = p[2 * layer], p[2 * layer + 1], p[2 * layer + 2]
@@ -45,69 +45,91 @@ def _unit_spread(net: Net) -> float:
     return spread
 
 
-def one_unit_net(net: Net) -> Net:
-    """The network with one unit per hidden layer that ``net`` equals when its hidden
+def one_unit_net(model: nn.MLP) -> nn.MLP:
+    """The network with one unit per hidden layer that ``model`` equals when its hidden
     units are identical: unit 0 of each layer, its outgoing weights summed."""
-    p = [t.numpy() for t in net.params]
+    p = _params(model)
     n_layers = len(p) // 2
-    params = []
+    sizes = [model.layer_sizes[0], *[1] * (n_layers - 1), model.layer_sizes[-1]]
+    one = nn.MLP(sizes, activation=model.activation, dtype=model.dtype, init="zeros")
+    state = {}
     for layer in range(n_layers):
         W, b = p[2 * layer], p[2 * layer + 1]
         if layer > 0:  # the identical inputs merge into one: their weights add up
             W = W.sum(axis=1, keepdims=True)
         if layer < n_layers - 1:  # a hidden layer keeps its first unit
             W, b = W[:1], b[:1]
-        params += [cr.tensor(W), cr.tensor(b)]
-    return Net(params, net.activation)
+        state[f"layers.{layer}.W"], state[f"layers.{layer}.b"] = W, b
+    one.load_state_dict(state)
+    return one
 
 
-def _one_unit_gap(net: Net, X: np.ndarray) -> float:
-    """Largest difference between the logits of ``net`` and of its one-unit version."""
+def _one_unit_gap(model: nn.MLP, X: np.ndarray) -> float:
+    """Largest difference between the logits of ``model`` and of its one-unit version."""
     with cr.no_grad():
-        full, one = net.forward(X).numpy(), one_unit_net(net).forward(X).numpy()
+        full, one = model(X).numpy(), one_unit_net(model)(X).numpy()
     return float(np.abs(full - one).max())
 
 
-def _first_grad_norm(net, X, y) -> float:
-    _loss(net, X, y).backward()
-    g = float(np.linalg.norm(net.weights[0].grad.numpy()))
-    for p in net.params:
-        p.grad = None
+def _first_grad_norm(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> float:
+    model.zero_grad()
+    nn.F.softmax_cross_entropy(model(X), y).backward()
+    g = float(np.linalg.norm(model.layers[0].W.grad.numpy()))
+    model.zero_grad()
     return g
 
 
-def _activity(net, X) -> tuple[float, float]:
+def _activity(model: nn.MLP, X: np.ndarray) -> tuple[float, float]:
     """Share of hidden units positive on at least one example, and share of all
     (unit, example) pairs that are positive."""
-    pre: list[np.ndarray] = []
-    net.forward(X, pre)
+    with cr.no_grad():
+        pre = [z.numpy() for z in model.pre_activations(X)[:-1]]
     alive = np.concatenate([(z > 0).any(axis=0) for z in pre])
     rate = np.mean(np.concatenate([(z > 0).ravel() for z in pre]))
     return float(alive.mean()), float(rate)
 
 
+def _accuracy(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> float:
+    return train.accuracy(y, model.predict(X))
+
+
 def _case(ctx, ds, name, act, init, bias, steps) -> dict:
-    sizes = [ds.n_features, *HIDDEN, ds.n_classes]
-    net = init_net(sizes, act, ctx.rng(name), init=init, bias=bias)
+    model = nn.MLP(
+        [ds.n_features, *HIDDEN, ds.n_classes],
+        activation=act,
+        dtype=np.float64,
+        rng=ctx.rng(name),
+        init=init,
+        bias_init=bias,
+    )
     row = {
         "case": name,
         "activation": act,
         "init": init,
-        "hidden_bias": bias,
-        "first_layer_grad_init": _first_grad_norm(net, ds.X_train, ds.y_train),
-        "alive_init": _activity(net, ds.X_train)[0],
-        "active_rate_init": _activity(net, ds.X_train)[1],
+        "bias_init": bias,
+        "first_layer_grad_init": _first_grad_norm(model, ds.X_train, ds.y_train),
+        "alive_init": _activity(model, ds.X_train)[0],
+        "active_rate_init": _activity(model, ds.X_train)[1],
     }
-    losses = train(net, _loss, ds.X_train, ds.y_train, steps, lr=0.01)
+    history = train.fit(
+        model,
+        (ds.X_train, ds.y_train),
+        optimizer="adam",
+        lr=0.01,
+        epochs=steps,
+        batch_size=len(ds.X_train),  # full batch: one step per epoch
+        shuffle=False,
+        progress=False,
+    )
     row.update(
-        loss_start=losses[0],
-        loss_end=losses[-1],
-        losses=losses,
-        alive_trained=_activity(net, ds.X_train)[0],
-        unit_spread=_unit_spread(net),
-        one_unit_logit_gap=_one_unit_gap(net, ds.X_test),
-        train_accuracy=accuracy(net, ds.X_train, ds.y_train),
-        test_accuracy=accuracy(net, ds.X_test, ds.y_test),
+        loss_start=history.loss[0],
+        loss_end=history.loss[-1],
+        losses=history.loss,
+        alive_trained=_activity(model, ds.X_train)[0],
+        unit_spread=_unit_spread(model),
+        one_unit_logit_gap=_one_unit_gap(model, ds.X_test),
+        train_accuracy=_accuracy(model, ds.X_train, ds.y_train),
+        test_accuracy=_accuracy(model, ds.X_test, ds.y_test),
     )
     return row
 
@@ -127,13 +149,13 @@ def _plot(rows):
     return fig
 
 
-CASES = [
-    ("logistic, random (Glorot)", "logistic", "auto", 0.0),
-    ("logistic, all zero", "logistic", "zero", 0.0),
-    ("tanh, all zero", "tanh", "zero", 0.0),
-    ("relu, random (He), bias 0", "relu", "auto", 0.0),
-    ("relu, random (He), bias -8", "relu", "auto", -8.0),
-    ("leaky_relu, random (He), bias -8", "leaky_relu", "auto", -8.0),
+CASES = [  # name, activation, weight initialiser (nn.init), initial biases
+    ("logistic, random (Glorot)", "logistic", "xavier_normal", 0.0),
+    ("logistic, all zero", "logistic", "zeros", 0.0),
+    ("tanh, all zero", "tanh", "zeros", 0.0),
+    ("relu, random (He), bias 0", "relu", "he_normal", 0.0),
+    ("relu, random (He), bias -8", "relu", "he_normal", -8.0),
+    ("leaky_relu, random (He), bias -8", "leaky_relu", "he_normal", -8.0),
 ]
 COLUMNS = {
     "first_layer_grad_init": "|dL/dW1| at init",
@@ -154,7 +176,9 @@ def _report(ctx: Context, rows: list[dict], steps: int, chance: float) -> None:
     rep.heading("What was run")
     rep.paragraph(
         f"MLPs 64-{'-'.join(map(str, HIDDEN))}-10 on the digits data (standardised), trained "
-        f"with full-batch Adam (lr 0.01) for {steps} steps from six initialisations. "
+        f"with full-batch Adam (lr 0.01) for {steps} steps from six initialisations "
+        "(`chainrule.nn.MLP` with `init` and `bias_init`; a bias of -8 is set in every layer, "
+        "and in the output layer it shifts all logits alike, which changes no probability). "
         "'Unit spread' is the largest difference, after training, between any hidden unit's "
         "parameters (incoming weights, bias, outgoing weights) and those of the first unit of "
         "its layer (0 means all units of a layer are identical). 'One-unit logits' are those of "

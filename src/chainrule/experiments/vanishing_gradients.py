@@ -5,37 +5,48 @@ multiplies by ``f'(z)`` at every layer. The logistic's derivative is at most
 0.25, so with weights that keep ``||W^T delta||`` near ``||delta||`` the error
 shrinks by a factor of at most about 0.25 per layer; ReLU's derivative is 1
 where a unit is active. The experiment measures ``||dL/dW^(l)||_F`` for every
-layer of networks of several depths on the digits data.
+layer of networks of several depths on the digits data, and ``f'(z)`` itself,
+by differentiating the activation with :func:`chainrule.grad`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from chainrule import data
+import chainrule as cr
+from chainrule import data, nn, train
 from chainrule.experiments import plotting
-from chainrule.experiments.networks import (
-    activation_derivative,
-    init_net,
-    softmax_cross_entropy,
-    train,
-)
 from chainrule.experiments.runner import Context
 
 ACTS = ("logistic", "tanh", "relu", "leaky_relu")
 WIDTH = 32
 
 
-def _layer_norms(net, X, y) -> tuple[list[float], list[float], float]:
+def derivative(act: str, z: np.ndarray) -> np.ndarray:
+    """``f'(z)`` elementwise for the activation named ``act``, by reverse-mode autodiff.
+
+    ``f`` acts elementwise, so the gradient of ``sum(f(z))`` is ``f'(z)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> derivative("tanh", np.array([0.0, 1.0])).round(6).tolist()
+    [1.0, 0.419974]
+    """
+    f = nn.F.get_activation(act)
+    return cr.grad(lambda t: f(t).sum())(z).numpy()
+
+
+def _layer_norms(
+    model: nn.MLP, X: np.ndarray, y: np.ndarray
+) -> tuple[list[float], list[float], float]:
     """Per-layer gradient norms, mean f'(z) per hidden layer, and the largest f'(z)."""
-    for p in net.params:
-        p.grad = None
-    pre: list[np.ndarray] = []
-    softmax_cross_entropy(net.forward(X, pre), y).backward()
-    norms = [float(np.linalg.norm(W.grad.numpy())) for W in net.weights]
-    for p in net.params:
-        p.grad = None
-    derivs = [activation_derivative(net.activation, z) for z in pre]
+    model.zero_grad()
+    zs = model.pre_activations(X)
+    nn.F.softmax_cross_entropy(zs[-1], y).backward()
+    norms = [float(np.linalg.norm(layer.W.grad.numpy())) for layer in model.layers]
+    model.zero_grad()
+    derivs = [derivative(model.activation, z.numpy()) for z in zs[:-1]]
     return norms, [float(d.mean()) for d in derivs], float(max(d.max() for d in derivs))
 
 
@@ -54,12 +65,25 @@ def _measure(ctx: Context, depths: list[int], steps: int) -> list[dict]:
     for act in ACTS:
         for depth in depths:
             sizes = [X.shape[1]] + [WIDTH] * (depth - 1) + [ds.n_classes]
-            net = init_net(sizes, act, ctx.rng(f"{act}-{depth}"))
-            n0, fprime, fmax = _layer_norms(net, X, y)
-            losses = train(
-                net, lambda n, a, b: softmax_cross_entropy(n.forward(a), b), X, y, steps, lr=1e-3
+            model = nn.MLP(
+                sizes,
+                activation=act,
+                dtype=np.float64,
+                rng=ctx.rng(f"{act}-{depth}"),
+                init="he_normal" if act in nn.init.RELU_LIKE else "xavier_normal",
             )
-            n1, _, _ = _layer_norms(net, X, y)
+            n0, fprime, fmax = _layer_norms(model, X, y)
+            losses = train.fit(
+                model,
+                (X, y),
+                optimizer="adam",
+                lr=1e-3,
+                epochs=steps,
+                batch_size=len(X),  # full batch: one step per epoch
+                shuffle=False,
+                progress=False,
+            ).loss
+            n1, _, _ = _layer_norms(model, X, y)
             rows.append(
                 {
                     "activation": act,

@@ -60,15 +60,17 @@ def _shifted_accuracy(model: nn.MLP, X: np.ndarray, y: np.ndarray, shape, k: int
 
 
 def _train(ctx: Context, ds: data.Dataset, augment: bool, steps: int) -> dict:
+    shape = ds.image_shape
+    if shape is None or ds.n_classes is None:
+        raise ValueError(f"fnn-limits: the {ds.name} data are not labelled images; use digits")
     model = nn.MLP(
-        [ds.n_features, HIDDEN, ds.n_classes],
+        [ds.X_train.shape[1], HIDDEN, ds.n_classes],
         activation="relu",
         dtype=np.float64,
         rng=ctx.rng("init"),
         init="he_normal",
     )
     opt = optim.Adam(model.parameters(), lr=0.01)
-    shape = ds.image_shape
     X, y = ds.X_train, ds.y_train
     rng = ctx.rng("aug" if augment else "plain")
     for _ in range(steps):

@@ -30,7 +30,7 @@ HIDDEN = [32, 32]
 
 def _params(model: nn.MLP) -> list[np.ndarray]:
     """``[W1, b1, W2, b2, ...]`` as arrays, first layer first."""
-    return [a for layer in model.layers for a in (layer.W.numpy(), layer.b.numpy())]
+    return [p.numpy() for p in model.parameters()]
 
 
 def _unit_spread(model: nn.MLP) -> float:
@@ -74,9 +74,9 @@ def _one_unit_gap(model: nn.MLP, X: np.ndarray) -> float:
 def _first_grad_norm(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> float:
     model.zero_grad()
     nn.F.softmax_cross_entropy(model(X), y).backward()
-    g = float(np.linalg.norm(model.layers[0].W.grad.numpy()))
+    g = model.layers[0].W.grad
     model.zero_grad()
-    return g
+    return 0.0 if g is None else float(np.linalg.norm(g.numpy()))
 
 
 def _activity(model: nn.MLP, X: np.ndarray) -> tuple[float, float]:
@@ -95,7 +95,7 @@ def _accuracy(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> float:
 
 def _case(ctx, ds, name, act, init, bias, steps) -> dict:
     model = nn.MLP(
-        [ds.n_features, *HIDDEN, ds.n_classes],
+        [ds.X_train.shape[1], *HIDDEN, ds.n_classes],
         activation=act,
         dtype=np.float64,
         rng=ctx.rng(name),

@@ -22,8 +22,10 @@ def _frobenius(model: nn.MLP) -> float:
 
 
 def _fit(ctx: Context, ds: data.Dataset, lam: float, steps: int) -> dict:
+    if ds.n_classes is None:
+        raise ValueError(f"regularisation: the {ds.name} data have no classes; use digits")
     model = nn.MLP(
-        [ds.n_features, *SIZES_HIDDEN, ds.n_classes],
+        [ds.X_train.shape[1], *SIZES_HIDDEN, ds.n_classes],
         activation="tanh",
         dtype=np.float64,
         rng=ctx.rng("init"),

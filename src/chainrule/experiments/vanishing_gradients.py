@@ -44,7 +44,8 @@ def _layer_norms(
     model.zero_grad()
     zs = model.pre_activations(X)
     nn.F.softmax_cross_entropy(zs[-1], y).backward()
-    norms = [float(np.linalg.norm(layer.W.grad.numpy())) for layer in model.layers]
+    grads = [layer.W.grad for layer in model.layers]
+    norms = [0.0 if g is None else float(np.linalg.norm(g.numpy())) for g in grads]
     model.zero_grad()
     derivs = [derivative(model.activation, z.numpy()) for z in zs[:-1]]
     return norms, [float(d.mean()) for d in derivs], float(max(d.max() for d in derivs))

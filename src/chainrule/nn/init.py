@@ -11,6 +11,7 @@ For a weight of shape ``(fan_out, fan_in)`` (the chapter's ``W``, as
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -173,7 +174,7 @@ def constant(
     return np.full(shape, value, dtype=dtype)
 
 
-INITIALISERS = {
+INITIALISERS: dict[str, Callable[..., np.ndarray]] = {
     "xavier_uniform": xavier_uniform,
     "glorot_uniform": xavier_uniform,
     "xavier_normal": xavier_normal,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,8 @@ class MLP(Module):
     >>> model.predict(np.ones((2, 4))).shape
     (2,)
     """
+
+    _act: Callable[[Any], Any]  # the hidden activation (not a registered attribute)
 
     def __init__(
         self,
@@ -125,7 +127,7 @@ class MLP(Module):
                 f"{self.layer_sizes[0]}; pass X of shape (N, {self.layer_sizes[0]})"
             )
         act = self._act
-        zs = []
+        zs: list[Any] = []
         for layer in self.layers:
             if zs:
                 a = act(zs[-1])

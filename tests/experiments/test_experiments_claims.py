@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chainrule import numeric
 from chainrule.experiments import names, run_experiment
 from chainrule.experiments.fnn_limits import points
 from chainrule.experiments.report import fmt
@@ -63,13 +64,33 @@ def test_finite_differences(runs: _Runs) -> None:
                 and x["dtype"] == c["dtype"]
             )
             assert c["best_error"] < fwd["best_error"], c["function"]
-    # measured optimal steps near eps^(1/2) and eps^(1/3): within 1.5 decades (median)
-    assert r["median_abs_log10_step_ratio"]["forward"] < 1.5
-    assert r["median_abs_log10_step_ratio"]["central"] < 1.5
+    # measured optimal steps near eps^(1/2), eps^(1/3), eps^(1/5): within 0.75 decades (median)
+    for m in ("forward", "central", "richardson"):
+        assert r["median_abs_log10_step_ratio"][m] < 0.75, m
+    # the truncation slopes fitted in float64 are the textbook orders 1, 2, 4 (within 0.1)
+    for m, p in (("forward", 1), ("central", 2), ("richardson", 4)):
+        slopes = r["float64_truncation_slopes"][m]
+        assert len(slopes) == 4 and all(abs(v - p) < 0.1 for v in slopes), (m, slopes)
     # float32's best errors are far worse than float64's
     f64 = [c["best_error"] for c in cases if c["dtype"] == "float64" and c["method"] == "central"]
     f32 = [c["best_error"] for c in cases if c["dtype"] == "float32" and c["method"] == "central"]
     assert np.median(f32) > 100 * np.median(f64)
+
+
+def test_finite_differences_verdict_fails_with_a_first_order_central_difference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = numeric.derivative
+
+    def broken(f, x, method="central", **kw):  # "central" silently one-sided
+        return real(f, x, method="forward" if method == "central" else method, **kw)
+
+    monkeypatch.setattr(numeric, "derivative", broken)
+    run_experiment("finite-differences", tmp_path, quick=True, seed=0, verbose=False)
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["claim_held"] is False
+    assert abs(res["results"]["max_slope_deviation"]["central"] - 1.0) < 0.1  # slope 1, not 2
+    assert "Claim DID NOT HOLD" in (tmp_path / "report.md").read_text()
 
 
 def test_differentiation_cost(runs: _Runs) -> None:
@@ -273,6 +294,9 @@ HEADLINES = {
     "finite-differences": lambda r, t: [
         f"{r['median_abs_log10_step_ratio']['forward']:.2f}",
         f"{r['median_abs_log10_step_ratio']['central']:.2f}",
+        f"{r['median_abs_log10_step_ratio']['richardson']:.2f}",
+        *[f"{v:.3f}" for v in (min(r["float64_truncation_slopes"]["central"]),
+                               max(r["float64_truncation_slopes"]["richardson"]))],
         f"{r['central_beats_forward_count']}/{r['n_cases']}",
         *[fmt(c["best_error"]) for c in r["cases"]],
         *[fmt(c["best_step"]) for c in r["cases"]],

@@ -89,7 +89,7 @@ def tidy_log_ticks(ax: Any) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> None:
+def save_figure(fig: Any, path: str | Path, dpi: int = 150) -> None:
     """Save ``fig`` as PNG at ``path`` atomically and close it."""
     plt = pyplot()
     buf = io.BytesIO()

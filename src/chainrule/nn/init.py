@@ -148,6 +148,22 @@ he_uniform = kaiming_uniform
 he_normal = kaiming_normal
 
 
+def fan_in_uniform(
+    shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32
+) -> np.ndarray:
+    """``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``: the "standard" heuristic of Glorot & Bengio
+    (2010, eq. 1), variance ``1 / (3 fan_in)``; also PyTorch's default for ``nn.Linear``.
+
+    Examples
+    --------
+    >>> from chainrule.nn import init
+    >>> float(abs(init.fan_in_uniform((5, 16), rng=0)).max()) <= 0.25
+    True
+    """
+    fan_in, _ = _fans(tuple(shape))
+    return _uniform(shape, 1.0 / math.sqrt(fan_in), rng, dtype)
+
+
 def zeros(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32) -> np.ndarray:
     """All zeros (``rng`` is accepted for a uniform signature and unused).
 
@@ -183,6 +199,7 @@ INITIALISERS: dict[str, Callable[..., np.ndarray]] = {
     "kaiming_uniform": kaiming_uniform,
     "he_normal": kaiming_normal,
     "kaiming_normal": kaiming_normal,
+    "fan_in_uniform": fan_in_uniform,
     "zeros": zeros,
 }
 

@@ -103,7 +103,7 @@ class Linear(Module):
         Seed or generator for the weights; the same seed gives the same weights.
     init : str
         ``"auto"`` (He for ReLU-like ``activation``, else Xavier), ``"xavier_uniform"``,
-        ``"xavier_normal"``, ``"he_uniform"``, ``"he_normal"`` or ``"zeros"``.
+        ``"xavier_normal"``, ``"he_uniform"``, ``"he_normal"``, ``"fan_in_uniform"`` or ``"zeros"``.
     activation : str
         Name of the activation that follows this layer, used by ``init="auto"``.
     bias_init : float

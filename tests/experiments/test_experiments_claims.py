@@ -229,6 +229,26 @@ def test_initialisation(runs: _Runs) -> None:
     assert r["leaky_test_accuracy"] > dead["test_accuracy"] + 0.3
 
 
+def test_initialisation_reports_na_and_draws_the_weight_rows(runs: _Runs) -> None:
+    rows = {x["case"]: x for x in runs("initialisation")["results"]["rows"]}
+    assert rows["logistic, all zero"]["alive_init"] is None  # not a ReLU: n/a
+    assert rows["relu, random (He), bias -8"]["alive_init"] == 0.0
+    report = (runs.base / "initialisation" / "report.md").read_text()
+    assert "| n/a |" in report and "go beyond the study note" in report
+
+
+def test_initialisation_verdict_fails_when_relu_passes_gradient_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ReLU's reverse rule broken: derivative 1 for negative inputs too, so nothing dies
+    monkeypatch.setattr(cr.REGISTRY["relu"], "vjp_rules", (lambda g, out, x: g,))
+    run_experiment("initialisation", tmp_path, quick=True, seed=0, verbose=False)
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["claim_held"] is False
+    rows = {x["case"]: x for x in res["results"]["rows"]}
+    assert rows["relu, random (He), bias -8"]["first_layer_grad_init"] > 0.1
+
+
 def test_regularisation(runs: _Runs) -> None:
     r = runs("regularisation")["results"]
     norms = [x["weight_norm"] for x in r["rows"]]

@@ -13,6 +13,9 @@ Two failures of initialisation the chapter's training rule cannot escape:
   every example, its derivative is 0, no gradient reaches the weights below,
   and the network never learns. Leaky ReLU keeps a small slope (0.01) for
   negative inputs, so gradients still flow.
+
+Both go beyond the study note, which states the training rule but not these
+two ways in which an initialisation can defeat it.
 """
 
 from __future__ import annotations
@@ -108,9 +111,11 @@ def _case(ctx, ds, name, act, init, bias, steps) -> dict:
         "init": init,
         "bias_init": bias,
         "first_layer_grad_init": _first_grad_norm(model, ds.X_train, ds.y_train),
-        "alive_init": _activity(model, ds.X_train)[0],
-        "active_rate_init": _activity(model, ds.X_train)[1],
     }
+    relu_like = act in RELU_LIKE_CASE
+    alive, rate = _activity(model, ds.X_train)
+    row["alive_init"] = alive if relu_like else None
+    row["active_rate_init"] = rate if relu_like else None
     history = train.fit(
         model,
         (ds.X_train, ds.y_train),
@@ -125,7 +130,8 @@ def _case(ctx, ds, name, act, init, bias, steps) -> dict:
         loss_start=history.loss[0],
         loss_end=history.loss[-1],
         losses=history.loss,
-        alive_trained=_activity(model, ds.X_train)[0],
+        first_layer_weights=model.layers[0].W.numpy().copy(),
+        alive_trained=_activity(model, ds.X_train)[0] if relu_like else None,
         unit_spread=_unit_spread(model),
         one_unit_logit_gap=_one_unit_gap(model, ds.X_test),
         train_accuracy=_accuracy(model, ds.X_train, ds.y_train),
@@ -134,18 +140,40 @@ def _case(ctx, ds, name, act, init, bias, steps) -> dict:
     return row
 
 
-def _plot(rows):
-    fig, axes = plotting.subplots(1, 1, width=6.5, height=4.2)
+RELU_LIKE_CASE = ("relu", "leaky_relu")  # "alive" and "active" apply to these only
+HIDDEN_KEYS = ("losses", "first_layer_weights")  # kept for the figures, not in results.json
+
+
+def _plot(rows, n_classes: int):
+    fig, axes = plotting.subplots(1, 3, width=5.0, height=4.2)
     ax = axes[0, 0]
-    for r in rows:
-        ax.semilogy(r["losses"], label=f"{r['case']} (test acc {r['test_accuracy']:.2f})")
+    styles = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1))]
+    markers = ["o", "s", "^", "v", "D", "x"]
+    for k, (r, ls, mk) in enumerate(zip(rows, styles, markers)):
+        n = len(r["losses"])
+        ax.semilogy(
+            r["losses"], ls=ls, marker=mk, ms=4, markevery=(k * max(n // 30, 1), max(n // 6, 1)),
+            label=f"{r['case']} (test acc {r['test_accuracy']:.2f})",
+        )
+    ax.axhline(np.log(n_classes), color="k", lw=0.8, alpha=0.6, label=f"chance: ln {n_classes}")
     ax.set(
         xlabel="training step (full batch Adam)",
         ylabel="training loss (nats)",
-        title="training curves of the initialisation cases",
+        title="zero weights and biases of -8 stall near ln 10;\nrandom starts and leaky ReLU learn",
     )
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+    by = {r["case"]: r for r in rows}
+    for ax, case in zip(axes[0, 1:], ("logistic, all zero", "logistic, random (Glorot)")):
+        W = by[case]["first_layer_weights"]
+        im = ax.imshow(W, aspect="auto", cmap="RdBu_r", vmin=-abs(W).max(), vmax=abs(W).max())
+        ax.set(
+            xlabel="input pixel j",
+            ylabel="hidden unit i (row of W^(1))",
+            title=f"{case}: W^(1) after training\n"
+            + ("every row identical" if case.endswith("zero") else "rows differ"),
+        )
+        fig.colorbar(im, ax=ax, fraction=0.046)
     return fig
 
 
@@ -171,9 +199,14 @@ COLUMNS = {
 }
 
 
-def _report(ctx: Context, rows: list[dict], steps: int, chance: float) -> None:
+def _report(ctx: Context, rows: list[dict], steps: int, chance: float, n_classes: int) -> None:
     rep = ctx.report
     rep.heading("What was run")
+    rep.paragraph(
+        "Both effects tested here, the symmetry of all-zero weights and ReLUs that never fire, "
+        "go beyond the study note: it gives the training rule, and these are two ways in "
+        "which an initialisation can defeat it."
+    )
     rep.paragraph(
         f"MLPs 64-{'-'.join(map(str, HIDDEN))}-10 on the digits data (standardised), trained "
         f"with full-batch Adam (lr 0.01) for {steps} steps from six initialisations "
@@ -188,12 +221,22 @@ def _report(ctx: Context, rows: list[dict], steps: int, chance: float) -> None:
         "(unit, example) pairs with a positive pre-activation."
     )
     rep.heading("Measurements")
-    rep.table(["case", *COLUMNS.values()], [[r["case"], *[r[k] for k in COLUMNS]] for r in rows])
+    rep.table(
+        ["case", *COLUMNS.values()],
+        [[r["case"], *["n/a" if r[k] is None else r[k] for k in COLUMNS]] for r in rows],
+    )
+    rep.paragraph(
+        "n/a: 'alive' and 'active' describe ReLU units (a logistic or tanh unit is never "
+        "switched off); the one-unit comparison is the test of the symmetry that only the "
+        "all-zero starts have (for a random start it shows how far apart the units are)."
+    )
     rep.paragraph(f"Chance level (the most frequent test class): {fmt(chance)}.")
     ctx.plot(
-        lambda: _plot(rows),
+        lambda: _plot(rows, n_classes),
         "training_curves.png",
-        "Training loss against step for each initialisation (log scale).",
+        "Left: training loss against step for each initialisation (log scale; the line is "
+        "the loss of a uniform guess). Middle and right: the first layer's weights after "
+        "training, one row per hidden unit, from all-zero and from random weights.",
     )
 
 
@@ -224,7 +267,7 @@ def run(ctx: Context) -> None:
     dead, leaky = by["relu, random (He), bias -8"], by["leaky_relu, random (He), bias -8"]
     healthy = by["relu, random (He), bias 0"]
     ctx.results.update(
-        rows=[{k: v for k, v in r.items() if k != "losses"} for r in rows],
+        rows=[{k: v for k, v in r.items() if k not in HIDDEN_KEYS} for r in rows],
         steps=steps,
         hidden=HIDDEN,
         chance_accuracy=chance,
@@ -235,7 +278,7 @@ def run(ctx: Context) -> None:
         dead_relu_test_accuracy=dead["test_accuracy"],
         leaky_test_accuracy=leaky["test_accuracy"],
     )
-    _report(ctx, rows, steps, chance)
+    _report(ctx, rows, steps, chance, int(ds.y_train.max()) + 1)
     ctx.report.heading("What it shows")
     held = (
         z["unit_spread"] == 0.0

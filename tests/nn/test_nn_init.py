@@ -8,7 +8,8 @@ from chainrule.nn import init
 
 
 @pytest.mark.parametrize(
-    "fn", [init.xavier_uniform, init.xavier_normal, init.he_uniform, init.he_normal]
+    "fn",
+    [init.xavier_uniform, init.xavier_normal, init.he_uniform, init.he_normal, init.fan_in_uniform],
 )
 def test_same_seed_same_weights_and_generators_accepted(fn):
     a, b = fn((30, 20), rng=3), fn((30, 20), rng=3)
@@ -25,6 +26,7 @@ def test_same_seed_same_weights_and_generators_accepted(fn):
         (init.xavier_normal, 2 / (400 + 300)),
         (init.kaiming_uniform, 2 / 400),
         (init.kaiming_normal, 2 / 400),
+        (init.fan_in_uniform, 1 / (3 * 400)),
     ],
 )
 def test_variances(fn, var):
@@ -66,3 +68,10 @@ def test_mlp_seed_reproducible():
         np.testing.assert_array_equal(p.numpy(), q.numpy())
     c = nn.MLP([5, 7, 3], rng=12)
     assert not np.array_equal(a.layers[0].W.numpy(), c.layers[0].W.numpy())
+
+
+def test_fan_in_uniform_bounds_and_by_name():
+    w = init.fan_in_uniform((50, 16), rng=0, dtype=np.float64)
+    assert np.abs(w).max() <= 0.25 and np.abs(w).max() > 0.24  # 1/sqrt(16), nearly reached
+    m = nn.MLP([16, 50, 3], init="fan_in_uniform", rng=0, dtype=np.float64)
+    np.testing.assert_array_equal(m.layers[0].W.numpy(), w)  # same generator, same draws

@@ -83,3 +83,58 @@ def test_training_reduces_loss_on_xor():
         loss.backward()
         opt.step()
     np.testing.assert_array_equal(m.predict(X), y)
+
+
+def test_bias_init_sets_every_bias_and_round_trips():
+    layer = nn.Linear(3, 4, bias_init=-2.5, dtype=np.float64, rng=0)
+    np.testing.assert_array_equal(layer.b.numpy(), np.full(4, -2.5))
+    assert nn.Linear(3, 4, rng=0).b.numpy().tolist() == [0.0] * 4  # the default stays 0
+    with pytest.raises(ValueError, match="bias_init must be a finite number"):
+        nn.Linear(3, 4, bias_init=float("nan"))
+    m = nn.MLP([5, 6, 7, 3], activation="relu", bias_init=-8.0, rng=1)
+    assert [layer.b.numpy().tolist() for layer in m.layers] == [[-8.0] * 6, [-8.0] * 7, [-8.0] * 3]
+    # the weights are those of the same seed without the option: bias_init draws nothing
+    plain = nn.MLP([5, 6, 7, 3], activation="relu", rng=1)
+    for a, b in zip(m.layers, plain.layers, strict=True):
+        np.testing.assert_array_equal(a.W.numpy(), b.W.numpy())
+    again = nn.MLP.from_config(json.loads(json.dumps(m.config())), rng=1)
+    assert again.config() == m.config() and again.config()["bias_init"] == -8.0
+    np.testing.assert_array_equal(again.layers[1].b.numpy(), m.layers[1].b.numpy())
+    # a checkpoint config written before the option existed still loads (bias 0)
+    old = {k: v for k, v in m.config().items() if k != "bias_init"}
+    assert nn.MLP.from_config(old).layers[0].b.numpy().tolist() == [0.0] * 6
+
+
+def test_negative_bias_init_switches_every_relu_off():
+    X = np.random.default_rng(0).uniform(-1, 1, size=(50, 5))
+    m = nn.MLP([5, 6, 3], activation="relu", bias_init=-8.0, dtype=np.float64, rng=0)
+    z1 = m.pre_activations(X)[0].numpy()
+    assert (z1 < 0).all()  # |x W^T| < 8 here, so no unit ever fires
+
+
+def test_zero_weight_init_gives_identical_hidden_units():
+    m = nn.MLP([4, 5, 3], activation="tanh", init="zeros", bias_init=0.5, dtype=np.float64)
+    for layer in m.layers:
+        assert not layer.W.numpy().any()
+    z1, z2 = m.pre_activations(np.random.default_rng(0).normal(size=(3, 4)))
+    np.testing.assert_array_equal(z1.numpy(), np.full((3, 5), 0.5))
+    np.testing.assert_array_equal(z2.numpy(), np.full((3, 3), 0.5))
+
+
+def test_pre_activations_are_the_forward_pass_and_carry_gradients():
+    rng = np.random.default_rng(2)
+    m = nn.MLP([4, 6, 5, 3], activation="logistic", dtype=np.float64, rng=0)
+    X = rng.normal(size=(7, 4))
+    zs = m.pre_activations(X)
+    assert [z.shape for z in zs] == [(7, 6), (7, 5), (7, 3)]
+    np.testing.assert_array_equal(zs[-1].numpy(), m(X).numpy())
+    # z^(l+1) = f(z^(l)) W^(l+1)T + b^(l+1), checked layer by layer in NumPy
+    for layer, z_in, z_out in zip(m.layers[1:], zs[:-1], zs[1:], strict=True):
+        a = 1 / (1 + np.exp(-z_in.numpy()))
+        np.testing.assert_allclose(
+            z_out.numpy(), a @ layer.W.numpy().T + layer.b.numpy(), rtol=1e-12
+        )
+    # a hidden pre-activation is on the tape: d sum(z^(1)) / d b^(1) = N per unit
+    zs[0].sum().backward()
+    np.testing.assert_array_equal(m.layers[0].b.grad.numpy(), np.full(6, 7.0))
+    assert m.layers[1].W.grad is None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chainrule.experiments.registry import EXPERIMENTS, names
+from chainrule.experiments.runner import default_out_dir, run_experiment
 
 __all__ = ["add_parser", "main"]
 
@@ -53,8 +54,6 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Execute the parsed ``experiment`` command; returns the exit status."""
-    from chainrule.experiments.runner import default_out_dir, run_experiment
-
     if args.name == "list":
         for e in EXPERIMENTS:
             print(f"{e.name:25s} {e.title}")

@@ -87,7 +87,7 @@ def mlp_loss(
     return loss, theta0
 
 
-def _measure(ctx: Context, key: str, f: SweepCounter, call, repeats: int) -> tuple[dict, object]:
+def _measure(ctx: Context, key: str, f: SweepCounter, call, repeats: int) -> tuple[dict, Any]:
     """Counts (sweeps and work) of one call of ``call``, then its best CPU time.
 
     The counted call doubles as the warm-up; the timed calls run uninstrumented.
@@ -105,7 +105,8 @@ def _gradient_costs(ctx: Context, hiddens: list[int], batch: int, repeats: int) 
     for h in hiddens:
         loss, theta = mlp_loss(h, batch, ctx.rng(f"mlp{h}"))
         n = theta.size
-        row, grads = {"hidden": h, "n_params": n}, {}
+        row: dict[str, Any] = {"hidden": h, "n_params": n}
+        grads: dict[str, Any] = {}
         ctx.timings[f"evaluation_N{n}_s"], _ = best_cpu_time(partial(loss, theta), repeats + 2)
         with WorkCounter() as work:
             loss(theta)
@@ -132,7 +133,8 @@ def _jacobian_costs(ctx: Context, pairs: list[tuple[int, int]], repeats: int) ->
     for n, m in pairs:
         A = cr.tensor(ctx.rng(f"jac{n}x{m}").standard_normal((m, n)) / np.sqrt(n))
         x = ctx.rng(f"x{n}").standard_normal(n)
-        res, jac = {"n": n, "m": m}, {}
+        res: dict[str, Any] = {"n": n, "m": m}
+        jac: dict[str, Any] = {}
         for mode, transform in (("jacfwd", cr.jacfwd), ("jacrev", cr.jacrev)):
             f = SweepCounter(lambda x, A=A: cr.tanh(A @ x))
             key = f"{mode}_n{n}_m{m}_s"
@@ -215,7 +217,7 @@ def _time_analysis(ctx: Context, rows: list[dict], jac: list[dict]) -> dict:
     ratio = [r["n"] / r["m"] for r in jac]
     t_fwd = [T[f"jacfwd_n{r['n']}_m{r['m']}_s"] for r in jac]
     t_rev = [T[f"jacrev_n{r['n']}_m{r['m']}_s"] for r in jac]
-    a = {
+    a: dict[str, Any] = {
         "time_slopes": {m: slope(N, times[m]) for m in METHODS},
         "time_slopes_upper_half": {m: slope(N[upper], np.array(times[m])[upper]) for m in METHODS},
         "upper_half_points": int(upper.sum()),

@@ -18,29 +18,21 @@ import time
 import numpy as np
 
 import chainrule as cr
+from chainrule import symbolic as sym
 from chainrule.experiments import plotting
 from chainrule.experiments.runner import Context
-
-
-def _symbolic():
-    try:
-        from chainrule import symbolic
-    except ImportError as exc:  # the symbolic engine is an optional part of the build
-        return None, str(exc)
-    return symbolic, None
+from chainrule.symbolic.ir import toposort
 
 
 def tree_size(outputs) -> int:
     """Nodes of the graph written out as a tree: each node counted once per path to it."""
-    from chainrule.symbolic.ir import toposort
-
     memo: dict[int, int] = {}
     for v in toposort(outputs):
         memo[id(v)] = 1 + sum(memo[id(a)] for a in v.args)
     return sum(memo[id(o)] for o in outputs)
 
 
-def _logistic_map(sym, n: int):
+def _logistic_map(n: int):
     x0, r = sym.symbols("x0 r")
     x = x0
     for _ in range(n):
@@ -48,7 +40,7 @@ def _logistic_map(sym, n: int):
     return x, [x0, r]
 
 
-def _mlp(sym, depth: int):
+def _mlp(depth: int):
     x = sym.symbols("x", shape=(2,))
     Ws = [sym.symbols(f"W{i + 1}", shape=(2, 2)) for i in range(depth)]
     a = x
@@ -57,7 +49,7 @@ def _mlp(sym, depth: int):
     return a.sum(), [Ws[0], x, *Ws[1:]]
 
 
-def _sizes(sym, expr, inputs) -> dict:
+def _sizes(expr, inputs) -> dict:
     g = sym.Graph([v.node for v in inputs], [expr.node])
     d = sym.grad_graph(g, [0])  # derivative with respect to the first input
     d_cse = sym.cse(d)
@@ -72,7 +64,7 @@ def _sizes(sym, expr, inputs) -> dict:
     }
 
 
-def _sympy_size(sym, expr, var, budget_s: float) -> tuple[int | None, float]:
+def _sympy_size(expr, var, budget_s: float) -> tuple[int | None, float]:
     try:
         import sympy as sp
     except ImportError:
@@ -86,21 +78,21 @@ def _sympy_size(sym, expr, var, budget_s: float) -> tuple[int | None, float]:
     return (size if elapsed < budget_s else None), elapsed
 
 
-def _measure(ctx: Context, sym) -> dict:
+def _measure(ctx: Context) -> dict:
     ns = [1, 2, 3, 4, 6, 8, 10, 12] if ctx.quick else [1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32]
     depths = [1, 2, 4, 8] if ctx.quick else [1, 2, 4, 8, 12, 16, 24, 32]
     sympy_max_n = 6 if ctx.quick else 9
     logistic, mlp = [], []
     for n in ns:
-        expr, inputs = _logistic_map(sym, n)
-        row = {"n": n, **_sizes(sym, expr, inputs)}
+        expr, inputs = _logistic_map(n)
+        row = {"n": n, **_sizes(expr, inputs)}
         if n <= sympy_max_n:
-            row["sympy_derivative_tree"], t = _sympy_size(sym, expr, "x0", budget_s=30.0)
+            row["sympy_derivative_tree"], t = _sympy_size(expr, "x0", budget_s=30.0)
             ctx.timings[f"sympy_logistic_n{n}_s"] = t
         logistic.append(row)
     for depth in depths:
-        expr, inputs = _mlp(sym, depth)
-        mlp.append({"depth": depth, **_sizes(sym, expr, inputs)})
+        expr, inputs = _mlp(depth)
+        mlp.append({"depth": depth, **_sizes(expr, inputs)})
     return {"logistic_map": logistic, "mlp": mlp, "sympy_max_n": sympy_max_n}
 
 
@@ -143,19 +135,8 @@ def _plot(res):
 
 
 def run(ctx: Context) -> None:
-    sym, err = _symbolic()
     r = ctx.report
-    if sym is None:
-        note = (
-            f"The symbolic engine `chainrule.symbolic` could not be imported ({err}); "
-            "nothing was measured."
-        )
-        ctx.notes.append(note)
-        r.paragraph(note)
-        ctx.results["symbolic_available"] = False
-        ctx.verdict(False, "not measured: the symbolic engine is unavailable.")
-        return
-    res = _measure(ctx, sym)
+    res = _measure(ctx)
     lm, mlp = res["logistic_map"], res["mlp"]
     growth = {
         "logistic_tree_log10_per_step": _growth(
@@ -168,7 +149,7 @@ def run(ctx: Context) -> None:
             np.polyfit([x["n"] for x in lm], [x["derivative_graph_cse"] for x in lm], 1)[0]
         ),
     }
-    ctx.results.update(symbolic_available=True, growth=growth, **res)
+    ctx.results.update(growth=growth, **res)
     r.heading("What was run")
     r.paragraph(
         "Expressions were built from `chainrule.symbolic.symbols` with ordinary chainrule "

@@ -8,6 +8,7 @@ figures and says so.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,6 @@ def tidy_log_ticks(ax: Any) -> None:
     >>> fig, axes = subplots()  # doctest: +SKIP
     >>> axes[0, 0].loglog([10, 1000], [1, 2]); tidy_log_ticks(axes[0, 0])  # doctest: +SKIP
     """
-    import math
-
     from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter
 
     for axis, scale, lim in (
@@ -90,7 +89,7 @@ def tidy_log_ticks(ax: Any) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> None:
+def save_figure(fig: Any, path: str | Path, dpi: int = 150) -> None:
     """Save ``fig`` as PNG at ``path`` atomically and close it."""
     plt = pyplot()
     buf = io.BytesIO()

@@ -10,32 +10,44 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule import data
+from chainrule import data, nn, train
 from chainrule.experiments import plotting
-from chainrule.experiments.networks import accuracy, init_net, softmax_cross_entropy, train
 from chainrule.experiments.runner import Context
 
 SIZES_HIDDEN = [64]
 
 
-def _frobenius(net) -> float:
-    return float(np.sqrt(sum(float((W.numpy() ** 2).sum()) for W in net.weights)))
+def _frobenius(model: nn.MLP) -> float:
+    return float(np.sqrt(sum(float((layer.W.numpy() ** 2).sum()) for layer in model.layers)))
 
 
-def _fit(ctx: Context, ds, lam: float, steps: int) -> dict:
-    net = init_net([ds.n_features, *SIZES_HIDDEN, ds.n_classes], "tanh", ctx.rng("init"))
-
-    def loss(n, X, y):
-        penalty = sum((W * W).sum() for W in n.weights)
-        return softmax_cross_entropy(n.forward(X), y) + 0.5 * lam * penalty
-
-    losses = train(net, loss, ds.X_train, ds.y_train, steps, lr=0.01)
+def _fit(ctx: Context, ds: data.Dataset, lam: float, steps: int) -> dict:
+    if ds.n_classes is None:
+        raise ValueError(f"regularisation: the {ds.name} data have no classes; use digits")
+    model = nn.MLP(
+        [ds.X_train.shape[1], *SIZES_HIDDEN, ds.n_classes],
+        activation="tanh",
+        dtype=np.float64,
+        rng=ctx.rng("init"),
+        init="xavier_normal",
+    )
+    history = train.fit(  # cross-entropy + nn.l2_penalty: (lam / 2) ||W||_F^2, weights only
+        model,
+        (ds.X_train, ds.y_train),
+        optimizer="adam",
+        lr=0.01,
+        lam=lam,
+        epochs=steps,
+        batch_size=len(ds.X_train),  # full batch: one step per epoch
+        shuffle=False,
+        progress=False,
+    )
     return {
         "lambda": lam,
-        "weight_norm": _frobenius(net),
-        "objective_end": losses[-1],
-        "train_accuracy": accuracy(net, ds.X_train, ds.y_train),
-        "test_accuracy": accuracy(net, ds.X_test, ds.y_test),
+        "weight_norm": _frobenius(model),
+        "objective_end": history.loss[-1],
+        "train_accuracy": train.accuracy(ds.y_train, model.predict(ds.X_train)),
+        "test_accuracy": train.accuracy(ds.y_test, model.predict(ds.X_test)),
     }
 
 

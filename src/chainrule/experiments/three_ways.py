@@ -14,8 +14,11 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import numeric
+from chainrule import symbolic as sym
+from chainrule.atomic import write_text_atomic
 from chainrule.experiments import plotting
 from chainrule.experiments.runner import Context
+from chainrule.symbolic.ir import Graph, evaluate, toposort
 
 POINT = {"x": 1.5, "w": 0.8, "b": -0.5}
 
@@ -59,15 +62,8 @@ def numerical(x: float, w: float, b: float) -> dict:
     return {"df/dx": float(g[0]), "df/dw": float(g[1]), "df/db": float(g[2]), "evaluations": evals}
 
 
-def symbolic_part(ctx: Context) -> dict | None:
-    """Trace, differentiate and print with ``chainrule.symbolic``; None when unavailable."""
-    try:
-        from chainrule import symbolic as sym
-    except ImportError as exc:
-        note = f"`chainrule.symbolic` could not be imported ({exc}); symbolic parts skipped."
-        ctx.notes.append(note)
-        ctx.report.paragraph(note)
-        return None
+def symbolic_part() -> dict:
+    """Trace, differentiate and print with ``chainrule.symbolic``."""
     x, w, b = sym.symbols("x w b")
     expr = f(x, w, b)
     out: dict = {"graph": sym.trace(f, POINT["x"], POINT["w"], POINT["b"])}
@@ -77,12 +73,12 @@ def symbolic_part(ctx: Context) -> dict | None:
         out[f"infix_d{name}"] = sym.infix(d)
         out[f"latex_d{name}"] = sym.latex(d)
     out["infix_f"] = sym.infix(expr)
-    out["agrees_with_sympy"] = _sympy_check(sym, expr, {"w": w, "b": b})
+    out["agrees_with_sympy"] = _sympy_check(expr, {"w": w, "b": b})
     out["dot"] = sym.to_dot(out["graph"], [POINT["x"], POINT["w"], POINT["b"]])
     return out
 
 
-def _sympy_check(sym, expr, variables) -> bool | None:
+def _sympy_check(expr, variables) -> bool | None:
     try:
         import sympy as sp
     except ImportError:
@@ -96,8 +92,6 @@ def _sympy_check(sym, expr, variables) -> bool | None:
 
 
 def _node_values(graph) -> tuple[list, dict]:
-    from chainrule.symbolic.ir import Graph, evaluate, toposort
-
     order = toposort(graph.outputs)
     eqns = [v for v in order if v.kind == "eqn"]
     vals = evaluate(Graph(graph.inputs, eqns), [POINT[v.name] for v in graph.inputs])
@@ -161,69 +155,52 @@ def _plot_graph(graph):
 def run(ctx: Context) -> None:
     x, w, b = POINT["x"], POINT["w"], POINT["b"]
     hand, auto, num = by_hand(x, w, b), automatic(x, w, b), numerical(x, w, b)
-    sym = symbolic_part(ctx)
+    symb = symbolic_part()
     rows = [
         ("chain rule by hand (path products)", hand, "-"),
+        ("symbolic (chainrule.symbolic.diff)", symb, "derivative graph, then evaluated"),
         ("forward mode (cr.jvp)", auto["forward"], "3 sweeps (one per input)"),
         ("reverse mode (cr.grad)", auto["reverse"], "1 forward + 1 backward sweep"),
         ("central differences (numeric.gradient)", num, f"{num['evaluations']} evaluations"),
     ]
-    if sym is not None:
-        rows.insert(
-            1, ("symbolic (chainrule.symbolic.diff)", sym, "derivative graph, then evaluated")
-        )
-    ref = sym if sym is not None else auto["reverse"]
     keys = ("df/dx", "df/dw", "df/db")
     table = [
-        [name, *[f"{r[k]:.15g}" for k in keys], max(abs(r[k] - ref[k]) for k in keys), cost]
+        [name, *[f"{r[k]:.15g}" for k in keys], max(abs(r[k] - symb[k]) for k in keys), cost]
         for name, r, cost in rows
     ]
     ctx.results.update(
         point=POINT,
         f=hand["f"],
-        symbolic_available=sym is not None,
         methods={name: {k: r[k] for k in keys} for name, r, _ in rows},
         max_deviation={name: dev for name, *_, dev, _ in table},
         numerical_evaluations=num["evaluations"],
+        formulas={n: symb[f"infix_d{n}"] for n in ("x", "w", "b")},
+        agrees_with_sympy=symb["agrees_with_sympy"],
     )
     rep = ctx.report
     rep.heading("The graph")
-    if sym is not None:
+    rep.paragraph(
+        f"Traced by `chainrule.symbolic.trace` (JAX-like listing):\n\n```\n{symb['graph']}\n```"
+    )
+    ctx.plot(
+        lambda: _plot_graph(symb["graph"]),
+        "graph.png",
+        "The computation graph with each node's value at the point.",
+    )
+    write_text_atomic(ctx.out / "graph.dot", symb["dot"])
+    rep.paragraph("Graphviz source: `graph.dot` (render with `dot -Tpng graph.dot`).")
+    rep.heading("The symbolic derivatives")
+    rep.bullets([f"df/d{n} = `{symb[f'infix_d{n}']}`" for n in ("x", "w", "b")])
+    rep.paragraph("LaTeX: $$\\frac{\\partial f}{\\partial w} = " + symb["latex_dw"] + "$$")
+    if symb["agrees_with_sympy"] is not None:  # None: SymPy (optional) is not installed
         rep.paragraph(
-            f"Traced by `chainrule.symbolic.trace` (JAX-like listing):\n\n```\n{sym['graph']}\n```"
+            f"Equal to SymPy's derivatives after `sympy.simplify`: "
+            f"{'yes' if symb['agrees_with_sympy'] else 'NO'}."
         )
-        ctx.plot(
-            lambda: _plot_graph(sym["graph"]),
-            "graph.png",
-            "The computation graph with each node's value at the point.",
-        )
-        from chainrule.atomic import write_text_atomic
-
-        write_text_atomic(ctx.out / "graph.dot", sym["dot"])
-        rep.paragraph("Graphviz source: `graph.dot` (render with `dot -Tpng graph.dot`).")
-        rep.heading("The symbolic derivatives")
-        rep.bullets([f"df/d{n} = `{sym[f'infix_d{n}']}`" for n in ("x", "w", "b")])
-        rep.paragraph("LaTeX: $$\\frac{\\partial f}{\\partial w} = " + sym["latex_dw"] + "$$")
-        ctx.results.update(
-            formulas={n: sym[f"infix_d{n}"] for n in ("x", "w", "b")},
-            agrees_with_sympy=sym["agrees_with_sympy"],
-        )
-        if sym["agrees_with_sympy"] is not None:
-            rep.paragraph(
-                f"Equal to SymPy's derivatives after `sympy.simplify`: "
-                f"{'yes' if sym['agrees_with_sympy'] else 'NO'}."
-            )
     rep.heading("Side by side")
     rep.paragraph(f"f({x}; {w}, {b}) = {hand['f']:.15g}.")
     rep.table(
-        [
-            "method",
-            "df/dx",
-            "df/dw",
-            "df/db",
-            "max deviation from " + ("symbolic" if sym is not None else "reverse mode"),
-            "cost",
-        ],
+        ["method", "df/dx", "df/dw", "df/db", "max deviation from symbolic", "cost"],
         table,
     )
     rep.paragraph(
@@ -232,16 +209,11 @@ def run(ctx: Context) -> None:
     )
     rep.heading("What it shows")
     devs = ctx.results["max_deviation"]
-    exact_ok = all(d < 1e-12 for n, d in devs.items() if not n.startswith("central"))
-    held = (
-        exact_ok
-        and devs[rows[-1][0]] < 1e-8
-        and (sym is None or sym["agrees_with_sympy"] is not False)
-    )
+    exact = max(d for n, d in devs.items() if not n.startswith("central"))
+    held = exact < 1e-12 and devs[rows[-1][0]] < 1e-8 and symb["agrees_with_sympy"] is not False
     ctx.verdict(
         held,
-        ("symbolic, " if sym is not None else "(symbolic part unavailable) ")
-        + "forward and reverse mode and the chain rule by hand agree to "
-        f"{max(d for n, d in devs.items() if not n.startswith('central')):.2g}; central "
-        f"differences to {devs[rows[-1][0]]:.2g} using {num['evaluations']} evaluations.",
+        "symbolic, forward and reverse mode and the chain rule by hand agree to "
+        f"{exact:.2g}; central differences to {devs[rows[-1][0]]:.2g} using "
+        f"{num['evaluations']} evaluations.",
     )

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 import chainrule as cr
+from chainrule import nn, optim
 from chainrule.data import regression_function
 from chainrule.experiments import plotting
-from chainrule.experiments.networks import ACTIVATIONS, Adam
 from chainrule.experiments.runner import Context
 
 ACTS = ("logistic", "tanh", "relu")
@@ -24,26 +24,37 @@ CONTINUOUS = ("sine", "abs", "bumps")  # the theorem's hypothesis; the step is t
 LR = 0.02
 
 
-class _Block:
-    """Several one-hidden-layer networks ``x -> v^T f(w x + b) + c`` side by side."""
+class Block(nn.Module):
+    """Several one-hidden-layer networks ``x -> v^T f(w x + b) + c`` side by side.
 
-    def __init__(self, widths: list[int], rng: np.random.Generator) -> None:
+    The hidden layer of all of them is one :func:`chainrule.nn.functional.linear`
+    map from 1 input to ``sum(widths)`` units; a constant 0/1 matrix then adds up
+    each network's own units into its own output column, so no network sees
+    another's units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> block = Block([1, 2], "tanh", np.random.default_rng(0))
+    >>> block(np.zeros(5)).shape
+    (5, 2)
+    """
+
+    def __init__(self, widths: list[int], act: str, rng: np.random.Generator) -> None:
+        super().__init__()
         total = sum(widths)
         w = rng.normal(0.0, 4.0, total)
         centres = rng.uniform(-1.0, 1.0, total)  # where each unit's transition sits
-        self.W = cr.tensor(w, True)
-        self.b = cr.tensor(-w * centres, True)
-        self.v = cr.tensor(rng.normal(0.0, 0.1, total), True)
-        self.c = cr.tensor(np.zeros(len(widths)), True)
-        self.groups = np.repeat(np.eye(len(widths)), widths, axis=0)  # (total, n_widths)
+        self.W = nn.Parameter(w[:, None])  # (units, 1 input)
+        self.b = nn.Parameter(-w * centres)
+        self.v = nn.Parameter(rng.normal(0.0, 0.1, total))
+        self.c = nn.Parameter(np.zeros(len(widths)))
+        self.groups = np.repeat(np.eye(len(widths)), widths, axis=0).T  # (n_widths, units)
+        self.act = nn.F.get_activation(act)
 
-    @property
-    def params(self) -> list[cr.Tensor]:
-        return [self.W, self.b, self.v, self.c]
-
-    def __call__(self, u: np.ndarray, act: str) -> cr.Tensor:
-        a = ACTIVATIONS[act](cr.tensor(u[:, None]) * self.W + self.b)
-        return (a * self.v) @ self.groups + self.c  # (N, n_widths): one column per width
+    def forward(self, u: np.ndarray) -> cr.Tensor:
+        a = self.act(nn.F.linear(u[:, None], self.W, self.b))
+        return nn.F.linear(a * self.v, self.groups, self.c)  # (N, n_widths): one per width
 
 
 def _fit(widths, act, fname, rng, steps, n_train):
@@ -52,15 +63,18 @@ def _fit(widths, act, fname, rng, steps, n_train):
     x_train = rng.uniform(lo, hi, n_train)
     x_test = np.linspace(lo, hi, 1001)
     y_train = f(x_train)[:, None]
-    net = _Block(widths, rng)
-    opt = Adam(net.params, lr=LR)
+    targets = np.repeat(y_train, len(widths), axis=1)  # the same target for every width
+    net = Block(widths, act, rng)
+    opt = optim.Adam(net.parameters(), lr=LR)
     for _ in range(steps):
-        loss = ((net(x_train / half, act) - y_train) ** 2).mean(axis=0).sum()
+        opt.zero_grad()
+        # the sum over widths of each network's mean squared error
+        loss = nn.F.mse_loss(net(x_train / half), targets) * len(widths)
         loss.backward()
         opt.step()
     with cr.no_grad():
-        pred_test = net(x_test / half, act).numpy()
-        pred_train = net(x_train / half, act).numpy()
+        pred_test = net(x_test / half).numpy()
+        pred_train = net(x_train / half).numpy()
     rmse = np.sqrt(((pred_test - f(x_test)[:, None]) ** 2).mean(axis=0))
     rmse_train = np.sqrt(((pred_train - y_train) ** 2).mean(axis=0))
     return rmse, rmse_train, x_test, pred_test

@@ -11,6 +11,7 @@ For a weight of shape ``(fan_out, fan_in)`` (the chapter's ``W``, as
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,22 @@ he_uniform = kaiming_uniform
 he_normal = kaiming_normal
 
 
+def fan_in_uniform(
+    shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32
+) -> np.ndarray:
+    """``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``: the "standard" heuristic of Glorot & Bengio
+    (2010, eq. 1), variance ``1 / (3 fan_in)``; also PyTorch's default for ``nn.Linear``.
+
+    Examples
+    --------
+    >>> from chainrule.nn import init
+    >>> float(abs(init.fan_in_uniform((5, 16), rng=0)).max()) <= 0.25
+    True
+    """
+    fan_in, _ = _fans(tuple(shape))
+    return _uniform(shape, 1.0 / math.sqrt(fan_in), rng, dtype)
+
+
 def zeros(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32) -> np.ndarray:
     """All zeros (``rng`` is accepted for a uniform signature and unused).
 
@@ -171,7 +188,7 @@ def constant(
     return np.full(shape, value, dtype=dtype)
 
 
-INITIALISERS = {
+INITIALISERS: dict[str, Callable[..., np.ndarray]] = {
     "xavier_uniform": xavier_uniform,
     "glorot_uniform": xavier_uniform,
     "xavier_normal": xavier_normal,
@@ -180,6 +197,7 @@ INITIALISERS = {
     "kaiming_uniform": kaiming_uniform,
     "he_normal": kaiming_normal,
     "kaiming_normal": kaiming_normal,
+    "fan_in_uniform": fan_in_uniform,
     "zeros": zeros,
 }
 

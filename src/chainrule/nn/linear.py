@@ -96,16 +96,18 @@ class Linear(Module):
     in_features, out_features : int
         Input and output sizes.
     bias : bool
-        Whether to add a bias ``b`` of shape (out_features,) (initialised to zero).
+        Whether to add a bias ``b`` of shape (out_features,).
     dtype : dtype
         Parameter dtype (float32 by default).
     rng : int or numpy.random.Generator, optional
         Seed or generator for the weights; the same seed gives the same weights.
     init : str
         ``"auto"`` (He for ReLU-like ``activation``, else Xavier), ``"xavier_uniform"``,
-        ``"xavier_normal"``, ``"he_uniform"``, ``"he_normal"`` or ``"zeros"``.
+        ``"xavier_normal"``, ``"he_uniform"``, ``"he_normal"``, ``"fan_in_uniform"`` or ``"zeros"``.
     activation : str
         Name of the activation that follows this layer, used by ``init="auto"``.
+    bias_init : float
+        Initial value of every entry of ``b`` (0 by default).
 
     Examples
     --------
@@ -127,6 +129,7 @@ class Linear(Module):
         rng: Any = None,
         init: str = "auto",
         activation: str = "identity",
+        bias_init: float = 0.0,
     ) -> None:
         super().__init__()
         if int(in_features) < 1 or int(out_features) < 1:
@@ -139,7 +142,10 @@ class Linear(Module):
         dtype = np.dtype(dtype)
         shape = (self.out_features, self.in_features)
         self.W = Parameter(init_weight(shape, init, activation, as_rng(rng), dtype))
-        self.b = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
+        if not np.isfinite(bias_init):
+            raise ValueError(f"Linear: bias_init must be a finite number, got {bias_init!r}")
+        b = np.full(self.out_features, float(bias_init), dtype=dtype)
+        self.b = Parameter(b) if bias else None
 
     def forward(self, x: Any) -> Any:
         return linear(x, self.W, self.b)

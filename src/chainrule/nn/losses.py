@@ -28,44 +28,6 @@ def _batch_count(z: Any) -> int:
 
 
 # ------------------------------------------------------------ softmax cross-entropy
-def _softmax_impl(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    e /= e.sum(axis=-1, keepdims=True)
-    return e
-
-
-def _softmax_rule(g: Any, out: Any, z: Any) -> Any:
-    # d softmax(z) = p * (dz - sum(dz * p)) along the last axis (the Jacobian is symmetric)
-    return out * (g - ops.sum(g * out, axis=-1, keepdims=True))
-
-
-# one node instead of the eleven of the composite ``chainrule.softmax``: the reverse rule
-# of the cross-entropy below calls it on every training step
-SOFTMAX_LAST_AXIS = register(
-    Primitive(
-        "softmax_last_axis",
-        _softmax_impl,
-        vjp=(_softmax_rule,),
-        jvp=(_softmax_rule,),
-        example=lambda rng: ((rng.normal(size=(3, 4)),), {}),
-        # exp(z) / sum(exp(z)) along the last axis, max-shifted
-    )
-)
-
-
-def softmax_last_axis(z: Any) -> Any:
-    """Softmax along the last axis as a single primitive (stable, max-shifted).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from chainrule.nn.losses import softmax_last_axis
-    >>> softmax_last_axis(np.zeros((1, 2))).tolist()
-    [[0.5, 0.5]]
-    """
-    return apply(SOFTMAX_LAST_AXIS, z)
-
-
 def _sce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     shifted = z - z.max(axis=-1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -74,8 +36,9 @@ def _sce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _sce_dz(z: Any, y: Any) -> Any:
-    # d loss / dz = (softmax(z) sum_c y - y) / N  (= (softmax - onehot) / N for one-hot y)
-    p = softmax_last_axis(z)
+    # d loss / dz = (softmax(z) sum_c y - y) / N  (= (softmax - onehot) / N for one-hot y),
+    # with the core's one softmax
+    p = ops.softmax(z, axis=-1)
     ysum = ops.sum(y, axis=-1, keepdims=True)
     return (p * ysum - y) * (1.0 / _batch_count(z))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,12 @@ class MLP(Module):
     rng : int or numpy.random.Generator, optional
         Seed or generator for the initial weights.
     init : str
-        Weight initialiser (``"auto"``: He for ReLU-like activations, else Xavier).
+        Weight initialiser (``"auto"``: He for ReLU-like activations, else Xavier;
+        see :class:`chainrule.nn.Linear` for the others, ``"zeros"`` included).
+    bias_init : float
+        Initial value of every bias, in every layer (0 by default). A constant
+        output bias shifts all logits alike, which leaves softmax probabilities
+        unchanged; in the hidden layers a negative value switches ReLUs off.
 
     Examples
     --------
@@ -52,6 +57,8 @@ class MLP(Module):
     (2,)
     """
 
+    _act: Callable[[Any], Any]  # the hidden activation (not a registered attribute)
+
     def __init__(
         self,
         layer_sizes: Sequence[int],
@@ -60,6 +67,7 @@ class MLP(Module):
         dtype: Any = np.float32,
         rng: Any = None,
         init: str = "auto",
+        bias_init: float = 0.0,
     ) -> None:
         super().__init__()
         sizes = [int(s) for s in layer_sizes]
@@ -75,6 +83,7 @@ class MLP(Module):
         self.output = output
         self.dtype = np.dtype(dtype)
         self.init = init
+        self.bias_init = float(bias_init)
         gen = as_rng(rng)
         n = len(sizes) - 1
         self.layers = [
@@ -85,6 +94,7 @@ class MLP(Module):
                 rng=gen,
                 init=init,
                 activation=self.activation if i < n - 1 else "identity",
+                bias_init=self.bias_init,
             )
             for i in range(n)
         ]
@@ -98,6 +108,22 @@ class MLP(Module):
 
     def forward(self, X: Any) -> Any:  # noqa: N803
         """The logits ``z^(L)`` for inputs ``X`` of shape (N, layer_sizes[0])."""
+        return self.pre_activations(X)[-1]
+
+    def pre_activations(self, X: Any) -> list[Any]:  # noqa: N803
+        """Every layer's pre-activation ``z^(1), ..., z^(L)``; the last are the logits.
+
+        They are recorded on the tape like the forward pass (the call is the
+        forward pass), so gradients flow from any of them to the parameters.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from chainrule.nn import MLP
+        >>> model = MLP([4, 8, 5, 3], rng=0)
+        >>> [z.shape for z in model.pre_activations(np.ones((2, 4)))]
+        [(2, 8), (2, 5), (2, 3)]
+        """
         a = self._cast(X)
         if np.shape(a)[-1:] != (self.layer_sizes[0],):
             raise ValueError(
@@ -105,12 +131,12 @@ class MLP(Module):
                 f"{self.layer_sizes[0]}; pass X of shape (N, {self.layer_sizes[0]})"
             )
         act = self._act
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            a = linear(a, layer.W, layer.b)
-            if i < last:
-                a = act(a)
-        return a
+        zs: list[Any] = []
+        for layer in self.layers:
+            if zs:
+                a = act(zs[-1])
+            zs.append(linear(a, layer.W, layer.b))
+        return zs
 
     def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
         """Output probabilities: softmax rows (N, C), or sigmoid per output (N, K).
@@ -144,6 +170,7 @@ class MLP(Module):
             "output": self.output,
             "dtype": self.dtype.name,
             "init": self.init,
+            "bias_init": self.bias_init,
         }
 
     @classmethod
@@ -157,7 +184,7 @@ class MLP(Module):
         >>> MLP.from_config(m.config()).config() == m.config()
         True
         """
-        known = {"layer_sizes", "activation", "output", "dtype", "init"}
+        known = {"layer_sizes", "activation", "output", "dtype", "init", "bias_init"}
         unknown = sorted(set(cfg) - known)
         if unknown or "layer_sizes" not in cfg:
             raise ValueError(
@@ -171,6 +198,7 @@ class MLP(Module):
             dtype=np.dtype(cfg.get("dtype", "float32")),
             rng=rng,
             init=cfg.get("init", "auto"),
+            bias_init=cfg.get("bias_init", 0.0),
         )
 
     def extra_repr(self) -> str:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from chainrule.train.config import FitConfig
+
 
 def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
@@ -23,7 +25,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"--momentum applies to --optimizer sgd, not {args.optimizer} (Adam's moments are "
             "fixed at betas 0.9, 0.999)"
         )
-    progress = False if args.quiet else ("lines" if args.no_progress else True)
     res = train_run(
         out,
         dataset=args.dataset,
@@ -33,6 +34,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         data_dir=args.data_dir,
         plots=not args.no_plots,
+        config=fit_config(args),
+    )
+    _print_result(res, f"run saved in {out}", quiet=args.quiet)
+    return 0
+
+
+def fit_config(args: argparse.Namespace) -> FitConfig:
+    """The :class:`chainrule.train.FitConfig` that the options of ``chainrule train`` ask for."""
+    return FitConfig(
         optimizer=args.optimizer,
         lr=args.lr,
         momentum=0.9 if args.momentum is None else args.momentum,
@@ -44,13 +54,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         loss=args.loss,
         augment=args.augment,
         backend=args.backend,
-        progress=progress,
+        progress=_progress(args),
         early_stopping=args.patience is not None,
-        patience=args.patience or 5,
+        patience=args.patience or FitConfig.patience,
         distributed=True if args.distributed else None,
     )
-    _print_result(res, f"run saved in {out}", quiet=args.quiet)
-    return 0
+
+
+def _progress(args: argparse.Namespace) -> bool | str:
+    return False if args.quiet else ("lines" if args.no_progress else True)
 
 
 def _print_result(res, where: str, *, quiet: bool) -> None:
@@ -81,13 +93,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             f"--resume continues {args.resume} with its saved settings, but these options "
             f"would change them: {', '.join(changed)}; drop them, or start a new run"
         )
-    progress = False if args.quiet else ("lines" if args.no_progress else True)
     res = resume_run(
         args.resume,
         epochs=args.epochs if "epochs" in given else None,
         data_dir=args.data_dir,
         plots=not args.no_plots,
-        progress=progress,
+        progress=_progress(args),
         distributed=True if args.distributed else None,
     )
     _print_result(

@@ -14,13 +14,13 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from chainrule.core.state import no_grad
+from chainrule.core import no_grad
 from chainrule.core.tensor import Tensor
+from chainrule.data.batches import shard, shard_weight
 
 from .errors import INSTALL_HINT, DistributedError
 from .flat import FlatGrads
 from .launch import import_mpi, launched_under_mpi, mpi4py_available
-from .sharding import shard, shard_weight
 
 __all__ = ["Context", "get_context"]
 

@@ -21,6 +21,7 @@ from chainrule import data, nn
 from chainrule.atomic import write_json_atomic
 from chainrule.core import no_grad, tensor
 
+from .callbacks import Callback
 from .checkpoint import load_checkpoint, load_config, save_checkpoint
 from .config import FitConfig
 from .errors import CheckpointError, TrainingDiverged
@@ -94,6 +95,7 @@ def train_run(
     data_dir: str | None = None,
     plots: bool = True,
     config: FitConfig | None = None,
+    callbacks: Sequence[Callback] = (),
     **options: Any,
 ) -> RunResult:
     """Load ``dataset``, train an MLP on it and write a complete run directory.
@@ -113,6 +115,8 @@ def train_run(
         Write the PNG figures (needs matplotlib).
     config : FitConfig or None
         The training options (None: the defaults).
+    callbacks : sequence of Callback
+        Passed to :func:`chainrule.train.fit`.
     **options
         Fields of :class:`FitConfig` overriding ``config`` (optimizer, lr, epochs, ...).
 
@@ -127,7 +131,8 @@ def train_run(
     kind, n_out = _output_for(ds, output)
     sizes = [ds.n_features, *[int(h) for h in layers], n_out]
     model = nn.MLP(sizes, activation=activation, output=kind, dtype=np.dtype(dtype), rng=cfg.seed)
-    return fit_run(out, model, ds, cfg, run_info(ds, dataset, data_dir, cfg.seed), plots=plots)
+    info = run_info(ds, dataset, data_dir, cfg.seed)
+    return fit_run(out, model, ds, cfg, info, plots=plots, callbacks=callbacks)
 
 
 def run_info(ds: Any, dataset: str, data_dir: str | None, data_seed: int) -> dict:
@@ -152,6 +157,7 @@ def fit_run(
     *,
     plots: bool = True,
     resume_from: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train ``model`` with :func:`chainrule.train.fit` and write the run directory ``out``.
 
@@ -178,6 +184,7 @@ def fit_run(
             ds,
             config,
             optimizer=opt,
+            callbacks=callbacks,
             checkpoint_dir=out / "checkpoint",
             resume_from=resume_from,
             run_info=info,

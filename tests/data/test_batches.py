@@ -44,13 +44,15 @@ def test_order_depends_on_seed_and_epoch_only():
     X, y = np.zeros((50, 1)), np.arange(50)
 
     def order(seed, epoch):
-        return np.concatenate([yb for _, yb in iterate_minibatches(X, y, 8, seed=seed, epoch=epoch)])
+        batches = iterate_minibatches(X, y, 8, seed=seed, epoch=epoch)
+        return np.concatenate([yb for _, yb in batches])
 
     np.testing.assert_array_equal(order(5, 0), order(5, 0))
     assert not np.array_equal(order(5, 0), order(5, 1))
     assert not np.array_equal(order(5, 0), order(6, 0))
     assert not np.array_equal(order(5, 0), np.arange(50))
-    np.testing.assert_array_equal(order(5, 3), np.concatenate(batch_indices(50, 8, seed=5, epoch=3)))
+    expected = np.concatenate(batch_indices(50, 8, seed=5, epoch=3))
+    np.testing.assert_array_equal(order(5, 3), expected)
 
 
 def test_minibatches_class_iterates_successive_epochs():
@@ -73,7 +75,8 @@ def test_ranks_split_each_global_batch_of_the_serial_run(size):
         assert whole.weight == 1.0 and whole.global_size == len(whole.indices)
         parts = [r[step] for r in ranks]
         np.testing.assert_array_equal(np.concatenate([p.indices for p in parts]), whole.indices)
-        assert [p.offset for p in parts] == list(np.cumsum([0] + [len(p.indices) for p in parts])[:-1])
+        starts = np.cumsum([0] + [len(p.indices) for p in parts])[:-1]
+        assert [p.offset for p in parts] == starts.tolist()
         assert sum(p.weight for p in parts) == pytest.approx(1.0)
 
 

@@ -38,7 +38,9 @@ def test_shard_bounds_partition_in_rank_order(n, size):
 @pytest.mark.parametrize("size", [2, 3, 4])
 def test_every_sample_of_an_epoch_is_used_exactly_once_across_ranks(size):
     n, batch = 103, 10  # last global batch of 3: with 4 ranks one rank holds nothing
-    samplers = [MiniBatches(np.arange(n), None, batch, rank=r, size=size, seed=5) for r in range(size)]
+    samplers = [
+        MiniBatches(np.arange(n), None, batch, rank=r, size=size, seed=5) for r in range(size)
+    ]
     per_rank = [list(s.epoch(2)) for s in samplers]
     assert {len(p) for p in per_rank} == {len(samplers[0])} == {11}
     used = np.concatenate([s.indices for p in per_rank for s in p])

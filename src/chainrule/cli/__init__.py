@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `chainrule predict ... | head`: the reader left, not an error
-        sys.stdout = None  # type: ignore[assignment]  (no flush of the closed pipe at exit)
+        sys.stdout = None  # no flush of the closed pipe at exit
         return 0
     except (ValueError, OSError, ArithmeticError, ImportError, RuntimeError) as exc:
         print(f"chainrule: error: {exc}", file=sys.stderr)

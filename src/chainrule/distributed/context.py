@@ -78,7 +78,7 @@ class Context:
         self.is_root = self.rank == 0
         self.enabled = self.size > 1
         self._flat: FlatGrads | None = None
-        self._MPI = None if comm is None else import_mpi()
+        self._MPI: Any = None if comm is None else import_mpi()
 
     def __repr__(self) -> str:
         kind = "mpi" if self.enabled else "serial"

@@ -124,14 +124,15 @@ class BaseMLP(BaseEstimator):
         self.model_ = nn.MLP(
             sizes, activation=self.activation, output=output, dtype=dtype, rng=seed
         )
-        self._optimizer = None
+        self._optimizer: Any = None
+        self._best_weights: dict[str, np.ndarray] | None = None
         self.n_iter_, self.t_ = 0, 0
         self.loss_curve_: list[float] = []
         self.best_loss_ = np.inf
         self._no_improvement_count = 0
         if self.early_stopping:
-            self.validation_scores_: list[float] | None = []
-            self.best_validation_score_: float | None = -np.inf
+            self.validation_scores_: Any = []
+            self.best_validation_score_: Any = -np.inf
         else:
             self.validation_scores_ = self.best_validation_score_ = None
 
@@ -166,7 +167,7 @@ class BaseMLP(BaseEstimator):
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors, one per layer."""
         check_is_fitted(self, "model_")
-        return [np.array(layer.b.data) for layer in self.model_.layers]
+        return [np.array(layer.b.data) for layer in self.model_.layers if layer.b is not None]
 
     @property
     def n_layers_(self) -> int:
@@ -214,7 +215,7 @@ class BaseMLP(BaseEstimator):
     def _batch_size(self, n: int) -> int:
         if self.batch_size == "auto":
             return min(200, n)
-        if self.batch_size > n:
+        if int(self.batch_size) > n:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going "
                 "to be clipped",

@@ -130,7 +130,9 @@ class Trainer:
         self.X = X.astype(self.dtype, copy=False)
         self.T = self.objective.targets(y, self.dtype)
         self.Xv, self.yv = np.asarray(data.X_val), np.asarray(data.y_val)
-        self.image_shape, self.scaler = data.image_shape, data.scaler
+        self.scaler = data.scaler
+        shape = data.image_shape
+        self.image_shape = None if shape is None else (int(shape[0]), int(shape[1]))
 
     # ------------------------------------------------------------------ one epoch
     def _batch(self, part: Batch, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +142,7 @@ class Trainer:
         # one generator per step, drawn for the whole global batch: every rank warps
         # only its rows, with the values one process would draw for them
         rng = part.draws(np.random.default_rng([self.seed, epoch, step]))
+        assert self.image_shape is not None  # augment=True needs it: checked in _set_data
         raw = self.scaler.inverse_transform(self.X_raw[idx])
         # shifts in proportion to the image: 2 pixels of 28 (MNIST), 1 of 8 (digits)
         max_shift = max(1, round(min(self.image_shape) / 14))
@@ -283,7 +286,7 @@ class Trainer:
             if self.scheduler is not None:
                 self.scheduler.step()
             if self.ckpt_dir is not None and root:
-                self._save(run, callbacks)
+                self._save(self.ckpt_dir, run, callbacks)
             if run.stop_training:
                 prog.message(f"early stopping at epoch {epoch}")
                 break
@@ -301,7 +304,7 @@ class Trainer:
             **self.run_info,
         }
 
-    def _save(self, run: Run, callbacks: list[Callback]) -> None:
+    def _save(self, directory: Path, run: Run, callbacks: list[Callback]) -> None:
         extra: dict[str, Any] = {}
         best = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
         if best is not None and best.best_weights is not None:
@@ -322,7 +325,7 @@ class Trainer:
             ],
         }
         save_checkpoint(
-            self.ckpt_dir,
+            directory,
             self.model,
             self.optimizer,
             state,

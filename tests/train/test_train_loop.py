@@ -316,6 +316,9 @@ class _FakeContext:
     def abort_on_error(self, collective=()):
         return contextlib.nullcontext()
 
+    def check_same(self, what, value):
+        self.checked = (what, value)
+
 
 @pytest.mark.parametrize("rank", [0, 1])
 def test_distributed_path_reduces_once_per_step_and_only_root_writes(

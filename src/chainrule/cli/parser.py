@@ -10,11 +10,20 @@ from chainrule.cli.commands import _cmd_evaluate, _cmd_info, _cmd_predict, _cmd_
 from chainrule.nn.activations import ACTIVATION_NAMES
 
 
+class UsageError(SystemExit):
+    """A bad command line: exit status 2, with argparse's message (already printed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with errors on one line: ``chainrule: error: ...``."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"chainrule: error: {message} (see '{self.prog} --help')\n")
+        self._print_message(f"chainrule: error: {message} (see '{self.prog} --help')\n")
+        raise UsageError(message)
 
 
 def _layers(text: str) -> list[int]:
@@ -288,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 _UNSET = object()
 
 
-def _given_options(argv: Sequence[str], dests: Sequence[str]) -> set[str]:
+def given_options(argv: Sequence[str], dests: Sequence[str]) -> set[str]:
     """The options of ``chainrule train`` written on the command line ``argv``, by dest.
 
     argparse fills in defaults, so ``args`` alone cannot tell ``--dataset digits`` from

@@ -15,7 +15,7 @@ True
 """
 
 from .context import Context, get_context
-from .errors import INSTALL_HINT, DistributedError
+from .errors import INSTALL_HINT, DistributedError, RanksDisagree
 from .flat import FlatGrads, flatten_grads, unflatten_grads
 from .launch import (
     MPI_RANK_VARIABLES,
@@ -29,6 +29,7 @@ from .launch import (
 __all__ = [
     "INSTALL_HINT",
     "MPI_RANK_VARIABLES",
+    "RanksDisagree",
     "Context",
     "DistributedError",
     "FlatGrads",

@@ -33,6 +33,9 @@ class Collective(Protocol):
     ) -> np.ndarray:
         """Average the gradients over ranks and sum ``sums`` in the same collective."""
 
+    def check_same(self, what: str, value: Any) -> None:
+        """Raise on every rank when the ranks hold different ``value``."""
+
     def abort_on_error(
         self, collective: tuple[type[BaseException], ...] = ()
     ) -> AbstractContextManager[None]:

@@ -111,6 +111,18 @@ class Trainer:
         self.scheduler: Any = None
         self.run_info: dict = {}
         self.optimizer = optimizer if optimizer is not None else config_optimizer(model, config)
+        if ctx is not None:  # a mismatch would meet in an all-reduce of different lengths
+            ctx.check_same("models and training settings", self._fingerprint())
+
+    def _fingerprint(self) -> dict[str, Any]:
+        """What every rank of a data-parallel run must share: model, data shape and options."""
+        options = {k: v for k, v in self.config.to_dict().items() if k != "progress"}
+        return {
+            **{f"model {k}": v for k, v in self.model.config().items()},
+            "training data shape": list(self.X.shape),
+            "validation data shape": list(self.Xv.shape),
+            **{f"option {k}": v for k, v in options.items()},
+        }
 
     def _set_data(self, data: FitData) -> None:
         X, y = np.asarray(data.X), np.asarray(data.y)

@@ -13,7 +13,8 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
+    """``chainrule train``: train a new run, or continue one with ``--resume``; the exit status."""
     from chainrule.train.rundir import default_run_dir, train_run
 
     if args.resume is not None:
@@ -172,7 +173,8 @@ _RUN_FILES = (
 )
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``chainrule evaluate``: score a saved run on a dataset split; the exit status."""
     from chainrule.train.rundir import evaluate_run
 
     r = evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
@@ -184,7 +186,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``chainrule predict``: predictions of a saved run for an input file; the exit status."""
     import numpy as np
 
     from chainrule.train.rundir import load_inputs, predict_run
@@ -209,7 +212,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
+def cmd_info(args: argparse.Namespace) -> int:
+    """``chainrule info``: describe a saved run; the exit status."""
     from chainrule.train.rundir import describe_run
 
     print(describe_run(args.run_dir))

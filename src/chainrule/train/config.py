@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from .objective import LOSSES
+
 __all__ = ["FitConfig"]
 
 OPTIMIZERS = ("adam", "sgd")
 BACKENDS = ("tape", "textbook")
-LOSSES = ("auto", "cross_entropy", "mse")
 PROGRESS = ("bar", "lines")
 
 

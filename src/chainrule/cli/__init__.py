@@ -49,10 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:  # DistributedError: mpi4py missing or broken
         print(f"chainrule: error: {exc}", file=sys.stderr)
         return 1
-    try:
-        status, reason = run(argv)
-    except UsageError as exc:  # the message is printed already
-        status, reason = 2, f"bad command line: {exc.message}"
+    with ctx.abort_on_error():  # an unexpected exception: abort, with its traceback
+        try:
+            status, reason = run(argv)
+        except UsageError as exc:  # the message is printed already
+            status, reason = 2, f"bad command line: {exc.message}"
     if status != 0 and ctx.enabled:
         command = f"chainrule {argv[0]}" if argv else "chainrule"
         ctx.abort(f"{command}: {reason}", code=status)

@@ -58,14 +58,35 @@ def _launch(cmd: list[str], timeout: float) -> MPIRun:
     return MPIRun(proc.returncode, out, err)
 
 
-@pytest.fixture
-def mpirun():
-    """``mpirun(n, "script.py", *args, runner=True, timeout=90)`` -> MPIRun; skips without MPI."""
+def _mpiexec() -> str:
     if not mpi4py_available():
         pytest.skip('mpi4py is not installed (pip install "chainrule[mpi]")')
     mpiexec = find_mpiexec()
     if mpiexec is None:
         pytest.skip('no mpiexec found (pip install "chainrule[mpi]" brings MPICH\'s)')
+    return mpiexec
+
+
+@pytest.fixture
+def mpi_cli():
+    """``mpi_cli(args_rank0, args_rank1, ..., timeout=90)`` -> MPIRun: one ``chainrule`` command
+    per rank (MPMD: ``mpiexec -n 1 chainrule A : -n 1 chainrule B``); skips without MPI."""
+    mpiexec = _mpiexec()
+
+    def run(*per_rank: list[str], timeout: float = TIMEOUT_S) -> MPIRun:
+        cmd = [mpiexec]
+        for i, args in enumerate(per_rank):
+            cmd += [*([":"] if i else []), "-n", "1", sys.executable, "-m", "chainrule",
+                    *map(str, args)]  # fmt: skip
+        return _launch(cmd, timeout)
+
+    return run
+
+
+@pytest.fixture
+def mpirun():
+    """``mpirun(n, "script.py", *args, runner=True, timeout=90)`` -> MPIRun; skips without MPI."""
+    mpiexec = _mpiexec()
 
     def run(
         n: int, script: str, *args: str, runner: bool = True, timeout: float = TIMEOUT_S

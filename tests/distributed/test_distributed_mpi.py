@@ -94,3 +94,68 @@ def test_bad_data_on_one_rank_aborts_fit_without_the_mpi4py_runner(mpirun):
     )
     assert "X_train has shape (40, 3)" in run.output
     assert "finished normally" not in run.output
+
+
+# ------------------------------------------------ the chainrule command under mpiexec
+_CLI = ["train", "--distributed", "--dataset", "iris", "--epochs", "2", "--no-plots", "--quiet"]
+
+
+def test_cli_rank_failing_to_load_its_data_ends_the_whole_job(mpi_cli, tmp_path):
+    # rank 1 lacks the dataset's files (a missing --data-dir, as for Fashion-MNIST
+    # without the package): rank 0 must not wait for it in an all-reduce forever
+    out = tmp_path / "run"
+    missing = tmp_path / "no-such-dir"
+    run = mpi_cli(
+        [*_CLI, "--dataset", "digits", "--out", out],
+        [*_CLI, "--dataset", "fashion-mnist", "--data-dir", missing, "--out", out],
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert "rank 1 of 2 failed: chainrule train: DataError: fashion-mnist: directory" in (
+        run.output
+    )
+    assert str(missing) in run.output
+    assert "Traceback" not in run.output
+
+
+def test_cli_bad_command_line_on_one_rank_ends_the_whole_job(mpi_cli, tmp_path):
+    out = tmp_path / "run"
+    run = mpi_cli([*_CLI, "--out", out], [*_CLI, "--layers", "x", "--out", out], timeout=60)
+    assert run.returncode != 0
+    assert "rank 1 of 2 failed: chainrule train: bad command line: argument --layers" in (
+        run.output
+    )
+
+
+def test_cli_ranks_with_different_architectures_stop_with_a_clear_error(mpi_cli, tmp_path):
+    out = tmp_path / "run"
+    run = mpi_cli(
+        [*_CLI, "--layers", "8", "--out", out], [*_CLI, "--layers", "6", "--out", out], timeout=60
+    )
+    assert run.returncode != 0
+    assert "Message truncated" not in run.output
+    assert (
+        "the ranks hold different models and training settings "
+        "(model layer_sizes: rank 0 [4, 8, 3], rank 1 [4, 6, 3])"
+    ) in run.output
+    assert "rank 0 of 2 failed" in run.output or "rank 1 of 2 failed" in run.output
+    assert "Traceback" not in run.output
+
+
+def test_cli_ranks_with_different_options_stop_with_a_clear_error(mpi_cli, tmp_path):
+    out = tmp_path / "run"
+    run = mpi_cli(
+        [*_CLI, "--batch-size", "16", "--out", out],
+        [*_CLI, "--batch-size", "8", "--out", out],
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert "option batch_size: rank 0 16, rank 1 8" in run.output
+
+
+def test_cli_same_options_on_every_rank_train_together(mpi_cli, tmp_path):
+    out = tmp_path / "run"
+    run = mpi_cli([*_CLI, "--out", out], [*_CLI, "--out", out], timeout=90)
+    assert run.returncode == 0, run.output
+    assert run.stdout.count("test accuracy") == 1  # rank 0 alone reports
+    assert (out / "metrics.json").is_file()

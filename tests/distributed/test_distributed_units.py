@@ -10,17 +10,14 @@ import pytest
 
 import chainrule as cr
 import chainrule.distributed as dist
+from chainrule.data import MiniBatches, batch_indices, shard, shard_bounds, shard_weight
 from chainrule.distributed import (
     Context,
     DistributedError,
     FlatGrads,
-    ShardedBatches,
     flatten_grads,
     get_context,
-    global_batches,
     launched_under_mpi,
-    shard_bounds,
-    shard_weight,
     unflatten_grads,
 )
 
@@ -41,27 +38,29 @@ def test_shard_bounds_partition_in_rank_order(n, size):
 @pytest.mark.parametrize("size", [2, 3, 4])
 def test_every_sample_of_an_epoch_is_used_exactly_once_across_ranks(size):
     n, batch = 103, 10  # last global batch of 3: with 4 ranks one rank holds nothing
-    samplers = [ShardedBatches(n, batch, rank=r, size=size, seed=5) for r in range(size)]
+    samplers = [
+        MiniBatches(np.arange(n), None, batch, rank=r, size=size, seed=5) for r in range(size)
+    ]
     per_rank = [list(s.epoch(2)) for s in samplers]
     assert {len(p) for p in per_rank} == {len(samplers[0])} == {11}
     used = np.concatenate([s.indices for p in per_rank for s in p])
     np.testing.assert_array_equal(np.sort(used), np.arange(n))
     for step, parts in enumerate(zip(*per_rank, strict=True)):
-        expected = global_batches(n, batch, seed=5, epoch=2)[step]
+        expected = batch_indices(n, batch, seed=5, epoch=2)[step]
         np.testing.assert_array_equal(np.concatenate([s.indices for s in parts]), expected)
         assert sum(s.weight for s in parts) == pytest.approx(1.0)
         assert {s.global_size for s in parts} == {len(expected)}
 
 
 def test_shuffle_depends_on_seed_and_epoch_only():
-    a, b = global_batches(50, 8, seed=3, epoch=1), global_batches(50, 8, seed=3, epoch=1)
+    a, b = batch_indices(50, 8, seed=3, epoch=1), batch_indices(50, 8, seed=3, epoch=1)
     assert all((x == y).all() for x, y in zip(a, b, strict=True))
-    assert not (np.concatenate(a) == np.concatenate(global_batches(50, 8, seed=3, epoch=2))).all()
-    assert not (np.concatenate(a) == np.concatenate(global_batches(50, 8, seed=4, epoch=1))).all()
+    assert not (np.concatenate(a) == np.concatenate(batch_indices(50, 8, seed=3, epoch=2))).all()
+    assert not (np.concatenate(a) == np.concatenate(batch_indices(50, 8, seed=4, epoch=1))).all()
     np.testing.assert_array_equal(
-        np.concatenate(global_batches(9, 4, seed=0, epoch=0, shuffle=False)), np.arange(9)
+        np.concatenate(batch_indices(9, 4, seed=0, epoch=0, shuffle=False)), np.arange(9)
     )
-    assert [len(x) for x in global_batches(10, 4, seed=0, epoch=0, drop_last=True)] == [4, 4]
+    assert [len(x) for x in batch_indices(10, 4, seed=0, epoch=0, drop_last=True)] == [4, 4]
 
 
 def test_weighted_local_mean_gradients_sum_to_the_global_mean_gradient():
@@ -80,7 +79,7 @@ def test_weighted_local_mean_gradients_sum_to_the_global_mean_gradient():
     for size in (2, 3, 4, 8):
         total = np.zeros(3)
         for r in range(size):
-            idx = dist.shard(np.arange(7), r, size)
+            idx = shard(np.arange(7), r, size)
             if len(idx):
                 total += shard_weight(7, r, size) * mean_loss_grad(idx)
         np.testing.assert_allclose(total, full, rtol=1e-13)
@@ -90,7 +89,7 @@ def test_sharding_rejects_bad_arguments():
     with pytest.raises(ValueError, match="rank=2, size=2"):
         shard_bounds(4, 2, 2)
     with pytest.raises(TypeError, match="batch_size must be an int"):
-        global_batches(4, 2.0, seed=0, epoch=0)
+        batch_indices(4, 2.0, seed=0, epoch=0)
 
 
 # ----------------------------------------------------------------- flat grads

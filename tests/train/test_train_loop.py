@@ -1,12 +1,15 @@
 """fit: reproducibility, resuming bit for bit, divergence, backends, early stopping, callbacks."""
 
 import contextlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import chainrule as cr
 from chainrule import data, nn, optim
+from chainrule.data import shard
 from chainrule.train import (
     Callback,
     EarlyStopping,
@@ -302,8 +305,6 @@ class _FakeContext:
         self.calls, self.reductions = 0, 0
 
     def shard(self, x):
-        from chainrule.distributed import shard
-
         return shard(x, self.rank, self.size)
 
     def average_gradients_(self, params, weight=None, sums=()):
@@ -316,6 +317,9 @@ class _FakeContext:
 
     def abort_on_error(self, collective=()):
         return contextlib.nullcontext()
+
+    def check_same(self, what, value):
+        self.checked = (what, value)
 
 
 @pytest.mark.parametrize("rank", [0, 1])
@@ -397,3 +401,73 @@ def test_trainer_uses_every_sample_once_per_epoch_across_ranks(iris, monkeypatch
             np.testing.assert_array_equal(np.concatenate(parts), batch)
             assert {g for p in per_rank for s, _, g in p if s == step} == {size}
     assert not np.array_equal(seen[("serial", 1)][0][1], seen[("serial", 2)][0][1])
+
+
+# ------------------------------------------------------------------ FitConfig
+def test_fit_takes_a_config_and_keyword_overrides(iris):
+    from chainrule.train import FitConfig
+
+    cfg = FitConfig(epochs=3, batch_size=16, seed=3, progress=False)
+    a, b, c = (nn.MLP([4, 8, 3], rng=0) for _ in range(3))
+    fit(a, iris, cfg)
+    fit(b, iris, epochs=3, batch_size=16, seed=3, progress=False)
+    hist = fit(c, iris, cfg, epochs=2)  # keywords override the config's fields
+    assert _same(_weights(a), _weights(b))
+    assert len(hist) == 2 and cfg.epochs == 3  # the config itself is unchanged (frozen)
+
+
+@pytest.mark.parametrize(
+    "kw, error, msg",
+    [
+        (dict(lrr=0.1), TypeError, "fit: unknown option 'lrr' (did you mean 'lr'?)"),
+        (dict(zzz=1), TypeError, "fit: unknown option 'zzz'; valid options: optimizer, lr"),
+        (dict(momentum=1.0), ValueError, "FitConfig: momentum must be in [0, 1), got 1.0"),
+        (dict(seed=-1), ValueError, "FitConfig: seed must be an integer >= 0, got -1"),
+        (dict(shuffle="yes"), ValueError, "FitConfig: shuffle must be True or False"),
+        (dict(progress="verbose"), ValueError, "progress must be True, False, 'bar' or 'lines'"),
+        (dict(betas=(0.9, 1.0)), ValueError, "betas must be two numbers in [0, 1)"),
+        (dict(lam=float("nan")), ValueError, "lam must be a non-negative finite number"),
+    ],
+)
+def test_unknown_and_invalid_options_are_named(iris, kw, error, msg):
+    with pytest.raises(error) as info:
+        fit(nn.MLP([4, 4, 3], rng=0), iris, **{"progress": False, **kw})
+    assert msg in str(info.value)
+
+
+def test_config_must_be_a_fitconfig(iris):
+    with pytest.raises(TypeError, match="config must be a FitConfig, got dict"):
+        fit(nn.MLP([4, 4, 3], rng=0), iris, {"lr": 0.1})
+
+
+def test_checkpoint_records_the_config_fields_and_reads_them_back(tmp_path, iris):
+    from chainrule.train import FitConfig, load_config
+
+    cfg = FitConfig(optimizer="sgd", lr=0.05, momentum=0.5, epochs=2, clip_norm=1.0, lam=1e-3,
+                    batch_size=16, progress=False)  # fmt: skip
+    fit(nn.MLP([4, 8, 3], rng=0), iris, cfg, checkpoint_dir=tmp_path, run_info={"note": "x"})
+    saved = load_config(tmp_path)["training"]
+    assert set(FitConfig.option_names()) <= set(saved) and saved["note"] == "x"
+    assert saved["loss"] == "cross_entropy"  # resolved from "auto"
+    assert FitConfig.from_dict(saved) == cfg.replace(loss="cross_entropy")
+
+
+def test_from_dict_reads_settings_of_older_runs():
+    from chainrule.train import FitConfig
+
+    old = {"optimizer": "Adam", "lr": 0.01, "batch_size": 32, "loss": "auto", "epochs": None,
+           "dataset": "digits", "momentum": 0.9}  # fmt: skip
+    cfg = FitConfig.from_dict(old)
+    assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.loss) == ("adam", 0.01, 32, None)
+    assert cfg.epochs == FitConfig.epochs and cfg.betas == (0.9, 0.999)
+
+
+def test_a_serial_run_never_imports_the_distributed_package():
+    code = (
+        "import sys, chainrule as cr\n"
+        "ds = cr.data.load('iris', seed=0)\n"
+        "cr.train.fit(cr.nn.MLP([4, 4, 3], rng=0), ds, epochs=1, progress=False)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('chainrule.distributed')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -6,12 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from chainrule.train.config import FitConfig
+
 
 def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
+    """``chainrule train``: train a new run, or continue one with ``--resume``; the exit status."""
     from chainrule.train.rundir import default_run_dir, train_run
 
     if args.resume is not None:
@@ -23,7 +26,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"--momentum applies to --optimizer sgd, not {args.optimizer} (Adam's moments are "
             "fixed at betas 0.9, 0.999)"
         )
-    progress = False if args.quiet else ("lines" if args.no_progress else True)
     res = train_run(
         out,
         dataset=args.dataset,
@@ -33,6 +35,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         data_dir=args.data_dir,
         plots=not args.no_plots,
+        config=fit_config(args),
+    )
+    _print_result(res, f"run saved in {out}", quiet=args.quiet)
+    return 0
+
+
+def fit_config(args: argparse.Namespace) -> FitConfig:
+    """The :class:`chainrule.train.FitConfig` that the options of ``chainrule train`` ask for."""
+    return FitConfig(
         optimizer=args.optimizer,
         lr=args.lr,
         momentum=0.9 if args.momentum is None else args.momentum,
@@ -44,13 +55,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         loss=args.loss,
         augment=args.augment,
         backend=args.backend,
-        progress=progress,
+        progress=_progress(args),
         early_stopping=args.patience is not None,
-        patience=args.patience or 5,
+        patience=args.patience or FitConfig.patience,
         distributed=True if args.distributed else None,
     )
-    _print_result(res, f"run saved in {out}", quiet=args.quiet)
-    return 0
+
+
+def _progress(args: argparse.Namespace) -> bool | str:
+    return False if args.quiet else ("lines" if args.no_progress else True)
 
 
 def _print_result(res, where: str, *, quiet: bool) -> None:
@@ -67,7 +80,7 @@ def _print_result(res, where: str, *, quiet: bool) -> None:
 def _cmd_resume(args: argparse.Namespace) -> int:
     from chainrule.train.resume import load_run_settings, resume_run
 
-    given = getattr(args, "given", set())
+    given: set[str] = getattr(args, "given", set())
     misplaced = [f"--{d.replace('_', '-')}" for d in ("out", "force") if d in given]
     if misplaced:
         raise ValueError(
@@ -81,13 +94,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             f"--resume continues {args.resume} with its saved settings, but these options "
             f"would change them: {', '.join(changed)}; drop them, or start a new run"
         )
-    progress = False if args.quiet else ("lines" if args.no_progress else True)
     res = resume_run(
         args.resume,
         epochs=args.epochs if "epochs" in given else None,
         data_dir=args.data_dir,
         plots=not args.no_plots,
-        progress=progress,
+        progress=_progress(args),
         distributed=True if args.distributed else None,
     )
     _print_result(
@@ -161,7 +173,8 @@ _RUN_FILES = (
 )
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``chainrule evaluate``: score a saved run on a dataset split; the exit status."""
     from chainrule.train.rundir import evaluate_run
 
     r = evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
@@ -173,7 +186,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``chainrule predict``: predictions of a saved run for an input file; the exit status."""
     import numpy as np
 
     from chainrule.train.rundir import load_inputs, predict_run
@@ -198,7 +212,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
+def cmd_info(args: argparse.Namespace) -> int:
+    """``chainrule info``: describe a saved run; the exit status."""
     from chainrule.train.rundir import describe_run
 
     print(describe_run(args.run_dir))

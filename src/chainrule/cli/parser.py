@@ -6,15 +6,26 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
-from chainrule.cli.commands import _cmd_evaluate, _cmd_info, _cmd_predict, _cmd_train
+from chainrule import __version__
+from chainrule.cli.commands import cmd_evaluate, cmd_info, cmd_predict, cmd_train
+from chainrule.data import list_datasets
 from chainrule.nn.activations import ACTIVATION_NAMES
+
+
+class UsageError(SystemExit):
+    """A bad command line: exit status 2, with argparse's message (already printed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with errors on one line: ``chainrule: error: ...``."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"chainrule: error: {message} (see '{self.prog} --help')\n")
+        self._print_message(f"chainrule: error: {message} (see '{self.prog} --help')\n")
+        raise UsageError(message)
 
 
 def _layers(text: str) -> list[int]:
@@ -70,8 +81,6 @@ def _seed(text: str) -> int:
 
 
 def _add_train(sub) -> argparse.ArgumentParser:
-    from chainrule.data import list_datasets
-
     p = sub.add_parser(
         "train",
         help="train an MLP on a dataset and write a run directory",
@@ -200,7 +209,7 @@ def _add_train(sub) -> argparse.ArgumentParser:
         "to --epochs in total, and update RUN_DIR in place; options that would change the "
         "run's settings are an error",
     )
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=cmd_train)
     return p
 
 
@@ -220,7 +229,7 @@ def _add_run_commands(sub) -> None:
         help="which part of the dataset (default: test)",
     )
     p.add_argument("--data-dir", default=None, metavar="DIR", help="directory of IDX files")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
         "predict",
@@ -242,7 +251,7 @@ def _add_run_commands(sub) -> None:
         help="write to FILE (.csv or .npy) instead of standard output",
     )
     p.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
         "info",
@@ -251,7 +260,7 @@ def _add_run_commands(sub) -> None:
         "shapes, parameter counts per layer and in total, and its metrics.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `chainrule train`")
-    p.set_defaults(func=_cmd_info)
+    p.set_defaults(func=cmd_info)
 
 
 def _add_experiments(sub) -> None:
@@ -266,8 +275,6 @@ def _add_experiments(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``chainrule`` command (all subcommands)."""
-    from chainrule import __version__
-
     parser = _Parser(
         prog="chainrule",
         description="Train, evaluate and inspect feedforward networks (multi-layer perceptrons) "
@@ -288,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 _UNSET = object()
 
 
-def _given_options(argv: Sequence[str], dests: Sequence[str]) -> set[str]:
+def given_options(argv: Sequence[str], dests: Sequence[str]) -> set[str]:
     """The options of ``chainrule train`` written on the command line ``argv``, by dest.
 
     argparse fills in defaults, so ``args`` alone cannot tell ``--dataset digits`` from

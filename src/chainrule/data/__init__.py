@@ -9,7 +9,17 @@ Examples
 """
 
 from .augment import augment_images, shift_images
-from .batches import MiniBatches, iterate_minibatches
+from .batches import (
+    Batch,
+    BatchDraws,
+    MiniBatches,
+    batch_indices,
+    epoch_permutation,
+    iterate_minibatches,
+    shard,
+    shard_bounds,
+    shard_weight,
+)
 from .datasets import Dataset, list_datasets, load
 from .errors import DataError
 from .idx import read_idx, write_idx
@@ -26,11 +36,15 @@ from .synthetic import (
 )
 
 __all__ = [
+    "Batch",
+    "BatchDraws",
     "DataError",
     "Dataset",
     "MiniBatches",
     "Standardizer",
     "augment_images",
+    "batch_indices",
+    "epoch_permutation",
     "iterate_minibatches",
     "list_datasets",
     "load",
@@ -43,6 +57,9 @@ __all__ = [
     "make_xor_cloud",
     "read_idx",
     "regression_function",
+    "shard",
+    "shard_bounds",
+    "shard_weight",
     "shift_images",
     "stratified_subsample",
     "train_val_test_split",

@@ -1,6 +1,8 @@
 """Synchronous data-parallel training over MPI (mpi4py), the Horovod/ChainerMN way.
 
-Every rank holds the whole model, takes its shard of each global mini-batch,
+Every rank holds the whole model, takes its shard of each global mini-batch
+(:class:`chainrule.data.MiniBatches` with ``rank`` and ``size``: the same batches
+as one process, split by rank),
 averages gradients with one in-place all-reduce of one flat buffer per step and
 applies the same update. mpi4py is imported only when MPI is actually used.
 
@@ -13,7 +15,7 @@ True
 """
 
 from .context import Context, get_context
-from .errors import INSTALL_HINT, DistributedError
+from .errors import INSTALL_HINT, DistributedError, RanksDisagree
 from .flat import FlatGrads, flatten_grads, unflatten_grads
 from .launch import (
     MPI_RANK_VARIABLES,
@@ -23,37 +25,20 @@ from .launch import (
     mpi4py_available,
     mpiexec_command,
 )
-from .sharding import (
-    Shard,
-    ShardDraws,
-    ShardedBatches,
-    epoch_permutation,
-    global_batches,
-    shard,
-    shard_bounds,
-    shard_weight,
-)
 
 __all__ = [
     "INSTALL_HINT",
     "MPI_RANK_VARIABLES",
+    "RanksDisagree",
     "Context",
     "DistributedError",
     "FlatGrads",
-    "Shard",
-    "ShardDraws",
-    "ShardedBatches",
-    "epoch_permutation",
     "find_mpiexec",
     "flatten_grads",
     "get_context",
-    "global_batches",
     "import_mpi",
     "launched_under_mpi",
     "mpi4py_available",
     "mpiexec_command",
-    "shard",
-    "shard_bounds",
-    "shard_weight",
     "unflatten_grads",
 ]

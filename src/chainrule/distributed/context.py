@@ -14,13 +14,13 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from chainrule.core.state import no_grad
+from chainrule.core import no_grad
 from chainrule.core.tensor import Tensor
+from chainrule.data.batches import shard, shard_weight
 
-from .errors import INSTALL_HINT, DistributedError
+from .errors import INSTALL_HINT, DistributedError, RanksDisagree
 from .flat import FlatGrads
 from .launch import import_mpi, launched_under_mpi, mpi4py_available
-from .sharding import shard, shard_weight
 
 __all__ = ["Context", "get_context"]
 
@@ -78,7 +78,7 @@ class Context:
         self.is_root = self.rank == 0
         self.enabled = self.size > 1
         self._flat: FlatGrads | None = None
-        self._MPI = None if comm is None else import_mpi()
+        self._MPI: Any = None if comm is None else import_mpi()
 
     def __repr__(self) -> str:
         kind = "mpi" if self.enabled else "serial"
@@ -223,6 +223,45 @@ class Context:
                 p.copy_(flat[offset : offset + p.size].reshape(p.shape))
                 offset += p.size
 
+    def check_same(self, what: str, value: Any) -> None:
+        r"""Make sure every rank holds the same ``value`` (a collective comparing ``repr``\ s).
+
+        A mapping is compared item by item, and the error names only the items
+        that differ.
+
+        Ranks started with different options (say other layer sizes) would otherwise
+        meet in an all-reduce of buffers of different lengths, which MPI reports as
+        "Message truncated" or not at all.
+
+        Raises
+        ------
+        RanksDisagree
+            On every rank at once, naming what each rank holds.
+
+        Examples
+        --------
+        >>> from chainrule.distributed import Context
+        >>> Context().check_same("the model", [64, 32, 10])  # serial: nothing to compare
+        """
+        if not self.enabled:
+            return
+        if isinstance(value, Mapping):  # compare item by item, to name what differs
+            mine = {str(k): repr(v) for k, v in value.items()}
+        else:
+            mine = {"": repr(value)}
+        every = self.comm.allgather(mine)
+        keys = sorted({k for held in every for k in held})
+        differ = [k for k in keys if len({held.get(k) for held in every}) > 1]
+        if differ:
+            parts = []
+            for k in differ:
+                held = ", ".join(f"rank {r} {d.get(k, 'nothing')}" for r, d in enumerate(every))
+                parts.append(f"{k}: {held}" if k else held)
+            raise RanksDisagree(
+                f"the ranks hold different {what} ({'; '.join(parts)}); start every rank with "
+                "the same options and data"
+            )
+
     # ------------------------------------------------------------------ failure
     def abort(self, message: str, code: int = 1, details: str = "") -> NoReturn:
         """Stop every rank now, printing ``message`` with this rank's number.
@@ -232,7 +271,8 @@ class Context:
         is still in flight when the job is killed, so the reason must lead.
         Serially this raises :class:`DistributedError` instead.
         """
-        text = f"chainrule.distributed: rank {self.rank} of {self.size} failed: {message}"
+        reason = message.rstrip(".")
+        text = f"chainrule.distributed: rank {self.rank} of {self.size} failed: {reason}"
         if not self.enabled:
             raise DistributedError(text)
         print(text + "; aborting all ranks", file=sys.stderr, flush=True)
@@ -253,7 +293,8 @@ class Context:
         ----------
         collective : tuple of exception types
             Exceptions that every rank raises together (say a divergence detected
-            on a loss summed over ranks): they propagate instead of aborting.
+            on a loss summed over ranks): they propagate instead of aborting, as
+            :class:`RanksDisagree` always does.
 
         Examples
         --------
@@ -264,7 +305,7 @@ class Context:
         try:
             yield
         except BaseException as exc:
-            if not self.enabled or isinstance(exc, collective):
+            if not self.enabled or isinstance(exc, (*collective, RanksDisagree)):
                 raise
             if isinstance(exc, SystemExit) and not exc.code:
                 raise

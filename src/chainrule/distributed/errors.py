@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DistributedError", "INSTALL_HINT"]
+__all__ = ["INSTALL_HINT", "DistributedError", "RanksDisagree"]
 
 INSTALL_HINT = (
     'install the MPI extra: pip install "chainrule[mpi]" (it brings mpi4py and the MPICH '
@@ -19,4 +19,12 @@ class DistributedError(RuntimeError):
     >>> from chainrule.distributed import DistributedError
     >>> issubclass(DistributedError, RuntimeError)
     True
+    """
+
+
+class RanksDisagree(DistributedError):
+    """The ranks hold different models, data or options; raised on every rank at once.
+
+    Because every rank raises it together, :meth:`Context.abort_on_error` lets it
+    propagate (like the exceptions declared collective) instead of aborting.
     """

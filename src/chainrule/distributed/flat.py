@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,8 @@ def unflatten_grads(params: Iterable[Tensor], flat: np.ndarray) -> None:
             "flatten_grads for the same parameters in the same order"
         )
     for p, shape, lo, hi in zip(params, shapes, offsets[:-1], offsets[1:], strict=True):
-        p.grad = Tensor(flat[lo:hi].reshape(shape).astype(p.dtype, copy=False))
+        grad: Any = Tensor(flat[lo:hi].reshape(shape).astype(p.dtype, copy=False))
+        p.grad = grad
 
 
 class FlatGrads:

@@ -16,7 +16,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from chainrule import nn
+from chainrule.core import no_grad, tensor
+from chainrule.data.batches import MiniBatches
 from chainrule.nn.activations import ACTIVATION_NAMES
+from chainrule.train.config import FitConfig
+from chainrule.train.objective import Objective
+from chainrule.train.steps import config_optimizer, train_step
 
 __all__ = ["BaseMLP"]
 
@@ -113,36 +119,43 @@ class BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ model state
     def _build(self, n_features: int, n_outputs: int, output: str, dtype: Any, rng) -> None:
-        from chainrule import nn
-
         sizes = [n_features, *self._hidden(), n_outputs]
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self.model_ = nn.MLP(
             sizes, activation=self.activation, output=output, dtype=dtype, rng=seed
         )
-        self._optimizer = None
+        self._optimizer: Any = None
+        self._best_weights: dict[str, np.ndarray] | None = None
         self.n_iter_, self.t_ = 0, 0
         self.loss_curve_: list[float] = []
         self.best_loss_ = np.inf
         self._no_improvement_count = 0
         if self.early_stopping:
-            self.validation_scores_: list[float] | None = []
-            self.best_validation_score_: float | None = -np.inf
+            self.validation_scores_: Any = []
+            self.best_validation_score_: Any = -np.inf
         else:
             self.validation_scores_ = self.best_validation_score_ = None
 
-    def _make_optimizer(self) -> Any:
-        from chainrule.train.steps import make_optimizer
-
-        return make_optimizer(
-            self.solver,
-            self.model_.parameters(),
+    def _fit_config(self, n: int | None = None) -> FitConfig:
+        """The optimisation options of this estimator as chainrule's :class:`FitConfig`
+        (``n``: the number of training rows, which sets the batch size)."""
+        sgd = self.solver == "sgd"
+        return FitConfig(
+            optimizer=self.solver,
             lr=self.learning_rate_init,
-            momentum=self.momentum,
-            nesterov=self.nesterovs_momentum and self.momentum > 0,
+            momentum=self.momentum if sgd else FitConfig.momentum,
+            nesterov=bool(sgd and self.nesterovs_momentum and self.momentum > 0),
             betas=(self.beta_1, self.beta_2),
             eps=self.epsilon,
+            backend=self.backend,
+            batch_size=FitConfig.batch_size if n is None else self._batch_size(n),
+            shuffle=bool(self.shuffle),
+            epochs=self.max_iter,
+            progress=False,
         )
+
+    def _make_optimizer(self) -> Any:
+        return config_optimizer(self.model_, self._fit_config())
 
     @property
     def coefs_(self) -> list[np.ndarray]:
@@ -154,7 +167,7 @@ class BaseMLP(BaseEstimator):
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors, one per layer."""
         check_is_fitted(self, "model_")
-        return [np.array(layer.b.data) for layer in self.model_.layers]
+        return [np.array(layer.b.data) for layer in self.model_.layers if layer.b is not None]
 
     @property
     def n_layers_(self) -> int:
@@ -186,8 +199,6 @@ class BaseMLP(BaseEstimator):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        from chainrule import nn
-
         cfg = state.pop("_model_config", None)
         weights = state.pop("_model_weights", None)
         opt_state = state.pop("_optimizer_state", None)
@@ -204,7 +215,7 @@ class BaseMLP(BaseEstimator):
     def _batch_size(self, n: int) -> int:
         if self.batch_size == "auto":
             return min(200, n)
-        if self.batch_size > n:
+        if int(self.batch_size) > n:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going "
                 "to be clipped",
@@ -212,22 +223,16 @@ class BaseMLP(BaseEstimator):
             )
         return int(np.clip(self.batch_size, 1, n))
 
-    def _epoch(self, X: np.ndarray, T: np.ndarray, rng: np.random.Generator) -> float:
-        from chainrule.train.steps import train_step
-
-        n = len(X)
-        bs = self._batch_size(n)
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+    def _epoch(self, batches: MiniBatches, epoch: int, config: FitConfig) -> float:
         total = 0.0
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
+        for xb, tb in batches.arrays(epoch):
             loss, _ = train_step(
                 self.model_,
                 self._objective,
-                X[idx],
-                T[idx],
-                lam=self.alpha / len(idx),
-                backend=self.backend,
+                xb,
+                tb,
+                lam=self.alpha / len(xb),
+                backend=config.backend,
             )
             if not np.isfinite(loss):
                 raise ValueError(
@@ -235,13 +240,13 @@ class BaseMLP(BaseEstimator):
                     f"{self.n_iter_ + 1}; lower learning_rate_init or standardise X"
                 )
             self._optimizer.step()
-            total += loss * len(idx)
-        self.t_ += n
-        return total / n
+            total += loss * len(xb)
+        self.t_ += batches.n
+        return total / batches.n
 
     def _fit(self, X: np.ndarray, T: np.ndarray, incremental: bool, y_score=None) -> None:
         rng = check_random_state(self.random_state)
-        gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        seed = int(rng.randint(np.iinfo(np.int32).max))
         if self._optimizer is None or not incremental:
             self._optimizer = self._make_optimizer()
         Xv = Tv = None
@@ -250,9 +255,11 @@ class BaseMLP(BaseEstimator):
             X, Xv, T, Tv = train_test_split(
                 X, T, test_size=self.validation_fraction, random_state=rng, stratify=strat
             )
-        epochs = 1 if incremental else self.max_iter
-        for _ in range(epochs):
-            loss = self._epoch(X, T, gen)
+        config = self._fit_config(len(X))
+        batches = MiniBatches(X, T, config.batch_size, seed=seed, shuffle=config.shuffle)
+        epochs = 1 if incremental else config.epochs
+        for epoch in range(epochs):
+            loss = self._epoch(batches, epoch, config)
             self.n_iter_ += 1
             self.loss_curve_.append(float(loss))
             if self.verbose:
@@ -307,18 +314,14 @@ class BaseMLP(BaseEstimator):
         if fresh:
             rng = check_random_state(self.random_state)
             self._build(X.shape[1], n_outputs, output, X.dtype, rng)
-        from chainrule.train.objective import Objective
-
         self._objective = Objective(self.model_.output, None, n_outputs)
         self._best_weights = None
         self._no_improvement_count = 0
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
-        import chainrule as cr
-
         X = np.asarray(X, dtype=self.model_.layers[0].W.dtype)
-        with cr.no_grad():
-            return np.asarray(self.model_(cr.tensor(X)).data)
+        with no_grad():
+            return np.asarray(self.model_(tensor(X)).data)
 
     def _validate_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")

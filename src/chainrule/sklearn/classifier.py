@@ -9,6 +9,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from chainrule.train import metrics
+
 from ._base import BaseMLP
 
 __all__ = ["MLPClassifier"]
@@ -158,10 +160,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes)."""
-        from chainrule.train.metrics import predict_proba
-
         X = self._validate_X(X)
-        p = predict_proba(self._logits(X), self.model_.output)
+        p = metrics.predict_proba(self._logits(X), self.model_.output)
         if self.model_.output == "logistic" and not self._multilabel:
             return np.hstack([1.0 - p, p])
         return p

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import validate_data
 
+from chainrule.train.metrics import r2_score
+
 from ._base import BaseMLP
 
 __all__ = ["MLPRegressor"]
@@ -62,8 +64,6 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self
 
     def _score_targets(self, X: np.ndarray, T: np.ndarray) -> float:
-        from chainrule.train.metrics import r2_score
-
         return r2_score(T, self._logits(X))
 
     def predict(self, X: Any) -> np.ndarray:

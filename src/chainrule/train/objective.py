@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+import chainrule as cr
+from chainrule.nn import functional as F
+
 from .metrics import predict_labels
 
 __all__ = ["LOSSES", "Objective"]
@@ -66,8 +69,6 @@ class Objective:
         return y.reshape(len(y), -1).astype(dtype, copy=False)
 
     def __call__(self, logits: Any, t: np.ndarray) -> Any:
-        from chainrule.nn import functional as F
-
         if self.loss == "cross_entropy":
             if self.output == "softmax":
                 return F.softmax_cross_entropy(logits, t)
@@ -75,8 +76,6 @@ class Objective:
         return F.mse_loss(self._activate(logits), t)
 
     def _activate(self, logits: Any) -> Any:
-        import chainrule as cr
-
         if self.output == "softmax":
             return cr.softmax(logits, axis=-1)
         if self.output == "logistic":

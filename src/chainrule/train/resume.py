@@ -16,17 +16,21 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import data
+
 from .checkpoint import Checkpoint, load_checkpoint, load_config
+from .config import FitConfig
 from .errors import CheckpointError
-from .rundir import RunResult, fit_run, run_config
-from .steps import make_optimizer
+from .rundir import RunResult, fit_run, run_info
 
 __all__ = ["load_run_settings", "resume_run", "setting_conflicts"]
 
-# settings the trainer stores in checkpoint/config.json and fit takes back unchanged
-_FIT_SETTINGS = ("lam", "batch_size", "seed", "backend", "loss", "augment", "shuffle", "clip_norm")
-# settings that run_config adds; an older run may hold them only in its top-level config.json
+# settings an older run may hold only in its top-level config.json
 _RUN_SETTINGS = ("momentum", "nesterov", "early_stopping", "patience", "epochs")
+# FitConfig fields that _settings reads with a fallback of its own, or that are not
+# settings of the run (how it reports progress and where it runs)
+_SPECIAL = {"optimizer", "lr", "momentum", "nesterov", "early_stopping", "patience", "epochs",
+            "progress", "distributed"}  # fmt: skip
 
 
 def _fail(run_dir: Path, why: str) -> CheckpointError:
@@ -79,7 +83,7 @@ def _settings(cfg: dict, ckpt: Checkpoint) -> dict[str, Any]:
         "lr": float(tr["lr"]),
         "momentum": float(optim_state.get("momentum", tr.get("momentum", 0.9))),
         "nesterov": bool(tr.get("nesterov", False)),
-        **{k: tr[k] for k in _FIT_SETTINGS if k in tr},
+        **{k: tr[k] for k in FitConfig.option_names() if k in tr and k not in _SPECIAL},
         "early_stopping": bool(tr.get("early_stopping", "EarlyStopping" in callbacks)),
         "patience": tr.get("patience"),
         "epochs": tr.get("epochs"),
@@ -97,7 +101,7 @@ def load_run_settings(run_dir: str | Path) -> dict[str, Any]:
     dict
         ``dataset``, ``data_seed``, ``data_dir``, ``task``, ``layers`` (hidden sizes),
         ``activation``, ``output``, ``dtype``, ``optimizer``, ``lr``,
-        ``momentum``, ``nesterov``, ``lam``, ``batch_size``, ``seed``,
+        ``momentum``, ``nesterov``, ``betas``, ``eps``, ``lam``, ``batch_size``, ``seed``,
         ``backend``, ``loss``, ``augment``, ``shuffle``, ``clip_norm``,
         ``early_stopping``, ``patience``, ``epochs`` (the planned total, None
         if not recorded), ``epochs_done`` and ``stopped_epoch`` (None unless
@@ -219,7 +223,7 @@ def resume_run(
     data_dir: str | None = None,
     plots: bool = True,
     progress: bool | str = True,
-    distributed: bool | None = None,
+    distributed: bool | None = False,
 ) -> RunResult:
     """Continue the run in ``run_dir`` from its ``checkpoint/`` and update the directory in place.
 
@@ -265,8 +269,6 @@ def resume_run(
     >>> res["epochs"], res.history.epoch
     (4, [1, 2, 3, 4])
     """
-    from chainrule import data
-
     run_dir = Path(run_dir)
     cfg, ckpt = _load(run_dir)
     s = _settings(cfg, ckpt)
@@ -277,28 +279,23 @@ def resume_run(
     ds = data.load(s["dataset"], seed=s["data_seed"], data_dir=data_dir)
     model = ckpt.model
     _check_data(run_dir, ds, cfg, int(model.layers[0].W.shape[1]))
-    opt = make_optimizer(
-        s["optimizer"],
-        model.parameters(),
+    config = FitConfig.from_dict(cfg["training"]).replace(
+        optimizer=s["optimizer"],
         lr=s["lr"],
         momentum=s["momentum"],
         nesterov=s["nesterov"],
+        early_stopping=s["early_stopping"],
+        epochs=total,
+        progress=progress,
+        distributed=distributed,
+        **({} if s["patience"] is None else {"patience": int(s["patience"])}),
     )
-    fit_kw = {k: s[k] for k in _FIT_SETTINGS if k in s}
-    fit_kw.update(early_stopping=s["early_stopping"], epochs=total, distributed=distributed)
-    if s["patience"] is not None:
-        fit_kw["patience"] = int(s["patience"])
-    config = run_config(
-        ds, s["dataset"], data_dir, momentum=s["momentum"], nesterov=s["nesterov"], **fit_kw
-    )
-    config["data_seed"] = s["data_seed"]
     return fit_run(
         run_dir,
         model,
-        opt,
         ds,
         config,
-        {**fit_kw, "progress": progress},
+        run_info(ds, s["dataset"], data_dir, s["data_seed"]),
         plots=plots,
         resume_from=run_dir / "checkpoint",
     )

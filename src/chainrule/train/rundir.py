@@ -8,7 +8,6 @@ with the architecture, training settings and input scaler,
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections.abc import Sequence
@@ -18,13 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import data, nn
 from chainrule.atomic import write_json_atomic
+from chainrule.core import no_grad, tensor
 
+from .callbacks import Callback
 from .checkpoint import load_checkpoint, load_config, save_checkpoint
+from .config import FitConfig
 from .errors import CheckpointError, TrainingDiverged
-from .loop import _distributed_context, evaluate, fit
+from .loop import fit
 from .metrics import confusion_matrix, predict_labels, predict_proba, r2_score
-from .steps import make_optimizer
+from .parallel import parallel_context
+from .scoring import evaluate
+from .steps import config_optimizer
 
 __all__ = [
     "RunResult",
@@ -34,7 +39,7 @@ __all__ = [
     "evaluate_run",
     "load_inputs",
     "predict_run",
-    "run_config",
+    "run_info",
     "train_run",
 ]
 
@@ -89,7 +94,9 @@ def train_run(
     dtype: str = "float32",
     data_dir: str | None = None,
     plots: bool = True,
-    **fit_kw: Any,
+    config: FitConfig | None = None,
+    callbacks: Sequence[Callback] = (),
+    **options: Any,
 ) -> RunResult:
     """Load ``dataset``, train an MLP on it and write a complete run directory.
 
@@ -98,7 +105,7 @@ def train_run(
     out : str or Path
         The run directory (created).
     dataset, data_dir : str
-        Passed to :func:`chainrule.data.load` (with ``seed=fit_kw["seed"]``).
+        Passed to :func:`chainrule.data.load` (with ``seed=config.seed``).
     layers : sequence of int
         Hidden layer sizes.
     activation, output, dtype : str
@@ -106,82 +113,63 @@ def train_run(
         classification, linear for regression).
     plots : bool
         Write the PNG figures (needs matplotlib).
-    **fit_kw
-        Options of :func:`chainrule.train.fit` (optimizer, lr, epochs, ...).
+    config : FitConfig or None
+        The training options (None: the defaults).
+    callbacks : sequence of Callback
+        Passed to :func:`chainrule.train.fit`.
+    **options
+        Fields of :class:`FitConfig` overriding ``config`` (optimizer, lr, epochs, ...).
 
     Returns
     -------
     RunResult
         The metrics written to ``metrics.json``.
     """
-    from chainrule import data, nn
-
-    seed = int(fit_kw.get("seed", 0))
-    ds = data.load(dataset, seed=seed, data_dir=data_dir)
+    FitConfig.check_names(options, "train_run")
+    cfg = (config or FitConfig()).replace(**options)
+    ds = data.load(dataset, seed=cfg.seed, data_dir=data_dir)
     kind, n_out = _output_for(ds, output)
     sizes = [ds.n_features, *[int(h) for h in layers], n_out]
-    model = nn.MLP(sizes, activation=activation, output=kind, dtype=np.dtype(dtype), rng=seed)
-    momentum, nesterov = fit_kw.pop("momentum", 0.9), fit_kw.pop("nesterov", False)
-    opt = make_optimizer(
-        fit_kw.pop("optimizer", "adam"),
-        model.parameters(),
-        lr=fit_kw.pop("lr", 1e-3),
-        momentum=momentum,
-        nesterov=nesterov,
-    )
-    config = run_config(ds, dataset, data_dir, momentum=momentum, nesterov=nesterov, **fit_kw)
-    return fit_run(out, model, opt, ds, config, fit_kw, plots=plots)
+    model = nn.MLP(sizes, activation=activation, output=kind, dtype=np.dtype(dtype), rng=cfg.seed)
+    info = run_info(ds, dataset, data_dir, cfg.seed)
+    return fit_run(out, model, ds, cfg, info, plots=plots, callbacks=callbacks)
 
 
-def _fit_default(name: str) -> Any:
-    return inspect.signature(fit).parameters[name].default
-
-
-def run_config(
-    ds: Any, dataset: str, data_dir: str | None, *, momentum: float, nesterov: bool, **fit_kw: Any
-) -> dict:
-    """What a run directory records beside the trainer's settings, so that it can be resumed.
-
-    ``fit_kw`` are the options passed on to :func:`chainrule.train.fit`; the
-    settings that the trainer does not store itself (the data, momentum,
-    early stopping and the planned number of epochs) are taken from them.
-    """
+def run_info(ds: Any, dataset: str, data_dir: str | None, data_seed: int) -> dict:
+    """What a run directory records beside the :class:`FitConfig` fields, to be resumed:
+    where the data came from and what they are."""
     return {
         "dataset": dataset,
-        "data_seed": int(fit_kw.get("seed", 0)),
+        "data_seed": int(data_seed),
         "data_dir": data_dir,
         "task": ds.task,
         "class_names": list(ds.class_names) if ds.class_names else None,
         "feature_names": list(ds.feature_names),
-        "momentum": float(momentum),
-        "nesterov": bool(nesterov),
-        "early_stopping": bool(fit_kw.get("early_stopping", _fit_default("early_stopping"))),
-        "patience": int(fit_kw.get("patience", _fit_default("patience"))),
-        "epochs": int(fit_kw.get("epochs", _fit_default("epochs"))),
     }
 
 
 def fit_run(
     out: str | Path,
     model: Any,
-    opt: Any,
     ds: Any,
-    config: dict,
-    fit_kw: dict,
+    config: FitConfig,
+    info: dict,
     *,
     plots: bool = True,
     resume_from: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train ``model`` with :func:`chainrule.train.fit` and write the run directory ``out``.
 
     The shared back end of :func:`train_run` and
     :func:`chainrule.train.resume.resume_run`: checkpoints go to
-    ``out/checkpoint`` after every epoch; at the end the model, config,
-    ``metrics.json``, ``history.csv`` and (with ``plots``) the PNG figures
-    are written, each file atomically. With ``plots=False`` the figures of an
-    earlier run in ``out`` are removed, so that none shows stale curves.
+    ``out/checkpoint`` after every epoch; at the end the model, config
+    (``config``'s fields and ``info``), ``metrics.json``, ``history.csv`` and
+    (with ``plots``) the PNG figures are written, each file atomically. With
+    ``plots=False`` the figures of an earlier run in ``out`` are removed, so
+    that none shows stale curves.
     """
-    ctx = _distributed_context(fit_kw.get("distributed"))
+    ctx = parallel_context(config.distributed)
     root = ctx is None or ctx.is_root
     out = Path(out)
     # one rank failing to write must stop the job, not leave the others in a collective
@@ -190,18 +178,20 @@ def fit_run(
         if root:
             out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
+        opt = config_optimizer(model, config)
         history = fit(
             model,
             ds,
+            config,
             optimizer=opt,
+            callbacks=callbacks,
             checkpoint_dir=out / "checkpoint",
             resume_from=resume_from,
-            config=config,
-            **fit_kw,
+            run_info=info,
         )
         elapsed = time.perf_counter() - start
         if root:  # under MPI every rank holds the same model; rank 0 alone writes
-            _save_run(out, model, opt, ds, history, config, fit_kw)
+            _save_run(out, model, opt, ds, history, {**config.to_dict(), "lr": opt.lr, **info})
         metrics = _final_metrics(model, ds, history, elapsed, ctx)  # a collective under MPI
         if root:
             write_json_atomic(out / "metrics.json", metrics)
@@ -215,17 +205,9 @@ def fit_run(
     return result
 
 
-def _save_run(
-    out: Path, model: Any, opt: Any, ds: Any, history: Any, config: dict, fit_kw: dict
-) -> None:
-    seed = config["data_seed"]
+def _save_run(out: Path, model: Any, opt: Any, ds: Any, history: Any, train_cfg: dict) -> None:
+    seed = train_cfg["data_seed"]
     state = {"epoch": len(history), "history": history.to_dict(), "seed": seed, "final": True}
-    train_cfg = {
-        "optimizer": type(opt).__name__,
-        "lr": getattr(opt, "lr", None),
-        **config,
-        **{k: v for k, v in fit_kw.items() if k not in ("callbacks", "progress")},
-    }
     save_checkpoint(out, model, opt, state, config=train_cfg, scaler=ds.scaler)
     history.to_csv(out / "history.csv")
 
@@ -255,7 +237,7 @@ def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float, ctx: Any =
 
 
 def _write_plots(out: Path, model: Any, ds: Any, history: Any) -> None:
-    from .plots import plot_confusion_matrix, plot_curves
+    from .plots import plot_confusion_matrix, plot_curves  # needs matplotlib (optional)
 
     plot_curves(history, out / "loss.png", metric="loss")
     if ds.task == "classification":
@@ -266,20 +248,16 @@ def _write_plots(out: Path, model: Any, ds: Any, history: Any) -> None:
 
 
 def _logits(model: Any, X: np.ndarray) -> np.ndarray:
-    import chainrule as cr
-
     model.eval()
-    with cr.no_grad():
-        return np.asarray(model(cr.tensor(X.astype(model.layers[0].W.dtype))).data)
+    with no_grad():
+        return np.asarray(model(tensor(X.astype(model.layers[0].W.dtype))).data)
 
 
 def _scaler(cfg: dict) -> Any:
-    from chainrule.data import Standardizer
-
     s = cfg.get("scaler")
     if s is None:
         return None
-    return Standardizer(
+    return data.Standardizer(
         mean=np.asarray(s["mean"], dtype=np.float64), std=np.asarray(s["std"], dtype=np.float64)
     )
 
@@ -298,8 +276,6 @@ def evaluate_run(
     dict
         ``dataset``, ``split``, ``n``, ``loss``, ``accuracy``.
     """
-    from chainrule import data
-
     cfg = load_config(run_dir)
     model = load_checkpoint(run_dir).model
     training = cfg.get("training", {})

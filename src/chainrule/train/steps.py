@@ -6,11 +6,16 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core import tensor
+from chainrule.nn import textbook
+from chainrule.nn.regularization import l2_penalty
+from chainrule.optim.adam import Adam
+from chainrule.optim.sgd import SGD
+
+from .config import OPTIMIZERS, FitConfig
 from .objective import Objective
 
-__all__ = ["make_optimizer", "param_dtype", "textbook_gradients", "train_step"]
-
-OPTIMIZERS = ("adam", "sgd")
+__all__ = ["config_optimizer", "make_optimizer", "param_dtype", "textbook_gradients", "train_step"]
 
 
 def param_dtype(model: Any) -> np.dtype:
@@ -43,26 +48,43 @@ def make_optimizer(
         if not hasattr(optimizer, "step"):
             raise TypeError(f"optimizer must be a name or an optimizer, got {optimizer!r}")
         return optimizer
-    from chainrule import optim
-
     name = optimizer.lower()
     if not (lr > 0 and np.isfinite(lr)):
         raise ValueError(f"the learning rate must be a positive number, got {lr!r}")
     if name == "adam":
-        return optim.Adam(params, lr=lr, betas=betas, eps=eps)
+        return Adam(params, lr=lr, betas=betas, eps=eps)
     if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov)
+        return SGD(params, lr=lr, momentum=momentum, nesterov=nesterov)
     raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+
+
+def config_optimizer(model: Any, config: FitConfig) -> Any:
+    """The optimizer that ``config`` names, built on ``model.parameters()``.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> model = cr.nn.MLP([2, 2, 1], output="logistic", rng=0)
+    >>> opt = config_optimizer(model, cr.train.FitConfig(optimizer="sgd", lr=0.1, momentum=0.5))
+    >>> type(opt).__name__, opt.lr
+    ('SGD', 0.1)
+    """
+    return make_optimizer(
+        config.optimizer,
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        betas=config.betas,
+        eps=config.eps,
+    )
 
 
 def textbook_gradients(model: Any, xb: np.ndarray, tb: np.ndarray, lam: float) -> float:
     """Set every parameter's ``.grad`` from the chapter's delta recursion; return the loss."""
-    import chainrule as cr
-    from chainrule.nn import textbook
-
     loss, grads = textbook.backprop(model, xb, tb, lam=lam)
     for name, p in model.named_parameters():
-        p.grad = cr.tensor(grads[name])
+        p.grad = tensor(grads[name])
     return float(loss)
 
 
@@ -80,17 +102,13 @@ def train_step(
     The optimizer step is left to the caller (so gradients can be averaged
     across processes or clipped first).
     """
-    import chainrule as cr
-
     if backend == "textbook":
         return textbook_gradients(model, xb, tb, lam), None
-    from chainrule import nn
-
     for p in model.parameters():
         p.grad = None
-    logits = model(cr.tensor(xb))
+    logits = model(tensor(xb))
     loss = objective(logits, tb)
     if lam:
-        loss = loss + nn.l2_penalty(model, lam)
+        loss = loss + l2_penalty(model, lam)
     loss.backward()
     return float(loss.data), logits.data

@@ -5,75 +5,127 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chainrule.core import no_grad, tensor
+from chainrule.data.augment import augment_images
+from chainrule.data.batches import Batch, MiniBatches
+from chainrule.optim.clip import clip_grad_norm_
+
 from .callbacks import Callback, EarlyStopping, Run
 from .checkpoint import STATE_FILE, load_arrays, load_checkpoint, save_checkpoint
+from .config import FitConfig
 from .errors import TrainingDiverged
 from .history import History
 from .objective import Objective
+from .parallel import Collective
 from .progress import Progress
-from .steps import make_optimizer, param_dtype, train_step
+from .scoring import evaluate
+from .steps import config_optimizer, param_dtype, train_step
 
-__all__ = ["Trainer"]
+__all__ = ["FitData", "Trainer"]
 
-BACKENDS = ("tape", "textbook")
+@dataclass(frozen=True)
+class FitData:
+    """The arrays of a run: training rows, validation rows and, for images, how to warp them.
 
+    Build it with :meth:`of` from what :func:`fit` accepts.
+    """
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"fit: {name} must be a positive integer, got {value!r}")
-    return int(value)
+    X: np.ndarray
+    y: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    image_shape: tuple[int, ...] | None = None
+    scaler: Any = None
+
+    @classmethod
+    def of(cls, data: Any) -> FitData:
+        """From a :class:`chainrule.data.Dataset`, ``(X, y)`` or ``(X, y, X_val, y_val)``."""
+        if isinstance(data, tuple | list):
+            if len(data) not in (2, 4):
+                raise ValueError("fit: data must be a Dataset, (X, y) or (X, y, X_val, y_val)")
+            X, y = data[0], data[1]
+            Xv, yv = (data[2], data[3]) if len(data) == 4 else (X[:0], y[:0])
+            return cls(X, y, Xv, yv)
+        try:
+            X, y, Xv, yv = data.X_train, data.y_train, data.X_val, data.y_val
+        except AttributeError:
+            raise TypeError(
+                f"fit: data must be a chainrule.data.Dataset or a tuple of arrays, "
+                f"got {type(data).__name__}"
+            ) from None
+        image_shape = getattr(data, "image_shape", None)
+        return cls(X, y, Xv, yv, image_shape, getattr(data, "scaler", None))
 
 
 class Trainer:
-    """Holds the model, data, optimizer and objective of a run; see :func:`fit`."""
+    """Holds the model, data, optimizer and objective of a run; see :func:`fit`.
 
-    def __init__(self, model: Any, parts: dict, **kw: Any) -> None:
-        self.model, self.ctx = model, kw["ctx"]
-        self.batch_size = _check_positive_int("batch_size", kw["batch_size"])
-        self.seed, self.shuffle, self.augment = int(kw["seed"]), kw["shuffle"], kw["augment"]
-        self.lam, self.backend, self.clip_norm = float(kw["lam"]), kw["backend"], kw["clip_norm"]
-        if self.backend not in BACKENDS:
-            raise ValueError(f"fit: unknown backend {self.backend!r}; use 'tape' or 'textbook'")
-        if not (self.lam >= 0 and math.isfinite(self.lam)):
-            raise ValueError(f"fit: lam must be a non-negative number, got {kw['lam']!r}")
+    Parameters
+    ----------
+    model : chainrule.nn.MLP
+        Trained in place.
+    data : FitData
+        The training and validation arrays.
+    config : FitConfig
+        The options of the run.
+    ctx : Collective or None
+        The data-parallel context (None: this process alone).
+    optimizer : optimizer or None
+        An optimizer built on ``model.parameters()``; None: built from ``config``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        data: FitData,
+        config: FitConfig,
+        *,
+        ctx: Collective | None = None,
+        optimizer: Any = None,
+    ) -> None:
+        self.model, self.ctx, self.config = model, ctx, config
+        self.batch_size, self.seed = config.batch_size, config.seed
+        self.augment, self.lam, self.backend = config.augment, config.lam, config.backend
         self.n_out = int(model.layers[-1].W.shape[0])
-        self.objective = Objective(model.output, kw["loss"], self.n_out)
+        self.objective = Objective(model.output, config.loss, self.n_out)
         if self.backend == "textbook" and not self.objective.is_default:
             raise ValueError(
                 f"fit: backend 'textbook' supports the output's natural loss only, not "
                 f"{self.objective.loss!r} with output {model.output!r}; use backend 'tape'"
             )
         self.dtype = param_dtype(model)
-        self._set_data(parts)
-        # the same sharded global batches as chainrule.distributed (one rank when serial)
-        from chainrule.distributed.sharding import ShardedBatches
-
-        rank, size = (0, 1) if self.ctx is None else (self.ctx.rank, self.ctx.size)
-        self.sampler = ShardedBatches(
-            len(self.X),
-            self.batch_size,
-            rank=rank,
-            size=size,
-            seed=self.seed,
-            shuffle=self.shuffle,
-        )
+        self._set_data(data)
+        rank, size = (0, 1) if ctx is None else (ctx.rank, ctx.size)
+        self.batches = MiniBatches(
+            self.X, None, self.batch_size, seed=self.seed, shuffle=config.shuffle,
+            rank=rank, size=size,
+        )  # fmt: skip
         self.bad_ranks: list[int] = []
         self.ckpt_dir: Path | None = None
-        self.optimizer = make_optimizer(
-            kw["optimizer"],
-            model.parameters(),
-            lr=kw["lr"],
-            momentum=kw["momentum"],
-            nesterov=kw["nesterov"],
-        )
+        self.scheduler: Any = None
+        self.run_info: dict = {}
+        self.optimizer = optimizer if optimizer is not None else config_optimizer(model, config)
+        if ctx is not None:  # a mismatch would meet in an all-reduce of different lengths
+            ctx.check_same("models and training settings", self._fingerprint())
 
-    def _set_data(self, parts: dict) -> None:
-        X, y = np.asarray(parts["X"]), np.asarray(parts["y"])
+    def _fingerprint(self) -> dict[str, Any]:
+        """What every rank of a data-parallel run must share: model, data shape and options."""
+        options = {k: v for k, v in self.config.to_dict().items() if k != "progress"}
+        return {
+            **{f"model {k}": v for k, v in self.model.config().items()},
+            "training data shape": list(self.X.shape),
+            "validation data shape": list(self.Xv.shape),
+            **{f"option {k}": v for k, v in options.items()},
+        }
+
+    def _set_data(self, data: FitData) -> None:
+        X, y = np.asarray(data.X), np.asarray(data.y)
         n_in = int(self.model.layers[0].W.shape[1])
         if X.ndim != 2 or X.shape[1] != n_in:
             raise ValueError(
@@ -81,7 +133,7 @@ class Trainer:
             )
         if len(X) != len(y) or len(X) == 0:
             raise ValueError(f"fit: X_train has {len(X)} rows and y_train {len(y)}; need N >= 1")
-        if self.augment and (parts["image_shape"] is None or parts["scaler"] is None):
+        if self.augment and (data.image_shape is None or data.scaler is None):
             raise ValueError(
                 "fit: augment=True needs image data (a Dataset with image_shape and scaler, "
                 "such as digits, mnist or fashion-mnist)"
@@ -89,29 +141,27 @@ class Trainer:
         self.X_raw, self.y = X, y
         self.X = X.astype(self.dtype, copy=False)
         self.T = self.objective.targets(y, self.dtype)
-        self.Xv, self.yv = np.asarray(parts["Xv"]), np.asarray(parts["yv"])
-        self.image_shape, self.scaler = parts["image_shape"], parts["scaler"]
+        self.Xv, self.yv = np.asarray(data.X_val), np.asarray(data.y_val)
+        self.scaler = data.scaler
+        shape = data.image_shape
+        self.image_shape = None if shape is None else (int(shape[0]), int(shape[1]))
 
     # ------------------------------------------------------------------ one epoch
-    def _batch(self, part: Any, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    def _batch(self, part: Batch, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
         idx = part.indices
         if not self.augment:
             return self.X[idx], self.T[idx]
-        from chainrule.data import augment_images
-        from chainrule.distributed import ShardDraws
-
         # one generator per step, drawn for the whole global batch: every rank warps
         # only its rows, with the values one process would draw for them
-        rng = np.random.default_rng([self.seed, epoch, step])
-        if len(idx) != part.global_size:
-            rng = ShardDraws(rng, part.global_size, part.offset, part.offset + len(idx))
+        rng = part.draws(np.random.default_rng([self.seed, epoch, step]))
+        assert self.image_shape is not None  # augment=True needs it: checked in _set_data
         raw = self.scaler.inverse_transform(self.X_raw[idx])
         # shifts in proportion to the image: 2 pixels of 28 (MNIST), 1 of 8 (digits)
         max_shift = max(1, round(min(self.image_shape) / 14))
         warped = augment_images(raw, self.image_shape, rng, max_shift=max_shift)
         return self.scaler.transform(warped).astype(self.dtype), self.T[idx]
 
-    def _step(self, part: Any, epoch: int, step: int) -> tuple[float, int]:
+    def _step(self, part: Batch, epoch: int, step: int) -> tuple[float, int]:
         """One optimizer step on a global batch (this rank's ``part`` of it).
 
         Returns the summed loss and correct count over the global batch.
@@ -134,14 +184,12 @@ class Trainer:
             loss_sum, correct = float(sums[0]), int(round(sums[1]))
             self.bad_ranks = [r for r in range(ctx.size) if sums[2 + r] > 0]
         if math.isfinite(loss_sum):
-            if self.clip_norm is not None:
-                from chainrule.optim import clip_grad_norm_
-
-                clip_grad_norm_(self.model.parameters(), self.clip_norm)
+            if self.config.clip_norm is not None:
+                clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
             self.optimizer.step()
         return float(loss_sum), int(correct)
 
-    def _local_step(self, part: Any, epoch: int, step: int) -> tuple[float, int]:
+    def _local_step(self, part: Batch, epoch: int, step: int) -> tuple[float, int]:
         local = part.indices
         xb, tb = self._batch(part, epoch, step)
         loss, logits = train_step(
@@ -150,10 +198,8 @@ class Trainer:
         correct = 0
         if self.objective.classification:
             if logits is None:
-                import chainrule as cr
-
-                with cr.no_grad():
-                    logits = self.model(cr.tensor(xb)).data
+                with no_grad():
+                    logits = self.model(tensor(xb)).data
             correct = self.objective.correct(logits, self.y[local])
         return loss * len(local), correct
 
@@ -181,7 +227,7 @@ class Trainer:
 
     def _epoch(self, run: Run, callbacks: list[Callback], prog: Progress) -> dict[str, float]:
         start = time.perf_counter()
-        parts = list(self.sampler.epoch(run.epoch))
+        parts = list(self.batches.epoch(run.epoch))
         prog.epoch_begin(run.epoch)
         total, correct = 0.0, 0
         self.model.train()
@@ -199,8 +245,6 @@ class Trainer:
         return self._epoch_row(run, total, correct, len(parts), start)
 
     def _epoch_row(self, run: Run, total: float, correct: int, steps: int, start: float) -> dict:
-        from .loop import evaluate
-
         n = len(self.X)
         val = evaluate(self.model, self.Xv, self.yv, loss=self.objective.loss, ctx=self.ctx)
         if len(self.Xv) and not math.isfinite(val["loss"]):
@@ -220,26 +264,25 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(
         self,
-        epochs: int,
         *,
         callbacks: list[Callback],
-        scheduler: Any,
-        progress: Any,
-        checkpoint_dir: Any,
-        resume_from: Any,
-        config: dict | None,
+        scheduler: Any = None,
+        checkpoint_dir: str | Path | None = None,
+        resume_from: str | Path | None = None,
+        run_info: dict | None = None,
     ) -> History:
-        epochs = _check_positive_int("epochs", epochs)
+        """Train up to ``config.epochs`` (continuing ``resume_from``); see :func:`fit`."""
+        epochs = self.config.epochs
         if scheduler is not None and not hasattr(scheduler, "step"):
             scheduler = scheduler(self.optimizer)
-        self.scheduler, self.config = scheduler, config
+        self.scheduler, self.run_info = scheduler, dict(run_info or {})
         self.ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         root = self.ctx is None or self.ctx.is_root
         history = History()
         run = Run(model=self.model, optimizer=self.optimizer, history=history)
         first = 1 if resume_from is None else self._resume(Path(resume_from), run, callbacks)
-        steps = -(-len(self.X) // self.batch_size)
-        prog = Progress(progress if root else False, epochs, steps)
+        steps = len(self.batches)
+        prog = Progress(self.config.progress if root else False, epochs, steps)
         for cb in callbacks:
             cb.on_train_begin(run)
         for epoch in range(first, epochs + 1):
@@ -255,7 +298,7 @@ class Trainer:
             if self.scheduler is not None:
                 self.scheduler.step()
             if self.ckpt_dir is not None and root:
-                self._save(run, callbacks)
+                self._save(self.ckpt_dir, run, callbacks)
             if run.stop_training:
                 prog.message(f"early stopping at epoch {epoch}")
                 break
@@ -264,22 +307,16 @@ class Trainer:
         return history
 
     def training_config(self) -> dict:
-        """The JSON-serialisable settings of this run."""
+        """The JSON settings of this run: the :class:`FitConfig` fields (with the resolved
+        loss and the optimizer's learning rate) and the ``run_info`` given to :meth:`run`."""
         return {
-            "optimizer": type(self.optimizer).__name__,
-            "lr": getattr(self.optimizer, "lr", None),
-            "batch_size": self.batch_size,
-            "lam": self.lam,
-            "seed": self.seed,
-            "backend": self.backend,
+            **self.config.to_dict(),
+            "lr": getattr(self.optimizer, "lr", self.config.lr),
             "loss": self.objective.loss,
-            "augment": self.augment,
-            "shuffle": self.shuffle,
-            "clip_norm": self.clip_norm,
-            **(self.config or {}),
+            **self.run_info,
         }
 
-    def _save(self, run: Run, callbacks: list[Callback]) -> None:
+    def _save(self, directory: Path, run: Run, callbacks: list[Callback]) -> None:
         extra: dict[str, Any] = {}
         best = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
         if best is not None and best.best_weights is not None:
@@ -300,7 +337,7 @@ class Trainer:
             ],
         }
         save_checkpoint(
-            self.ckpt_dir,
+            directory,
             self.model,
             self.optimizer,
             state,

@@ -1,7 +1,7 @@
 """A two-layer tanh MLP and a momentum-SGD step written with chainrule's core ops.
 
-The distributed test scripts train it so they need only the core and
-chainrule.distributed, not the nn/optim/train packages.
+The distributed test scripts train it so they need only the core, the mini-batches of
+chainrule.data and chainrule.distributed, not the nn/optim/train packages.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 import chainrule as cr
-from chainrule.distributed import Context, ShardedBatches
+from chainrule.data import MiniBatches
+from chainrule.distributed import Context
 
 
 def init_params(sizes: list[int], seed: int, dtype: type = np.float64) -> list[cr.Tensor]:
@@ -55,7 +56,7 @@ def train(
     """
     n_classes = int(y.max()) + 1
     velocity = [np.zeros(p.shape, p.dtype) for p in params]
-    batches = ShardedBatches(len(X), batch_size, rank=ctx.rank, size=ctx.size, seed=seed)
+    batches = MiniBatches(X, y, batch_size, rank=ctx.rank, size=ctx.size, seed=seed)
     step, epoch, sums = 0, 0, []
     while step < steps:
         for part in batches.epoch(epoch):

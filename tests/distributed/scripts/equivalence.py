@@ -14,7 +14,8 @@ import sys
 import numpy as np
 from _tiny_mlp import init_params, train
 
-from chainrule.distributed import Context, get_context, global_batches
+from chainrule.data import batch_indices
+from chainrule.distributed import Context, get_context
 
 SIZES = [8, 16, 3]
 
@@ -48,7 +49,7 @@ def main(steps: int, batch_size: int, n: int) -> None:
             serial = [p.numpy() for p in serial]
             start = [p.numpy() for p in init_params(SIZES, seed=1)]
             expected = [
-                len(b) for e in range(steps) for b in global_batches(n, batch_size, seed=0, epoch=e)
+                len(b) for e in range(steps) for b in batch_indices(n, batch_size, seed=0, epoch=e)
             ][:steps]
             result = {
                 "size": ctx.size,

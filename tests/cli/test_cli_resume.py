@@ -9,7 +9,7 @@ import pytest
 
 from chainrule.cli import main
 from chainrule.train import LambdaCallback
-from chainrule.train.checkpoint import load_arrays
+from chainrule.train.checkpoint import current_dir, load_arrays
 from chainrule.train.rundir import train_run
 
 # SGD with momentum, L2, clipping and early stopping (its state and best weights are resumed)
@@ -46,8 +46,11 @@ def _assert_same_arrays(a: dict, b: dict) -> None:
 
 
 def _assert_same_run(resumed, straight) -> None:
-    for name in ("model.safetensors", "optimizer.safetensors", "checkpoint/model.safetensors"):
+    for name in ("model.safetensors", "optimizer.safetensors"):
         _assert_same_arrays(load_arrays(resumed / name), load_arrays(straight / name))
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        a, b = (current_dir(d / "checkpoint") / name for d in (resumed, straight))
+        _assert_same_arrays(load_arrays(a), load_arrays(b))
     h1, h2 = _history(resumed), _history(straight)
     assert h1.keys() == h2.keys()
     for k in h1:
@@ -195,7 +198,7 @@ def test_resume_of_a_directory_that_is_not_a_run_is_an_error(tmp_path, capsys):
 def test_a_corrupt_or_missing_checkpoint_is_an_error(iris_run, tmp_path, damage, why, capsys):
     run = tmp_path / "run"
     shutil.copytree(iris_run, run)
-    ckpt = run / "checkpoint"
+    ckpt = current_dir(run / "checkpoint")
     if damage == "truncate":
         blob = (ckpt / "model.safetensors").read_bytes()
         (ckpt / "model.safetensors").write_bytes(blob[: len(blob) // 2])

@@ -4,13 +4,22 @@ A run directory holds the final model (``model.safetensors``, ``config.json``
 with the architecture, training settings and input scaler,
 ``train_state.json``), ``metrics.json``, ``history.csv``, PNG plots and a
 ``checkpoint/`` subdirectory with the last epoch's resumable state.
+
+The final save is one unit: ``train_state.json`` is removed first and written
+last with the hashes of the other files, so a run killed while saving has no
+(or a mismatching) ``train_state.json``. Readers (:func:`evaluate_run`,
+:func:`predict_run`, :func:`describe_run`) then fall back to the last complete
+checkpoint and say so with a :class:`~chainrule.train.runfiles.RunWarning`, as
+they do for a run interrupted during training.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
+import os
+import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -20,10 +29,20 @@ import numpy as np
 
 from chainrule.atomic import write_json_atomic
 
-from .checkpoint import load_checkpoint, load_config, save_checkpoint
+from .checkpoint import (
+    STATE_FILE,
+    Checkpoint,
+    current_dir,
+    encode_checkpoint,
+    load_checkpoint,
+    load_config,
+    remove_leftovers,
+    write_in_place,
+)
 from .errors import CheckpointError, TrainingDiverged
 from .loop import _distributed_context, evaluate, fit
 from .metrics import confusion_matrix, predict_labels, predict_proba, r2_score
+from .runfiles import RunWarning, check_metrics, read_json
 from .steps import make_optimizer
 
 __all__ = [
@@ -33,6 +52,7 @@ __all__ = [
     "describe_run",
     "evaluate_run",
     "load_inputs",
+    "open_run",
     "predict_run",
     "run_config",
     "train_run",
@@ -188,7 +208,9 @@ def fit_run(
     guard = nullcontext() if ctx is None else ctx.abort_on_error(collective=(TrainingDiverged,))
     with guard:
         if root:
-            out.mkdir(parents=True, exist_ok=True)
+            _check_writable(out)
+            remove_leftovers(out)  # what killed writes of an earlier try left behind
+            remove_leftovers(out / "checkpoint")
         start = time.perf_counter()
         history = fit(
             model,
@@ -200,11 +222,9 @@ def fit_run(
             **fit_kw,
         )
         elapsed = time.perf_counter() - start
-        if root:  # under MPI every rank holds the same model; rank 0 alone writes
-            _save_run(out, model, opt, ds, history, config, fit_kw)
         metrics = _final_metrics(model, ds, history, elapsed, ctx)  # a collective under MPI
-        if root:
-            write_json_atomic(out / "metrics.json", metrics)
+        if root:  # under MPI every rank holds the same model; rank 0 alone writes
+            _save_run(out, model, opt, ds, history, config, fit_kw, metrics)
             if plots:
                 _write_plots(out, model, ds, history)
             else:
@@ -215,8 +235,26 @@ def fit_run(
     return result
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before training, not after the first epoch, when ``out`` cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"cannot write to the run directory {out}: {exc.strerror or exc}") from None
+
+
 def _save_run(
-    out: Path, model: Any, opt: Any, ds: Any, history: Any, config: dict, fit_kw: dict
+    out: Path,
+    model: Any,
+    opt: Any,
+    ds: Any,
+    history: Any,
+    config: dict,
+    fit_kw: dict,
+    metrics: dict,
 ) -> None:
     seed = config["data_seed"]
     state = {"epoch": len(history), "history": history.to_dict(), "seed": seed, "final": True}
@@ -226,8 +264,13 @@ def _save_run(
         **config,
         **{k: v for k, v in fit_kw.items() if k not in ("callbacks", "progress")},
     }
-    save_checkpoint(out, model, opt, state, config=train_cfg, scaler=ds.scaler)
-    history.to_csv(out / "history.csv")
+    files = encode_checkpoint(model, opt, state, config=train_cfg, scaler=ds.scaler)
+
+    def more() -> None:
+        history.to_csv(out / "history.csv")
+        write_json_atomic(out / "metrics.json", metrics)
+
+    write_in_place(out, files, more=more)
 
 
 def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float, ctx: Any = None) -> dict:
@@ -284,6 +327,64 @@ def _scaler(cfg: dict) -> Any:
     )
 
 
+def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
+    """Load a run's final save, or its last complete checkpoint when the run did not finish.
+
+    A run killed during training has only ``checkpoint/``; one killed during
+    its final save has no top-level ``train_state.json``; one killed while
+    being resumed has a final save older than its checkpoint. In each case the
+    checkpoint is used and the note says so and how to continue.
+
+    Returns
+    -------
+    tuple
+        ``(directory, config, checkpoint, note)``: the directory read (the run
+        or its ``checkpoint/``), its ``config.json``, the loaded
+        :class:`~chainrule.train.checkpoint.Checkpoint` and None or a note.
+
+    Raises
+    ------
+    CheckpointError
+        When neither is complete and valid, or a file is damaged (naming it).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such directory")
+    ckpt_dir = run_dir / "checkpoint"
+    has_final = (run_dir / STATE_FILE).exists() or not ckpt_dir.is_dir()
+    final = (load_config(run_dir), load_checkpoint(run_dir)) if has_final else None
+    if not ckpt_dir.is_dir():
+        assert final is not None
+        return run_dir, final[0], final[1], None
+    if not (current_dir(ckpt_dir) / STATE_FILE).exists():
+        if final is not None:
+            return run_dir, final[0], final[1], None
+        raise CheckpointError(
+            f"{run_dir}: training was interrupted before its first checkpoint was complete, so "
+            f"the run holds no model; train it again with `chainrule train --out {run_dir} "
+            "--force`"
+        )
+    cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+    done = ckpt.train_state["epoch"]
+    if final is not None and final[1].train_state["epoch"] >= done:
+        return run_dir, final[0], final[1], None
+    planned = cfg.get("training", {}).get("epochs")
+    stopped = ckpt.train_state.get("history", {}).get("stopped_epoch")
+    resume = f"`chainrule train --resume {run_dir}`"
+    if final is None and (stopped is not None or (planned is not None and done >= planned)):
+        note = (
+            f"{run_dir}: its final save did not complete; using its last complete checkpoint "
+            f"({ckpt_dir}, epoch {done}); {resume} completes the run"
+        )
+    else:
+        of = f" of {planned}" if planned is not None else ""
+        note = (
+            f"{run_dir}: training was interrupted after epoch {done}{of}; using its last "
+            f"complete checkpoint ({ckpt_dir}); continue it with {resume}"
+        )
+    return ckpt_dir, cfg, ckpt, note
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -300,8 +401,10 @@ def evaluate_run(
     """
     from chainrule import data
 
-    cfg = load_config(run_dir)
-    model = load_checkpoint(run_dir).model
+    _, cfg, ckpt, note = open_run(run_dir)
+    if note is not None:
+        warnings.warn(note, RunWarning, stacklevel=2)
+    model = ckpt.model
     training = cfg.get("training", {})
     name = dataset or training.get("dataset")
     if name is None:
@@ -400,8 +503,10 @@ def predict_run(
         Class labels (N,), class probabilities (N, K) with ``proba``, or
         regression values (N, K).
     """
-    cfg = load_config(run_dir)
-    model = load_checkpoint(run_dir).model
+    _, cfg, ckpt, note = open_run(run_dir)
+    if note is not None:
+        warnings.warn(note, RunWarning, stacklevel=2)
+    model = ckpt.model
     if proba and model.output == "linear":
         raise ValueError(
             f"{run_dir} is a regression run (linear output): it predicts values, not class "
@@ -418,9 +523,13 @@ def predict_run(
 
 
 def describe_run(run_dir: str | Path) -> str:
-    """A readable summary of a run: architecture, per-layer shapes and parameter counts."""
-    cfg = load_config(run_dir)
-    model = load_checkpoint(run_dir).model
+    """A readable summary of a run: architecture, per-layer shapes and parameter counts.
+
+    For a run that did not finish (see :func:`open_run`), a ``status:`` line
+    says so and how to continue it.
+    """
+    directory, cfg, ckpt, note = open_run(run_dir)
+    model = ckpt.model
     arch = cfg["model"]
     sizes = "-".join(str(int(layer.W.shape[1])) for layer in model.layers)
     sizes += f"-{int(model.layers[-1].W.shape[0])}"
@@ -460,11 +569,20 @@ def describe_run(run_dir: str | Path) -> str:
                 if k in tr
             ),
         ]
-    metrics = Path(run_dir) / "metrics.json"
-    if metrics.exists():
-        try:
-            m = json.loads(metrics.read_text())
-            lines.append(f"test accuracy {m.get('test_accuracy')}, test loss {m.get('test_loss')}")
-        except json.JSONDecodeError:
-            lines.append("metrics.json is unreadable")
+    if note is not None:
+        lines += ["", f"status: {note.split(': ', 1)[1]}"]
+    elif (directory / "metrics.json").exists():
+        m = read_json(directory / "metrics.json", check_metrics)
+        if m.get("test_r2") is not None:
+            lines.append(f"test R^2 {_fmt4(m['test_r2'])}, test loss {_fmt4(m.get('test_loss'))}")
+        else:
+            lines.append(
+                f"test accuracy {_fmt4(m.get('test_accuracy'))}, "
+                f"test loss {_fmt4(m.get('test_loss'))}"
+            )
     return "\n".join(lines)
+
+
+def _fmt4(v: Any) -> str:
+    """A figure as ``chainrule train`` prints it: 4 decimals, ``n/a`` when missing."""
+    return "n/a" if v is None else f"{v:.4f}"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .callbacks import Callback, EarlyStopping, Run
-from .checkpoint import STATE_FILE, load_arrays, load_checkpoint, save_checkpoint
+from .checkpoint import STATE_FILE, current_dir, load_arrays, load_checkpoint, save_checkpoint
 from .errors import TrainingDiverged
 from .history import History
 from .objective import Objective
@@ -160,7 +160,7 @@ class Trainer:
     def _diverged(self, epoch: int, step: int, steps: int, what: str, value: float) -> None:
         where = ""
         if self.ckpt_dir is not None:
-            if (self.ckpt_dir / STATE_FILE).exists():
+            if (current_dir(self.ckpt_dir) / STATE_FILE).exists():
                 where = f" The last good checkpoint in {self.ckpt_dir} is intact."
             else:
                 where = f" No checkpoint was written to {self.ckpt_dir} yet."
@@ -311,6 +311,7 @@ class Trainer:
 
     def _resume(self, directory: Path, run: Run, callbacks: list[Callback]) -> int:
         model, optim_state, state = load_checkpoint(directory)
+        directory = current_dir(directory)  # the generation holding the files
         if model.config() != self.model.config():
             raise ValueError(
                 f"fit: the checkpoint in {directory} holds a different architecture "

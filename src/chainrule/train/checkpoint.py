@@ -46,6 +46,7 @@ from .runfiles import blas_threads, check_config, check_train_state, read_json
 
 __all__ = [
     "Checkpoint",
+    "committed",
     "current_dir",
     "load_arrays",
     "load_checkpoint",
@@ -406,6 +407,13 @@ def current_dir(directory: str | Path) -> Path:
     if not (directory / name).is_dir():
         raise CheckpointError(f"{pointer}: names {name}, which is missing from {directory}")
     return directory / name
+
+
+def committed(directory: str | Path) -> bool:
+    """Whether ``directory`` holds a checkpoint that was completely written (a ``CURRENT``
+    pointer, or ``train_state.json`` in the one-directory layout); its files are not checked."""
+    directory = Path(directory)
+    return (directory / POINTER_FILE).exists() or (directory / STATE_FILE).exists()
 
 
 def _verify(directory: Path, state: dict) -> None:

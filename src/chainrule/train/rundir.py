@@ -32,7 +32,7 @@ from chainrule.atomic import write_json_atomic
 from .checkpoint import (
     STATE_FILE,
     Checkpoint,
-    current_dir,
+    committed,
     encode_checkpoint,
     load_checkpoint,
     load_config,
@@ -356,7 +356,7 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
     if not ckpt_dir.is_dir():
         assert final is not None
         return run_dir, final[0], final[1], None
-    if not (current_dir(ckpt_dir) / STATE_FILE).exists():
+    if not committed(ckpt_dir):
         if final is not None:
             return run_dir, final[0], final[1], None
         raise CheckpointError(

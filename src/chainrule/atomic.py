@@ -39,7 +39,7 @@ __all__ = [
     "write_text_atomic",
 ]
 
-_fault_count = 0
+_fault_counts: dict[int, int] = {}  # by process id: a forked child counts from 0
 
 
 def fault_point(name: str) -> None:
@@ -50,13 +50,12 @@ def fault_point(name: str) -> None:
     spec = os.environ.get("CHAINRULE_FAULT")
     if not spec:
         return
-    global _fault_count
-    _fault_count += 1
+    count = _fault_counts[os.getpid()] = _fault_counts.get(os.getpid(), 0) + 1
     if spec == "LIST":
-        print(f"chainrule: fault point {_fault_count} {name}", file=sys.stderr, flush=True)
+        print(f"chainrule: fault point {count} {name}", file=sys.stderr, flush=True)
         return
     action, _, n = spec.partition(":")
-    if not n.isdigit() or int(n) != _fault_count:
+    if not n.isdigit() or int(n) != count:
         return
     if action == "KILL":
         os.kill(os.getpid(), signal.SIGKILL)

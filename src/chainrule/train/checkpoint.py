@@ -287,9 +287,10 @@ def save_checkpoint(
 
 def _write_error(directory: Path, exc: OSError) -> OSError:
     what = exc.strerror or str(exc)
+    kept = "the previous checkpoint is kept" if committed(directory) else "none was written yet"
     err = OSError(
         f"cannot write the checkpoint in {directory}: {what}"
-        f"{f' ({exc.filename})' if exc.filename else ''}; the previous checkpoint is kept"
+        f"{f' ({exc.filename})' if exc.filename else ''}; {kept}"
     )
     err.errno = exc.errno
     return err

@@ -270,7 +270,14 @@ def _save_run(
         history.to_csv(out / "history.csv")
         write_json_atomic(out / "metrics.json", metrics)
 
-    write_in_place(out, files, more=more)
+    try:
+        write_in_place(out, files, more=more)
+    except OSError as exc:
+        raise OSError(
+            f"cannot write the final files of {out}: {exc.strerror or exc}; its checkpoint of "
+            f"epoch {len(history)} is complete, and `chainrule train --resume {out}` writes "
+            "them once the problem is fixed"
+        ) from None
 
 
 def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float, ctx: Any = None) -> dict:

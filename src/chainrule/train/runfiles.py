@@ -10,6 +10,7 @@ whether it is required.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -280,19 +281,24 @@ def check_metrics(path: Path, metrics: dict) -> None:
 def blas_threads() -> int | None:
     """The number of threads the BLAS library uses now, or None when it cannot be told.
 
-    Asks threadpoolctl when it is installed, else reads ``OPENBLAS_NUM_THREADS``,
+    Asks threadpoolctl when it is installed (the libraries loaded are looked up
+    once, their thread counts every time), else reads ``OPENBLAS_NUM_THREADS``,
     ``MKL_NUM_THREADS`` and ``OMP_NUM_THREADS``.
     """
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        threadpool_info = None
-    if threadpool_info is not None:
-        counts = [int(p["num_threads"]) for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return max(counts)
+    counts = [int(lib.num_threads) for lib in _blas_libraries()]
+    if counts:
+        return max(counts)
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(var, "")
         if value.isdigit() and int(value) > 0:
             return int(value)
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_libraries() -> tuple[Any, ...]:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return ()
+    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)

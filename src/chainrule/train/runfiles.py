@@ -77,7 +77,6 @@ FLAG = Field("true or false", lambda v: isinstance(v, bool))
 OBJECT = Field("an object", lambda v: isinstance(v, dict))
 NUMBERS = Field("a list of numbers", _list_of(_is_num))
 TEXTS = Field("a list of strings", _list_of(lambda x: isinstance(x, str)))
-HEX64 = "a SHA-256 hex digest"
 
 
 def _files_ok(v: Any) -> bool:
@@ -110,7 +109,7 @@ HISTORY = {
 
 TRAIN_STATE = {
     "epoch": COUNT.req(),
-    "files": Field(f"an object of file names and {HEX64}s", _files_ok).req(),
+    "files": Field("an object mapping file names to SHA-256 hex digests", _files_ok).req(),
     "history": OBJECT,
     "callbacks": Field('a list of {"class": string, "state": object}', _callbacks_ok),
     "seed": INT,

@@ -87,7 +87,7 @@ def _print_result(res, where: str, *, quiet: bool) -> None:
 def _cmd_resume(args: argparse.Namespace) -> int:
     from chainrule.train.resume import load_run_settings, resume_run
 
-    given = getattr(args, "given", set())
+    given: set[str] = getattr(args, "given", set())
     misplaced = [f"--{d.replace('_', '-')}" for d in ("out", "force") if d in given]
     if misplaced:
         raise ValueError(

@@ -256,7 +256,8 @@ def _edit(path, change) -> None:
 
 
 STATE_EDITS = [
-    (lambda s: {}, "field 'epoch' is missing"),
+    (lambda s: {}, "field 'files' is missing"),
+    (lambda s: {"files": s["files"]}, "field 'epoch' is missing"),
     (lambda s: {**s, "epoch": None}, "field 'epoch' must be an integer >= 0, got null"),
     (lambda s: {**s, "epoch": -1}, "field 'epoch' must be an integer >= 0, got -1"),
     (
@@ -462,3 +463,19 @@ def test_resume_with_another_blas_thread_count_warns(iris_run, tmp_path, capsys)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_checkpoint_in_the_older_one_directory_layout_is_resumed_and_converted(
+    iris_run, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(iris_run, run)
+    ckpt = run / "checkpoint"
+    gen = current_dir(ckpt)
+    for f in gen.iterdir():
+        f.rename(ckpt / f.name)
+    gen.rmdir()
+    (ckpt / "CURRENT").unlink()
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet", "--no-plots"]) == 0
+    assert sorted(p.name for p in ckpt.iterdir()) == ["CURRENT", "gen-000001"]
+    assert json.loads((current_dir(ckpt) / "train_state.json").read_text())["epoch"] == 3

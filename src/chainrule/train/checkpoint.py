@@ -338,7 +338,8 @@ def remove_leftovers(directory: str | Path) -> list[str]:
 
     That is every ``.*.tmp`` file or directory and, in a checkpoint directory
     with a ``CURRENT`` pointer, every generation it does not name and the
-    files of the older one-directory layout.
+    files of the older one-directory layout (``train_state.json``,
+    ``config.json``, ``*.safetensors``).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -357,8 +358,9 @@ def remove_leftovers(directory: str | Path) -> list[str]:
                 shutil.rmtree(directory / g, ignore_errors=True)
                 removed.append(g)
                 fault_point(f"checkpoint: old generation {g} removed")
-        for legacy in (STATE_FILE, MODEL_FILE, OPTIM_FILE, CONFIG_FILE):
-            if (directory / legacy).is_file():  # state first: the rest is then no checkpoint
+        # the one-directory layout of older versions: state first, the rest is then no checkpoint
+        for legacy in [STATE_FILE, CONFIG_FILE, *(p.name for p in directory.glob("*.safetensors"))]:
+            if (directory / legacy).is_file():
                 (directory / legacy).unlink()
                 removed.append(legacy)
     return removed

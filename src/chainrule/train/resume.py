@@ -18,10 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import Checkpoint, committed, current_dir, load_checkpoint, load_config
+from .checkpoint import (
+    STATE_FILE,
+    Checkpoint,
+    committed,
+    current_dir,
+    load_checkpoint,
+    load_config,
+)
 from .errors import CheckpointError
 from .rundir import RunResult, fit_run, run_config
-from .runfiles import RunWarning, blas_threads
+from .runfiles import RunWarning, blas_threads, run_epoch
 from .steps import make_optimizer
 
 __all__ = ["load_run_settings", "resume_run", "setting_conflicts"]
@@ -53,6 +60,7 @@ def _load(run_dir: Path) -> tuple[dict, Checkpoint]:
                 f"again with `chainrule train --out {run_dir} --force`",
             )
         cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+        run_epoch(current_dir(ckpt_dir) / STATE_FILE, ckpt.train_state)
     except CheckpointError as exc:
         if str(exc).startswith("cannot resume"):
             raise
@@ -216,7 +224,7 @@ def _final_saved(run_dir: Path, done: int) -> bool:
         state = load_checkpoint(run_dir).train_state
     except CheckpointError:
         return False
-    return bool(state.get("final")) and state["epoch"] >= done
+    return bool(state.get("final")) and int(state.get("epoch", -1)) >= done
 
 
 def _check_threads(run_dir: Path, state: dict) -> None:

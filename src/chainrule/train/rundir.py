@@ -33,6 +33,7 @@ from .checkpoint import (
     STATE_FILE,
     Checkpoint,
     committed,
+    current_dir,
     encode_checkpoint,
     load_checkpoint,
     load_config,
@@ -42,7 +43,7 @@ from .checkpoint import (
 from .errors import CheckpointError, TrainingDiverged
 from .loop import _distributed_context, evaluate, fit
 from .metrics import confusion_matrix, predict_labels, predict_proba, r2_score
-from .runfiles import RunWarning, check_metrics, read_json
+from .runfiles import RunWarning, check_metrics, read_json, run_epoch
 from .steps import make_optimizer
 
 __all__ = [
@@ -372,8 +373,8 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
             "--force`"
         )
     cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
-    done = ckpt.train_state["epoch"]
-    if final is not None and final[1].train_state["epoch"] >= done:
+    done = run_epoch(current_dir(ckpt_dir) / STATE_FILE, ckpt.train_state)
+    if final is not None and run_epoch(run_dir / STATE_FILE, final[1].train_state) >= done:
         return run_dir, final[0], final[1], None
     planned = cfg.get("training", {}).get("epochs")
     stopped = ckpt.train_state.get("history", {}).get("stopped_epoch")

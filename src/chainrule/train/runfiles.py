@@ -31,6 +31,7 @@ __all__ = [
     "check_metrics",
     "check_train_state",
     "read_json",
+    "run_epoch",
 ]
 
 
@@ -108,7 +109,7 @@ HISTORY = {
 }
 
 TRAIN_STATE = {
-    "epoch": COUNT.req(),
+    "epoch": COUNT,
     "files": Field("an object mapping file names to SHA-256 hex digests", _files_ok).req(),
     "history": OBJECT,
     "callbacks": Field('a list of {"class": string, "state": object}', _callbacks_ok),
@@ -223,10 +224,17 @@ def check_train_state(path: Path, state: dict) -> None:
                 f"{path}: field 'history.{k}' has {len(hist[k])} entries, "
                 f"'history.epoch' has {n}; they must be equal"
             )
-    if n != state["epoch"]:
+    if "epoch" in state and n != state["epoch"]:
         raise CheckpointError(
             f"{path}: field 'epoch' is {state['epoch']} but 'history' holds {n} epochs"
         )
+
+
+def run_epoch(path: Path, state: dict) -> int:
+    """The ``epoch`` of a run's ``train_state.json`` (at ``path``), which a run must record."""
+    if "epoch" not in state:
+        raise CheckpointError(f"{path}: field 'epoch' is missing")
+    return int(state["epoch"])
 
 
 def check_config(path: Path, cfg: dict) -> None:

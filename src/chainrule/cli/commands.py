@@ -11,7 +11,9 @@ from pathlib import Path
 
 
 def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
+    from chainrule.train.rundir import figure
+
+    return figure(v)
 
 
 @contextmanager

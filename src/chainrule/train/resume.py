@@ -52,18 +52,16 @@ def _load(run_dir: Path) -> tuple[dict, Checkpoint]:
             run_dir,
             "it has no checkpoint/ directory; give a run directory written by `chainrule train`",
         )
+    if not committed(ckpt_dir):
+        raise _fail(
+            run_dir,
+            "training was interrupted before its first checkpoint was complete; train it "
+            f"again with `chainrule train --out {run_dir} --force`",
+        )
     try:
-        if not committed(ckpt_dir):
-            raise _fail(
-                run_dir,
-                "training was interrupted before its first checkpoint was complete; train it "
-                f"again with `chainrule train --out {run_dir} --force`",
-            )
         cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
         run_epoch(current_dir(ckpt_dir) / STATE_FILE, ckpt.train_state)
     except CheckpointError as exc:
-        if str(exc).startswith("cannot resume"):
-            raise
         raise _fail(run_dir, f"its checkpoint is missing or corrupt: {exc}") from None
     training = dict(cfg.get("training", {}))
     for key in ("dataset", "lr"):

@@ -7,7 +7,8 @@ with the architecture, training settings and input scaler,
 
 The final save is one unit: ``train_state.json`` is removed first and written
 last with the hashes of the other files, so a run killed while saving has no
-(or a mismatching) ``train_state.json``. Readers (:func:`evaluate_run`,
+``train_state.json`` (one whose hashes do not match is damage, and an error).
+Readers (:func:`evaluate_run`,
 :func:`predict_run`, :func:`describe_run`) then fall back to the last complete
 checkpoint and say so with a :class:`~chainrule.train.runfiles.RunWarning`, as
 they do for a run interrupted during training.
@@ -52,6 +53,7 @@ __all__ = [
     "fit_run",
     "describe_run",
     "evaluate_run",
+    "figure",
     "load_inputs",
     "open_run",
     "predict_run",
@@ -359,11 +361,11 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such directory")
     ckpt_dir = run_dir / "checkpoint"
-    has_final = (run_dir / STATE_FILE).exists() or not ckpt_dir.is_dir()
-    final = (load_config(run_dir), load_checkpoint(run_dir)) if has_final else None
-    if not ckpt_dir.is_dir():
-        assert final is not None
-        return run_dir, final[0], final[1], None
+    if not ckpt_dir.is_dir():  # a checkpoint directory itself, or a run of its own making
+        return run_dir, load_config(run_dir), load_checkpoint(run_dir), None
+    final = None
+    if (run_dir / STATE_FILE).exists():
+        final = (load_config(run_dir), load_checkpoint(run_dir))
     if not committed(ckpt_dir):
         if final is not None:
             return run_dir, final[0], final[1], None
@@ -578,19 +580,25 @@ def describe_run(run_dir: str | Path) -> str:
             ),
         ]
     if note is not None:
-        lines += ["", f"status: {note.split(': ', 1)[1]}"]
+        lines += ["", f"status: {note.removeprefix(f'{run_dir}: ')}"]
     elif (directory / "metrics.json").exists():
         m = read_json(directory / "metrics.json", check_metrics)
         if m.get("test_r2") is not None:
-            lines.append(f"test R^2 {_fmt4(m['test_r2'])}, test loss {_fmt4(m.get('test_loss'))}")
+            lines.append(f"test R^2 {figure(m['test_r2'])}, test loss {figure(m.get('test_loss'))}")
         else:
             lines.append(
-                f"test accuracy {_fmt4(m.get('test_accuracy'))}, "
-                f"test loss {_fmt4(m.get('test_loss'))}"
+                f"test accuracy {figure(m.get('test_accuracy'))}, "
+                f"test loss {figure(m.get('test_loss'))}"
             )
     return "\n".join(lines)
 
 
-def _fmt4(v: Any) -> str:
-    """A figure as ``chainrule train`` prints it: 4 decimals, ``n/a`` when missing."""
+def figure(v: float | None) -> str:
+    """A metric as the ``chainrule`` command prints it: 4 decimals, ``n/a`` when missing.
+
+    Examples
+    --------
+    >>> figure(0.9749303621169917), figure(None)
+    ('0.9749', 'n/a')
+    """
     return "n/a" if v is None else f"{v:.4f}"

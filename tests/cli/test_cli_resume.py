@@ -2,14 +2,16 @@
 
 import csv
 import json
+import os
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
 from chainrule.cli import main
 from chainrule.train import LambdaCallback
-from chainrule.train.checkpoint import load_arrays
+from chainrule.train.checkpoint import current_dir, load_arrays
 from chainrule.train.rundir import train_run
 
 # SGD with momentum, L2, clipping and early stopping (its state and best weights are resumed)
@@ -46,8 +48,11 @@ def _assert_same_arrays(a: dict, b: dict) -> None:
 
 
 def _assert_same_run(resumed, straight) -> None:
-    for name in ("model.safetensors", "optimizer.safetensors", "checkpoint/model.safetensors"):
+    for name in ("model.safetensors", "optimizer.safetensors"):
         _assert_same_arrays(load_arrays(resumed / name), load_arrays(straight / name))
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        a, b = (current_dir(d / "checkpoint") / name for d in (resumed, straight))
+        _assert_same_arrays(load_arrays(a), load_arrays(b))
     h1, h2 = _history(resumed), _history(straight)
     assert h1.keys() == h2.keys()
     for k in h1:
@@ -195,7 +200,7 @@ def test_resume_of_a_directory_that_is_not_a_run_is_an_error(tmp_path, capsys):
 def test_a_corrupt_or_missing_checkpoint_is_an_error(iris_run, tmp_path, damage, why, capsys):
     run = tmp_path / "run"
     shutil.copytree(iris_run, run)
-    ckpt = run / "checkpoint"
+    ckpt = current_dir(run / "checkpoint")
     if damage == "truncate":
         blob = (ckpt / "model.safetensors").read_bytes()
         (ckpt / "model.safetensors").write_bytes(blob[: len(blob) // 2])
@@ -242,3 +247,235 @@ def test_an_interrupted_run_resumes_to_its_planned_epochs(tmp_path, capsys):
     assert main(["train", "--resume", str(cut), "--quiet", "--no-plots"]) == 0
     _assert_same_run(cut, straight)
     assert _history(cut)["epoch"].tolist() == [1, 2, 3, 4, 5]
+
+
+# ---------------------------------------------------------------- hand-edited run files
+def _edit(path, change) -> None:
+    obj = json.loads(path.read_text())
+    path.write_text(json.dumps(change(obj)))
+
+
+STATE_EDITS = [
+    (lambda s: {}, "field 'files' is missing"),
+    (lambda s: {"files": s["files"]}, "field 'epoch' is missing"),
+    (lambda s: {**s, "epoch": None}, "field 'epoch' must be an integer >= 0, got null"),
+    (lambda s: {**s, "epoch": -1}, "field 'epoch' must be an integer >= 0, got -1"),
+    (
+        lambda s: {**s, "files": None},
+        "field 'files' must be an object mapping file names to SHA-256 hex digests, got null",
+    ),
+    (lambda s: {**s, "history": [1]}, "field 'history' must be an object, got [1]"),
+    (
+        lambda s: {**s, "history": {**s["history"], "loss": "low"}},
+        "field 'history.loss' must be a list of numbers, got \"low\"",
+    ),
+    (
+        lambda s: {**s, "history": {**s["history"], "loss": [0.5]}},
+        "field 'history.loss' has 1 entries, 'history.epoch' has 2; they must be equal",
+    ),
+    (
+        lambda s: {**s, "callbacks": {"EarlyStopping": 1}},
+        'field \'callbacks\' must be a list of {"class": string, "state": object}, '
+        'got {"EarlyStopping": 1}',
+    ),
+    (lambda s: {**s, "callbacks": [3]}, "field 'callbacks' must be a list of"),
+    (lambda s: {**s, "epoch": 7}, "field 'epoch' is 7 but 'history' holds 2 epochs"),
+]
+
+
+@pytest.mark.parametrize("change, why", STATE_EDITS)
+def test_a_hand_edited_train_state_is_one_line_naming_file_and_field(
+    iris_run, tmp_path, change, why, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(iris_run, run)
+    _edit(run / "train_state.json", change)
+    for cmd in ("info", "evaluate"):
+        assert main([cmd, str(run)]) == 1
+        assert _error(capsys).startswith(f"{run / 'train_state.json'}: {why}")
+    state = current_dir(run / "checkpoint") / "train_state.json"
+    _edit(state, change)
+    assert main(["train", "--resume", str(run), "--epochs", "4"]) == 1
+    assert _error(capsys).startswith(
+        f"cannot resume {run}: its checkpoint is missing or corrupt: {state}: {why}"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("[1]", "expected a JSON object, got [1]"),
+        ('{"test_accuracy": "high"}', "field 'test_accuracy' must be a number in [0, 1] or null"),
+        ('{"test_accuracy": 1.5}', "field 'test_accuracy' must be a number in [0, 1] or null"),
+        ('{"epochs": 2.5}', "field 'epochs' must be an integer >= 0, got 2.5"),
+    ],
+)
+def test_a_hand_edited_metrics_file_is_one_line_naming_file_and_field(
+    iris_run, tmp_path, text, why, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(iris_run, run)
+    (run / "metrics.json").write_text(text)
+    assert main(["info", str(run)]) == 1
+    assert _error(capsys).startswith(f"{run / 'metrics.json'}: {why}")
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda c: {**c, "model": [4, 8, 3]}, "field 'model' must be an object, got [4, 8, 3]"),
+        (
+            lambda c: {**c, "model": {**c["model"], "layer_sizes": [4]}},
+            "field 'model.layer_sizes' must be a list of at least 2 integers >= 1, got [4]",
+        ),
+        (
+            lambda c: {**c, "training": {**c["training"], "epochs": "many"}},
+            "field 'training.epochs' must be an integer >= 1, got \"many\"",
+        ),
+        (
+            lambda c: {**c, "scaler": {"mean": [0.0], "std": [1.0]}},
+            "fields 'scaler.mean' and 'scaler.std' must hold 4 numbers each",
+        ),
+    ],
+)
+def test_a_hand_edited_config_is_one_line_naming_file_and_field(
+    iris_run, tmp_path, change, why, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(iris_run, run)
+    _edit(run / "config.json", change)
+    assert main(["evaluate", str(run)]) == 1
+    assert _error(capsys).startswith(f"{run / 'config.json'}: {why}")
+
+
+# ---------------------------------------------------------------- interrupted runs
+def test_info_and_evaluate_on_an_interrupted_run_use_its_checkpoint_and_say_how_to_resume(
+    tmp_path, capsys
+):
+    kw = {"dataset": "iris", "layers": [8], "plots": False, "progress": False, "lr": 0.02}
+    cut = tmp_path / "cut"
+    with pytest.raises(_Interrupt):
+        train_run(cut, epochs=5, batch_size=16, callbacks=[_stop_after(3)], **kw)
+    capsys.readouterr()
+    assert main(["info", str(cut)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == (
+        f"status: training was interrupted after epoch 3 of 5; using its last complete "
+        f"checkpoint ({cut / 'checkpoint'}); continue it with `chainrule train --resume {cut}`"
+    )
+    assert main(["evaluate", str(cut)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("iris (test split, 30 samples): accuracy ")
+    assert err == (
+        f"chainrule: note: {cut}: training was interrupted after epoch 3 of 5; using its last "
+        f"complete checkpoint ({cut / 'checkpoint'}); continue it with "
+        f"`chainrule train --resume {cut}`\n"
+    )
+
+
+def test_a_run_killed_in_its_final_save_is_completed_by_resume(tmp_path, capsys):
+    kw = {"dataset": "iris", "layers": [8], "plots": False, "progress": False, "lr": 0.02}
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    train_run(straight, epochs=3, batch_size=16, **kw)
+    shutil.copytree(straight, cut)
+    # what a kill after the final save's first file leaves: no train_state.json, a stale tmp
+    (cut / "train_state.json").unlink()
+    (cut / "config.json").unlink()
+    (cut / ".config.json.x1y2.tmp").write_text("{")
+    (cut / "checkpoint" / ".gen-000004.tmp").mkdir()
+    capsys.readouterr()
+    assert main(["info", str(cut)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"status: its final save did not complete; using its last complete checkpoint "
+        f"({cut / 'checkpoint'}, epoch 3); `chainrule train --resume {cut}` completes the run"
+    )
+    assert main(["evaluate", str(cut)]) == 0
+    assert "its final save did not complete" in capsys.readouterr().err
+    assert main(["train", "--resume", str(cut), "--no-progress", "--no-plots"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"run completed from its checkpoint of epoch 3 (its final save had not finished), "
+        f"saved in {cut}"
+    )
+    _assert_same_run(cut, straight)
+    assert not list(cut.glob(".*.tmp")) and not list((cut / "checkpoint").glob(".*"))
+    assert main(["info", str(cut)]) == 0 and "status" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- read-only directories
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """An existing directory this process cannot write (a read-only tmpfs for root)."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        yield path
+        path.chmod(0o755)
+        return
+    cmd = ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)]
+    if subprocess.run(cmd, capture_output=True).returncode != 0:
+        pytest.skip("running as root without mount: no directory is read-only to root")
+    yield path
+    subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_out_read_only_fails_before_training(read_only_dir, capsys):
+    code = main(["train", *IRIS.split(), "--out", str(read_only_dir), "--no-progress"])
+    assert code == 1
+    msg = _error(capsys)  # also: nothing on stdout, so no epoch was trained
+    assert msg.startswith(f"cannot write to the run directory {read_only_dir}: ")
+    assert "Read-only file system" in msg or "Permission denied" in msg
+
+
+def test_predict_into_a_read_only_directory_names_the_output(iris_run, read_only_dir, capsys):
+    src = iris_run.parent / "x.csv"
+    src.write_text("5.1,3.5,1.4,0.2\n")
+    target = read_only_dir / "preds.csv"
+    assert main(["predict", str(iris_run), str(src), "-o", str(target)]) == 1
+    msg = _error(capsys)
+    assert msg.startswith(f"cannot write {target}: ") and ".tmp" not in msg
+
+
+def test_info_rounds_like_train(iris_run, capsys):
+    capsys.readouterr()
+    assert main(["info", str(iris_run)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    m = json.loads((iris_run / "metrics.json").read_text())
+    assert last == f"test accuracy {m['test_accuracy']:.4f}, test loss {m['test_loss']:.4f}"
+
+
+def test_resume_with_another_blas_thread_count_warns(iris_run, tmp_path, capsys):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    run = tmp_path / "run"
+    shutil.copytree(iris_run, run)
+    state = json.loads((current_dir(run / "checkpoint") / "train_state.json").read_text())
+    assert state["blas_threads"] == 1  # the tests pin OPENBLAS_NUM_THREADS=1
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"chainrule: note: {run} was trained with 1 BLAS thread(s) and is resumed with 2: sums "
+        "may be added in another order, so the result can differ from an uninterrupted run in "
+        "the last bits; set OPENBLAS_NUM_THREADS=1 (or MKL_NUM_THREADS/OMP_NUM_THREADS) to "
+        "resume bit for bit\n"
+    )
+    # the new checkpoints record 2 threads: resumed with 2 again, no note
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_checkpoint_in_the_older_one_directory_layout_is_resumed_and_converted(
+    iris_run, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(iris_run, run)
+    ckpt = run / "checkpoint"
+    gen = current_dir(ckpt)
+    for f in gen.iterdir():
+        f.rename(ckpt / f.name)
+    gen.rmdir()
+    (ckpt / "CURRENT").unlink()
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--quiet", "--no-plots"]) == 0
+    assert sorted(p.name for p in ckpt.iterdir()) == ["CURRENT", "gen-000001"]
+    assert json.loads((current_dir(ckpt) / "train_state.json").read_text())["epoch"] == 3

@@ -340,8 +340,13 @@ HEADLINES = {
         f"{r['median_abs_log10_step_ratio']['forward']:.2f}",
         f"{r['median_abs_log10_step_ratio']['central']:.2f}",
         f"{r['median_abs_log10_step_ratio']['richardson']:.2f}",
-        *[f"{v:.3f}" for v in (min(r["float64_truncation_slopes"]["central"]),
-                               max(r["float64_truncation_slopes"]["richardson"]))],
+        *[
+            f"{v:.3f}"
+            for v in (
+                min(r["float64_truncation_slopes"]["central"]),
+                max(r["float64_truncation_slopes"]["richardson"]),
+            )
+        ],
         f"{r['central_beats_forward_count']}/{r['n_cases']}",
         *[fmt(c["best_error"]) for c in r["cases"]],
         *[fmt(c["best_step"]) for c in r["cases"]],

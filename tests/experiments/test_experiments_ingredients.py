@@ -44,9 +44,12 @@ def test_one_unit_net_equals_a_network_with_identical_units() -> None:
     # identical units: every row of W1 alike, every unit's outgoing weights alike, ...
     w1, w2, w3 = rng.normal(size=(1, 5)), rng.normal(size=(1, 1)), rng.normal(size=(2, 1))
     state = {
-        "layers.0.W": np.repeat(w1, 4, axis=0), "layers.0.b": np.full(4, 0.3),
-        "layers.1.W": np.full((3, 4), w2[0, 0]), "layers.1.b": np.full(3, -0.2),
-        "layers.2.W": np.repeat(w3, 3, axis=1), "layers.2.b": np.array([0.1, 0.4]),
+        "layers.0.W": np.repeat(w1, 4, axis=0),
+        "layers.0.b": np.full(4, 0.3),
+        "layers.1.W": np.full((3, 4), w2[0, 0]),
+        "layers.1.b": np.full(3, -0.2),
+        "layers.2.W": np.repeat(w3, 3, axis=1),
+        "layers.2.b": np.array([0.1, 0.4]),
     }
     m.load_state_dict(state)
     one = one_unit_net(m)

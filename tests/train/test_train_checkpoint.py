@@ -7,7 +7,7 @@ import pytest
 
 from chainrule import nn, optim
 from chainrule.train import CheckpointError, load_checkpoint, save_checkpoint
-from chainrule.train.checkpoint import load_arrays, save_arrays
+from chainrule.train.checkpoint import current_dir, load_arrays, save_arrays
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_round_trip_model_optimizer_and_state(saved):
     ref = opt.state_dict()
     assert json.dumps(_shape_tree(fresh.state_dict())) == json.dumps(_shape_tree(ref))
     assert state["epoch"] == 4 and state["note"] == "x"
-    cfg = json.loads((d / "config.json").read_text())
+    cfg = json.loads((current_dir(d) / "config.json").read_text())
     assert cfg["training"] == {"lr": 0.01} and cfg["model"] == model.config()
 
 
@@ -67,8 +67,8 @@ def test_save_arrays_keeps_nesting_scalars_and_dtypes(tmp_path):
 
 def test_truncated_weights_give_clear_error(saved):
     d, _, _ = saved
-    blob = (d / "model.safetensors").read_bytes()
-    (d / "model.safetensors").write_bytes(blob[: len(blob) // 2])
+    blob = (current_dir(d) / "model.safetensors").read_bytes()
+    (current_dir(d) / "model.safetensors").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(CheckpointError, match="model.safetensors.*(corrupt|truncated)"):
         load_checkpoint(d)
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
@@ -77,9 +77,9 @@ def test_truncated_weights_give_clear_error(saved):
 
 def test_flipped_byte_is_detected_by_hash(saved):
     d, _, _ = saved
-    blob = bytearray((d / "model.safetensors").read_bytes())
+    blob = bytearray((current_dir(d) / "model.safetensors").read_bytes())
     blob[-1] ^= 0xFF
-    (d / "model.safetensors").write_bytes(bytes(blob))
+    (current_dir(d) / "model.safetensors").write_bytes(bytes(blob))
     with pytest.raises(CheckpointError, match="do not match the hash"):
         load_checkpoint(d)
 
@@ -87,7 +87,7 @@ def test_flipped_byte_is_detected_by_hash(saved):
 @pytest.mark.parametrize("name", ["config.json", "train_state.json"])
 def test_corrupt_json_gives_clear_error(saved, name):
     d, _, _ = saved
-    (d / name).write_text('{"format": "chainrule-ch')
+    (current_dir(d) / name).write_text('{"format": "chainrule-ch')
     with pytest.raises(CheckpointError, match=f"{name}.*(not valid JSON|corrupt)"):
         load_checkpoint(d)
 
@@ -101,23 +101,26 @@ def test_missing_directory_and_files(tmp_path):
 
 def test_no_temporary_files_left_and_overwrite_is_consistent(saved):
     d, model, opt = saved
+    first = current_dir(d)
     save_checkpoint(d, model, opt, {"epoch": 5})
     assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
     assert load_checkpoint(d).train_state["epoch"] == 5
+    # one generation, the new one: the previous is removed once the switch is made
+    assert sorted(p.name for p in d.iterdir()) == ["CURRENT", "gen-000002"] and not first.exists()
 
 
 def test_failed_write_leaves_previous_file(saved, monkeypatch):
     d, model, opt = saved
-    before = (d / "model.safetensors").read_bytes()
+    before = (current_dir(d) / "model.safetensors").read_bytes()
     import os
 
     def boom(*a, **k):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="disk full.*the previous checkpoint is kept"):
         save_checkpoint(d, model, opt, {"epoch": 9})
     monkeypatch.undo()
-    assert (d / "model.safetensors").read_bytes() == before
-    assert not [p.name for p in d.iterdir() if p.name.endswith(".tmp")]
+    assert (current_dir(d) / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in d.iterdir()) == ["CURRENT", "gen-000001"]
     assert load_checkpoint(d).train_state["epoch"] == 4

@@ -18,6 +18,7 @@ from chainrule.train import (
     fit,
     load_checkpoint,
 )
+from chainrule.train.checkpoint import current_dir
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +83,8 @@ def test_nan_loss_stops_with_epoch_step_and_hint_and_keeps_last_checkpoint(tmp_p
     model = nn.MLP([4, 8, 3], rng=0)
     fit(model, iris, epochs=1, batch_size=16, checkpoint_dir=tmp_path, progress=False)
     before = (
-        (tmp_path / "model.safetensors").read_bytes(),
-        (tmp_path / "train_state.json").read_text(),
+        (current_dir(tmp_path) / "model.safetensors").read_bytes(),
+        (current_dir(tmp_path) / "train_state.json").read_text(),
     )
 
     class Poison(Callback):
@@ -106,8 +107,8 @@ def test_nan_loss_stops_with_epoch_step_and_hint_and_keeps_last_checkpoint(tmp_p
     assert (info.value.epoch, info.value.step) == (2, 4)
     assert f"The last good checkpoint in {tmp_path} is intact." in str(info.value)
     after = (
-        (tmp_path / "model.safetensors").read_bytes(),
-        (tmp_path / "train_state.json").read_text(),
+        (current_dir(tmp_path) / "model.safetensors").read_bytes(),
+        (current_dir(tmp_path) / "train_state.json").read_text(),
     )
     assert before == after
     assert isinstance(info.value, FloatingPointError)

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from chainrule.train.config import FitConfig
 
 
 def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
+    from chainrule.train.rundir import figure
+
+    return figure(v)
+
+
+@contextmanager
+def _notes() -> Iterator[None]:
+    """Print each RunWarning raised inside as one line ``chainrule: note: ...`` on stderr."""
+    from chainrule.train.runfiles import RunWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RunWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, RunWarning):
+                    print(f"chainrule: note: {w.message}", file=sys.stderr)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -94,19 +116,23 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             f"--resume continues {args.resume} with its saved settings, but these options "
             f"would change them: {', '.join(changed)}; drop them, or start a new run"
         )
-    res = resume_run(
-        args.resume,
-        epochs=args.epochs if "epochs" in given else None,
-        data_dir=args.data_dir,
-        plots=not args.no_plots,
-        progress=_progress(args),
-        distributed=True if args.distributed else None,
-    )
-    _print_result(
-        res,
-        f"run resumed after epoch {saved['epochs_done']}, saved in {args.resume}",
-        quiet=args.quiet,
-    )
+    with _notes():
+        res = resume_run(
+            args.resume,
+            epochs=args.epochs if "epochs" in given else None,
+            data_dir=args.data_dir,
+            plots=not args.no_plots,
+            progress=_progress(args),
+            distributed=True if args.distributed else None,
+        )
+    done = saved["epochs_done"]
+    where = f"run resumed after epoch {done}, saved in {args.resume}"
+    if len(res.history) == done:
+        where = (
+            f"run completed from its checkpoint of epoch {done} (its final save had not "
+            f"finished), saved in {args.resume}"
+        )
+    _print_result(res, where, quiet=args.quiet)
     return 0
 
 
@@ -177,7 +203,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``chainrule evaluate``: score a saved run on a dataset split; the exit status."""
     from chainrule.train.rundir import evaluate_run
 
-    r = evaluate_run(args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
+    with _notes():
+        r = evaluate_run(
+            args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir
+        )
     head = f"{r['dataset']} ({r['split']} split, {r['n']} samples): "
     if "r2" in r:
         print(head + f"R^2 {r['r2']:.4f}, loss {_fmt(r['loss'])}")
@@ -192,7 +221,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from chainrule.train.rundir import load_inputs, predict_run
 
-    pred = predict_run(args.run_dir, load_inputs(args.input), proba=args.proba, source=args.input)
+    X = load_inputs(args.input)
+    with _notes():
+        pred = predict_run(args.run_dir, X, proba=args.proba, source=args.input)
     if args.output is None:
         np.savetxt(sys.stdout, pred, fmt="%d" if pred.dtype.kind in "iu" else "%.6g", delimiter=",")
         return 0
@@ -208,7 +239,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         np.savetxt(buf, pred, fmt="%d" if pred.dtype.kind in "iu" else "%.9g", delimiter=",")
     else:
         raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use .csv or .npy")
-    write_bytes_atomic(out, buf.getvalue())
+    try:
+        write_bytes_atomic(out, buf.getvalue())
+    except OSError as exc:  # name the output, not the temporary file beside it
+        raise OSError(f"cannot write {out}: {exc.strerror or exc}") from None
     return 0
 
 

@@ -171,8 +171,7 @@ def run(ctx: Context) -> None:
         for m in METHODS
     }
     slope_error = {
-        m: max(abs(v - ORDERS[m]) if v is not None else np.inf for v in slopes[m])
-        for m in METHODS
+        m: max(abs(v - ORDERS[m]) if v is not None else np.inf for v in slopes[m]) for m in METHODS
     }
     gain = {
         d: float(np.median([best(f, d, "forward") / best(f, d, "central") for f in FUNCTIONS]))

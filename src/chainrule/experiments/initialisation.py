@@ -152,7 +152,11 @@ def _plot(rows, n_classes: int):
     for k, (r, ls, mk) in enumerate(zip(rows, styles, markers)):
         n = len(r["losses"])
         ax.semilogy(
-            r["losses"], ls=ls, marker=mk, ms=4, markevery=(k * max(n // 30, 1), max(n // 6, 1)),
+            r["losses"],
+            ls=ls,
+            marker=mk,
+            ms=4,
+            markevery=(k * max(n // 30, 1), max(n // 6, 1)),
             label=f"{r['case']} (test acc {r['test_accuracy']:.2f})",
         )
     ax.axhline(np.log(n_classes), color="k", lw=0.8, alpha=0.6, label=f"chance: ln {n_classes}")

@@ -231,9 +231,7 @@ def run(ctx: Context) -> None:
     ratio = by[("relu", ref)]["first_layer_init"] / by[("logistic", ref)]["first_layer_init"]
     logistic_max = max(r["max_fprime"] for r in rows if r["activation"] == "logistic")
     factors = {a: by[(a, ref)]["delta_factor_init"] for a in ACTS}
-    stuck = [
-        (x["activation"], x["depth"]) for x in rows if abs(x["loss_end"] - chance_loss) < 0.05
-    ]
+    stuck = [(x["activation"], x["depth"]) for x in rows if abs(x["loss_end"] - chance_loss) < 0.05]
     std, norm = gb["standard"], gb["normalised"]
     ctx.results.update(
         relu_over_logistic_first_layer_depth20=ratio,

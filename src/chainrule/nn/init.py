@@ -146,9 +146,7 @@ he_uniform = kaiming_uniform
 he_normal = kaiming_normal
 
 
-def fan_in_uniform(
-    shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32
-) -> np.ndarray:
+def fan_in_uniform(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32) -> np.ndarray:
     """``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``: the "standard" heuristic of Glorot & Bengio
     (2010, eq. 1), variance ``1 / (3 fan_in)``; also PyTorch's default for ``nn.Linear``.
 

@@ -195,8 +195,10 @@ class FitConfig:
         for name in names:
             if name not in valid:
                 close = difflib.get_close_matches(name, valid, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else (
-                    f"; valid options: {', '.join(valid)}"
+                hint = (
+                    f" (did you mean {close[0]!r}?)"
+                    if close
+                    else (f"; valid options: {', '.join(valid)}")
                 )
                 raise TypeError(f"{what}: unknown option {name!r}{hint}")
 

@@ -6,11 +6,13 @@ state, history and callback state, and records its settings in the
 checkpoint's ``config.json``. Resuming rebuilds the same data and optimizer
 from those settings and lets :func:`chainrule.train.fit` continue from the
 checkpoint, so ``3 epochs + resume to 6`` gives the weights of a straight
-6-epoch run, bit for bit.
+6-epoch run, bit for bit, with the same number of BLAS threads (each checkpoint
+records it; resuming with another count warns).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,18 @@ import numpy as np
 
 from chainrule import data
 
-from .checkpoint import Checkpoint, load_checkpoint, load_config
+from .checkpoint import (
+    STATE_FILE,
+    Checkpoint,
+    committed,
+    current_dir,
+    load_checkpoint,
+    load_config,
+)
 from .config import FitConfig
 from .errors import CheckpointError
 from .rundir import RunResult, fit_run, run_info
+from .runfiles import RunWarning, blas_threads, run_epoch
 
 __all__ = ["load_run_settings", "resume_run", "setting_conflicts"]
 
@@ -46,16 +56,25 @@ def _load(run_dir: Path) -> tuple[dict, Checkpoint]:
             run_dir,
             "it has no checkpoint/ directory; give a run directory written by `chainrule train`",
         )
+    if not committed(ckpt_dir):
+        raise _fail(
+            run_dir,
+            "training was interrupted before its first checkpoint was complete; train it "
+            f"again with `chainrule train --out {run_dir} --force`",
+        )
     try:
         cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+        run_epoch(current_dir(ckpt_dir) / STATE_FILE, ckpt.train_state)
     except CheckpointError as exc:
         raise _fail(run_dir, f"its checkpoint is missing or corrupt: {exc}") from None
     training = dict(cfg.get("training", {}))
-    if "dataset" not in training:
-        raise _fail(
-            run_dir,
-            "its checkpoint does not record the dataset; it was not written by `chainrule train`",
-        )
+    for key in ("dataset", "lr"):
+        if key not in training:
+            raise _fail(
+                run_dir,
+                f"{current_dir(ckpt_dir) / 'config.json'}: field 'training.{key}' is missing; "
+                "the checkpoint was not written by `chainrule train`",
+            )
     try:  # the top-level config of a finished run fills settings an older checkpoint lacks
         top = load_config(run_dir).get("training", {})
     except CheckpointError:
@@ -201,6 +220,28 @@ def _check_epochs(run_dir: Path, s: dict, epochs: int | None) -> int:
     return int(epochs)
 
 
+def _final_saved(run_dir: Path, done: int) -> bool:
+    """Whether the run's top-level files are a complete final save of epoch ``done``."""
+    try:
+        state = load_checkpoint(run_dir).train_state
+    except CheckpointError:
+        return False
+    return bool(state.get("final")) and int(state.get("epoch", -1)) >= done
+
+
+def _check_threads(run_dir: Path, state: dict) -> None:
+    saved, now = state.get("blas_threads"), blas_threads()
+    if saved is not None and now is not None and saved != now:
+        warnings.warn(
+            f"{run_dir} was trained with {saved} BLAS thread(s) and is resumed with {now}: "
+            "sums may be added in another order, so the result can differ from an "
+            f"uninterrupted run in the last bits; set OPENBLAS_NUM_THREADS={saved} (or "
+            "MKL_NUM_THREADS/OMP_NUM_THREADS) to resume bit for bit",
+            RunWarning,
+            stacklevel=3,
+        )
+
+
 def _check_data(run_dir: Path, ds: Any, cfg: dict, n_in: int) -> None:
     saved = cfg.get("scaler")
     same = ds.n_features == n_in
@@ -240,7 +281,9 @@ def resume_run(
         A run directory written by ``chainrule train`` (or :func:`train_run`).
     epochs : int or None
         The new total number of epochs; it must exceed the epochs already
-        done. None: the run's planned total (to finish an interrupted run).
+        done. None: the run's planned total (to finish an interrupted run;
+        a run killed during its final save gets that save from its
+        checkpoint, without training).
     data_dir : str or None
         Where the dataset's files are now (default: where they were); the
         data must be the same, which is checked.
@@ -272,7 +315,15 @@ def resume_run(
     run_dir = Path(run_dir)
     cfg, ckpt = _load(run_dir)
     s = _settings(cfg, ckpt)
-    total = _check_epochs(run_dir, s, epochs)
+    done = s["epochs_done"]
+    planned_done = s["stopped_epoch"] is not None or (
+        s["epochs"] is not None and s["epochs"] <= done
+    )
+    if epochs is None and planned_done and not _final_saved(run_dir, done):
+        total = done  # killed during its final save: write it from the checkpoint
+    else:
+        total = _check_epochs(run_dir, s, epochs)
+    _check_threads(run_dir, ckpt.train_state)
     if s["early_stopping"] and s["patience"] is None:
         raise _fail(run_dir, "it uses early stopping but does not record its patience")
     data_dir = data_dir if data_dir is not None else s["data_dir"]

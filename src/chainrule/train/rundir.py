@@ -4,12 +4,22 @@ A run directory holds the final model (``model.safetensors``, ``config.json``
 with the architecture, training settings and input scaler,
 ``train_state.json``), ``metrics.json``, ``history.csv``, PNG plots and a
 ``checkpoint/`` subdirectory with the last epoch's resumable state.
+
+The final save is one unit: ``train_state.json`` is removed first and written
+last with the hashes of the other files, so a run killed while saving has no
+``train_state.json`` (one whose hashes do not match is damage, and an error).
+Readers (:func:`evaluate_run`,
+:func:`predict_run`, :func:`describe_run`) then fall back to the last complete
+checkpoint and say so with a :class:`~chainrule.train.runfiles.RunWarning`, as
+they do for a run interrupted during training.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,12 +32,23 @@ from chainrule.atomic import write_json_atomic
 from chainrule.core import no_grad, tensor
 
 from .callbacks import Callback
-from .checkpoint import load_checkpoint, load_config, save_checkpoint
+from .checkpoint import (
+    STATE_FILE,
+    Checkpoint,
+    committed,
+    current_dir,
+    encode_checkpoint,
+    load_checkpoint,
+    load_config,
+    remove_leftovers,
+    write_in_place,
+)
 from .config import FitConfig
 from .errors import CheckpointError, TrainingDiverged
 from .loop import fit
 from .metrics import confusion_matrix, predict_labels, predict_proba, r2_score
 from .parallel import parallel_context
+from .runfiles import RunWarning, check_metrics, read_json, run_epoch
 from .scoring import evaluate
 from .steps import config_optimizer
 
@@ -37,7 +58,9 @@ __all__ = [
     "fit_run",
     "describe_run",
     "evaluate_run",
+    "figure",
     "load_inputs",
+    "open_run",
     "predict_run",
     "run_info",
     "train_run",
@@ -176,7 +199,9 @@ def fit_run(
     guard = nullcontext() if ctx is None else ctx.abort_on_error(collective=(TrainingDiverged,))
     with guard:
         if root:
-            out.mkdir(parents=True, exist_ok=True)
+            _check_writable(out)
+            remove_leftovers(out)  # what killed writes of an earlier try left behind
+            remove_leftovers(out / "checkpoint")
         start = time.perf_counter()
         opt = config_optimizer(model, config)
         history = fit(
@@ -190,11 +215,11 @@ def fit_run(
             run_info=info,
         )
         elapsed = time.perf_counter() - start
-        if root:  # under MPI every rank holds the same model; rank 0 alone writes
-            _save_run(out, model, opt, ds, history, {**config.to_dict(), "lr": opt.lr, **info})
         metrics = _final_metrics(model, ds, history, elapsed, ctx)  # a collective under MPI
-        if root:
-            write_json_atomic(out / "metrics.json", metrics)
+        if root:  # under MPI every rank holds the same model; rank 0 alone writes
+            _save_run(
+                out, model, opt, ds, history, {**config.to_dict(), "lr": opt.lr, **info}, metrics
+            )
             if plots:
                 _write_plots(out, model, ds, history)
             else:
@@ -205,11 +230,42 @@ def fit_run(
     return result
 
 
-def _save_run(out: Path, model: Any, opt: Any, ds: Any, history: Any, train_cfg: dict) -> None:
+def _check_writable(out: Path) -> None:
+    """Fail before training, not after the first epoch, when ``out`` cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"cannot write to the run directory {out}: {exc.strerror or exc}") from None
+
+
+def _save_run(
+    out: Path,
+    model: Any,
+    opt: Any,
+    ds: Any,
+    history: Any,
+    train_cfg: dict,
+    metrics: dict,
+) -> None:
     seed = train_cfg["data_seed"]
     state = {"epoch": len(history), "history": history.to_dict(), "seed": seed, "final": True}
-    save_checkpoint(out, model, opt, state, config=train_cfg, scaler=ds.scaler)
-    history.to_csv(out / "history.csv")
+    files = encode_checkpoint(model, opt, state, config=train_cfg, scaler=ds.scaler)
+
+    def more() -> None:
+        history.to_csv(out / "history.csv")
+        write_json_atomic(out / "metrics.json", metrics)
+
+    try:
+        write_in_place(out, files, more=more)
+    except OSError as exc:
+        raise OSError(
+            f"cannot write the final files of {out}: {exc.strerror or exc}; its checkpoint of "
+            f"epoch {len(history)} is complete, and `chainrule train --resume {out}` writes "
+            "them once the problem is fixed"
+        ) from None
 
 
 def _final_metrics(model: Any, ds: Any, history: Any, elapsed: float, ctx: Any = None) -> dict:
@@ -262,6 +318,64 @@ def _scaler(cfg: dict) -> Any:
     )
 
 
+def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
+    """Load a run's final save, or its last complete checkpoint when the run did not finish.
+
+    A run killed during training has only ``checkpoint/``; one killed during
+    its final save has no top-level ``train_state.json``; one killed while
+    being resumed has a final save older than its checkpoint. In each case the
+    checkpoint is used and the note says so and how to continue.
+
+    Returns
+    -------
+    tuple
+        ``(directory, config, checkpoint, note)``: the directory read (the run
+        or its ``checkpoint/``), its ``config.json``, the loaded
+        :class:`~chainrule.train.checkpoint.Checkpoint` and None or a note.
+
+    Raises
+    ------
+    CheckpointError
+        When neither is complete and valid, or a file is damaged (naming it).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such directory")
+    ckpt_dir = run_dir / "checkpoint"
+    if not ckpt_dir.is_dir():  # a checkpoint directory itself, or a run of its own making
+        return run_dir, load_config(run_dir), load_checkpoint(run_dir), None
+    final = None
+    if (run_dir / STATE_FILE).exists():
+        final = (load_config(run_dir), load_checkpoint(run_dir))
+    if not committed(ckpt_dir):
+        if final is not None:
+            return run_dir, final[0], final[1], None
+        raise CheckpointError(
+            f"{run_dir}: training was interrupted before its first checkpoint was complete, so "
+            f"the run holds no model; train it again with `chainrule train --out {run_dir} "
+            "--force`"
+        )
+    cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+    done = run_epoch(current_dir(ckpt_dir) / STATE_FILE, ckpt.train_state)
+    if final is not None and run_epoch(run_dir / STATE_FILE, final[1].train_state) >= done:
+        return run_dir, final[0], final[1], None
+    planned = cfg.get("training", {}).get("epochs")
+    stopped = ckpt.train_state.get("history", {}).get("stopped_epoch")
+    resume = f"`chainrule train --resume {run_dir}`"
+    if final is None and (stopped is not None or (planned is not None and done >= planned)):
+        note = (
+            f"{run_dir}: its final save did not complete; using its last complete checkpoint "
+            f"({ckpt_dir}, epoch {done}); {resume} completes the run"
+        )
+    else:
+        of = f" of {planned}" if planned is not None else ""
+        note = (
+            f"{run_dir}: training was interrupted after epoch {done}{of}; using its last "
+            f"complete checkpoint ({ckpt_dir}); continue it with {resume}"
+        )
+    return ckpt_dir, cfg, ckpt, note
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -276,8 +390,10 @@ def evaluate_run(
     dict
         ``dataset``, ``split``, ``n``, ``loss``, ``accuracy``.
     """
-    cfg = load_config(run_dir)
-    model = load_checkpoint(run_dir).model
+    _, cfg, ckpt, note = open_run(run_dir)
+    if note is not None:
+        warnings.warn(note, RunWarning, stacklevel=2)
+    model = ckpt.model
     training = cfg.get("training", {})
     name = dataset or training.get("dataset")
     if name is None:
@@ -376,8 +492,10 @@ def predict_run(
         Class labels (N,), class probabilities (N, K) with ``proba``, or
         regression values (N, K).
     """
-    cfg = load_config(run_dir)
-    model = load_checkpoint(run_dir).model
+    _, cfg, ckpt, note = open_run(run_dir)
+    if note is not None:
+        warnings.warn(note, RunWarning, stacklevel=2)
+    model = ckpt.model
     if proba and model.output == "linear":
         raise ValueError(
             f"{run_dir} is a regression run (linear output): it predicts values, not class "
@@ -394,9 +512,13 @@ def predict_run(
 
 
 def describe_run(run_dir: str | Path) -> str:
-    """A readable summary of a run: architecture, per-layer shapes and parameter counts."""
-    cfg = load_config(run_dir)
-    model = load_checkpoint(run_dir).model
+    """A readable summary of a run: architecture, per-layer shapes and parameter counts.
+
+    For a run that did not finish (see :func:`open_run`), a ``status:`` line
+    says so and how to continue it.
+    """
+    directory, cfg, ckpt, note = open_run(run_dir)
+    model = ckpt.model
     arch = cfg["model"]
     sizes = "-".join(str(int(layer.W.shape[1])) for layer in model.layers)
     sizes += f"-{int(model.layers[-1].W.shape[0])}"
@@ -436,11 +558,26 @@ def describe_run(run_dir: str | Path) -> str:
                 if k in tr
             ),
         ]
-    metrics = Path(run_dir) / "metrics.json"
-    if metrics.exists():
-        try:
-            m = json.loads(metrics.read_text())
-            lines.append(f"test accuracy {m.get('test_accuracy')}, test loss {m.get('test_loss')}")
-        except json.JSONDecodeError:
-            lines.append("metrics.json is unreadable")
+    if note is not None:
+        lines += ["", f"status: {note.removeprefix(f'{run_dir}: ')}"]
+    elif (directory / "metrics.json").exists():
+        m = read_json(directory / "metrics.json", check_metrics)
+        if m.get("test_r2") is not None:
+            lines.append(f"test R^2 {figure(m['test_r2'])}, test loss {figure(m.get('test_loss'))}")
+        else:
+            lines.append(
+                f"test accuracy {figure(m.get('test_accuracy'))}, "
+                f"test loss {figure(m.get('test_loss'))}"
+            )
     return "\n".join(lines)
+
+
+def figure(v: float | None) -> str:
+    """A metric as the ``chainrule`` command prints it: 4 decimals, ``n/a`` when missing.
+
+    Examples
+    --------
+    >>> figure(0.9749303621169917), figure(None)
+    ('0.9749', 'n/a')
+    """
+    return "n/a" if v is None else f"{v:.4f}"

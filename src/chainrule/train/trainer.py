@@ -17,7 +17,7 @@ from chainrule.data.batches import Batch, MiniBatches
 from chainrule.optim.clip import clip_grad_norm_
 
 from .callbacks import Callback, EarlyStopping, Run
-from .checkpoint import STATE_FILE, load_arrays, load_checkpoint, save_checkpoint
+from .checkpoint import STATE_FILE, current_dir, load_arrays, load_checkpoint, save_checkpoint
 from .config import FitConfig
 from .errors import TrainingDiverged
 from .history import History
@@ -28,6 +28,7 @@ from .scoring import evaluate
 from .steps import config_optimizer, param_dtype, train_step
 
 __all__ = ["FitData", "Trainer"]
+
 
 @dataclass(frozen=True)
 class FitData:
@@ -206,7 +207,7 @@ class Trainer:
     def _diverged(self, epoch: int, step: int, steps: int, what: str, value: float) -> None:
         where = ""
         if self.ckpt_dir is not None:
-            if (self.ckpt_dir / STATE_FILE).exists():
+            if (current_dir(self.ckpt_dir) / STATE_FILE).exists():
                 where = f" The last good checkpoint in {self.ckpt_dir} is intact."
             else:
                 where = f" No checkpoint was written to {self.ckpt_dir} yet."
@@ -348,6 +349,7 @@ class Trainer:
 
     def _resume(self, directory: Path, run: Run, callbacks: list[Callback]) -> int:
         model, optim_state, state = load_checkpoint(directory)
+        directory = current_dir(directory)  # the generation holding the files
         if model.config() != self.model.config():
             raise ValueError(
                 f"fit: the checkpoint in {directory} holds a different architecture "

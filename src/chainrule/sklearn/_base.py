@@ -24,6 +24,11 @@ __all__ = ["BaseMLP"]
 class BaseMLP(BaseEstimator):
     """Shared training logic; see :class:`MLPClassifier` for the parameters."""
 
+    # fitted state (the network and its optimizer are chainrule objects)
+    model_: Any
+    _optimizer: Any
+    _best_weights: dict[str, np.ndarray] | None
+
     def __init__(
         self,
         hidden_layer_sizes: Any = (100,),
@@ -116,20 +121,36 @@ class BaseMLP(BaseEstimator):
         from chainrule import nn
 
         sizes = [n_features, *self._hidden(), n_outputs]
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        self.model_ = nn.MLP(
-            sizes, activation=self.activation, output=output, dtype=dtype, rng=seed
-        )
+        # rng=0: the initial weights are replaced by scikit-learn's below
+        self.model_ = nn.MLP(sizes, activation=self.activation, output=output, dtype=dtype, rng=0)
+        self.model_.load_state_dict(self._glorot_uniform(sizes, dtype, rng))
         self._optimizer = None
         self.n_iter_, self.t_ = 0, 0
         self.loss_curve_: list[float] = []
-        self.best_loss_ = np.inf
         self._no_improvement_count = 0
         if self.early_stopping:
             self.validation_scores_: list[float] | None = []
             self.best_validation_score_: float | None = -np.inf
+            self.best_loss_: float | None = None
         else:
             self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _glorot_uniform(self, sizes: list[int], dtype: Any, rng) -> dict[str, np.ndarray]:
+        """scikit-learn's initialisation: weights and biases ~ U(-b, b), b = sqrt(k / (in + out)),
+        k = 2 for the logistic activation and 6 otherwise, drawn layer by layer from ``rng``."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        state = {}
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            W = rng.uniform(-bound, bound, (fan_in, fan_out))  # noqa: N806
+            state[f"layers.{i}.W"] = np.ascontiguousarray(W.T, dtype=dtype)
+            state[f"layers.{i}.b"] = rng.uniform(-bound, bound, fan_out).astype(dtype)
+        return state
+
+    def _loss_scale(self) -> float:
+        """Factor from chainrule's mean loss to scikit-learn's (1/2 for squared error)."""
+        raise NotImplementedError
 
     def _make_optimizer(self) -> Any:
         from chainrule.train.steps import make_optimizer
@@ -204,31 +225,37 @@ class BaseMLP(BaseEstimator):
     def _batch_size(self, n: int) -> int:
         if self.batch_size == "auto":
             return min(200, n)
-        if self.batch_size > n:
+        if int(self.batch_size) > n:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going "
                 "to be clipped",
                 stacklevel=3,
             )
-        return int(np.clip(self.batch_size, 1, n))
+        return int(np.clip(int(self.batch_size), 1, n))
 
-    def _epoch(self, X: np.ndarray, T: np.ndarray, rng: np.random.Generator) -> float:
+    def _epoch(self, X: np.ndarray, T: np.ndarray, order: np.ndarray) -> float:
         from chainrule.train.steps import train_step
 
         n = len(X)
         bs = self._batch_size(n)
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        scale = self._loss_scale()
         total = 0.0
         for start in range(0, n, bs):
             idx = order[start : start + bs]
+            # scikit-learn's objective, scale * chainrule's loss + alpha / (2 n_batch) ||W||^2,
+            # is scale * (loss + lam / 2 ||W||^2) with lam = alpha / (scale n_batch)
             loss, _ = train_step(
                 self.model_,
                 self._objective,
                 X[idx],
                 T[idx],
-                lam=self.alpha / len(idx),
+                lam=self.alpha / (scale * len(idx)),
                 backend=self.backend,
             )
+            loss *= scale
+            if scale != 1.0:
+                for p in self.model_.parameters():
+                    p.grad = p.grad * scale
             if not np.isfinite(loss):
                 raise ValueError(
                     f"{type(self).__name__}: the loss became {loss} at iteration "
@@ -239,28 +266,38 @@ class BaseMLP(BaseEstimator):
         self.t_ += n
         return total / n
 
-    def _fit(self, X: np.ndarray, T: np.ndarray, incremental: bool, y_score=None) -> None:
-        rng = check_random_state(self.random_state)
-        gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+    def _fit(self, X: np.ndarray, T: np.ndarray, incremental: bool) -> None:
+        rng = self._random_state
         if self._optimizer is None or not incremental:
             self._optimizer = self._make_optimizer()
         Xv = Tv = None
-        if self.early_stopping and not incremental:
-            strat = y_score if isinstance(self, ClassifierMixin) and T.ndim == 1 else None
+        if self.early_stopping:
+            if incremental:
+                raise ValueError("partial_fit does not support early_stopping=True")
+            # as scikit-learn: stratified for a classifier with one output unit only
+            strat = T if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
             X, Xv, T, Tv = train_test_split(
                 X, T, test_size=self.validation_fraction, random_state=rng, stratify=strat
             )
+            if len(Xv) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+        # as scikit-learn: n_iter_ counts the epochs of this call, t_ every sample ever seen
+        self.n_iter_ = 0
         epochs = 1 if incremental else self.max_iter
+        order = np.arange(len(X))
         for _ in range(epochs):
-            loss = self._epoch(X, T, gen)
+            if self.shuffle:  # scikit-learn reshuffles the previous epoch's order
+                order = order[rng.permutation(len(X))]
+            loss = self._epoch(X, T, order)
             self.n_iter_ += 1
-            self.loss_curve_.append(float(loss))
+            self.loss_ = float(loss)
+            self.loss_curve_.append(self.loss_)
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if incremental:
-                self.best_loss_ = min(self.best_loss_, loss)
-                return
-            if self._converged(Xv, Tv):
+            if self._converged(Xv, Tv) or incremental:
                 break
         else:
             warnings.warn(
@@ -276,6 +313,7 @@ class BaseMLP(BaseEstimator):
         """scikit-learn's rule: ``n_iter_no_change`` epochs without a ``tol`` improvement."""
         if self.early_stopping:
             score = float(self._score_targets(Xv, Tv))
+            assert self.validation_scores_ is not None and self.best_validation_score_ is not None
             self.validation_scores_.append(score)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
@@ -286,11 +324,12 @@ class BaseMLP(BaseEstimator):
                 self._best_weights = self.model_.state_dict()
         else:
             loss = self.loss_curve_[-1]
-            if loss > self.best_loss_ - self.tol:
+            best = np.inf if self.best_loss_ is None else self.best_loss_
+            if loss > best - self.tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, loss)
+            self.best_loss_ = min(best, loss)
         if self._no_improvement_count > self.n_iter_no_change:
             if self.verbose:
                 what = "Validation score" if self.early_stopping else "Training loss"
@@ -304,9 +343,11 @@ class BaseMLP(BaseEstimator):
     def _start(self, X: np.ndarray, n_outputs: int, output: str, incremental: bool) -> None:
         self._check_params()
         fresh = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        if fresh or not hasattr(self, "_random_state"):
+            # one stream, as scikit-learn: initial weights, validation split, shuffling
+            self._random_state = check_random_state(self.random_state)
         if fresh:
-            rng = check_random_state(self.random_state)
-            self._build(X.shape[1], n_outputs, output, X.dtype, rng)
+            self._build(X.shape[1], n_outputs, output, X.dtype, self._random_state)
         from chainrule.train.objective import Objective
 
         self._objective = Objective(self.model_.output, None, n_outputs)

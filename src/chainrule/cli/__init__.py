@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from chainrule.cli.commands import one_line_warnings
 from chainrule.cli.parser import _given_options, build_parser
 
 __all__ = ["build_parser", "main"]
@@ -42,12 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "train" and args.resume is not None:
         args.given = _given_options(argv, [d for d in vars(args) if d not in ("command", "func")])
     try:
-        return int(args.func(args) or 0)
+        with one_line_warnings():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `chainrule predict ... | head`: the reader left, not an error
-        sys.stdout = None  # type: ignore[assignment]  (no flush of the closed pipe at exit)
+        # no flush of the closed pipe at exit
+        sys.stdout = None
         return 0
     except (ValueError, OSError, ArithmeticError, ImportError, RuntimeError) as exc:
         print(f"chainrule: error: {exc}", file=sys.stderr)

@@ -10,7 +10,8 @@ Examples
 
 from .augment import augment_images, shift_images
 from .batches import MiniBatches, iterate_minibatches
-from .datasets import Dataset, list_datasets, load
+from .checks import require_finite
+from .datasets import Dataset, dataset_shape, list_datasets, load
 from .errors import DataError
 from .idx import read_idx, write_idx
 from .mnist import load_idx_dataset
@@ -24,10 +25,12 @@ from .synthetic import (
     make_xor_cloud,
     regression_function,
 )
+from .tables import load_inputs
 
 __all__ = [
     "DataError",
     "Dataset",
+    "dataset_shape",
     "MiniBatches",
     "Standardizer",
     "augment_images",
@@ -35,6 +38,7 @@ __all__ = [
     "list_datasets",
     "load",
     "load_idx_dataset",
+    "load_inputs",
     "make_circles",
     "make_moons",
     "make_regression_1d",
@@ -43,6 +47,7 @@ __all__ = [
     "make_xor_cloud",
     "read_idx",
     "regression_function",
+    "require_finite",
     "shift_images",
     "stratified_subsample",
     "train_val_test_split",

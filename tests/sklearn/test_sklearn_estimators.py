@@ -1,10 +1,14 @@
 """MLPClassifier / MLPRegressor behaviour beyond scikit-learn's generic checks."""
 
 import pickle
+import re
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits, make_regression
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -152,3 +156,15 @@ def test_bad_parameters_are_named(kw, msg, digits):
     Xtr, _, ytr, _ = digits
     with pytest.raises(ValueError, match=msg):
         MLPClassifier(**kw).fit(Xtr[:20], ytr[:20])
+
+
+def test_readme_example_converges_without_warning(capsys):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+                 if "from chainrule.sklearn import MLPClassifier" in b)
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        exec(compile(block, "README sklearn example", "exec"), namespace)
+    clf = namespace["clf"]
+    assert clf.n_iter_ < 1000 and clf.score(namespace["X"], namespace["y"]) > 0.95

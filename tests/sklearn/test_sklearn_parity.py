@@ -111,3 +111,18 @@ def test_early_stopping_attributes_are_sklearns(estimator):
     assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-5)
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
         ours.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
+def test_sgd_learning_rate_schedules_follow_sklearn(schedule):
+    X, y = datasets.load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    kw = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, learning_rate=schedule,
+              learning_rate_init=0.05, n_iter_no_change=2, tol=1e-2, max_iter=60, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = cr.MLPClassifier(**kw).fit(X, y), sk.MLPClassifier(**kw).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-8)
+    assert ours._optimizer.lr == pytest.approx(theirs._optimizer.learning_rate, rel=1e-12)
+    assert ours._optimizer.lr < kw["learning_rate_init"] / 10  # the schedule did act

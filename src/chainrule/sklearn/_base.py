@@ -37,7 +37,9 @@ class BaseMLP(BaseEstimator):
         solver: str = "adam",
         alpha: float = 1e-4,
         batch_size: int | str = "auto",
+        learning_rate: str = "constant",
         learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
         random_state: Any = None,
@@ -59,7 +61,9 @@ class BaseMLP(BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -95,6 +99,11 @@ class BaseMLP(BaseEstimator):
             (self.backend in ("tape", "textbook"), "backend must be 'tape' or 'textbook'"),
             (self.alpha >= 0, "alpha must be >= 0"),
             (self.learning_rate_init > 0, "learning_rate_init must be > 0"),
+            (
+                self.learning_rate in ("constant", "invscaling", "adaptive"),
+                "learning_rate must be 'constant', 'invscaling' or 'adaptive'",
+            ),
+            (self.power_t >= 0, "power_t must be >= 0"),
             (isinstance(self.max_iter, Integral) and self.max_iter >= 1, "max_iter must be >= 1"),
             (0 <= self.momentum <= 1, "momentum must be in [0, 1]"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
@@ -297,6 +306,8 @@ class BaseMLP(BaseEstimator):
             self.loss_curve_.append(self.loss_)
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                self._optimizer.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
             if self._converged(Xv, Tv) or incremental:
                 break
         else:
@@ -330,15 +341,21 @@ class BaseMLP(BaseEstimator):
             else:
                 self._no_improvement_count = 0
             self.best_loss_ = min(best, loss)
-        if self._no_improvement_count > self.n_iter_no_change:
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        what = "Validation score" if self.early_stopping else "Training loss"
+        msg = f"{what} did not improve more than tol={self.tol} for {self.n_iter_no_change} "
+        msg += "consecutive epochs."
+        # scikit-learn's adaptive schedule: divide the step by 5 instead of stopping, down to 1e-6
+        if self.solver == "sgd" and self.learning_rate == "adaptive" and self._optimizer.lr > 1e-6:
+            self._optimizer.lr /= 5.0
+            self._no_improvement_count = 0
             if self.verbose:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                print(
-                    f"{what} did not improve more than tol={self.tol} for "
-                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                )
-            return True
-        return False
+                print(f"{msg} Setting learning rate to {self._optimizer.lr:f}")
+            return False
+        if self.verbose:
+            print(f"{msg} Stopping.")
+        return True
 
     def _start(self, X: np.ndarray, n_outputs: int, output: str, incremental: bool) -> None:
         self._check_params()

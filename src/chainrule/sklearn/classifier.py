@@ -34,8 +34,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         cross-entropy (summed over the labels of a multi-label row).
     batch_size : int or "auto"
         Mini-batch size; ``auto`` is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}
+        Step-size schedule of ``solver="sgd"`` (Adam keeps its step):
+        ``invscaling`` uses ``learning_rate_init / (t_ + 1) ** power_t`` after
+        every epoch; ``adaptive`` divides the step by 5 instead of stopping when
+        ``n_iter_no_change`` epochs bring no ``tol`` improvement, down to 1e-6.
     learning_rate_init : float
-        Step size (constant).
+        Initial step size.
+    power_t : float
+        Exponent of ``invscaling``.
     max_iter : int
         Maximum number of epochs.
     shuffle : bool

@@ -228,3 +228,53 @@ def test_python_dash_m_entry_point(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("chainrule: error:") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.npy", b"", "empty.npy: empty file, not a .npy array"),
+        ("empty.csv", b"", "empty.csv: empty file"),
+        ("blank.csv", b"\n \n", "blank.csv: empty file"),
+        ("header.csv", b"a,b,c,d\n", "header.csv: a header row but no data rows"),
+        ("semi.csv", b"1;2;3;4\n5;6;7;8\n", "separated by semicolons; use commas"),
+        ("binary.csv", bytes(range(256)), "binary.csv: not a text CSV file (byte 0x80"),
+        ("garbage.npy", b"\x93NUMPY garbage", "garbage.npy: not a readable .npy array"),
+        ("ragged.csv", b"1,2,3,4\n1,2\n", "ragged.csv: rows have different numbers of columns"),
+        ("nan.csv", b"1,2,3,4\n1,nan,3,4\n", "nan.csv: NaN at row 1, column 1"),
+    ],
+)
+def test_predict_names_the_file_and_what_is_wrong(
+    run_dir, tmp_path, capsys, name, content, message
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["predict", str(run_dir), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("chainrule: error: ") and err.count("\n") == 1, err
+    assert message in err and str(path) in err
+
+
+def test_predict_refuses_non_finite_outputs(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "huge.npy", np.array([[1e300, -1e300, 1e300, 1e300], [5.0, 3.0, 1.5, 0.2]]))
+    assert main(["predict", str(run_dir), str(tmp_path / "huge.npy")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("chainrule: error: ") and "NaN or infinite for 1 of 2 rows" in err[-1]
+    assert "(first: row 0)" in err[-1]
+
+
+def test_predict_warns_about_inputs_outside_the_training_range(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    out = tmp_path / "digits"
+    assert main(["train", "--epochs", "2", "--no-plots", "--quiet", "--out", str(out)]) == 0
+    X = load_digits().data[:20]
+    np.save(tmp_path / "raw.npy", X)  # 0..16 grey levels; the run was trained on [0, 1]
+    np.save(tmp_path / "scaled.npy", X / 16)
+    capsys.readouterr()
+    assert main(["predict", str(out), str(tmp_path / "scaled.npy")]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["predict", str(out), str(tmp_path / "raw.npy")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("chainrule: warning: ")
+    assert "more than 10 standard deviations" in err[0] and "pixels in [0, 1]" in err[0]

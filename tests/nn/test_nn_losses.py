@@ -48,6 +48,44 @@ def test_bce_matches_formula_and_is_stable():
     np.testing.assert_allclose(big.grad.numpy(), [[0.5], [-0.5]])
 
 
+def test_softmax_ce_with_masked_minus_inf_logits_edge():
+    # a class masked with -inf contributes nothing: the value is -log_softmax, not NaN
+    z = cr.tensor([[0.0, -np.inf, 1.0], [-np.inf, 2.0, 0.5]], requires_grad=True)
+    loss = F.softmax_cross_entropy(z, np.array([0, 2]))
+    expected = (np.log1p(np.e) + (np.log(np.exp(2.0) + np.exp(0.5)) - 0.5)) / 2
+    assert float(loss) == pytest.approx(expected, rel=1e-12)
+    assert float(
+        F.softmax_cross_entropy(cr.tensor([[0.0, -np.inf, 1.0]]), np.array([0]))
+    ) == pytest.approx(1.3133, abs=1e-4)
+    loss.backward()
+    finite = np.array([[0.0, 0.0, 1.0], [0.0, 2.0, 0.5]])
+    p = np.exp(finite - finite.max(1, keepdims=True)) * [[1, 0, 1], [0, 1, 1]]
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(z.grad.numpy(), (p - np.eye(3)[[0, 2]]) / 2, atol=1e-15)
+    fwd = cr.jvp(
+        lambda v: F.softmax_cross_entropy(v, np.array([0, 2])), (z.numpy(),), (np.ones((2, 3)),)
+    )[1]
+    assert float(fwd) == pytest.approx(float(np.sum(z.grad.numpy())), abs=1e-15)
+
+
+def test_bce_at_infinite_logits_edge():
+    z = cr.tensor([[np.inf], [-np.inf], [np.inf], [-np.inf]], requires_grad=True)
+    agree = F.binary_cross_entropy_with_logits(z[:2], np.array([1.0, 0.0]))
+    assert float(agree) == 0.0
+    assert float(F.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0, 0.0, 1.0]))) == np.inf
+    soft = F.binary_cross_entropy_with_logits(z[:2], np.array([0.75, 0.25]))
+    assert float(soft) == np.inf
+    loss = F.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0, 0.25, 0.5]))
+    loss.backward()
+    np.testing.assert_allclose(z.grad.numpy(), [[0.0], [0.0], [0.75 / 4], [-0.5 / 4]])
+    fwd = cr.jvp(
+        lambda v: F.binary_cross_entropy_with_logits(v, np.array([1.0, 0.0])),
+        (np.array([[np.inf], [-np.inf]]),),
+        (np.ones((2, 1)),),
+    )
+    assert float(fwd[0]) == 0.0 and float(fwd[1]) == 0.0
+
+
 def test_mse_takes_column_targets_without_broadcasting():
     pred = np.array([[1.0], [2.0], [4.0]])
     assert float(F.mse_loss(pred, np.array([1.0, 1.0, 1.0]))) == pytest.approx((0 + 1 + 9) / 3)

@@ -88,16 +88,17 @@ def test_wrong_cotangent_shape_is_reported():
         gradcheck(layer, X, W, rng=0, _vjp=bad_shape_vjp, _jvp=numeric_jvp)
 
 
-def test_float32_inputs_warn_and_run_in_float64():
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_low_precision_inputs_warn_and_run_in_float64(dtype):
     seen = []
 
     def f(x):
         seen.append(np.asarray(x).dtype)
         return np.sin(x)
 
-    with pytest.warns(UserWarning, match="float64"):
+    with pytest.warns(UserWarning, match=f"input 0 is {np.dtype(dtype).name}; it is cast"):
         assert gradcheck(
-            f, np.array([0.1, 0.2], np.float32), order=1, rng=0, _vjp=numeric_vjp, _jvp=numeric_jvp
+            f, np.array([0.1, 0.2], dtype), order=1, rng=0, _vjp=numeric_vjp, _jvp=numeric_jvp
         )
     assert set(seen) == {np.dtype(np.float64)}
 

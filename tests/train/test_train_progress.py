@@ -2,6 +2,7 @@
 
 import io
 import math
+import re
 
 import numpy as np
 
@@ -29,8 +30,31 @@ def test_tqdm_bar_shows_loss_accuracy_and_throughput():
         }
     )
     text = buf.getvalue()
-    assert "epoch 1/2" in text and "3/3" in text and "loss=0.5000" in text
-    assert "accuracy=0.7500" in text and "samples/s" in text and "val_accuracy" not in text
+    assert "epoch 1/2" in text and "3/3" in text and "loss 0.5000" in text
+    assert "acc 0.750" in text and "/s" in text and "val 0.6000" in text
+    assert "val 0.6000 0." not in text  # no validation accuracy to show
+
+
+def test_bar_keeps_validation_figures_within_80_columns():
+    # the longest case: three-digit epochs, hundreds of batches, six-digit throughput
+    buf = io.StringIO()
+    prog = Progress("bar", epochs=100, steps_per_epoch=430, stream=buf, ncols=80)
+    prog.epoch_begin(100)
+    for _ in range(430):
+        prog.batch_end(128, 0.123456, 0.97123)
+    row = {
+        "epoch": 100,
+        "loss": 0.1234,
+        "accuracy": 0.9712,
+        "val_loss": 0.1341,
+        "val_accuracy": 0.9621,
+        "lr": 0.1,
+        "time": 0.5,
+    }
+    prog.epoch_end(row)
+    lines = [ln for ln in re.split(r"[\r\n]", buf.getvalue()) if ln]
+    assert max(len(ln) for ln in lines) <= 80
+    assert "loss 0.1234 acc 0.971 val 0.1341 0.962 110080/s" in lines[-1]
 
 
 def test_progress_true_on_a_non_terminal_is_lines_and_false_is_silent():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from chainrule.cli.commands import one_line_warnings
 from chainrule.cli.parser import UsageError, build_parser, given_options
 from chainrule.distributed.launch import launched_under_mpi
 
@@ -76,7 +77,8 @@ def run(argv: list[str]) -> tuple[int, str]:
     if args.command == "train" and args.resume is not None:
         args.given = given_options(argv, [d for d in vars(args) if d not in ("command", "func")])
     try:
-        return int(args.func(args) or 0), ""
+        with one_line_warnings():
+            return int(args.func(args) or 0), ""
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130, "interrupted"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -10,6 +12,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from chainrule.train.config import FitConfig
+
+# a run whose final test loss exceeds this many times the chance-level loss failed (exit 1)
+DIVERGENCE_FACTOR = 10.0
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory (8 GiB where the system does not say): the most a network's
+    parameters, gradients and optimizer state may take."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 8 * 2**30
 
 
 def _fmt(v) -> str:
@@ -19,20 +33,94 @@ def _fmt(v) -> str:
 
 
 @contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Show Python warnings as one line each, ``chainrule: warning: ...``, on standard error."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"chainrule: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def _check_size(args: argparse.Namespace) -> None:
+    """Refuse, before allocating anything, a network too large for memory, with its size."""
+    from chainrule.data import dataset_shape
+
+    n_in, n_out = dataset_shape(args.dataset, args.data_dir)
+    sizes = [n_in, *args.layers, n_out]
+    n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    itemsize = 4 if args.dtype == "float32" else 8
+    copies = 4 if args.optimizer == "adam" else 3  # weights, gradients, optimizer state
+    need, limit = n_params * itemsize * copies, memory_limit()
+    if need > limit:
+        raise ValueError(
+            f"--layers {','.join(map(str, args.layers))}: the network {'-'.join(map(str, sizes))} "
+            f"has {n_params:,} parameters, {need / 2**30:.1f} GiB with gradients and optimizer "
+            f"state ({args.dtype}), more than this machine's {limit / 2**30:.1f} GiB of memory; "
+            "choose smaller layers"
+        )
+
+
+def _chance_loss(output: str, n_out: int) -> tuple[float, str]:
+    """The cross-entropy of predicting uniform probabilities, and how to say it."""
+    if output == "softmax":
+        return math.log(n_out), f"log({n_out}) = {math.log(n_out):.3f} of uniform class guesses"
+    return math.log(2.0), f"log(2) = {math.log(2.0):.3f} of guessing 1/2"
+
+
+def _check_outcome(res, args: argparse.Namespace) -> None:
+    """Warn when a run ended worse than chance; fail when far worse or not finite.
+
+    Chance: the loss of a constant prediction (uniform class probabilities, or the
+    targets' mean for regression, whose loss ratio is 1 - R^2). Worse than chance by
+    :data:`DIVERGENCE_FACTOR` times, or a non-finite test loss, is an error.
+    """
+    if not getattr(res, "is_root", True):
+        return
+    loss = res.get("test_loss")
+    hint = f"the run diverged: lower --lr (this run: {args.lr:g}) or pass --clip-norm"
+    if loss is None or not math.isfinite(loss):
+        raise ArithmeticError(f"training failed: the final test loss is {loss}; {hint}")
+    model = getattr(res, "model", None)
+    if res.get("test_r2") is not None:
+        ratio, chance = 1.0 - res["test_r2"], "predicting the targets' mean (R^2 = 0)"
+    elif model is not None and model.output in ("softmax", "logistic") and loss > 0:
+        base, chance = _chance_loss(model.output, int(model.layers[-1].W.shape[0]))
+        ratio = loss / base
+    else:
+        return
+    if ratio > DIVERGENCE_FACTOR:
+        raise ArithmeticError(
+            f"training failed: the final test loss {loss:.4g} is {ratio:.3g} times that of "
+            f"{chance} (limit {DIVERGENCE_FACTOR:g} times); {hint}"
+        )
+    if ratio > 1.0:
+        warnings.warn(
+            f"the final test loss {loss:.4g} is worse than that of {chance}; the model "
+            "learned nothing useful: check --lr and the data",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
+@contextmanager
 def _notes() -> Iterator[None]:
     """Print each RunWarning raised inside as one line ``chainrule: note: ...`` on stderr."""
     from chainrule.train.runfiles import RunWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RunWarning)
-        try:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RunWarning)
             yield
-        finally:
-            for w in caught:
-                if issubclass(w.category, RunWarning):
-                    print(f"chainrule: note: {w.message}", file=sys.stderr)
-                else:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    finally:
+        # outside the recording context: a warning passed on is shown, not recorded again
+        for w in caught:
+            if issubclass(w.category, RunWarning):
+                print(f"chainrule: note: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -41,13 +129,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         return _cmd_resume(args)
-    out = Path(args.out) if args.out else default_run_dir(args.dataset)
-    _check_out_dir(out, force=args.force)
     if args.momentum is not None and args.optimizer != "sgd":
         raise ValueError(
             f"--momentum applies to --optimizer sgd, not {args.optimizer} (Adam's moments are "
             "fixed at betas 0.9, 0.999)"
         )
+    _check_size(args)
+    out = Path(args.out) if args.out else default_run_dir(args.dataset)
+    _check_out_dir(out, force=args.force)
     res = train_run(
         out,
         dataset=args.dataset,
@@ -60,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config=fit_config(args),
     )
     _print_result(res, f"run saved in {out}", quiet=args.quiet)
+    _check_outcome(res, args)
     return 0
 
 
@@ -133,6 +223,8 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             f"finished), saved in {args.resume}"
         )
     _print_result(res, where, quiet=args.quiet)
+    args.lr = saved.get("lr", args.lr)
+    _check_outcome(res, args)
     return 0
 
 
@@ -219,7 +311,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``chainrule predict``: predictions of a saved run for an input file; the exit status."""
     import numpy as np
 
-    from chainrule.train.rundir import load_inputs, predict_run
+    from chainrule.data import load_inputs
+    from chainrule.train.rundir import predict_run
 
     X = load_inputs(args.input)
     with _notes():

@@ -28,13 +28,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds ``(default: X)`` only where there is a value to show and the help names none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
 def _layers(text: str) -> list[int]:
+    if text.strip().lower() == "none":
+        return []  # a linear model: inputs straight to the output layer
+    usage = "give comma-separated positive integers such as 64,32 (or 'none' for no hidden layer)"
+    pieces = text.replace(" ", "").split(",")
     try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+        sizes = [int(s) for s in pieces]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid layer sizes {text!r}: give comma-separated integers such as 64,32"
-        ) from None
+        raise argparse.ArgumentTypeError(f"invalid layer sizes {text!r}: {usage}") from None
     if any(s <= 0 for s in sizes):
         raise argparse.ArgumentTypeError(f"invalid layer sizes {text!r}: sizes must be positive")
     return sizes
@@ -88,7 +100,7 @@ def _add_train(sub) -> argparse.ArgumentParser:
         "(model.safetensors, config.json), metrics.json, history.csv, PNG plots and a "
         "checkpoint/ that --resume continues from. With no options: an MLP 64-64-10 on "
         "digits.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument(
         "--dataset",
@@ -102,7 +114,7 @@ def _add_train(sub) -> argparse.ArgumentParser:
         type=_layers,
         default="64",
         metavar="SIZES",
-        help="hidden layer sizes, comma-separated (e.g. 256,128)",
+        help="hidden layer sizes, comma-separated (e.g. 256,128); 'none' for a linear model",
     )
     p.add_argument(
         "--activation",
@@ -142,7 +154,7 @@ def _add_train(sub) -> argparse.ArgumentParser:
         "--epochs",
         type=_positive(int),
         default=40,
-        help="number of epochs; with --resume the new total (default there: the run's own)",
+        help="number of epochs; with --resume the new total, the run's own when not given",
     )
     p.add_argument(
         "--patience",

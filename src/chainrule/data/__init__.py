@@ -20,7 +20,8 @@ from .batches import (
     shard_bounds,
     shard_weight,
 )
-from .datasets import Dataset, list_datasets, load
+from .checks import require_finite
+from .datasets import Dataset, dataset_shape, list_datasets, load
 from .errors import DataError
 from .idx import read_idx, write_idx
 from .mnist import load_idx_dataset
@@ -34,12 +35,14 @@ from .synthetic import (
     make_xor_cloud,
     regression_function,
 )
+from .tables import load_inputs
 
 __all__ = [
     "Batch",
     "BatchDraws",
     "DataError",
     "Dataset",
+    "dataset_shape",
     "MiniBatches",
     "Standardizer",
     "augment_images",
@@ -49,6 +52,7 @@ __all__ = [
     "list_datasets",
     "load",
     "load_idx_dataset",
+    "load_inputs",
     "make_circles",
     "make_moons",
     "make_regression_1d",
@@ -57,6 +61,7 @@ __all__ = [
     "make_xor_cloud",
     "read_idx",
     "regression_function",
+    "require_finite",
     "shard",
     "shard_bounds",
     "shard_weight",

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from . import synthetic
+from .checks import require_finite
 from .mnist import load_idx_dataset
 from .splits import Standardizer, stratified_subsample, train_val_test_split
 
-__all__ = ["Dataset", "list_datasets", "load"]
+__all__ = ["Dataset", "dataset_shape", "list_datasets", "load"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +46,11 @@ class Dataset:
     scaler : Standardizer or None
         The standardisation fitted on ``X_train`` and applied to every part;
         None when loaded with ``standardize=False``.
+
+    Raises
+    ------
+    DataError
+        When a part holds NaN or infinite values (naming the part, row and column).
     """
 
     X_train: np.ndarray
@@ -60,6 +66,12 @@ class Dataset:
     class_names: tuple[str, ...] | None = None
     image_shape: tuple[int, int] | None = None
     scaler: Standardizer | None = None
+
+    def __post_init__(self) -> None:
+        # NaN or inf would only show up later as a diverged loss: refuse them here
+        for part in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"):
+            names = self.feature_names if part.startswith("X") else None
+            require_finite(getattr(self, part), f"dataset {self.name!r}, {part}", names)
 
     @property
     def n_features(self) -> int:
@@ -183,6 +195,28 @@ _REGISTRY: dict[str, _Loader] = {
 }
 
 
+def dataset_shape(name: str, data_dir: str | Path | None = None) -> tuple[int, int]:
+    """``(n_features, n_outputs)`` of a named dataset, without splitting or scaling it.
+
+    ``n_outputs`` is the number of classes, or of target columns for regression:
+    what sizes a network's input and (softmax or linear) output layers.
+
+    Examples
+    --------
+    >>> from chainrule.data import dataset_shape
+    >>> dataset_shape("digits"), dataset_shape("sine")
+    ((64, 10), (1, 1))
+    """
+    loader = _REGISTRY.get(name)
+    if loader is None:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(_REGISTRY)}")
+    raw = loader(np.random.default_rng(0), None, None, None if data_dir is None else Path(data_dir))
+    if raw.task == "regression":
+        return int(raw.X.shape[1]), int(raw.y.reshape(len(raw.y), -1).shape[1])
+    n_classes = len(raw.class_names) if raw.class_names else int(raw.y.max()) + 1
+    return int(raw.X.shape[1]), n_classes
+
+
 def list_datasets() -> list[str]:
     """Names accepted by :func:`load`.
 
@@ -207,6 +241,7 @@ def _split(raw: _Raw, seed: int, val_fraction: float, test_fraction: float, n_sa
         )  # fmt: skip
     # Official train/test parts: validation is carved from the training part.
     X, y, X_te, y_te = raw.X, raw.y, raw.X_test, raw.y_test
+    assert y_te is not None  # X_test was given, so was y_test
     if n_samples is not None:
         n_test = int(round(test_fraction * n_samples))
         X, y = stratified_subsample(X, y, n_samples - n_test, seed=seed)

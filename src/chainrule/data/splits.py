@@ -64,6 +64,23 @@ class Standardizer:
         """Return ``X * std + mean``, undoing :meth:`transform`."""
         return np.asarray(X, dtype=np.float64) * self.std + self.mean
 
+    def far_share(self, X: np.ndarray, k: float = 10.0) -> float:
+        """Share of the entries of ``X`` more than ``k`` training stds from the training mean.
+
+        A large share means inputs on another scale than the training data
+        (say raw 0..16 digits for a model trained on pixels in [0, 1]).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = Standardizer(mean=np.zeros(2), std=np.ones(2))
+        >>> s.far_share(np.array([[0.5, 20.0], [1.0, -3.0]]))
+        0.25
+        """
+        if np.size(X) == 0:
+            return 0.0
+        return float(np.mean(np.abs(self.transform(X)) > k))
+
 
 def _split_indices(
     idx: np.ndarray, y: np.ndarray | None, n_take: int, seed: int

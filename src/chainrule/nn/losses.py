@@ -31,7 +31,9 @@ def _batch_count(z: Any) -> int:
 def _sce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     shifted = z - z.max(axis=-1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    total = np.sum(y * (lse - shifted))
+    # a class with no target mass adds nothing, even at a masked logit of -inf (0 * inf)
+    with np.errstate(invalid="ignore"):
+        total = np.sum(np.where(y == 0, 0.0, y * (lse - shifted)))
     return np.asarray(total / _batch_count(z), dtype=np.result_type(z, y))
 
 
@@ -132,8 +134,12 @@ def softmax_cross_entropy(logits: Any, y: Any) -> Any:
 
 # ------------------------------------------------------------ binary cross-entropy
 def _bce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # softplus(z) - y z = max(z, 0) - y z + log1p(exp(-|z|)), finite for every z
-    loss = np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))
+    # softplus(z) - y z = (1 - y) max(z, 0) - y min(z, 0) + log1p(exp(-|z|)), finite for
+    # finite z; a zero weight drops its term, so z = +-inf with the matching target gives 0
+    with np.errstate(invalid="ignore"):
+        pos = np.where(y == 1, 0.0, (1 - y) * np.maximum(z, 0))
+        neg = np.where(y == 0, 0.0, -y * np.minimum(z, 0))
+    loss = pos + neg + np.log1p(np.exp(-np.abs(z)))
     return np.asarray(loss.mean(), dtype=np.result_type(z, y))
 
 

@@ -32,9 +32,9 @@ def _as_inputs(inputs: Sequence[Any]) -> tuple[np.ndarray, ...]:
     out = []
     for i, x in enumerate(inputs):
         a = np.asarray(x)
-        if a.dtype == np.float32:
+        if a.dtype.kind == "f" and a.dtype.itemsize < 8:  # float16, float32
             warnings.warn(
-                f"gradcheck is meant for float64, but input {i} is float32; "
+                f"gradcheck is meant for float64, but input {i} is {a.dtype}; "
                 "it is cast to float64 for the check",
                 UserWarning,
                 stacklevel=3,
@@ -352,8 +352,8 @@ def gradcheck(
     f : callable
         Takes chainrule Tensors and returns a Tensor.
     *inputs : array_like
-        Point of the check. The check runs in float64; float32 inputs are cast
-        with a ``UserWarning``, integers silently.
+        Point of the check. The check runs in float64; float16 and float32
+        inputs are cast with a ``UserWarning``, integers silently.
     modes : sequence of {"rev", "fwd"}, default ("rev", "fwd")
         Which modes to check.
     order : int, default 2

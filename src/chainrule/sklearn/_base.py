@@ -18,7 +18,6 @@ from sklearn.utils.validation import (
 
 from chainrule import nn
 from chainrule.core import no_grad, tensor
-from chainrule.data.batches import MiniBatches
 from chainrule.nn.activations import ACTIVATION_NAMES
 from chainrule.train.config import FitConfig
 from chainrule.train.objective import Objective
@@ -30,6 +29,11 @@ __all__ = ["BaseMLP"]
 class BaseMLP(BaseEstimator):
     """Shared training logic; see :class:`MLPClassifier` for the parameters."""
 
+    # fitted state (the network and its optimizer are chainrule objects)
+    model_: Any
+    _optimizer: Any
+    _best_weights: dict[str, np.ndarray] | None
+
     def __init__(
         self,
         hidden_layer_sizes: Any = (100,),
@@ -38,7 +42,9 @@ class BaseMLP(BaseEstimator):
         solver: str = "adam",
         alpha: float = 1e-4,
         batch_size: int | str = "auto",
+        learning_rate: str = "constant",
         learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
         max_iter: int = 200,
         shuffle: bool = True,
         random_state: Any = None,
@@ -60,7 +66,9 @@ class BaseMLP(BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -96,6 +104,11 @@ class BaseMLP(BaseEstimator):
             (self.backend in ("tape", "textbook"), "backend must be 'tape' or 'textbook'"),
             (self.alpha >= 0, "alpha must be >= 0"),
             (self.learning_rate_init > 0, "learning_rate_init must be > 0"),
+            (
+                self.learning_rate in ("constant", "invscaling", "adaptive"),
+                "learning_rate must be 'constant', 'invscaling' or 'adaptive'",
+            ),
+            (self.power_t >= 0, "power_t must be >= 0"),
             (isinstance(self.max_iter, Integral) and self.max_iter >= 1, "max_iter must be >= 1"),
             (0 <= self.momentum <= 1, "momentum must be in [0, 1]"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
@@ -120,21 +133,36 @@ class BaseMLP(BaseEstimator):
     # ------------------------------------------------------------ model state
     def _build(self, n_features: int, n_outputs: int, output: str, dtype: Any, rng) -> None:
         sizes = [n_features, *self._hidden(), n_outputs]
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        self.model_ = nn.MLP(
-            sizes, activation=self.activation, output=output, dtype=dtype, rng=seed
-        )
-        self._optimizer: Any = None
-        self._best_weights: dict[str, np.ndarray] | None = None
+        # rng=0: the initial weights are replaced by scikit-learn's below
+        self.model_ = nn.MLP(sizes, activation=self.activation, output=output, dtype=dtype, rng=0)
+        self.model_.load_state_dict(self._glorot_uniform(sizes, dtype, rng))
+        self._optimizer = None
         self.n_iter_, self.t_ = 0, 0
         self.loss_curve_: list[float] = []
-        self.best_loss_ = np.inf
         self._no_improvement_count = 0
         if self.early_stopping:
-            self.validation_scores_: Any = []
-            self.best_validation_score_: Any = -np.inf
+            self.validation_scores_: list[float] | None = []
+            self.best_validation_score_: float | None = -np.inf
+            self.best_loss_: float | None = None
         else:
             self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _glorot_uniform(self, sizes: list[int], dtype: Any, rng) -> dict[str, np.ndarray]:
+        """scikit-learn's initialisation: weights and biases ~ U(-b, b), b = sqrt(k / (in + out)),
+        k = 2 for the logistic activation and 6 otherwise, drawn layer by layer from ``rng``."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        state = {}
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            W = rng.uniform(-bound, bound, (fan_in, fan_out))  # noqa: N806
+            state[f"layers.{i}.W"] = np.ascontiguousarray(W.T, dtype=dtype)
+            state[f"layers.{i}.b"] = rng.uniform(-bound, bound, fan_out).astype(dtype)
+        return state
+
+    def _loss_scale(self) -> float:
+        """Factor from chainrule's mean loss to scikit-learn's (1/2 for squared error)."""
+        raise NotImplementedError
 
     def _fit_config(self, n: int | None = None) -> FitConfig:
         """The optimisation options of this estimator as chainrule's :class:`FitConfig`
@@ -221,53 +249,73 @@ class BaseMLP(BaseEstimator):
                 "to be clipped",
                 stacklevel=3,
             )
-        return int(np.clip(self.batch_size, 1, n))
+        return int(np.clip(int(self.batch_size), 1, n))
 
-    def _epoch(self, batches: MiniBatches, epoch: int, config: FitConfig) -> float:
+    def _epoch(self, X: np.ndarray, T: np.ndarray, order: np.ndarray) -> float:
+        n = len(X)
+        bs = self._batch_size(n)
+        scale = self._loss_scale()
         total = 0.0
-        for xb, tb in batches.arrays(epoch):
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            # scikit-learn's objective, scale * chainrule's loss + alpha / (2 n_batch) ||W||^2,
+            # is scale * (loss + lam / 2 ||W||^2) with lam = alpha / (scale n_batch)
             loss, _ = train_step(
                 self.model_,
                 self._objective,
-                xb,
-                tb,
-                lam=self.alpha / len(xb),
-                backend=config.backend,
+                X[idx],
+                T[idx],
+                lam=self.alpha / (scale * len(idx)),
+                backend=self.backend,
             )
+            loss *= scale
+            if scale != 1.0:
+                for p in self.model_.parameters():
+                    p.grad = p.grad * scale
             if not np.isfinite(loss):
                 raise ValueError(
                     f"{type(self).__name__}: the loss became {loss} at iteration "
                     f"{self.n_iter_ + 1}; lower learning_rate_init or standardise X"
                 )
             self._optimizer.step()
-            total += loss * len(xb)
-        self.t_ += batches.n
-        return total / batches.n
+            total += loss * len(idx)
+        self.t_ += n
+        return total / n
 
-    def _fit(self, X: np.ndarray, T: np.ndarray, incremental: bool, y_score=None) -> None:
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+    def _fit(self, X: np.ndarray, T: np.ndarray, incremental: bool) -> None:
+        rng = self._random_state
         if self._optimizer is None or not incremental:
             self._optimizer = self._make_optimizer()
         Xv = Tv = None
-        if self.early_stopping and not incremental:
-            strat = y_score if isinstance(self, ClassifierMixin) and T.ndim == 1 else None
+        if self.early_stopping:
+            if incremental:
+                raise ValueError("partial_fit does not support early_stopping=True")
+            # as scikit-learn: stratified for a classifier with one output unit only
+            strat = T if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
             X, Xv, T, Tv = train_test_split(
                 X, T, test_size=self.validation_fraction, random_state=rng, stratify=strat
             )
-        config = self._fit_config(len(X))
-        batches = MiniBatches(X, T, config.batch_size, seed=seed, shuffle=config.shuffle)
-        epochs = 1 if incremental else config.epochs
-        for epoch in range(epochs):
-            loss = self._epoch(batches, epoch, config)
+            if len(Xv) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+        # as scikit-learn: n_iter_ counts the epochs of this call, t_ every sample ever seen
+        self.n_iter_ = 0
+        epochs = 1 if incremental else self.max_iter
+        order = np.arange(len(X))
+        for _ in range(epochs):
+            if self.shuffle:  # scikit-learn reshuffles the previous epoch's order
+                order = order[rng.permutation(len(X))]
+            loss = self._epoch(X, T, order)
             self.n_iter_ += 1
-            self.loss_curve_.append(float(loss))
+            self.loss_ = float(loss)
+            self.loss_curve_.append(self.loss_)
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if incremental:
-                self.best_loss_ = min(self.best_loss_, loss)
-                return
-            if self._converged(Xv, Tv):
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                self._optimizer.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            if self._converged(Xv, Tv) or incremental:
                 break
         else:
             warnings.warn(
@@ -283,6 +331,7 @@ class BaseMLP(BaseEstimator):
         """scikit-learn's rule: ``n_iter_no_change`` epochs without a ``tol`` improvement."""
         if self.early_stopping:
             score = float(self._score_targets(Xv, Tv))
+            assert self.validation_scores_ is not None and self.best_validation_score_ is not None
             self.validation_scores_.append(score)
             if score < self.best_validation_score_ + self.tol:
                 self._no_improvement_count += 1
@@ -293,27 +342,36 @@ class BaseMLP(BaseEstimator):
                 self._best_weights = self.model_.state_dict()
         else:
             loss = self.loss_curve_[-1]
-            if loss > self.best_loss_ - self.tol:
+            best = np.inf if self.best_loss_ is None else self.best_loss_
+            if loss > best - self.tol:
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, loss)
-        if self._no_improvement_count > self.n_iter_no_change:
+            self.best_loss_ = min(best, loss)
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        what = "Validation score" if self.early_stopping else "Training loss"
+        msg = f"{what} did not improve more than tol={self.tol} for {self.n_iter_no_change} "
+        msg += "consecutive epochs."
+        # scikit-learn's adaptive schedule: divide the step by 5 instead of stopping, down to 1e-6
+        if self.solver == "sgd" and self.learning_rate == "adaptive" and self._optimizer.lr > 1e-6:
+            self._optimizer.lr /= 5.0
+            self._no_improvement_count = 0
             if self.verbose:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                print(
-                    f"{what} did not improve more than tol={self.tol} for "
-                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                )
-            return True
-        return False
+                print(f"{msg} Setting learning rate to {self._optimizer.lr:f}")
+            return False
+        if self.verbose:
+            print(f"{msg} Stopping.")
+        return True
 
     def _start(self, X: np.ndarray, n_outputs: int, output: str, incremental: bool) -> None:
         self._check_params()
         fresh = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        if fresh or not hasattr(self, "_random_state"):
+            # one stream, as scikit-learn: initial weights, validation split, shuffling
+            self._random_state = check_random_state(self.random_state)
         if fresh:
-            rng = check_random_state(self.random_state)
-            self._build(X.shape[1], n_outputs, output, X.dtype, rng)
+            self._build(X.shape[1], n_outputs, output, X.dtype, self._random_state)
         self._objective = Objective(self.model_.output, None, n_outputs)
         self._best_weights = None
         self._no_improvement_count = 0

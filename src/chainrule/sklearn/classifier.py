@@ -31,18 +31,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Optimizer.
     alpha : float
         L2 penalty, scaled as in scikit-learn: each mini-batch minimises
-        ``mean loss + alpha / (2 * n_batch) * sum ||W||_F^2`` (the chapter's
-        ``lambda = alpha / n_batch``).
+        ``loss + alpha / (2 * n_batch) * sum ||W||_F^2`` (the chapter's
+        ``lambda = alpha / n_batch``), with scikit-learn's loss: the mean
+        cross-entropy (summed over the labels of a multi-label row).
     batch_size : int or "auto"
         Mini-batch size; ``auto`` is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}
+        Step-size schedule of ``solver="sgd"`` (Adam keeps its step):
+        ``invscaling`` uses ``learning_rate_init / (t_ + 1) ** power_t`` after
+        every epoch; ``adaptive`` divides the step by 5 instead of stopping when
+        ``n_iter_no_change`` epochs bring no ``tol`` improvement, down to 1e-6.
     learning_rate_init : float
-        Step size (constant).
+        Initial step size.
+    power_t : float
+        Exponent of ``invscaling``.
     max_iter : int
         Maximum number of epochs.
     shuffle : bool
         Reshuffle the samples every epoch.
     random_state : int, RandomState or None
-        Seeds the weights, the shuffling and the validation split.
+        Seeds the weights (scikit-learn's Glorot-uniform initialisation of
+        weights and biases), the validation split and the shuffling.
     tol : float
         Improvement below which an epoch counts as no progress.
     verbose : bool
@@ -67,20 +76,29 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ----------
     classes_ : ndarray
         Class labels.
+    loss_ : float
+        Training objective (loss plus penalty, averaged over the epoch's
+        mini-batches) of the last epoch.
     loss_curve_ : list of float
         Training objective per epoch.
     n_iter_ : int
-        Epochs run.
+        Epochs run by the last call to ``fit`` or ``partial_fit``.
     t_ : int
         Training samples seen.
     coefs_, intercepts_ : list of ndarray
         Weights (n_in, n_out) and biases per layer, as in scikit-learn.
-    best_loss_ : float
-        Lowest training loss (when not early stopping).
+    best_loss_ : float or None
+        Lowest training loss; None when early stopping.
     validation_scores_, best_validation_score_ : list, float or None
         Validation accuracy per epoch and its best value (early stopping).
+    n_layers_, n_outputs_ : int
+        Layers (input and output included) and output units.
+    out_activation_ : str
+        ``softmax``, ``logistic`` (binary or multi-label) or ``identity``.
     n_features_in_ : int
         Number of input features.
+    feature_names_in_ : ndarray of str
+        Column names, when ``X`` had string column names.
     model_ : chainrule.nn.MLP
         The trained network (returns logits).
 
@@ -137,7 +155,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         X, y = self._prepare(X, y, reset=True)
         T, n_out, output = self._encode(y)
         self._start(X, n_out, output, incremental=False)
-        self._fit(X, T, incremental=False, y_score=y)
+        self._fit(X, T, incremental=False)
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
@@ -150,6 +168,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self._start(X, n_out, output, incremental=True)
         self._fit(X, T, incremental=True)
         return self
+
+    def _loss_scale(self) -> float:
+        # scikit-learn sums the logistic losses of the labels of a multi-label row
+        return float(self.model_.layers[-1].W.shape[0]) if self._multilabel else 1.0
 
     def _score_targets(self, X: np.ndarray, T: np.ndarray) -> float:
         z = self._logits(X)

@@ -18,10 +18,11 @@ __all__ = ["MLPRegressor"]
 class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor (squared error) trained with chainrule.
 
-    Parameters and attributes as :class:`MLPClassifier` (no ``classes_``);
-    the output layer is linear and the loss is the mean squared error
-    (without scikit-learn's factor 1/2, so ``loss_curve_`` is twice
-    scikit-learn's figure for the same fit).
+    Parameters and attributes as :class:`MLPClassifier` (no ``classes_``;
+    ``validation_scores_`` hold R^2). The output layer is linear and the
+    objective is scikit-learn's: half the mean squared error plus
+    ``alpha / (2 n_batch) * sum ||W||_F^2``, so ``loss_``, ``loss_curve_`` and
+    ``alpha`` mean what they mean in ``sklearn.neural_network.MLPRegressor``.
 
     Examples
     --------
@@ -62,6 +63,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self._start(X, T.shape[1], "linear", incremental=True)
         self._fit(X, T, incremental=True)
         return self
+
+    def _loss_scale(self) -> float:
+        return 0.5
 
     def _score_targets(self, X: np.ndarray, T: np.ndarray) -> float:
         return r2_score(T, self._logits(X))

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import IO, Any
 
-__all__ = ["Progress", "format_epoch_line"]
+__all__ = ["Progress", "format_bar_postfix", "format_epoch_line"]
 
 
 def _fmt(name: str, value: float) -> str:
@@ -16,6 +16,32 @@ def _fmt(name: str, value: float) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value))
         else (f"{name} {value:.4f}")
     )
+
+
+def _num(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.4g}"
+
+
+def format_bar_postfix(
+    loss: float, acc: float, val_loss: float, val_acc: float, samples_per_s: float
+) -> str:
+    """The figures of the progress bar, compact enough to fit 80 columns beside the bar.
+
+    Examples
+    --------
+    >>> nan = float("nan")
+    >>> format_bar_postfix(0.25, 0.9, 0.3125, 0.875, 12345.6)
+    'loss 0.2500 acc 0.900 val 0.3125 0.875 12346/s'
+    >>> format_bar_postfix(1234.5, nan, nan, nan, 80.0)
+    'loss 1234 80/s'
+    """
+    parts = [f"loss {_num(loss)}"]
+    if not math.isnan(acc):
+        parts.append(f"acc {acc:.3f}")
+    if not math.isnan(val_loss):
+        parts.append(f"val {_num(val_loss)}" + ("" if math.isnan(val_acc) else f" {val_acc:.3f}"))
+    parts.append(f"{samples_per_s:.0f}/s")
+    return " ".join(parts)
 
 
 def format_epoch_line(epochs: int, row: dict[str, float], samples_per_s: float) -> str:
@@ -45,18 +71,28 @@ class Progress:
     mode : bool or {"bar", "lines"}
         True: a tqdm bar when ``stream`` is a terminal and tqdm is installed,
         else one line per epoch; "bar" or "lines" to choose; False: silent.
+        The bar shows ``loss``, ``acc``, then ``val`` loss and accuracy once
+        known, and samples per second, within 80 columns.
     epochs : int
         Total number of epochs (for the display).
     steps_per_epoch : int
         Mini-batches per epoch.
     stream : file
         Where to write (default ``sys.stdout``).
+    ncols : int or None
+        Width of the bar (None: the terminal's).
     """
 
     def __init__(
-        self, mode: bool | str, epochs: int, steps_per_epoch: int, stream: IO[str] | None = None
+        self,
+        mode: bool | str,
+        epochs: int,
+        steps_per_epoch: int,
+        stream: IO[str] | None = None,
+        ncols: int | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stdout
+        self.ncols = ncols
         self.epochs, self.steps = epochs, steps_per_epoch
         self.mode = self._resolve(mode)
         self._bar: Any = None
@@ -90,30 +126,28 @@ class Progress:
                 unit="batch",
                 file=self.stream,
                 leave=True,
-                dynamic_ncols=True,
+                ncols=self.ncols,
+                dynamic_ncols=self.ncols is None,
+                bar_format="{desc} |{bar}| {n_fmt}/{total_fmt}{postfix}",
             )
 
     def batch_end(self, n: int, loss: float, acc: float) -> None:
         self._seen += n
         if self._bar is not None:
             rate = self._seen / max(time.perf_counter() - self._start, 1e-9)
-            post = {"loss": f"{loss:.4f}"}
-            if not math.isnan(acc):
-                post["acc"] = f"{acc:.4f}"
-            post["samples/s"] = f"{rate:.0f}"
-            self._bar.set_postfix(post, refresh=False)
+            nan = float("nan")
+            post = format_bar_postfix(loss, acc, nan, nan, rate)
+            self._bar.set_postfix_str(post, refresh=False)
             self._bar.update(1)
 
     def epoch_end(self, row: dict[str, float]) -> None:
         rate = self._seen / max(row.get("time", 0.0), 1e-9)
         if self._bar is not None:
-            post = {
-                k: f"{row[k]:.4f}"
-                for k in ("loss", "accuracy", "val_loss", "val_accuracy")
-                if not math.isnan(row[k])
-            }
-            post["samples/s"] = f"{rate:.0f}"
-            self._bar.set_postfix(post, refresh=True)
+            loss, acc, val_loss, val_acc = (
+                row.get(k, float("nan")) for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+            )
+            post = format_bar_postfix(loss, acc, val_loss, val_acc, rate)
+            self._bar.set_postfix_str(post, refresh=True)
             self._bar.close()
             self._bar = None
         elif self.mode == "lines":

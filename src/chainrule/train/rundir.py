@@ -59,7 +59,6 @@ __all__ = [
     "describe_run",
     "evaluate_run",
     "figure",
-    "load_inputs",
     "open_run",
     "predict_run",
     "run_info",
@@ -425,58 +424,23 @@ def _prepare_inputs(model: Any, cfg: dict, X: np.ndarray, what: str) -> np.ndarr
     return scaler.transform(X) if scaler is not None else np.asarray(X, dtype=np.float64)
 
 
-def load_inputs(path: str | Path) -> np.ndarray:
-    """Read raw inputs from ``.npy`` or ``.csv`` (comma-separated, optional header row).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
-    >>> _ = p.write_text("a,b\\n1,2\\n3,4\\n")
-    >>> load_inputs(p)
-    array([[1., 2.],
-           [3., 4.]])
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such input file")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            X = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
-    elif suffix == ".csv":
-        X = _read_csv(path)
-    else:
-        raise ValueError(f"{path}: unsupported input type {suffix!r}; use .csv or .npy")
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"{path}: inputs must be numbers, got dtype {X.dtype}")
-    X = X.reshape(1, -1) if X.ndim == 1 else X
-    if X.ndim != 2 or len(X) == 0:
-        raise ValueError(f"{path}: expected a non-empty (N, D) table, got shape {X.shape}")
-    X = X.astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{path}: inputs contain NaN or infinite values")
-    return X
-
-
-def _read_csv(path: Path) -> np.ndarray:
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    rows = [ln.split(",") for ln in lines]
-    if rows:
-        try:
-            [float(v) for v in rows[0]]
-        except ValueError:
-            rows = rows[1:]  # a header
-    try:
-        table = [[float(v) for v in r] for r in rows]
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a numeric CSV table ({exc})") from None
-    if len({len(r) for r in table}) > 1:
-        raise ValueError(f"{path}: rows have different numbers of columns")
-    return np.array(table, dtype=np.float64)
+def _warn_far_inputs(cfg: dict, inputs: np.ndarray, source: str) -> None:
+    """Warn when many inputs lie far outside the training data (10 training stds)."""
+    scaler = _scaler(cfg)
+    if scaler is None:
+        return
+    share = scaler.far_share(inputs, k=10.0)
+    if share > 0.01:
+        warnings.warn(
+            f"{source}: {share:.0%} of the values lie more than 10 standard deviations from "
+            f"the training data's mean (inputs from {np.min(inputs):.4g} to "
+            f"{np.max(inputs):.4g}; training mean {np.mean(scaler.mean):.4g}, std "
+            f"{np.mean(scaler.std):.4g} averaged over features): the predictions are "
+            "unreliable; give inputs in the training data's units (pixels in [0, 1] for "
+            "digits, mnist and fashion-mnist)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def predict_run(
@@ -502,7 +466,15 @@ def predict_run(
             "probabilities; drop --proba"
         )
     X = _prepare_inputs(model, cfg, inputs, source)
+    _warn_far_inputs(cfg, inputs, source)
     z = _logits(model, X)
+    bad = ~np.all(np.isfinite(z), axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{source}: the model's outputs are NaN or infinite for {int(bad.sum())} of "
+            f"{len(z)} rows (first: row {int(np.argmax(bad))}); those inputs are far outside "
+            "the training data's range: scale them as the training data was"
+        )
     if model.output == "linear":
         return z
     if proba:

@@ -61,6 +61,6 @@ def __getattr__(name: str) -> object:
     }
     if name in subpackages:
         return importlib.import_module(f"chainrule.{name}")
-    if name == "jit":
-        return importlib.import_module("chainrule.symbolic").jit
+    if name in ("jit", "graph_of"):
+        return getattr(importlib.import_module("chainrule.symbolic"), name)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

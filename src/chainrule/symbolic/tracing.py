@@ -176,6 +176,12 @@ class SymTensor(Tensor):
 
         return f"${latex(self)}$"
 
+    def _repr_svg_(self) -> str | None:
+        """The expression's graph as SVG by Graphviz ``dot``; None (LaTeX, text) without it."""
+        from chainrule.symbolic.display import svg  # display builds on this module
+
+        return svg(self)
+
 
 def wrap(node: Var, requires_grad: bool = False) -> SymTensor:
     """A fresh symbolic tensor for ``node`` (off the tape)."""

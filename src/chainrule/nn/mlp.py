@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,8 @@ class MLP(Module):
     >>> model.predict(np.ones((2, 4))).shape
     (2,)
     """
+
+    _act: Callable[[Any], Any]
 
     def __init__(
         self,

@@ -67,6 +67,10 @@ class Module:
     ['s']
     """
 
+    _param_names: dict[str, None]  # set in __init__, around __setattr__'s registration
+    _module_names: dict[str, None]
+    training: bool
+
     def __init__(self) -> None:
         object.__setattr__(self, "_param_names", {})
         object.__setattr__(self, "_module_names", {})
@@ -252,6 +256,8 @@ class Sequential(Module):
     >>> net(np.ones((4, 2), dtype=np.float32)).shape
     (4, 1)
     """
+
+    modules_: list[Module]
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()

@@ -188,8 +188,11 @@ def _split_step(step: Any, argnums: tuple[int, ...]) -> list[Any]:
 
 
 def _normalise_argnums(argnums: ArgNums, n_args: int) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(argnums, (int, np.integer))
-    nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
+    nums: tuple[int, ...]
+    if isinstance(argnums, (int, np.integer)):
+        single, nums = True, (int(argnums),)
+    else:
+        single, nums = False, tuple(int(a) for a in argnums)
     if n_args == 0:
         raise TypeError("no arguments given to differentiate at")
     if not nums:

@@ -7,6 +7,7 @@ import io
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from chainrule.atomic import write_text_atomic
 
@@ -73,14 +74,17 @@ class History:
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (NaN stays a float, as Python's json writes it)."""
-        out = {f.name: list(getattr(self, f.name)) for f in fields(self) if f.name in self.COLUMNS}
+        out: dict[str, Any] = {
+            f.name: list(getattr(self, f.name)) for f in fields(self) if f.name in self.COLUMNS
+        }
         out["stopped_epoch"], out["best_epoch"] = self.stopped_epoch, self.best_epoch
         return out
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
         """Rebuild a history written by :meth:`to_dict`."""
-        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in d.items()})
+        fixed: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v) for k, v in d.items()}
+        return cls(**fixed)
 
     def to_csv(self, path: str | Path) -> None:
         """Write one row per epoch with a header, atomically.

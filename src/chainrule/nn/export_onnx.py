@@ -35,12 +35,12 @@ ONNX_ACTIVATIONS: dict[str, str] = {
     "logistic": "Sigmoid",
     "tanh": "Tanh",
     "relu": "Relu",
-    "leaky_relu": "LeakyRelu(alpha=0.01)",
-    "elu": "Elu(alpha=1)",
+    "leaky_relu": "Where(x > 0, x, 0.01 * x)",
+    "elu": "Where(x > 0, x, Exp(Min(x, 0)) - 1)",
     "softplus": "Relu(x) + Log(1 + Exp(-Abs(x)))",
     "swish": "x * Sigmoid(x)",
-    "gelu": "0.5 * x * (1 + Erf(x / sqrt(2)))",
-    "hard_logistic": "HardSigmoid(alpha=0.25, beta=0.5)",
+    "gelu": "0.5 * x * (1 + Erf(x / sqrt(2)))  (Erf in float32 for float64 models)",
+    "hard_logistic": "Clip(0.25 * x + 0.5, 0, 1)",
     "hard_tanh": "Clip(x, -1, 1)",
     "identity": "(nothing)",
 }
@@ -89,21 +89,45 @@ def _softplus(b: _Builder, x: str) -> str:
 
 
 def _gelu(b: _Builder, x: str) -> str:
-    # 0.5 x (1 + erf(x / sqrt 2))
-    erf = b.op("Erf", [b.op("Mul", [x, b.scalar(1 / math.sqrt(2.0))])])
+    # 0.5 x (1 + erf(x / sqrt 2)); onnxruntime has no float64 Erf: float64 models take it in float32
+    u = b.op("Mul", [x, b.scalar(1 / math.sqrt(2.0))])
+    if b.dtype == np.float32:
+        erf = b.op("Erf", [u])
+    else:
+        single = b.op("Cast", [u], to=b.onnx.TensorProto.FLOAT)
+        erf = b.op("Cast", [b.op("Erf", [single])], to=_elem_type(b.onnx, b.dtype))
     return b.op("Mul", [b.op("Mul", [x, b.scalar(0.5)]), b.op("Add", [b.scalar(1.0), erf])])
+
+
+def _leaky_relu(b: _Builder, x: str) -> str:
+    # x for x > 0, else 0.01 x (LeakyRelu's alpha attribute is float32: 0.01 would round)
+    positive = b.op("Greater", [x, b.scalar(0.0)])
+    return b.op("Where", [positive, x, b.op("Mul", [x, b.scalar(0.01)])])
+
+
+def _elu(b: _Builder, x: str) -> str:
+    # x for x > 0, else exp(x) - 1 (of min(x, 0): no overflow); onnxruntime's Elu is float32 only
+    zero = b.scalar(0.0)
+    neg = b.op("Sub", [b.op("Exp", [b.op("Min", [x, zero])]), b.scalar(1.0)])
+    return b.op("Where", [b.op("Greater", [x, zero]), x, neg])
+
+
+def _hard_logistic(b: _Builder, x: str) -> str:
+    # clip(x / 4 + 1/2, 0, 1) (ONNX's HardSigmoid has no float64 kernel in onnxruntime)
+    lin = b.op("Add", [b.op("Mul", [x, b.scalar(0.25)]), b.scalar(0.5)])
+    return b.op("Clip", [lin, b.scalar(0.0), b.scalar(1.0)])
 
 
 _EMIT: dict[str, Callable[[_Builder, str], str]] = {
     "logistic": lambda b, x: b.op("Sigmoid", [x]),
     "tanh": lambda b, x: b.op("Tanh", [x]),
     "relu": lambda b, x: b.op("Relu", [x]),
-    "leaky_relu": lambda b, x: b.op("LeakyRelu", [x], alpha=0.01),
-    "elu": lambda b, x: b.op("Elu", [x], alpha=1.0),
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
     "softplus": _softplus,
     "swish": lambda b, x: b.op("Mul", [x, b.op("Sigmoid", [x])]),
     "gelu": _gelu,
-    "hard_logistic": lambda b, x: b.op("HardSigmoid", [x], alpha=0.25, beta=0.5),
+    "hard_logistic": _hard_logistic,
     "hard_tanh": lambda b, x: b.op("Clip", [x, b.scalar(-1.0), b.scalar(1.0)]),
     "identity": lambda b, x: x,
 }

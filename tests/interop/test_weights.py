@@ -120,3 +120,16 @@ def test_torch_shape_mismatch_names_the_layer_and_shapes():
         nn.from_torch(bad)
     with pytest.raises(ValueError, match="hard_logistic.*has no torch.nn module"):
         nn.to_torch(nn.MLP([2, 3, 1], activation="hard_logistic"))
+
+
+def test_from_torch_refuses_activation_constants_chainrule_does_not_use():
+    torch = pytest.importorskip("torch")
+    lin = torch.nn.Linear
+    for act, msg in (
+        (torch.nn.LeakyReLU(0.2), "LeakyReLU slope"),
+        (torch.nn.ELU(alpha=2.0), "ELU alpha"),
+        (torch.nn.GELU(approximate="tanh"), "GELU must use"),
+        (torch.nn.Softplus(beta=2.0), "Softplus beta"),
+    ):
+        with pytest.raises(ValueError, match=f"module 1: {msg}"):
+            nn.from_torch(torch.nn.Sequential(lin(2, 3), act, lin(3, 1)))

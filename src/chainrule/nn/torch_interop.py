@@ -93,6 +93,12 @@ def from_torch(sequential: Any, output: str = "softmax") -> MLP:
             raise ValueError(f"from_torch: module {2 * i + 1}: LeakyReLU slope must be 0.01")
         if isinstance(a, torch.nn.GELU) and a.approximate != "none":
             raise ValueError(f"from_torch: module {2 * i + 1}: GELU must use approximate='none'")
+        if isinstance(a, torch.nn.ELU) and a.alpha != 1.0:
+            raise ValueError(f"from_torch: module {2 * i + 1}: ELU alpha must be 1.0")
+        if isinstance(a, torch.nn.Softplus) and a.beta != 1.0:
+            raise ValueError(f"from_torch: module {2 * i + 1}: Softplus beta must be 1.0")
+        if isinstance(a, torch.nn.Hardtanh) and (a.min_val, a.max_val) != (-1.0, 1.0):
+            raise ValueError(f"from_torch: module {2 * i + 1}: Hardtanh must clip to [-1, 1]")
     sizes = [linears[0].in_features] + [m.out_features for m in linears]
     dtype = np.dtype(str(linears[0].weight.dtype).replace("torch.", ""))
     act = _FROM_TORCH[names.pop()] if names else "identity"

@@ -139,8 +139,8 @@ def __getattr__(name: str) -> Any:
     # subpackages load on first use, so `import chainrule` stays light
     if name in _SUBPACKAGES:
         return importlib.import_module(f"chainrule.{name}")
-    if name == "jit":
-        return importlib.import_module("chainrule.symbolic").jit
+    if name in ("jit", "graph_of"):
+        return getattr(importlib.import_module("chainrule.symbolic"), name)
     if name in _INTERNAL_OPS:
         return getattr(importlib.import_module("chainrule.core.ops"), name)
     raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

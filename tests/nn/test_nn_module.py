@@ -33,7 +33,7 @@ def test_shared_parameter_listed_once():
 def test_state_dict_is_a_copy_and_round_trips():
     a, b = nn.MLP([3, 5, 2], rng=0), nn.MLP([3, 5, 2], rng=1)
     sd = a.state_dict()
-    sd["layers.0.W"][...] = 7  # a copy: the model is untouched
+    sd["0.weight"][...] = 7  # a copy: the model is untouched
     assert not np.any(a.layers[0].W.numpy() == 7)
     b.load_state_dict(a.state_dict())
     for (n1, p1), (n2, p2) in zip(a.named_parameters(), b.named_parameters(), strict=True):
@@ -44,9 +44,9 @@ def test_state_dict_is_a_copy_and_round_trips():
 def test_load_state_dict_names_missing_and_unexpected_keys():
     m = nn.MLP([3, 5, 2], rng=0)
     sd = m.state_dict()
-    del sd["layers.1.b"]
-    sd["layers.9.W"] = np.zeros((1, 1), dtype=np.float32)
-    expected = r"missing keys \['layers.1.b'\].*unexpected keys \['layers.9.W'\]"
+    del sd["2.bias"]
+    sd["9.weight"] = np.zeros((1, 1), dtype=np.float32)
+    expected = r"missing keys \['2.bias'\].*unexpected keys \['9.weight'\]"
     with pytest.raises(ValueError, match=expected):
         m.load_state_dict(sd)
 
@@ -54,13 +54,13 @@ def test_load_state_dict_names_missing_and_unexpected_keys():
 def test_load_state_dict_names_shape_and_dtype_mismatches():
     m = nn.MLP([3, 5, 2], rng=0)
     sd = m.state_dict()
-    sd["layers.0.W"] = np.zeros((5, 4), dtype=np.float32)
-    sd["layers.1.b"] = sd["layers.1.b"].astype(np.float64)
+    sd["0.weight"] = np.zeros((5, 4), dtype=np.float32)
+    sd["2.bias"] = sd["2.bias"].astype(np.float64)
     with pytest.raises(ValueError) as e:
         m.load_state_dict(sd)
     msg = str(e.value)
-    assert "layers.0.W: stored shape (5, 4), parameter shape (5, 3)" in msg
-    assert "layers.1.b: stored dtype float64, parameter dtype float32" in msg
+    assert "0.weight: stored shape (5, 4), parameter shape (5, 3)" in msg
+    assert "2.bias: stored dtype float64, parameter dtype float32" in msg
 
 
 def test_load_state_dict_bumps_versions_so_stale_graphs_fail():

@@ -345,3 +345,25 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     print(describe_run(args.run_dir))
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from chainrule.nn import export_onnx
+    from chainrule.train.checkpoint import load_checkpoint, load_config
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".onnx":
+        raise ValueError(f"{out}: the export format is ONNX; name the file *.onnx")
+    cfg = load_config(args.run_dir)
+    model = load_checkpoint(args.run_dir).model
+    scaler = cfg.get("scaler") or {}
+    export_onnx(
+        model,
+        out,
+        (None, model.layer_sizes[0]),
+        mean=scaler.get("mean"),
+        std=scaler.get("std"),
+    )
+    kind = "values" if model.output == "linear" else "probabilities and logits"
+    print(f"wrote {out}: input 'input' (batch, {model.layer_sizes[0]}) raw units, outputs {kind}")
+    return 0

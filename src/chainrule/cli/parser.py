@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from chainrule import __version__
-from chainrule.cli.commands import cmd_evaluate, cmd_info, cmd_predict, cmd_train
+from chainrule.cli.commands import cmd_evaluate, cmd_export, cmd_info, cmd_predict, cmd_train
 from chainrule.data import list_datasets
 from chainrule.nn.activations import ACTIVATION_NAMES
 
@@ -273,6 +273,18 @@ def _add_run_commands(sub) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `chainrule train`")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "export",
+        help="export a saved run's model to ONNX",
+        description="Write the model of RUN_DIR as an ONNX graph that takes the same raw "
+        "inputs as `chainrule predict` (the run's standardisation is part of the graph) "
+        "and outputs class probabilities and logits (classifiers) or values (regression). "
+        "Needs the onnx package: pip install 'chainrule[onnx]'.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `chainrule train`")
+    p.add_argument("output", metavar="FILE.onnx", help="the ONNX file to write (atomically)")
+    p.set_defaults(func=cmd_export)
 
 
 def _add_experiments(sub) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 # ops and Tensor need each other: the operators below look ops up at call time, and
 # chainrule.core imports ops (which imports this module) first
 from chainrule.core import ops
+from chainrule.core.display import tensor_html
 from chainrule.core.errors import InplaceModificationError
 from chainrule.core.state import STATE
 
@@ -158,6 +159,13 @@ class Tensor:
         if self._tangents:
             extra.append(f"tangent_levels={sorted(self._tangents)}")
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter's view: shape, dtype, device, requires_grad and a compact preview.
+
+        None for symbolic tensors, which show as LaTeX (``_repr_latex_``).
+        """
+        return None if self._interp is not None else tensor_html(self)
 
     # --------------------------------------------------------------- autograd
     def backward(

@@ -258,11 +258,48 @@ def _flat_basis(shape: tuple[int, ...], dtype: Any) -> Any:
     return [eye[k].reshape(shape) for k in range(n)]
 
 
-def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+LAYOUTS = ("numerator", "denominator")
+
+
+def layout_axes(out_ndim: int, in_ndim: int, layout: str, who: str = "jacobian") -> tuple[int, ...]:
+    """The axis order that puts a numerator-layout Jacobian into ``layout``.
+
+    A Jacobian of ``y = f(x)`` in the **numerator** layout (JAX, PyTorch, the
+    default) has shape ``y.shape + x.shape``: row ``i`` is the gradient of
+    ``y_i``. The **denominator** layout (the chapter's) has shape
+    ``x.shape + y.shape``: for vectors, the transpose ``dy/dx`` in R^{M x N}
+    for ``x`` in R^M, ``y`` in R^N. For matrix inputs or outputs the input's
+    axes simply come first, in their own order.
+
+    Examples
+    --------
+    >>> layout_axes(1, 2, "denominator")
+    (1, 2, 0)
+    >>> layout_axes(1, 2, "numerator")
+    (0, 1, 2)
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"{who}: layout must be 'numerator' or 'denominator', got {layout!r}")
+    n = out_ndim + in_ndim
+    if layout == "numerator":
+        return tuple(range(n))
+    return (*range(out_ndim, n), *range(out_ndim))
+
+
+def _in_layout(jac: Any, out_ndim: int, layout: str) -> Any:
+    axes = layout_axes(out_ndim, jac.ndim - out_ndim, layout)
+    return jac if axes == tuple(range(jac.ndim)) else ops.transpose(jac, axes)
+
+
+def jacfwd(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, layout: str = "numerator"
+) -> Callable[..., Any]:
     """Jacobian by forward mode: one JVP sweep per input element.
 
-    The result has shape ``out.shape + x.shape`` (a tuple for several argnums).
+    The result has shape ``out.shape + x.shape`` (a tuple for several argnums),
+    or ``x.shape + out.shape`` with ``layout="denominator"`` (see :func:`layout_axes`).
     """
+    layout_axes(0, 0, layout, "jacfwd")
 
     def wrapped(*args: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacfwd")
@@ -279,17 +316,22 @@ def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
                 raise ValueError("jacfwd: the input has no elements")
             out_shape = cols[0].shape
             jac = ops.stack(cols, axis=-1)
-            jacs.append(ops.reshape(jac, out_shape + x.shape))
+            jac = ops.reshape(jac, out_shape + x.shape)
+            jacs.append(_in_layout(jac, len(out_shape), layout))
         return jacs[0] if isinstance(argnums, int) else tuple(jacs)
 
     return wrapped
 
 
-def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+def jacrev(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, layout: str = "numerator"
+) -> Callable[..., Any]:
     """Jacobian by reverse mode: one VJP sweep per output element.
 
-    The result has shape ``out.shape + x.shape`` (a tuple for several argnums).
+    The result has shape ``out.shape + x.shape`` (a tuple for several argnums),
+    or ``x.shape + out.shape`` with ``layout="denominator"`` (see :func:`layout_axes`).
     """
+    layout_axes(0, 0, layout, "jacrev")
 
     def wrapped(*args: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacrev")
@@ -306,17 +348,20 @@ def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
         for k, i in enumerate(nums):
             x_shape = np.shape(args[i])
             if not rows:
-                jacs.append(from_array(np.zeros(out.shape + x_shape, dtype=out.dtype)))
-                continue
-            jac = ops.stack([r[k] for r in rows], axis=0)
-            jacs.append(ops.reshape(jac, out.shape + x_shape))
+                jac = from_array(np.zeros(out.shape + x_shape, dtype=out.dtype))
+            else:
+                jac = ops.reshape(ops.stack([r[k] for r in rows], axis=0), out.shape + x_shape)
+            jacs.append(_in_layout(jac, len(out.shape), layout))
         return jacs[0] if isinstance(argnums, int) else tuple(jacs)
 
     return wrapped
 
 
 def jacobian(
-    f: Callable[..., Any], argnums: int | Sequence[int] = 0, mode: str = "auto"
+    f: Callable[..., Any],
+    argnums: int | Sequence[int] = 0,
+    mode: str = "auto",
+    layout: str = "numerator",
 ) -> Callable[..., Any]:
     """Jacobian function by forward or reverse autodiff, giving Tensors: exact, for code.
 
@@ -325,6 +370,9 @@ def jacobian(
     With ``mode="auto"``, forward mode is used when the inputs have fewer
     elements than the output (one sweep per input), reverse mode otherwise (one
     sweep per output). ``mode`` may also be ``"fwd"`` or ``"rev"``.
+    ``layout="numerator"`` (default, as JAX and PyTorch) gives shape
+    ``out.shape + x.shape``; ``layout="denominator"`` (the chapter's) gives
+    ``x.shape + out.shape``, the transpose for vectors (:func:`layout_axes`).
 
     See Also
     --------
@@ -338,9 +386,14 @@ def jacobian(
     >>> J.numpy()
     array([[2., 0.],
            [0., 2.]])
+    >>> A = cr.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])  # y = A x: R^2 -> R^3
+    >>> cr.jacobian(lambda x: A @ x, layout="denominator")(cr.tensor([1.0, 1.0])).numpy()
+    array([[1., 3., 5.],
+           [2., 4., 6.]])
     """
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+    layout_axes(0, 0, layout)
 
     def wrapped(*args: Any) -> Any:
         chosen = mode
@@ -351,7 +404,7 @@ def jacobian(
                 n_out = int(np.size(np.asarray(f(*args))))
             chosen = "fwd" if n_in < n_out else "rev"
         transform = jacfwd if chosen == "fwd" else jacrev
-        return transform(f, argnums)(*args)
+        return transform(f, argnums, layout)(*args)
 
     return wrapped
 

@@ -11,15 +11,18 @@ Examples
 ['universal-approximation', 'vanishing-gradients']
 """
 
+from chainrule.experiments.display import ExperimentResult, show
 from chainrule.experiments.registry import EXPERIMENTS, Experiment, get, names
 from chainrule.experiments.runner import Context, default_out_dir, run_experiment
 
 __all__ = [
     "EXPERIMENTS",
     "Context",
+    "ExperimentResult",
     "Experiment",
     "default_out_dir",
     "get",
     "names",
     "run_experiment",
+    "show",
 ]

@@ -29,10 +29,13 @@ from chainrule.nn.activations import (
     Swish,
     Tanh,
 )
+from chainrule.nn.export_onnx import export_onnx, load_onnx
 from chainrule.nn.linear import Linear
 from chainrule.nn.mlp import MLP
 from chainrule.nn.module import Module, Parameter, Sequential
 from chainrule.nn.regularization import l2_penalty
+from chainrule.nn.sklearn_interop import from_sklearn
+from chainrule.nn.torch_interop import from_torch, to_torch
 
 F = functional
 
@@ -56,8 +59,13 @@ __all__ = [
     "Softplus",
     "Swish",
     "Tanh",
+    "export_onnx",
+    "from_sklearn",
+    "from_torch",
     "functional",
     "init",
     "l2_penalty",
+    "load_onnx",
     "textbook",
+    "to_torch",
 ]

@@ -13,7 +13,8 @@ from chainrule.nn.activations import ACTIVATIONS, canonical_activation
 from chainrule.nn.init import as_rng
 from chainrule.nn.linear import Linear, linear
 from chainrule.nn.losses import LOSSES
-from chainrule.nn.module import Module
+from chainrule.nn.module import Module, Parameter
+from chainrule.nn.state_dict import from_native, torch_names
 
 OUTPUTS = tuple(LOSSES)
 
@@ -161,6 +162,31 @@ class MLP(Module):
             labels = (p >= 0.5).astype(np.int64)
             return labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
         return p
+
+    def state_parameters(self) -> dict[str, Parameter]:
+        """The parameters under ``torch.nn.Sequential`` names: ``0.weight``, ``0.bias``, ...
+
+        Layer ``l`` is module ``2 l`` of ``Sequential(Linear, Act, Linear, ...)``;
+        its weight has shape (out, in) as in PyTorch. So ``state_dict()`` loads
+        into such a sequential (after ``torch.as_tensor``) and back.
+
+        Examples
+        --------
+        >>> from chainrule.nn import MLP
+        >>> {k: v.shape for k, v in MLP([3, 4, 2], rng=0).state_dict().items()}
+        {'0.weight': (4, 3), '0.bias': (4,), '2.weight': (2, 4), '2.bias': (2,)}
+        """
+        params = dict(self.named_parameters())
+        return {t: params[n] for t, n, _ in torch_names(len(self.layers))}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy weights in place from a state dict keyed by torch names.
+
+        Arrays, nested lists and torch tensors are accepted; a dict keyed by the
+        MLP's own parameter names (``layers.0.W``, older checkpoints) too.
+        Errors name every missing, unexpected or mismatched key with its shapes.
+        """
+        super().load_state_dict(from_native(state, len(self.layers)))
 
     def config(self) -> dict[str, Any]:
         """The architecture as a JSON-serialisable dict (see :meth:`from_config`)."""

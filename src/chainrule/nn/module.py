@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import Tensor, no_grad
+from chainrule.nn.display import module_html
+from chainrule.nn.state_dict import as_array
 
 
 class Parameter(Tensor):
@@ -66,6 +68,10 @@ class Module:
     >>> [name for name, _ in Scale().named_parameters()]
     ['s']
     """
+
+    _param_names: dict[str, None]  # set in __init__, around __setattr__'s registration
+    _module_names: dict[str, None]
+    training: bool
 
     def __init__(self) -> None:
         object.__setattr__(self, "_param_names", {})
@@ -165,9 +171,13 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # -------------------------------------------------------------- state
+    def state_parameters(self) -> dict[str, Parameter]:
+        """The parameters under the names :meth:`state_dict` uses (dotted names here)."""
+        return dict(self.named_parameters())
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter's values, keyed by dotted name."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Copies of every parameter's values, keyed as in :meth:`state_parameters`."""
+        return {name: p.data.copy() for name, p in self.state_parameters().items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy values from ``state`` into the parameters, in place.
@@ -178,7 +188,7 @@ class Module:
             Naming the missing and unexpected keys, or every parameter whose
             shape or dtype differs from the stored array.
         """
-        params = dict(self.named_parameters())
+        params = self.state_parameters()
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         if missing or unexpected:
@@ -190,7 +200,7 @@ class Module:
         bad = []
         arrays = {}
         for k, p in params.items():
-            a = np.asarray(state[k])
+            a = as_array(state[k], k)
             if a.shape != p.shape:
                 bad.append(f"{k}: stored shape {a.shape}, parameter shape {p.shape}")
             elif a.dtype != p.dtype:
@@ -226,6 +236,10 @@ class Module:
         lines.append(")")
         return lines
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a table of layers, parameter shapes and counts."""
+        return module_html(self)
+
     def __repr__(self) -> str:
         lines = self._repr_lines()
         if len(lines) == 1:  # a leaf layer: one line, as PyTorch prints it
@@ -244,6 +258,8 @@ class Sequential(Module):
     >>> net(np.ones((4, 2), dtype=np.float32)).shape
     (4, 1)
     """
+
+    modules_: list[Module]
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()

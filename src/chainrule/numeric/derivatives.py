@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.transforms import layout_axes
 from chainrule.numeric.differences import (
     as_float_array,
     check_method,
@@ -187,8 +188,11 @@ def _split_step(step: Any, argnums: tuple[int, ...]) -> list[Any]:
 
 
 def _normalise_argnums(argnums: ArgNums, n_args: int) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(argnums, (int, np.integer))
-    nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
+    nums: tuple[int, ...]
+    if isinstance(argnums, (int, np.integer)):
+        single, nums = True, (int(argnums),)
+    else:
+        single, nums = False, tuple(int(a) for a in argnums)
     if n_args == 0:
         raise TypeError("no arguments given to differentiate at")
     if not nums:
@@ -369,6 +373,7 @@ def jacobian(
     step: Any = None,
     levels: int = 2,
     return_evals: bool = False,
+    layout: str = "numerator",
 ) -> Any:
     """Jacobian array by finite differences (approximate): for checking autodiff, or black boxes.
 
@@ -384,11 +389,14 @@ def jacobian(
         Which arguments to differentiate.
     method, step, levels, return_evals
         As in :func:`gradient`.
+    layout : {"numerator", "denominator"}
+        ``"numerator"``: shape ``f(x).shape + x.shape``; ``"denominator"`` (the
+        chapter's): ``x.shape + f(x).shape`` (see :func:`chainrule.core.transforms.layout_axes`).
 
     Returns
     -------
     numpy.ndarray or tuple of numpy.ndarray
-        Shape ``f(x).shape + x.shape`` per differentiated argument.
+        Shape ``f(x).shape + x.shape`` per differentiated argument (numerator layout).
 
     See Also
     --------
@@ -404,11 +412,15 @@ def jacobian(
     True
     """
     check_method(method)
+    layout_axes(0, 0, layout, "numeric.jacobian")
     args, nums, single = _prepare(args, argnums)
     ev = _Evaluator(f, args)
     co = _Coordinates(args, nums, method, step, levels)
     flat, out_shape = _jacobian_columns(ev, co, method, levels)
-    blocks = co.split(flat)
+    blocks = [
+        np.transpose(b, layout_axes(len(out_shape), b.ndim - len(out_shape), layout))
+        for b in co.split(flat)
+    ]
     return _finish(blocks[0] if single else tuple(blocks), ev, return_evals)
 
 

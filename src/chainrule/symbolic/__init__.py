@@ -33,6 +33,7 @@ from chainrule.symbolic.diff import (
     stabilised,
     vjp_graph,
 )
+from chainrule.symbolic.display import GraphView, graph_of
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var
 from chainrule.symbolic.jit import Jitted, jit
 from chainrule.symbolic.printing import infix, latex, render, to_dot
@@ -43,6 +44,7 @@ from chainrule.symbolic.tracing import SymTensor, TracerValueError, symbols, tra
 __all__ = [
     "CompiledGraph",
     "Graph",
+    "GraphView",
     "Jitted",
     "Rule",
     "SymTensor",
@@ -56,6 +58,7 @@ __all__ = [
     "fold",
     "grad",
     "grad_graph",
+    "graph_of",
     "hessian",
     "infix",
     "inline",

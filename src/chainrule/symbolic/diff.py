@@ -20,6 +20,7 @@ from chainrule.core.primitive import apply, record
 from chainrule.core.reverse import GradPlan
 from chainrule.core.state import no_grad
 from chainrule.core.tensor import Tensor, from_array
+from chainrule.core.transforms import layout_axes
 from chainrule.symbolic import rewrite
 from chainrule.symbolic.codegen import compile_graph
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort
@@ -292,13 +293,22 @@ def _simplified(g: Graph) -> Graph:
     return rewrite.simplify(g)
 
 
-def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = True) -> Graph:
+def jacobian(
+    f: Any,
+    wrt: Any = None,
+    *,
+    mode: str = "auto",
+    simplify: bool = True,
+    layout: str = "numerator",
+) -> Graph:
     """Jacobian as a static graph: for inspection, simplification and compilation.
 
     The Jacobian of a graph, or of a traced function given as ``(f, *example_args)``.
 
     Each output ``o`` and input ``x`` give one output of shape
-    ``o.shape + x.shape``, built with one reverse sweep per output element
+    ``o.shape + x.shape`` (``x.shape + o.shape`` with ``layout="denominator"``,
+    the chapter's; see :func:`chainrule.core.transforms.layout_axes`),
+    built with one reverse sweep per output element
     (``mode="rev"``) or one forward sweep per input element (``mode="fwd"``);
     ``"auto"`` picks the fewer sweeps.
 
@@ -317,6 +327,7 @@ def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = Tr
     array([[2., 0.],
            [0., 6.]])
     """
+    layout_axes(0, 0, layout, "symbolic.jacobian")
     graph = f if isinstance(f, Graph) else _trace_tuple(f)
     xs = _select(graph, wrt, "jacobian")
     graph = stabilised(graph)
@@ -348,6 +359,10 @@ def jacobian(f: Any, wrt: Any = None, *, mode: str = "auto", simplify: bool = Tr
                         cols[k].append(_conform(t if t is not None else np.zeros(o.shape), o))
                 for k, o in enumerate(graph.outputs):
                     blocks[k, j] = ops.reshape(ops.stack(cols[k], axis=-1), o.shape + x.shape)
+        for (k, j), block in blocks.items():
+            axes = layout_axes(len(graph.outputs[k].shape), len(xs[j].shape), layout)
+            if axes != tuple(range(len(axes))):
+                blocks[k, j] = ops.transpose(block, axes)
     outs = [to_node(blocks[k, j]) for k in range(len(graph.outputs)) for j in range(len(xs))]
     jac = Graph(graph.inputs, outs)
     return _simplified(jac) if simplify else jac

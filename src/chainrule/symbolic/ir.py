@@ -173,6 +173,12 @@ class Graph:
     def __str__(self) -> str:
         return format_graph(self)
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter's picture: SVG by Graphviz ``dot``, None (text) without it."""
+        from chainrule.symbolic.display import svg  # display builds on this module
+
+        return svg(self)
+
     def __repr__(self) -> str:
         n_in, n_out = len(self.inputs), len(self.outputs)
         return f"<Graph: {n_in} inputs, {len(self)} equations, {n_out} outputs>"

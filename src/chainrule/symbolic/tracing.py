@@ -171,6 +171,12 @@ class SymTensor(Tensor):
     def _repr_latex_(self) -> str:
         return f"${printing.latex(self)}$"
 
+    def _repr_svg_(self) -> str | None:
+        """The expression's graph as SVG by Graphviz ``dot``; None (LaTeX, text) without it."""
+        from chainrule.symbolic.display import svg  # display builds on this module
+
+        return svg(self)
+
 
 def wrap(node: Var, requires_grad: bool = False) -> SymTensor:
     """A fresh symbolic tensor for ``node`` (off the tape), made as every tensor is."""

@@ -106,6 +106,12 @@ class History:
             writer.writerow([_fmt(getattr(self, name)[i]) for name in self.COLUMNS])
         write_text_atomic(path, buf.getvalue())
 
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter's view: the loss (and accuracy) curves, when matplotlib is installed."""
+        from .display import history_png  # display imports this module
+
+        return history_png(self)
+
     def __repr__(self) -> str:
         if not len(self):
             return "History(0 epochs)"

@@ -13,10 +13,10 @@ from chainrule.atomic import write_bytes_atomic
 
 from .history import History
 
-__all__ = ["plot_confusion_matrix", "plot_curves"]
+__all__ = ["draw_curves", "plot_confusion_matrix", "plot_curves"]
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -47,23 +47,29 @@ def plot_curves(history: History, path: str | Path, *, metric: str = "loss") -> 
     """
     if metric not in ("loss", "accuracy"):
         raise ValueError(f"plot_curves: metric must be 'loss' or 'accuracy', got {metric!r}")
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     try:
-        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
-            values = getattr(history, key)
-            if values and not all(math.isnan(v) for v in values):
-                ax.plot(history.epoch, values, marker="o", markersize=3, label=label)
-        if history.best_epoch is not None:
-            ax.axvline(history.best_epoch, color="grey", linestyle=":", label="best epoch")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} per epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
+        draw_curves(ax, history, metric)
         return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def draw_curves(ax, history: History, metric: str) -> None:
+    """Draw training and validation ``metric`` per epoch on the matplotlib axes ``ax``."""
+    for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+        values = getattr(history, key)
+        if values and not all(math.isnan(v) for v in values):
+            ax.plot(history.epoch, values, marker="o", markersize=3, label=label)
+    if history.best_epoch is not None:
+        ax.axvline(history.best_epoch, color="grey", linestyle=":", label="best epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per epoch")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
 
 
 def plot_confusion_matrix(
@@ -81,7 +87,7 @@ def plot_confusion_matrix(
     cm = np.asarray(cm)
     k = cm.shape[0]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    plt = _pyplot()
+    plt = pyplot()
     size = max(4.0, 0.45 * k + 2.5)
     fig, ax = plt.subplots(figsize=(size, size))
     try:

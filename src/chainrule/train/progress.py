@@ -63,16 +63,22 @@ def format_epoch_line(epochs: int, row: dict[str, float], samples_per_s: float) 
     return "  ".join(parts)
 
 
+def in_notebook(stream: Any) -> bool:
+    """Whether ``stream`` is a Jupyter kernel's output (tqdm.auto then draws a widget)."""
+    return type(stream).__module__.startswith("ipykernel")
+
+
 class Progress:
     """Shows training progress.
 
     Parameters
     ----------
     mode : bool or {"bar", "lines"}
-        True: a tqdm bar when ``stream`` is a terminal and tqdm is installed,
-        else one line per epoch; "bar" or "lines" to choose; False: silent.
-        The bar shows ``loss``, ``acc``, then ``val`` loss and accuracy once
-        known, and samples per second, within 80 columns.
+        True: a tqdm bar when ``stream`` is a terminal or a Jupyter notebook
+        (``tqdm.auto``: a widget there) and tqdm is installed, else one line
+        per epoch; "bar" or "lines" to choose; False: silent. The bar shows
+        ``loss``, ``acc``, then ``val`` loss and accuracy once known, and
+        samples per second, within 80 columns.
     epochs : int
         Total number of epochs (for the display).
     steps_per_epoch : int
@@ -107,7 +113,7 @@ class Progress:
         if mode == "lines":
             return "lines"
         isatty = getattr(self.stream, "isatty", lambda: False)()
-        if mode is True and not isatty:
+        if mode is True and not (isatty or in_notebook(self.stream)):
             return "lines"
         try:
             import tqdm  # noqa: F401

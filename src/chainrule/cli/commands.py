@@ -203,3 +203,30 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     print(describe_run(args.run_dir))
     return 0
+
+
+def _cmd_playground(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from chainrule.playground.server import LOOPBACK, make_server
+
+    if args.host not in LOOPBACK and not args.allow_remote:
+        raise ValueError(
+            f"--host {args.host} is not loopback: other machines could reach the playground; "
+            "add --allow-remote if you mean it"
+        )
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    srv = make_server(args.host, args.port, export_dir=args.export_dir)
+    if args.host not in LOOPBACK:
+        print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
+    print(f"chainrule playground: {srv.url}  (Ctrl-C stops it)", flush=True)
+    if not args.no_browser:
+        webbrowser.open(srv.url)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        print("chainrule playground: stopped", file=sys.stderr)
+    finally:
+        srv.close()
+    return 0

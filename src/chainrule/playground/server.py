@@ -39,7 +39,7 @@ ACTIONS = (
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 MAX_BODY = 256 * 1024
 MAX_SESSIONS = 32
-SLICE_S = 0.025
+SLICE_S = 0.02
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

@@ -65,6 +65,7 @@ class Session:
         self.stream_id = 0
         self.version = 0
         self.custom: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 2)), np.zeros(0))
+        self.custom_problem = "classification"
         self.cfg = cfg or Config()
         self.playing = False
         self.message = ""
@@ -93,7 +94,9 @@ class Session:
         self.skip = skips(self.model.layer_sizes, c.residual)
         self.opt = make_optimizer(c.optimizer, self.model.parameters(), c.lr)
         self.rng = np.random.default_rng(c.seed + 2)
-        self.epoch = self.steps = 0
+        self.epoch = self.steps = self.cursor = 0
+        self._last_loss = 0.0
+        self.order = self.rng.permutation(len(self.X_train))
         self.history: list[tuple[int, float, float]] = []
         self.delta_norms: list[float] = []
         self.grad_norms: list[float] = []
@@ -110,8 +113,8 @@ class Session:
         self.Y_train = self.y_train.reshape(-1, 1)
         self.Y_test = self.y_test.reshape(-1, 1)
 
-    def configure(self, raw: Any) -> None:
-        """Apply new settings (validated); data and network are rebuilt as needed."""
+    def configure(self, raw: Any, new_data: bool = False) -> None:
+        """Apply new settings (validated); data (when its settings or ``new_data``) and network are rebuilt."""
         if not isinstance(raw, dict):
             raise FieldError("config", f"expected an object of settings, got {type(raw).__name__}")
         n = len(self.custom[0]) if raw.get("dataset") == "custom" else datasets.N_POINTS
@@ -120,7 +123,7 @@ class Session:
             raise FieldError("dataset", "custom data needs at least 2 points: draw them or load a CSV")
         old, self.cfg = self.cfg, cfg
         data_keys = ("dataset", "noise", "ratio", "seed", "problem")
-        if any(getattr(old, k) != getattr(cfg, k) for k in data_keys):
+        if new_data or any(getattr(old, k) != getattr(cfg, k) for k in data_keys):
             self._load_data()
         self._rebuild()
 
@@ -135,16 +138,17 @@ class Session:
         if len(X) > datasets.MAX_POINTS:
             raise FieldError("points", f"at most {datasets.MAX_POINTS} points")
         self.custom = (np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        self.custom_problem = problem
         raw = self.cfg.to_dict()
         raw.update(dataset="custom", problem=problem)
         raw["batch"] = min(raw["batch"], max(1, int(round(self.cfg.ratio * max(len(X), 1)))))
         if len(X) >= 2:
-            self.configure(raw)
+            self.configure(raw, new_data=True)
 
     def add_point(self, x1: float, x2: float, label: float, problem: str) -> None:
         """Add one drawn point (class 0/1, or a value in [-1, 1]) to the custom data."""
         X, y = self.custom  # noqa: N806
-        if self.cfg.dataset != "custom" or self.task != problem:
+        if self.custom_problem != problem:
             X, y = np.zeros((0, 2)), np.zeros(0)  # noqa: N806  (a fresh drawing)
         self.custom = (np.vstack([X, [[x1, x2]]]), np.append(y, label))
         if len(self.custom[0]) > datasets.MAX_POINTS:
@@ -165,20 +169,24 @@ class Session:
         self.opt.step()
         self.opt.zero_grad()
         self.steps += 1
-        return float(loss.numpy())
+        self._last_loss = float(loss.numpy())
+        return self._last_loss
 
-    def _epoch(self, with_taps: bool) -> None:
-        n, bs = len(self.F_train), self.cfg.batch
-        order = self.rng.permutation(n)
-        starts = range(0, n - bs + 1, bs) if n >= bs else range(0)
-        last = starts[-1] if len(starts) else -1
-        for s in starts:
-            idx = order[s : s + bs]
-            taps = None
-            if with_taps and s == last:
-                taps = [cr.tensor(np.zeros((len(idx), w)), requires_grad=True) for w in self.model.layer_sizes[1:]]
-            self._step(idx, taps)
-        self.epoch += 1
+    def _last_batch_of_epoch(self) -> bool:
+        return self.cursor + 2 * self.cfg.batch > len(self.F_train)
+
+    def _train_step(self, with_taps: bool) -> None:
+        """One mini-batch step; after the last full batch of a pass the epoch counts and reshuffles."""
+        bs = self.cfg.batch
+        idx = self.order[self.cursor : self.cursor + bs]
+        taps = None
+        if with_taps:
+            taps = [cr.tensor(np.zeros((len(idx), w)), requires_grad=True) for w in self.model.layer_sizes[1:]]
+        self._step(idx, taps)
+        self.cursor += bs
+        if self.cursor + bs > len(self.F_train):  # the rest, smaller than a batch, is dropped
+            self.order, self.cursor = self.rng.permutation(len(self.F_train)), 0
+            self.epoch += 1
 
     def losses(self) -> tuple[float, float]:
         """Data loss (no penalty) on the training and the test part."""
@@ -193,19 +201,16 @@ class Session:
         return out[0], out[1]
 
     def train_epochs(self, epochs: int = 1, budget_s: float | None = None) -> dict[str, Any]:
-        """Train ``epochs`` epochs, or as many as fit in ``budget_s`` seconds (at least one).
+        """Train ``epochs`` whole epochs, or for ``budget_s`` seconds (at least one step).
 
-        A loss that is not finite stops training and says why in ``message``.
+        With a budget training stops between mini-batches, so the page gets
+        frames at a steady rate; the epoch counter counts finished passes.
+        The last step records the per-layer norms of ``delta^(l)`` and
+        ``dL/dW^(l)``. A loss that is not finite stops training and says why
+        in ``message``.
         """
-        start = time.perf_counter()
-        done = 0
-        while done < epochs or budget_s is not None:
-            last = budget_s is None and done == epochs - 1
-            self._epoch(with_taps=last or budget_s is not None)
-            done += 1
-            if budget_s is not None and time.perf_counter() - start >= budget_s:
-                break
-        tr, te = self.losses()
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            tr, te = self._train(epochs, budget_s)
         self.history.append((self.epoch, tr, te))
         if len(self.history) > 2000:
             self.history = self.history[::2]
@@ -218,10 +223,24 @@ class Session:
         self.version += 1
         return {"epoch": self.epoch, "train_loss": tr, "test_loss": te}
 
+    def _train(self, epochs: int, budget_s: float | None) -> tuple[float, float]:
+        start = time.perf_counter()
+        if budget_s is None:
+            target = self.epoch + epochs
+            while self.epoch < target and math.isfinite(self._last_loss):
+                self._train_step(with_taps=self.epoch == target - 1 and self._last_batch_of_epoch())
+        else:
+            while math.isfinite(self._last_loss):
+                done = time.perf_counter() - start >= budget_s
+                self._train_step(with_taps=done)
+                if done:
+                    break
+        return self.losses()
+
     # ------------------------------------------------------------ what the page draws
     def frame(self) -> dict[str, Any]:
         """The state the page draws, JSON-serialisable and compact."""
-        with cr.no_grad():
+        with cr.no_grad(), np.errstate(over="ignore", invalid="ignore"):
             logits, hidden = forward(self.params, self.F_grid, self.cfg.activation, self.skip)
             out = logits.numpy()[:, 0]
         if self.task == "classification":

@@ -315,6 +315,10 @@ function wire() {
     tip.style.display = best ? "block" : "none";
     if (best) { tip.textContent = best.label; tip.style.left = px + 10 + "px"; tip.style.top = py + 10 + "px"; }
   };
+  window.addEventListener("hashchange", () => { // a pasted link: apply its settings
+    const cfg = cfgFromHash();
+    if (JSON.stringify(cfg) !== JSON.stringify(pg.cfg)) applyConfig(cfg).then((r) => { if (!r) { syncControls(); writeHash(); } });
+  });
   window.addEventListener("pagehide", () => navigator.sendBeacon(`/api/action?token=${TOKEN}`, new Blob([JSON.stringify({sid: pg.sid, action: "close"})], {type: "application/json"})));
 }
 function fmt(v) { return "[" + v.map((x) => x.toFixed(3)).join(", ") + "]"; }

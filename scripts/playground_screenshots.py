@@ -3,7 +3,7 @@
     python scripts/playground_screenshots.py [OUT_DIR]
 
 Starts a server on a free port, opens the page in headless Chromium, trains
-spiral (2 hidden layers of 8 tanh) until the test loss is below 0.3, runs the
+spiral (2 hidden layers of 8 tanh, Adam at 0.01) until the test loss is below 0.3, runs the
 gradient check and one-sample backprop, and saves ``playground-spiral.png``;
 then 6 logistic layers for ``playground-vanishing.png``.
 """
@@ -31,7 +31,7 @@ def main(out: Path) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-            page.goto(srv.url + "#dataset=spiral&hidden=8,8&activation=tanh&showTest=true")
+            page.goto(srv.url + "#dataset=spiral&hidden=8,8&activation=tanh&optimizer=adam&lr=0.01&showTest=true")
             page.wait_for_function("window.__pg.frame !== null")
             page.click("#play")
             page.wait_for_function("window.__pg.frame && window.__pg.frame.test_loss < 0.3", timeout=120000)

@@ -31,10 +31,15 @@ def main(out: Path) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-            page.goto(srv.url + "#dataset=spiral&hidden=8,8&activation=tanh&optimizer=adam&lr=0.01&showTest=true")
+            page.goto(
+                srv.url
+                + "#dataset=spiral&hidden=8,8&activation=tanh&optimizer=adam&lr=0.01&showTest=true"
+            )
             page.wait_for_function("window.__pg.frame !== null")
             page.click("#play")
-            page.wait_for_function("window.__pg.frame && window.__pg.frame.test_loss < 0.3", timeout=120000)
+            page.wait_for_function(
+                "window.__pg.frame && window.__pg.frame.test_loss < 0.3", timeout=120000
+            )
             page.click("#play")
             page.click("#gradcheck")
             page.wait_for_selector("#gradcheck-result b")

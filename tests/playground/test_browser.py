@@ -36,7 +36,7 @@ def open_page(browser, server):
     pages, requests = [], []
 
     def open_(hash_: str = ""):
-        # bypass_csp lets Playwright evaluate its wait conditions; the page itself runs under the CSP
+        # bypass_csp lets Playwright evaluate its wait conditions; the page runs under the CSP
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
         page.on("request", lambda r: requests.append(r.url))
         page.goto(server.url + hash_)
@@ -92,7 +92,9 @@ def test_surface_changes_between_step_0_and_step_100(open_page):
 
 
 def test_add_layer_gradcheck_export_and_url(open_page, server):
-    page = open_page("#dataset=gauss&hidden=3&activation=relu&lr=0.1&features=x1,x2,x1*x2&showTest=true")
+    page = open_page(
+        "#dataset=gauss&hidden=3&activation=relu&lr=0.1&features=x1,x2,x1*x2&showTest=true"
+    )
     assert page.input_value("#lr") == "0.1" and page.input_value("#activation") == "relu"
     assert page.is_checked("#show-test")
     page.click("#add-layer")
@@ -115,11 +117,20 @@ def test_add_layer_gradcheck_export_and_url(open_page, server):
 
 def test_bad_fields_are_refused_in_the_page(open_page):
     page = open_page()
-    for field, value in (("#lr", "abc"), ("#lr", "0"), ("#batch", "1000"), ("#batch", "0"), ("#reg_rate", "-1")):
+    for field, value in (
+        ("#lr", "abc"),
+        ("#lr", "0"),
+        ("#batch", "1000"),
+        ("#batch", "0"),
+        ("#reg_rate", "-1"),
+    ):
         page.fill(field, value)
         page.dispatch_event(field, "change")
         assert page.text_content(field + "-err"), (field, value)
-        assert page.evaluate("window.__pg.cfg.lr") == 0.03 and page.evaluate("window.__pg.cfg.batch") == 10
+        assert (
+            page.evaluate("window.__pg.cfg.lr") == 0.03
+            and page.evaluate("window.__pg.cfg.batch") == 10
+        )
         page.fill(field, {"#lr": "0.03", "#batch": "10", "#reg_rate": "0"}[field])
         with page.expect_response(lambda r: "/api/action" in r.url):  # the good value is sent
             page.dispatch_event(field, "change")
@@ -131,4 +142,7 @@ def test_two_pages_train_independently(open_page):
     a.wait_for_function("window.__pg.frame.epoch > 30", timeout=30000)
     a.click("#play")
     assert b.evaluate("window.__pg.frame.epoch") == 0
-    assert b.evaluate("window.__pg.cfg.dataset") == "xor" and a.evaluate("window.__pg.cfg.dataset") == "circle"
+    assert (
+        b.evaluate("window.__pg.cfg.dataset") == "xor"
+        and a.evaluate("window.__pg.cfg.dataset") == "circle"
+    )

@@ -13,12 +13,18 @@ def request(srv, method, path, body=None, headers=None, token=True):
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
     hdrs = {"Content-Type": "application/json", **(headers or {})}
     sep = "&" if "?" in path else "?"
-    url = f"{path}{sep}token={srv.token}" if token is True else (f"{path}{sep}token={token}" if token else path)
+    url = (
+        f"{path}{sep}token={srv.token}"
+        if token is True
+        else (f"{path}{sep}token={token}" if token else path)
+    )
     conn.request(method, url, body=None if body is None else json.dumps(body), headers=hdrs)
     r = conn.getresponse()
     data = r.read()
     conn.close()
-    return r.status, (json.loads(data) if r.getheader("Content-Type", "").startswith("application/json") else data)
+    return r.status, (
+        json.loads(data) if r.getheader("Content-Type", "").startswith("application/json") else data
+    )
 
 
 def session(srv, config=None):
@@ -42,7 +48,9 @@ def test_page_and_static_files_need_the_token(server):
 
 
 def test_foreign_origin_and_host_are_refused(server):
-    status, reply = request(server, "POST", "/api/session", {}, headers={"Origin": "http://evil.example"})
+    status, reply = request(
+        server, "POST", "/api/session", {}, headers={"Origin": "http://evil.example"}
+    )
     assert status == 403 and "cross-site" in reply["error"]
     status, _ = request(server, "GET", "/", headers={"Host": f"evil.example:{server.port}"})
     assert status == 403  # DNS rebinding
@@ -53,9 +61,15 @@ def test_foreign_origin_and_host_are_refused(server):
 def test_bad_fields_are_refused_and_the_session_lives_on(server):
     sid = session(server)
     for config, field in (
-        ({"lr": "abc"}, "lr"), ({"lr": 0}, "lr"), ({"lr": -1}, "lr"), ({"hidden": [0]}, "hidden"),
-        ({"hidden": [4] * 7}, "hidden"), ({"batch": 400}, "batch"), ({"features": []}, "features"),
-        ({"activation": "os.system"}, "activation"), ({"evil": 1}, "evil"),
+        ({"lr": "abc"}, "lr"),
+        ({"lr": 0}, "lr"),
+        ({"lr": -1}, "lr"),
+        ({"hidden": [0]}, "hidden"),
+        ({"hidden": [4] * 7}, "hidden"),
+        ({"batch": 400}, "batch"),
+        ({"features": []}, "features"),
+        ({"activation": "os.system"}, "activation"),
+        ({"evil": 1}, "evil"),
     ):
         status, reply = action(server, sid, "config", config=config)
         assert status == 400 and reply["field"] == field, (config, reply)
@@ -107,7 +121,9 @@ def test_stream_sends_data_and_frames_and_a_closed_session_is_freed(server):
     assert action(server, sid, "play")[0] == 404
     other = session(server)
     deadline = time.monotonic() + 10
-    while other in server.sessions and time.monotonic() < deadline:  # no stream: reaped after idle_s
+    while (
+        other in server.sessions and time.monotonic() < deadline
+    ):  # no stream: reaped after idle_s
         time.sleep(0.2)
         server.reap()
     assert other not in server.sessions
@@ -121,5 +137,11 @@ def test_csv_rows_are_validated_one_by_one(server):
     assert "line 3" in reply["error"] and "line 4" in reply["error"] and "line 5" in reply["error"]
     good = "\n".join(f"{i % 5 - 2},{i % 3 - 1},{i % 2}" for i in range(20))
     assert action(server, sid, "load_csv", text=good, problem="classification")[0] == 200
-    assert action(server, sid, "add_point", x1=1.0, x2=1.0, label=1, problem="classification")[0] == 200
-    assert action(server, sid, "add_point", x1=100.0, x2=1.0, label=1, problem="classification")[0] == 400
+    assert (
+        action(server, sid, "add_point", x1=1.0, x2=1.0, label=1, problem="classification")[0]
+        == 200
+    )
+    assert (
+        action(server, sid, "add_point", x1=100.0, x2=1.0, label=1, problem="classification")[0]
+        == 400
+    )

@@ -35,9 +35,11 @@ def test_features_are_the_seven_of_tf_playground():
 @pytest.mark.parametrize(
     ("raw", "field"),
     [
-        ({"lr": "abc"}, "lr"), ({"lr": 0}, "lr"), ({"lr": float("nan")}, "lr"), ({"hidden": [9]}, "hidden"),
+        ({"lr": "abc"}, "lr"), ({"lr": 0}, "lr"), ({"lr": float("nan")}, "lr"),
+        ({"hidden": [9]}, "hidden"),
         ({"hidden": [2.5]}, "hidden"), ({"batch": 251}, "batch"), ({"batch": 0}, "batch"),
-        ({"reg_rate": -1}, "reg_rate"), ({"features": ["x3"]}, "features"), ({"residual": "yes"}, "residual"),
+        ({"reg_rate": -1}, "reg_rate"), ({"features": ["x3"]}, "features"),
+        ({"residual": "yes"}, "residual"),
         ({"dataset": "mnist"}, "dataset"), ({"noise": 2}, "noise"), ({"lr": True}, "lr"),
     ],
 )  # fmt: skip
@@ -49,7 +51,13 @@ def test_bad_settings_name_their_field(raw, field):
 
 def test_defaults_are_tf_playgrounds_and_strings_of_numbers_are_accepted():
     c = parse_config({"lr": "0.1", "batch": "5"})
-    assert (c.lr, c.batch, c.hidden, c.activation, c.features) == (0.1, 5, [4, 2], "tanh", ["x1", "x2"])
+    assert (c.lr, c.batch, c.hidden, c.activation, c.features) == (
+        0.1,
+        5,
+        [4, 2],
+        "tanh",
+        ["x1", "x2"],
+    )
     assert parse_config(c.to_dict()) == c
 
 
@@ -73,11 +81,17 @@ def test_step_counts_epochs_and_records_per_layer_norms():
 def test_six_logistic_layers_show_the_vanishing_gradient():
     s = Session(parse_config({"hidden": [8] * 6, "activation": "logistic"}))
     s.train_epochs(1)
-    assert s.delta_norms[0] < s.delta_norms[-2] / 100  # delta shrinks layer by layer towards the input
+    assert (
+        s.delta_norms[0] < s.delta_norms[-2] / 100
+    )  # delta shrinks layer by layer towards the input
 
 
 def test_zero_init_keeps_the_neurons_of_a_layer_identical():
-    s = Session(parse_config({"init": "zeros", "bias_init": 0.1, "hidden": [4, 4], "activation": "logistic"}))
+    s = Session(
+        parse_config(
+            {"init": "zeros", "bias_init": 0.1, "hidden": [4, 4], "activation": "logistic"}
+        )
+    )
     s.train_epochs(3)
     for W, _ in s.params[:-1]:
         w = W.numpy()
@@ -86,7 +100,11 @@ def test_zero_init_keeps_the_neurons_of_a_layer_identical():
 
 
 def test_nan_loss_pauses_with_a_reason():
-    s = Session(parse_config({"lr": 10, "activation": "linear", "dataset": "plane", "features": ["x1^2", "x2^2"]}))
+    s = Session(
+        parse_config(
+            {"lr": 10, "activation": "linear", "dataset": "plane", "features": ["x1^2", "x2^2"]}
+        )
+    )
     s.playing = True
     for _ in range(30):
         s.train_epochs(1)
@@ -112,7 +130,11 @@ def test_l2_penalty_is_nn_l2_penalty():
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "logistic", "linear"])
 def test_gradient_check_and_one_sample_backprop_agree(act):
-    s = Session(parse_config({"activation": act, "hidden": [5, 3], "regularization": "L2", "reg_rate": 0.01}))
+    s = Session(
+        parse_config(
+            {"activation": act, "hidden": [5, 3], "regularization": "L2", "reg_rate": 0.01}
+        )
+    )
     s.train_epochs(2)
     g = check_gradients(s)
     assert g["rev_vs_central"] < 1e-6 and g["fwd_vs_central"] < 1e-6 and g["rev_vs_fwd"] < 1e-12

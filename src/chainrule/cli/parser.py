@@ -6,7 +6,13 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
-from chainrule.cli.commands import _cmd_evaluate, _cmd_info, _cmd_playground, _cmd_predict, _cmd_train
+from chainrule.cli.commands import (
+    _cmd_evaluate,
+    _cmd_info,
+    _cmd_playground,
+    _cmd_predict,
+    _cmd_train,
+)
 from chainrule.nn.activations import ACTIVATION_NAMES
 
 
@@ -261,16 +267,18 @@ def _add_playground(sub) -> None:
         description="Start a local web playground (TensorFlow Playground plus the chapter's "
         "gradients), print its URL with a secret token, and open the browser. Ctrl-C stops it.",
     )
-    p.add_argument("--port", type=int, default=8765, metavar="N", help="port (default 8765; 0: any free port)")
+    p.add_argument(
+        "--port", type=int, default=8765, metavar="N", help="port (default 8765; 0: any free one)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow a --host other than loopback (anyone who can reach it and has the token can train)",
+        help="allow a --host other than loopback (whoever reaches it with the token can use it)",
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.add_argument(
-        "--export-dir", default="runs", metavar="DIR", help="where exports are written (default ./runs)"
+        "--export-dir", default="runs", metavar="DIR", help="where exports go (default ./runs)"
     )
     p.set_defaults(func=_cmd_playground)
 

@@ -172,9 +172,9 @@ def _read_table(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def _table(rng, n_samples, noise, data_dir) -> _Raw:
-    """``train.csv`` and ``test.csv`` in ``data_dir``: feature columns, then ``class`` or ``target``."""
+    """``data_dir``'s ``train.csv`` and ``test.csv``: features, then ``class`` or ``target``."""
     if data_dir is None:
-        raise ValueError("dataset 'table' reads train.csv and test.csv from a directory: pass data_dir")
+        raise ValueError("dataset 'table' reads train.csv and test.csv from data_dir: pass it")
     header, train = _read_table(Path(data_dir) / "train.csv")
     _, test = _read_table(Path(data_dir) / "test.csv")
     if header[-1] not in ("class", "target"):
@@ -244,7 +244,7 @@ def _split(raw: _Raw, seed: int, val_fraction: float, test_fraction: float, n_sa
     if n_samples is not None:
         n_test = int(round(test_fraction * n_samples))
         X, y = stratified_subsample(X, y, n_samples - n_test, seed=seed)
-        if n_test > 0:
+        if n_test > 0 and y_te is not None:
             X_te, y_te = stratified_subsample(X_te, y_te, n_test, seed=seed + 2)
     X_tr, y_tr, X_va, y_va, _, _ = train_val_test_split(
         X, y, val_fraction=val_fraction, test_fraction=0.0, seed=seed

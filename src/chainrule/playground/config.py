@@ -64,7 +64,9 @@ class Config:
         return asdict(self)
 
 
-def _number(raw: dict, name: str, default: float, lo: float, hi: float, *, lo_open: bool = False) -> float:
+def _number(
+    raw: dict, name: str, default: float, lo: float, hi: float, *, lo_open: bool = False
+) -> float:
     v = raw.get(name, default)
     if isinstance(v, bool) or not isinstance(v, int | float | str):
         raise FieldError(name, f"expected a number, got {v!r}")
@@ -114,13 +116,17 @@ def parse_config(raw: Any, n_points: int = 500) -> Config:
     known = set(Config.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise FieldError(unknown[0], f"unknown setting; known settings are {', '.join(sorted(known))}")
+        raise FieldError(
+            unknown[0], f"unknown setting; known settings are {', '.join(sorted(known))}"
+        )
     feats = raw.get("features", ["x1", "x2"])
     if not isinstance(feats, list) or not feats or len(feats) > len(FEATURES):
         raise FieldError("features", "choose at least one input feature")
     bad = [f for f in feats if f not in FEATURES]
     if bad or len(set(feats)) != len(feats):
-        raise FieldError("features", f"unknown or repeated feature in {feats!r}; choose from {list(FEATURES)}")
+        raise FieldError(
+            "features", f"unknown or repeated feature in {feats!r}; choose from {list(FEATURES)}"
+        )
     hidden = raw.get("hidden", [4, 2])
     if not isinstance(hidden, list) or len(hidden) > MAX_LAYERS:
         raise FieldError("hidden", f"expected a list of at most {MAX_LAYERS} layer widths")

@@ -30,7 +30,9 @@ Generator = Callable[[np.random.Generator, int, float], tuple[np.ndarray, np.nda
 def _circle(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
     radius = 5.0
     half = n // 2
-    r = np.concatenate([rng.uniform(0, 0.5 * radius, half), rng.uniform(0.7 * radius, radius, n - half)])
+    r = np.concatenate(
+        [rng.uniform(0, 0.5 * radius, half), rng.uniform(0.7 * radius, radius, n - half)]
+    )
     angle = rng.uniform(0, 2 * math.pi, n)
     X = np.stack([r * np.sin(angle), r * np.cos(angle)], axis=1)  # noqa: N806
     X += rng.uniform(-radius, radius, X.shape) * noise
@@ -87,7 +89,9 @@ def _plane(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, 
     return X, np.clip(y, -1, 1)
 
 
-_CENTRES = np.array([[-4, 2.5, 1], [0, 2.5, -1], [4, 2.5, 1], [-4, -2.5, -1], [0, -2.5, 1], [4, -2.5, -1]])
+_CENTRES = np.array(
+    [[-4, 2.5, 1], [0, 2.5, -1], [4, 2.5, 1], [-4, -2.5, -1], [0, -2.5, 1], [4, -2.5, -1]]
+)
 
 
 def _multigauss(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +116,7 @@ GENERATORS: dict[str, Generator] = {
 
 
 def task_of(dataset: str, problem: str) -> str:
-    """``"classification"`` or ``"regression"``: fixed by a built-in dataset, chosen for custom data."""
+    """``"classification"`` or ``"regression"``: fixed by a built-in dataset, chosen for custom."""
     if dataset in CLASSIFICATION:
         return "classification"
     if dataset in REGRESSION:
@@ -120,7 +124,9 @@ def task_of(dataset: str, problem: str) -> str:
     return problem
 
 
-def generate(dataset: str, noise: float, seed: int, n: int = N_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    dataset: str, noise: float, seed: int, n: int = N_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
     """Points ``X`` (n, 2) and labels ``y`` (n,) of a built-in dataset.
 
     Examples
@@ -136,7 +142,10 @@ def generate(dataset: str, noise: float, seed: int, n: int = N_POINTS) -> tuple[
 
 
 def split(
-    X: np.ndarray, y: np.ndarray, ratio: float, seed: int  # noqa: N803
+    X: np.ndarray,
+    y: np.ndarray,
+    ratio: float,
+    seed: int,  # noqa: N803
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle and cut into a training part (``ratio`` of the points) and a test part."""
     order = np.random.default_rng(seed + 1).permutation(len(X))

@@ -1,4 +1,4 @@
-"""What the playground shows beyond TensorFlow Playground: gradient checks and one-sample backprop."""
+"""Beyond TensorFlow Playground: the gradient check and the one-sample backprop."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ CHECK_POINTS = 64
 def _objective(s: Session) -> tuple[Any, np.ndarray]:
     """The training objective as a function of one flat float64 parameter vector."""
     shapes = [(W.shape, b.shape) for W, b in s.params]
-    theta = np.concatenate([np.concatenate([W.numpy().ravel(), b.numpy().ravel()]) for W, b in s.params])
+    theta = np.concatenate(
+        [np.concatenate([W.numpy().ravel(), b.numpy().ravel()]) for W, b in s.params]
+    )
     F, Y = s.F_train[:CHECK_POINTS], s.Y_train[:CHECK_POINTS]  # noqa: N806
     cfg, task, skip = s.cfg, s.task, s.skip
 
@@ -96,12 +98,14 @@ def backprop_sample(s: Session, x1: float, x2: float) -> dict[str, Any]:
     logits, hidden = forward(s.params, a0, s.cfg.activation, s.skip, taps)
     loss = data_loss(s.task, logits, np.array([[label]]))
     loss.backward()
-    autodiff = [t.grad.numpy()[0] for t in taps]
+    autodiff = [np.asarray(t.grad)[0] for t in taps]
     s.opt.zero_grad()
     # the chapter's recursion, in NumPy
     Ws = [W.numpy() for W, _ in s.params]  # noqa: N806
     bs = [b.numpy() for _, b in s.params]
-    fn, fprime = ACTIVATION_DERIVATIVES["identity" if s.cfg.activation == "linear" else s.cfg.activation]
+    fn, fprime = ACTIVATION_DERIVATIVES[
+        "identity" if s.cfg.activation == "linear" else s.cfg.activation
+    ]
     zs, acts, a = [], [a0[0]], a0[0]
     for layer, (W, b) in enumerate(zip(Ws, bs, strict=True)):  # noqa: N806
         z = W @ a + b

@@ -28,10 +28,10 @@ def check_name(name: Any) -> str:
     --------
     >>> check_name("spiral-run")
     'spiral-run'
-    >>> check_name("../etc")
+    >>> check_name("../etc")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    chainrule.playground.config.FieldError: name: '../etc' is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit
+    chainrule.playground.config.FieldError: name: '../etc' is not allowed: ...
     """
     if not isinstance(name, str) or not NAME.match(name) or ".." in name:
         raise FieldError(
@@ -55,10 +55,16 @@ def snippet(s: Session) -> str:
     (the playground's own loop), so it reads the same on every version of ``train.fit``.
     """
     c = s.cfg
-    opt = {"sgd": "optim.SGD(params, lr=LR)", "momentum": "optim.SGD(params, lr=LR, momentum=0.9)",
-           "adam": "optim.Adam(params, lr=LR)"}[c.optimizer]
-    reg = {"none": "", "L2": " + nn.l2_penalty(model, RATE)",
-           "L1": " + RATE * sum(cr.sum(cr.abs(layer.W)) for layer in model.layers)"}[c.regularization]
+    opt = {
+        "sgd": "optim.SGD(params, lr=LR)",
+        "momentum": "optim.SGD(params, lr=LR, momentum=0.9)",
+        "adam": "optim.Adam(params, lr=LR)",
+    }[c.optimizer]
+    reg = {
+        "none": "",
+        "L2": " + nn.l2_penalty(model, RATE)",
+        "L1": " + RATE * sum(cr.sum(cr.abs(layer.W)) for layer in model.layers)",
+    }[c.regularization]
     return f'''"""Retrain a chainrule playground run (settings: {json.dumps(c.to_dict())})."""
 import numpy as np
 import chainrule as cr
@@ -97,9 +103,13 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
     """
     out = Path(root) / check_name(name)
     if s.cfg.residual and any(s.skip):
-        raise FieldError("residual", "a network with skip connections is not an nn.MLP and cannot be exported")
+        raise FieldError(
+            "residual", "a network with skip connections is not an nn.MLP and cannot be exported"
+        )
     if out.exists():
-        raise FieldError("name", f"{name!r} exists already in the export directory; choose another name")
+        raise FieldError(
+            "name", f"{name!r} exists already in the export directory; choose another name"
+        )
     out.mkdir(parents=True)
     label = "class" if s.task == "classification" else "target"
     _table(out / "train.csv", s.cfg.features, s.F_train, s.y_train, label)
@@ -115,10 +125,23 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
         "playground": s.cfg.to_dict(),
     }
     history = {"epoch": [h[0] for h in s.history], "loss": [h[1] for h in s.history]}
-    save_checkpoint(out, s.model, s.opt, {"epoch": s.epoch, "history": history, "seed": s.cfg.seed, "final": True},
-                    config=training)
+    save_checkpoint(
+        out,
+        s.model,
+        s.opt,
+        {"epoch": s.epoch, "history": history, "seed": s.cfg.seed, "final": True},
+        config=training,
+    )
     tr, te = s.losses()
-    write_json_atomic(out / "metrics.json", {"dataset": "table", "train_loss": tr, "test_loss": te,
-                                             "epochs": s.epoch, "n_parameters": s.model.num_parameters()})
+    write_json_atomic(
+        out / "metrics.json",
+        {
+            "dataset": "table",
+            "train_loss": tr,
+            "test_loss": te,
+            "epochs": s.epoch,
+            "n_parameters": s.model.num_parameters(),
+        },
+    )
     (out / "reproduce.py").write_text(snippet(s), encoding="utf-8")
     return out

@@ -46,7 +46,8 @@ def build_model(cfg: Config, n_inputs: int, task: str) -> nn.MLP:
     )
     with cr.no_grad():
         for layer in model.layers:
-            layer.b.data[...] = cfg.bias_init
+            if layer.b is not None:
+                layer.b.data[...] = cfg.bias_init
     return model
 
 
@@ -87,7 +88,7 @@ def forward(
         Zero tensors added to each ``z^(l)``; their gradients are the ``delta^(l)``.
     """
     act = nn.F.get_activation(activation)
-    a, hidden = X, []
+    a, hidden = X, list[Any]()
     last = len(params) - 1
     for i, (W, b) in enumerate(params):  # noqa: N806
         z = nn.F.linear(a, W, b)
@@ -105,10 +106,10 @@ def penalty(weights: Sequence[Any], kind: str, rate: float) -> Any:
     """``rate * sum |W|`` (L1) or ``rate / 2 * sum W^2`` (L2, as ``nn.l2_penalty``); biases free."""
     if kind == "none" or rate == 0:
         return 0.0
-    total = None
-    for W in weights:  # noqa: N806
-        s = cr.sum(cr.abs(W)) if kind == "L1" else cr.sum(W * W) * 0.5
-        total = s if total is None else total + s
+    terms = [cr.sum(cr.abs(W)) if kind == "L1" else cr.sum(W * W) * 0.5 for W in weights]  # noqa: N806
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
     return total * rate
 
 

@@ -1,4 +1,4 @@
-"""The playground's HTTP server: the standard library's ``http.server``, threads and Server-Sent Events.
+"""The playground's HTTP server: the standard library's ``http.server`` and Server-Sent Events.
 
 Routes (every request carries the session token, ``?token=`` or the
 ``X-Token`` header; a foreign ``Host`` or ``Origin`` is refused with 403):
@@ -82,7 +82,11 @@ class PlaygroundServer(ThreadingHTTPServer):
         """Free the sessions without an open stream for ``idle_s`` seconds."""
         now = time.monotonic()
         with self.sessions_lock:
-            for sid in [k for k, s in self.sessions.items() if s.streams == 0 and now - s.last_seen > self.idle_s]:
+            for sid in [
+                k
+                for k, s in self.sessions.items()
+                if s.streams == 0 and now - s.last_seen > self.idle_s
+            ]:
                 del self.sessions[sid]
 
     def close(self) -> None:
@@ -115,7 +119,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; connect-src 'self'")
+        self.send_header(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; connect-src 'self'",
+        )
         self.end_headers()
         self.wfile.write(body)
 
@@ -139,7 +146,9 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         token = self.headers.get("X-Token") or query.get("token", [""])[0]
         if not secrets.compare_digest(token, srv.token):
-            self._error(HTTPStatus.FORBIDDEN, "missing or wrong token: open the URL the command printed")
+            self._error(
+                HTTPStatus.FORBIDDEN, "missing or wrong token: open the URL the command printed"
+            )
             return False
         return True
 
@@ -153,8 +162,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         parts = urlsplit(self.path)
         if parts.path == "/":
-            page = resources.files("chainrule.playground").joinpath("static/index.html").read_text("utf-8")
-            self._send(HTTPStatus.OK, page.replace("{{TOKEN}}", self.server.token).encode(), "text/html; charset=utf-8")
+            page = (
+                resources.files("chainrule.playground")
+                .joinpath("static/index.html")
+                .read_text("utf-8")
+            )
+            self._send(
+                HTTPStatus.OK,
+                page.replace("{{TOKEN}}", self.server.token).encode(),
+                "text/html; charset=utf-8",
+            )
         elif parts.path.startswith("/static/") and parts.path[8:] in STATIC:
             name = parts.path[8:]
             body = resources.files("chainrule.playground").joinpath(f"static/{name}").read_bytes()
@@ -181,7 +198,9 @@ class Handler(BaseHTTPRequestHandler):
             me = s.stream_id
         sent_data = sent_version = -1
         try:
-            while not self.server.stopping.is_set() and self._session(sid) is s and s.stream_id == me:
+            while (
+                not self.server.stopping.is_set() and self._session(sid) is s and s.stream_id == me
+            ):
                 events = []
                 with s.lock:
                     s.last_seen = time.monotonic()
@@ -218,7 +237,10 @@ class Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0 or length > MAX_BODY:
             self.close_connection = True
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a request body holds at most {MAX_BODY} bytes")
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"a request body holds at most {MAX_BODY} bytes",
+            )
             return
         try:
             msg = json.loads(self.rfile.read(length) or b"{}")
@@ -240,7 +262,9 @@ class Handler(BaseHTTPRequestHandler):
         srv.reap()
         with srv.sessions_lock:
             if len(srv.sessions) >= MAX_SESSIONS:
-                self._error(HTTPStatus.SERVICE_UNAVAILABLE, f"at most {MAX_SESSIONS} sessions: close a tab")
+                self._error(
+                    HTTPStatus.SERVICE_UNAVAILABLE, f"at most {MAX_SESSIONS} sessions: close a tab"
+                )
                 return
         s = Session()
         try:
@@ -261,7 +285,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         action = msg.get("action")
         if action not in ACTIONS:
-            self._error(HTTPStatus.BAD_REQUEST, f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+            self._error(
+                HTTPStatus.BAD_REQUEST, f"unknown action {action!r}; known: {', '.join(ACTIONS)}"
+            )
             return
         try:
             with s.lock:
@@ -302,14 +328,18 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
         s.message = ""
     elif action == "step":
         s.playing = False
-        return {"result": s.train_epochs(int(_number(msg, "epochs", 1, 100)) if "epochs" in msg else 1)}
+        return {
+            "result": s.train_epochs(int(_number(msg, "epochs", 1, 100)) if "epochs" in msg else 1)
+        }
     elif action == "reset":
         s.configure(s.cfg.to_dict())
     elif action == "regenerate":
         s.regenerate()
     elif action == "add_point":
         p = _problem(msg)
-        label = _number(msg, "label", 0, 1) if p == "classification" else _number(msg, "label", -1, 1)
+        label = (
+            _number(msg, "label", 0, 1) if p == "classification" else _number(msg, "label", -1, 1)
+        )
         if p == "classification" and label not in (0.0, 1.0):
             raise FieldError("label", "a class label is 0 or 1")
         s.add_point(_number(msg, "x1", -e, e), _number(msg, "x2", -e, e), label, p)
@@ -341,7 +371,9 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
     return {}
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, export_dir: str | Path = "runs", idle_s: float = 60.0) -> PlaygroundServer:
+def make_server(
+    host: str = "127.0.0.1", port: int = 0, export_dir: str | Path = "runs", idle_s: float = 60.0
+) -> PlaygroundServer:
     """A playground server bound to ``host:port`` (port 0: a free one); call ``serve_forever``.
 
     Examples

@@ -20,7 +20,14 @@ import numpy as np
 import chainrule as cr
 from chainrule.playground import datasets
 from chainrule.playground.config import Config, FieldError, parse_config
-from chainrule.playground.network import build_model, data_loss, forward, make_optimizer, penalty, skips
+from chainrule.playground.network import (
+    build_model,
+    data_loss,
+    forward,
+    make_optimizer,
+    penalty,
+    skips,
+)
 
 #: resolution of the output heat map and of each neuron's small heat map
 GRID, NEURON_GRID = 48, 16
@@ -42,7 +49,11 @@ def _grid(n: int) -> np.ndarray:
 
 _GRID_POINTS = _grid(GRID)
 _STRIDE = GRID // NEURON_GRID
-_NEURON_CELLS = np.arange(GRID * GRID).reshape(GRID, GRID)[_STRIDE // 2 :: _STRIDE, _STRIDE // 2 :: _STRIDE].ravel()
+_NEURON_CELLS = (
+    np.arange(GRID * GRID)
+    .reshape(GRID, GRID)[_STRIDE // 2 :: _STRIDE, _STRIDE // 2 :: _STRIDE]
+    .ravel()
+)
 
 
 class Session:
@@ -90,7 +101,7 @@ class Session:
     def _rebuild(self) -> None:
         c = self.cfg
         self.model = build_model(c, len(c.features), self.task)
-        self.params = [(layer.W, layer.b) for layer in self.model.layers]
+        self.params: list[tuple[Any, Any]] = [(layer.W, layer.b) for layer in self.model.layers]
         self.skip = skips(self.model.layer_sizes, c.residual)
         self.opt = make_optimizer(c.optimizer, self.model.parameters(), c.lr)
         self.rng = np.random.default_rng(c.seed + 2)
@@ -114,13 +125,16 @@ class Session:
         self.Y_test = self.y_test.reshape(-1, 1)
 
     def configure(self, raw: Any, new_data: bool = False) -> None:
-        """Apply new settings (validated); data (when its settings or ``new_data``) and network are rebuilt."""
+        """Apply new settings (validated): the network is rebuilt, the data too when its
+        settings change or with ``new_data``."""
         if not isinstance(raw, dict):
             raise FieldError("config", f"expected an object of settings, got {type(raw).__name__}")
         n = len(self.custom[0]) if raw.get("dataset") == "custom" else datasets.N_POINTS
         cfg = parse_config(raw, n_points=max(n, 1))
         if cfg.dataset == "custom" and len(self.custom[0]) < 2:
-            raise FieldError("dataset", "custom data needs at least 2 points: draw them or load a CSV")
+            raise FieldError(
+                "dataset", "custom data needs at least 2 points: draw them or load a CSV"
+            )
         old, self.cfg = self.cfg, cfg
         data_keys = ("dataset", "noise", "ratio", "seed", "problem")
         if new_data or any(getattr(old, k) != getattr(cfg, k) for k in data_keys):
@@ -164,8 +178,8 @@ class Session:
         total = loss + reg if not isinstance(reg, float) else loss
         total.backward()
         if taps is not None:
-            self.delta_norms = [float(np.linalg.norm(t.grad.numpy())) for t in taps]
-            self.grad_norms = [float(np.linalg.norm(W.grad.numpy())) for W, _ in self.params]
+            self.delta_norms = [float(np.linalg.norm(np.asarray(t.grad))) for t in taps]
+            self.grad_norms = [float(np.linalg.norm(np.asarray(W.grad))) for W, _ in self.params]
         self.opt.step()
         self.opt.zero_grad()
         self.steps += 1
@@ -176,12 +190,15 @@ class Session:
         return self.cursor + 2 * self.cfg.batch > len(self.F_train)
 
     def _train_step(self, with_taps: bool) -> None:
-        """One mini-batch step; after the last full batch of a pass the epoch counts and reshuffles."""
+        """One mini-batch step; after a pass's last full batch the epoch counts and reshuffles."""
         bs = self.cfg.batch
         idx = self.order[self.cursor : self.cursor + bs]
         taps = None
         if with_taps:
-            taps = [cr.tensor(np.zeros((len(idx), w)), requires_grad=True) for w in self.model.layer_sizes[1:]]
+            taps = [
+                cr.tensor(np.zeros((len(idx), w)), requires_grad=True)
+                for w in self.model.layer_sizes[1:]
+            ]
         self._step(idx, taps)
         self.cursor += bs
         if self.cursor + bs > len(self.F_train):  # the rest, smaller than a batch, is dropped
@@ -248,7 +265,8 @@ class Session:
         else:
             surface = _encode(out, -1.0, 1.0)
         neurons = [
-            [_encode(h.numpy()[_NEURON_CELLS, j], -1.0, 1.0) for j in range(h.shape[1])] for h in hidden
+            [_encode(h.numpy()[_NEURON_CELLS, j], -1.0, 1.0) for j in range(h.shape[1])]
+            for h in hidden
         ]
         tr, te = self.history[-1][1:] if self.history else self.losses()
         return {

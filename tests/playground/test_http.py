@@ -145,3 +145,33 @@ def test_csv_rows_are_validated_one_by_one(server):
         action(server, sid, "add_point", x1=100.0, x2=1.0, label=1, problem="classification")[0]
         == 400
     )
+
+
+def test_the_command_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "chainrule", "playground", "--port", "0", "--no-browser",
+           "--export-dir", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line and "token=" in line
+        url = line.split()[2]
+        conn = http.client.HTTPConnection("127.0.0.1", int(url.split(":")[2].split("/")[0]), timeout=5)
+        conn.request("GET", url[url.index("/?"):])
+        assert conn.getresponse().status == 200
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err and "stopped" in err
+
+
+def test_a_remote_host_needs_an_explicit_flag(capsys):
+    assert main(["playground", "--host", "0.0.0.0", "--no-browser"]) == 1
+    err = capsys.readouterr().err
+    assert "--allow-remote" in err and len(err.strip().splitlines()) == 1

@@ -4,8 +4,8 @@
 
 Starts a server on a free port, opens the page in headless Chromium, trains
 spiral (2 hidden layers of 8 tanh, Adam at 0.01) until the test loss is below 0.3, runs the
-gradient check and one-sample backprop, and saves ``playground-spiral.png``;
-then 6 logistic layers for ``playground-vanishing.png``.
+gradient check and one-sample backprop, and saves ``playground-spiral.jpg``;
+then 6 logistic layers for ``playground-vanishing.jpg``.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ def main(out: Path) -> None:
             page.wait_for_selector("#gradcheck-result b")
             page.click("#output", position={"x": 200, "y": 200})
             page.wait_for_selector("#backprop-result table")
-            page.screenshot(path=str(out / "playground-spiral.png"), full_page=True)
+            page.screenshot(path=str(out / "playground-spiral.jpg"), full_page=True, quality=60)
             page.goto(srv.url + "#dataset=circle&hidden=8,8,8,8,8,8&activation=logistic")
             page.wait_for_function("window.__pg.frame !== null")
             page.click("#play")
             page.wait_for_function("window.__pg.deltas.length > 40", timeout=60000)
             page.click("#play")
-            page.screenshot(path=str(out / "playground-vanishing.png"), full_page=True)
+            page.screenshot(path=str(out / "playground-vanishing.jpg"), full_page=True, quality=60)
             browser.close()
     finally:
         srv.stop()

@@ -6,7 +6,8 @@ Routes (every request carries the session token, ``?token=`` or the
 - ``GET /``: the page; ``GET /static/<name>``: its script and style sheet;
 - ``POST /api/session``: a new session, ``{"sid": ...}``;
 - ``GET /api/stream?sid=...``: the session's frames as Server-Sent Events;
-  while playing, the stream's thread trains in slices of ~25 ms between frames;
+  while playing, the stream's thread trains between frames, for what is left
+  of 1/40 s after building the last frame (:func:`training_slice`);
 - ``POST /api/action``: ``{"sid", "action", ...}`` with one of :data:`ACTIONS`.
 
 A session whose stream has been closed for :attr:`PlaygroundServer.idle_s`
@@ -39,7 +40,14 @@ ACTIONS = (
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 MAX_BODY = 256 * 1024
 MAX_SESSIONS = 32
-SLICE_S = 0.02
+FRAME_PERIOD_S = 1 / 40  # aim: 40 frames/s; training fills what building a frame leaves
+
+
+def training_slice(frame_cost_s: float) -> float:
+    """Seconds of training before the next frame, so that frames come every ``FRAME_PERIOD_S``."""
+    return max(0.004, FRAME_PERIOD_S - frame_cost_s)
+
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -197,6 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             s.stream_id += 1
             me = s.stream_id
         sent_data = sent_version = -1
+        frame_cost = 0.0
         try:
             while (
                 not self.server.stopping.is_set() and self._session(sid) is s and s.stream_id == me
@@ -205,7 +214,8 @@ class Handler(BaseHTTPRequestHandler):
                 with s.lock:
                     s.last_seen = time.monotonic()
                     if s.playing:
-                        s.train_epochs(budget_s=SLICE_S)
+                        s.train_epochs(budget_s=training_slice(frame_cost))
+                    t0 = time.perf_counter()
                     if s.data_version != sent_data:
                         events.append(s.data_frame())
                         sent_data = s.data_version
@@ -214,6 +224,7 @@ class Handler(BaseHTTPRequestHandler):
                         sent_version = s.version
                     playing = s.playing
                 payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) or ": ping\n\n"
+                frame_cost = time.perf_counter() - t0
                 self.wfile.write(payload.encode())
                 self.wfile.flush()
                 if not playing and not events:

@@ -49,6 +49,7 @@ def training_slice(frame_cost_s: float) -> float:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("", "0.0.0.0", "::")
 
 
 class PlaygroundServer(ThreadingHTTPServer):
@@ -74,7 +75,7 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host_name in ("", "0.0.0.0") else self.host_name
+        host = "127.0.0.1" if self.host_name in WILDCARDS else self.host_name
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/?token={self.token}"
 
@@ -144,11 +145,12 @@ class Handler(BaseHTTPRequestHandler):
     def _allowed(self) -> bool:
         srv = self.server
         host = self.headers.get("Host", "")
-        if host not in srv.allowed_hosts():
+        wildcard = srv.host_name in WILDCARDS  # any address of this machine: the token guards it
+        if not wildcard and host not in srv.allowed_hosts():
             self._error(HTTPStatus.FORBIDDEN, f"host {host!r} is not this playground")
             return False
         origin = self.headers.get("Origin")
-        if origin is not None and origin.removeprefix("http://") not in srv.allowed_hosts():
+        if origin is not None and origin != f"http://{host}":  # same origin only
             self._error(HTTPStatus.FORBIDDEN, f"cross-site request from {origin!r} refused")
             return False
         query = parse_qs(urlsplit(self.path).query)

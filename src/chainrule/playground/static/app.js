@@ -258,7 +258,14 @@ function wire() {
   $("reset").onclick = () => { pg.history = []; pg.deltas = []; act("reset"); };
   $("regenerate").onclick = async () => { const r = await act("regenerate"); if (r) { pg.cfg.seed = (pg.cfg.seed + 1) % 2147483647; syncControls(); writeHash(); } };
   for (const id of ["lr", "reg_rate", "bias_init", "seed", "batch"]) $(id).onchange = onControlChange;
-  for (const id of ["activation", "regularization", "problem", "optimizer", "init", "residual"]) $(id).onchange = onControlChange;
+  for (const id of ["activation", "regularization", "optimizer", "init", "residual"]) $(id).onchange = onControlChange;
+  $("problem").onchange = () => { // as TF Playground: the problem type picks a matching dataset
+    const cfg = readControls(); if (!cfg) return;
+    const regression = ["plane", "multigauss"].includes(cfg.dataset);
+    if (cfg.problem === "regression" && !regression && cfg.dataset !== "custom") cfg.dataset = "plane";
+    if (cfg.problem === "classification" && regression) cfg.dataset = "circle";
+    applyConfig(cfg);
+  };
   $("ratio").oninput = () => { $("ratio-v").textContent = $("ratio").value; };
   $("noise").oninput = () => { $("noise-v").textContent = $("noise").value; };
   $("ratio").onchange = onControlChange; $("noise").onchange = onControlChange;

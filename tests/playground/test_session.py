@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -111,6 +112,7 @@ def test_nan_loss_pauses_with_a_reason():
         if not s.playing:
             break
     assert not s.playing and "lower the learning rate" in s.message
+    json.dumps(s.frame(), allow_nan=False)  # the page's JSON.parse accepts no NaN
 
 
 def test_residual_skips_only_between_equal_hidden_widths():

@@ -280,7 +280,7 @@ class Session:
             "surface": surface,
             "neurons": neurons,
             "weights": [
-                {"W": np.round(W.numpy(), 5).tolist(), "b": np.round(b.numpy(), 5).tolist()}
+                {"W": _drawable(W.numpy()), "b": _drawable(b.numpy())}
                 for W, b in self.params
             ],
             "skip": self.skip,
@@ -299,6 +299,11 @@ class Session:
             "test": np.column_stack([self.X_test, self.y_test]).round(4).tolist(),
             "history": [[e, _finite(a), _finite(b)] for e, a, b in self.history],
         }
+
+
+def _drawable(a: np.ndarray) -> list:
+    """Rounded values for the page; a diverged NaN or infinity becomes a finite stand-in."""
+    return np.round(np.nan_to_num(a, nan=0.0, posinf=1e6, neginf=-1e6), 5).tolist()
 
 
 def _finite(v: float) -> float | None:

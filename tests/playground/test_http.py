@@ -161,7 +161,8 @@ def test_the_command_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         line = proc.stdout.readline()
         assert "http://127.0.0.1:" in line and "token=" in line
         url = line.split()[2]
-        conn = http.client.HTTPConnection("127.0.0.1", int(url.split(":")[2].split("/")[0]), timeout=5)
+        port = int(url.split(":")[2].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.request("GET", url[url.index("/?"):])
         assert conn.getresponse().status == 200
         proc.send_signal(signal.SIGINT)

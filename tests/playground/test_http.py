@@ -163,7 +163,7 @@ def test_the_command_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         url = line.split()[2]
         port = int(url.split(":")[2].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", url[url.index("/?"):])
+        conn.request("GET", url[url.index("/?") :])
         assert conn.getresponse().status == 200
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)

@@ -280,8 +280,7 @@ class Session:
             "surface": surface,
             "neurons": neurons,
             "weights": [
-                {"W": _drawable(W.numpy()), "b": _drawable(b.numpy())}
-                for W, b in self.params
+                {"W": _drawable(W.numpy()), "b": _drawable(b.numpy())} for W, b in self.params
             ],
             "skip": self.skip,
             "sizes": self.model.layer_sizes,

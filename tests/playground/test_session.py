@@ -164,3 +164,11 @@ def test_custom_points_and_csv():
         datasets.parse_csv("1,1,1\n1,1,2\n", "classification")
     with pytest.raises(ValueError, match="at most"):
         datasets.parse_csv("1,1,1\n" * 3, "classification", max_rows=2)
+
+
+def test_no_hidden_layer_is_logistic_regression():
+    s = Session(parse_config({"hidden": [], "dataset": "gauss"}))
+    s.train_epochs(5)
+    assert s.frame()["sizes"] == [2, 1] and s.frame()["neurons"] == []
+    assert s.history[-1][2] < 0.2
+    assert check_gradients(s)["rev_vs_central"] < 1e-6

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -78,6 +79,12 @@ class PlaygroundServer(ThreadingHTTPServer):
         host = "127.0.0.1" if self.host_name in WILDCARDS else self.host_name
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/?token={self.token}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that left before its reply (a closed tab) is not an error; others are printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def allowed_hosts(self) -> set[str]:
         names = set(LOOPBACK) | {self.host_name}

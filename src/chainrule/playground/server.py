@@ -81,7 +81,7 @@ class PlaygroundServer(ThreadingHTTPServer):
         return f"http://{host}:{self.port}/?token={self.token}"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that left before its reply (a closed tab) is not an error; others are printed."""
+        """A client that left before its reply (a closed tab) is no error; others are printed."""
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)

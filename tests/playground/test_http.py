@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 from chainrule.cli import main
@@ -148,11 +152,6 @@ def test_csv_rows_are_validated_one_by_one(server):
 
 
 def test_the_command_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "chainrule", "playground", "--port", "0", "--no-browser",
            "--export-dir", str(tmp_path)]  # fmt: skip

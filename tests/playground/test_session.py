@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from chainrule import nn
+from chainrule.cli import main
 from chainrule.playground import datasets
 from chainrule.playground.config import Config, FieldError, parse_config
 from chainrule.playground.diagnostics import backprop_sample, check_gradients
+from chainrule.playground.export import export_run
 from chainrule.playground.network import build_model, penalty, skips
 from chainrule.playground.session import GRID, Session
 
@@ -172,3 +174,16 @@ def test_no_hidden_layer_is_logistic_regression():
     assert s.frame()["sizes"] == [2, 1] and s.frame()["neurons"] == []
     assert s.history[-1][2] < 0.2
     assert check_gradients(s)["rev_vs_central"] < 1e-6
+
+
+@pytest.mark.parametrize(
+    "raw", [{"optimizer": "adam", "lr": 0.01}, {"dataset": "plane", "regularization": "L1"}]
+)
+def test_export_is_a_run_directory_that_evaluate_reads(raw, tmp_path):
+    s = Session(parse_config(raw))
+    s.train_epochs(3)
+    out = export_run(s, tmp_path, "run")
+    assert main(["evaluate", str(out)]) == 0 and main(["info", str(out)]) == 0
+    residual = Session(parse_config({"hidden": [3, 3], "residual": True}))
+    with pytest.raises(FieldError, match="skip connections"):
+        export_run(residual, tmp_path, "res")

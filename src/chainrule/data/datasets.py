@@ -247,7 +247,7 @@ def _split(raw: _Raw, seed: int, val_fraction: float, test_fraction: float, n_sa
         if n_test > 0 and y_te is not None:
             X_te, y_te = stratified_subsample(X_te, y_te, n_test, seed=seed + 2)
     X_tr, y_tr, X_va, y_va, _, _ = train_val_test_split(
-        X, y, val_fraction=val_fraction, test_fraction=0.0, seed=seed
+        X, y, val_fraction=val_fraction, test_fraction=0.0, seed=seed, stratify=stratify
     )
     return X_tr, y_tr, X_va, y_va, X_te, y_te
 

@@ -6,7 +6,7 @@ import pytest
 from chainrule.data import DataError, list_datasets, load, make_xor, regression_function
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-OFFLINE = [n for n in list_datasets() if n not in ("mnist", "fashion-mnist")]
+OFFLINE = [n for n in list_datasets() if n not in ("mnist", "fashion-mnist", "table")]
 CLASSIFICATION = [
     "digits",
     "breast_cancer",
@@ -157,3 +157,19 @@ def test_real_fashion_mnist_files():
     assert ds.X_train.min() >= 0.0 and ds.X_train.max() <= 1.0
     assert ds.class_names[0] == "T-shirt/top"
     assert set(np.unique(ds.y_train)) == set(range(10))
+
+
+def test_table_reads_train_and_test_csv_from_data_dir(tmp_path):
+    rows = "".join(f"{i},{-i},{i % 2}\n" for i in range(20))
+    (tmp_path / "train.csv").write_text("a,b,class\n" + rows)
+    (tmp_path / "test.csv").write_text("a,b,class\n1,2,1\n3,4,0\n")
+    ds = load("table", data_dir=tmp_path, standardize=False)
+    assert ds.task == "classification" and ds.feature_names == ("a", "b") and ds.n_classes == 2
+    assert ds.X_test.tolist() == [[1.0, 2.0], [3.0, 4.0]] and ds.y_test.tolist() == [1, 0]
+    assert len(ds.X_train) + len(ds.X_val) == 20
+    (tmp_path / "train.csv").write_text("a,target\n0.5,0.25\n1,0.5\n2,1\n")
+    (tmp_path / "test.csv").write_text("a,target\n3,1.5\n")
+    reg = load("table", data_dir=tmp_path)
+    assert reg.task == "regression" and reg.y_test.shape == (1, 1)
+    with pytest.raises(ValueError, match="data_dir"):
+        load("table")

@@ -348,14 +348,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """``chainrule export``: write a saved run's model as ONNX; the exit status."""
     from chainrule.nn import export_onnx
-    from chainrule.train.checkpoint import load_checkpoint, load_config
+    from chainrule.train.rundir import open_run
 
     out = Path(args.output)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"{out}: the export format is ONNX; name the file *.onnx")
-    cfg = load_config(args.run_dir)
-    model = load_checkpoint(args.run_dir).model
+    _, cfg, ckpt, note = open_run(args.run_dir)
+    if note is not None:
+        print(f"chainrule: note: {note}", file=sys.stderr)
+    model = ckpt.model
     scaler = cfg.get("scaler") or {}
     export_onnx(
         model,
@@ -366,4 +369,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     kind = "values" if model.output == "linear" else "probabilities and logits"
     print(f"wrote {out}: input 'input' (batch, {model.layer_sizes[0]}) raw units, outputs {kind}")
+    return 0
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    """``chainrule playground``: serve the browser playground until Ctrl-C; the exit status."""
+    import webbrowser
+
+    from chainrule.playground.server import LOOPBACK, make_server
+
+    if args.host not in LOOPBACK and not args.allow_remote:
+        raise ValueError(
+            f"--host {args.host} is not loopback: other machines could reach the playground; "
+            "add --allow-remote if you mean it"
+        )
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    srv = make_server(args.host, args.port, export_dir=args.export_dir)
+    if args.host not in LOOPBACK:
+        print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
+    print(f"chainrule playground: {srv.url}  (Ctrl-C stops it)", flush=True)
+    if not args.no_browser:
+        webbrowser.open(srv.url)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        print("chainrule playground: stopped", file=sys.stderr)
+    finally:
+        srv.close()
     return 0

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from chainrule import __version__
-from chainrule.cli.commands import cmd_evaluate, cmd_export, cmd_info, cmd_predict, cmd_train
+from chainrule.cli.commands import (
+    cmd_evaluate,
+    cmd_export,
+    cmd_info,
+    cmd_playground,
+    cmd_predict,
+    cmd_train,
+)
 from chainrule.data import list_datasets
 from chainrule.nn.activations import ACTIVATION_NAMES
 
@@ -287,6 +294,29 @@ def _add_run_commands(sub) -> None:
     p.set_defaults(func=cmd_export)
 
 
+def _add_playground(sub) -> None:
+    p = sub.add_parser(
+        "playground",
+        help="train a network in the browser and watch it learn",
+        description="Start a local web playground (TensorFlow Playground plus the chapter's "
+        "gradients), print its URL with a secret token, and open the browser. Ctrl-C stops it.",
+    )
+    p.add_argument(
+        "--port", type=int, default=8765, metavar="N", help="port (default 8765; 0: any free one)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (whoever reaches it with the token can use it)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument(
+        "--export-dir", default="runs", metavar="DIR", help="where exports go (default ./runs)"
+    )
+    p.set_defaults(func=cmd_playground)
+
+
 def _add_experiments(sub) -> None:
     try:
         from chainrule.experiments.cli import add_parser
@@ -309,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train(sub)
     _add_run_commands(sub)
+    _add_playground(sub)
     _add_experiments(sub)
     return parser
 

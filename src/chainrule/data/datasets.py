@@ -169,6 +169,39 @@ def _idx(name: str, default_dir: Path | None, class_names: tuple[str, ...]) -> _
     return loader
 
 
+def _read_table(path: Path) -> tuple[list[str], np.ndarray]:
+    lines = path.read_text(encoding="utf-8").strip().splitlines()
+    if len(lines) < 2:
+        raise ValueError(f"{path}: expected a header row and at least one data row")
+    header = [h.strip() for h in lines[0].split(",")]
+    try:
+        rows = np.array([[float(v) for v in ln.split(",")] for ln in lines[1:]], dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a numeric CSV table ({exc})") from None
+    if rows.ndim != 2 or rows.shape[1] != len(header):
+        raise ValueError(f"{path}: every row needs the {len(header)} columns of the header")
+    return header, rows
+
+
+def _table(rng, n_samples, noise, data_dir) -> _Raw:
+    """``data_dir``'s ``train.csv`` and ``test.csv``: features, then ``class`` or ``target``."""
+    if data_dir is None:
+        raise ValueError("dataset 'table' reads train.csv and test.csv from data_dir: pass it")
+    header, train = _read_table(Path(data_dir) / "train.csv")
+    _, test = _read_table(Path(data_dir) / "test.csv")
+    if header[-1] not in ("class", "target"):
+        raise ValueError(f"{data_dir}/train.csv: the last column must be 'class' or 'target'")
+    task = "classification" if header[-1] == "class" else "regression"
+
+    def labels(t: np.ndarray) -> np.ndarray:
+        return t[:, -1].astype(np.int64) if task == "classification" else t[:, -1:]
+
+    return _Raw(
+        X=train[:, :-1], y=labels(train), task=task, feature_names=tuple(header[:-1]),
+        X_test=test[:, :-1], y_test=labels(test),
+    )  # fmt: skip
+
+
 _FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -188,6 +221,7 @@ _REGISTRY: dict[str, _Loader] = {
     "abs": _regression("abs"),
     "step": _regression("step"),
     "bumps": _regression("bumps"),
+    "table": _table,
     "mnist": _idx("mnist", None, tuple(str(d) for d in range(10))),
     "fashion-mnist": _idx(
         "fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), _FASHION_CLASSES
@@ -245,10 +279,10 @@ def _split(raw: _Raw, seed: int, val_fraction: float, test_fraction: float, n_sa
     if n_samples is not None:
         n_test = int(round(test_fraction * n_samples))
         X, y = stratified_subsample(X, y, n_samples - n_test, seed=seed)
-        if n_test > 0:
+        if n_test > 0 and y_te is not None:
             X_te, y_te = stratified_subsample(X_te, y_te, n_test, seed=seed + 2)
     X_tr, y_tr, X_va, y_va, _, _ = train_val_test_split(
-        X, y, val_fraction=val_fraction, test_fraction=0.0, seed=seed
+        X, y, val_fraction=val_fraction, test_fraction=0.0, seed=seed, stratify=stratify
     )
     return X_tr, y_tr, X_va, y_va, X_te, y_te
 
@@ -282,6 +316,9 @@ def load(
       default). Pixels scaled to [0, 1] and flattened to 784 features. The
       official test set is the test part and ``test_fraction`` is ignored
       unless ``n_samples`` is given.
+    - ``table``: ``train.csv`` and ``test.csv`` from ``data_dir`` (a header row;
+      feature columns, then ``class`` for integer labels or ``target`` for
+      regression values); the playground's exports hold one.
 
     Parameters
     ----------

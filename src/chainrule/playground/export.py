@@ -1,0 +1,147 @@
+"""Export a playground session as a chainrule run directory and a Python snippet.
+
+The directory is written only under the server's export root, under a name
+that is checked (letters, digits, ``.``, ``_``, ``-``; no path separators, no
+``..``), so the page can never choose where files go.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from chainrule.atomic import write_json_atomic
+from chainrule.playground.config import FieldError
+from chainrule.playground.network import INIT_NAMES
+from chainrule.playground.session import Session
+from chainrule.train.checkpoint import save_checkpoint
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_name(name: Any) -> str:
+    """The export name, or :class:`FieldError` for anything that could leave the export root.
+
+    Examples
+    --------
+    >>> check_name("spiral-run")
+    'spiral-run'
+    >>> check_name("../etc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chainrule.playground.config.FieldError: name: '../etc' is not allowed: ...
+    """
+    if not isinstance(name, str) or not NAME.match(name) or ".." in name:
+        raise FieldError(
+            "name",
+            f"{name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+def _table(path: Path, names: list[str], F: Any, y: Any, label: str) -> None:  # noqa: N803
+    rows = [",".join(names + [label])]
+    rows += [",".join(f"{v:.17g}" for v in (*f, t)) for f, t in zip(F, y, strict=True)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def snippet(s: Session) -> str:
+    """A Python script that retrains this run's network on the exported tables with chainrule.
+
+    It uses ``chainrule.nn`` and ``chainrule.optim`` in a plain mini-batch loop
+    (the playground's own loop), so it reads the same on every version of ``train.fit``.
+    """
+    c = s.cfg
+    opt = {
+        "sgd": "optim.SGD(params, lr=LR)",
+        "momentum": "optim.SGD(params, lr=LR, momentum=0.9)",
+        "adam": "optim.Adam(params, lr=LR)",
+    }[c.optimizer]
+    reg = {
+        "none": "",
+        "L2": " + nn.l2_penalty(model, RATE)",
+        "L1": " + RATE * sum(cr.sum(cr.abs(layer.W)) for layer in model.layers)",
+    }[c.regularization]
+    return f'''"""Retrain a chainrule playground run (settings: {json.dumps(c.to_dict())})."""
+import numpy as np
+import chainrule as cr
+from chainrule import nn, optim
+
+LR, RATE, BATCH, EPOCHS = {c.lr!r}, {c.reg_rate!r}, {c.batch}, {max(s.epoch, 1)}
+train = np.loadtxt("train.csv", delimiter=",", skiprows=1, ndmin=2)
+test = np.loadtxt("test.csv", delimiter=",", skiprows=1, ndmin=2)
+X, y = train[:, :-1], train[:, -1:]  # input features {c.features}, then the label
+model = nn.MLP({s.model.layer_sizes}, activation={c.activation!r}, output={s.model.output!r},
+               dtype=np.float64, rng={c.seed}, init={INIT_NAMES[c.init]!r})
+params = model.parameters()
+opt = {opt}
+loss_fn = nn.F.loss_for_output(model.output)
+rng = np.random.default_rng({c.seed})
+for epoch in range(EPOCHS):
+    order = rng.permutation(len(X))
+    for start in range(0, len(X) - BATCH + 1, BATCH):
+        idx = order[start:start + BATCH]
+        loss = loss_fn(model(X[idx]), y[idx]){reg}
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+with cr.no_grad():
+    print("test loss", float(loss_fn(model(test[:, :-1]), test[:, -1:]).numpy()))
+'''
+
+
+def export_run(s: Session, root: Path, name: Any) -> Path:
+    """Write ``root/name`` as a run directory that ``chainrule evaluate/predict/info`` read.
+
+    Holds the checkpoint (``model.safetensors``, ``config.json``,
+    ``train_state.json``), ``metrics.json``, the data as ``train.csv`` and
+    ``test.csv`` (the chosen input features, then the label), and
+    ``reproduce.py``. Residual networks are not plain MLPs and are refused.
+    """
+    out = Path(root) / check_name(name)
+    if s.cfg.residual and any(s.skip):
+        raise FieldError(
+            "residual", "a network with skip connections is not an nn.MLP and cannot be exported"
+        )
+    if out.exists():
+        raise FieldError(
+            "name", f"{name!r} exists already in the export directory; choose another name"
+        )
+    out.mkdir(parents=True)
+    label = "class" if s.task == "classification" else "target"
+    _table(out / "train.csv", s.cfg.features, s.F_train, s.y_train, label)
+    _table(out / "test.csv", s.cfg.features, s.F_test, s.y_test, label)
+    training = {
+        "dataset": "table",
+        "data_dir": str(out.resolve()),
+        "data_seed": s.cfg.seed,
+        "optimizer": s.cfg.optimizer,
+        "lr": s.cfg.lr,
+        "batch_size": s.cfg.batch,
+        "epochs": s.epoch,
+        "playground": s.cfg.to_dict(),
+    }
+    history = {"epoch": [h[0] for h in s.history], "loss": [h[1] for h in s.history]}
+    save_checkpoint(
+        out,
+        s.model,
+        s.opt,
+        {"epoch": s.epoch, "history": history, "seed": s.cfg.seed, "final": True},
+        config=training,
+    )
+    tr, te = s.losses()
+    write_json_atomic(
+        out / "metrics.json",
+        {
+            "dataset": "table",
+            "train_loss": tr,
+            "test_loss": te,
+            "epochs": s.epoch,
+            "n_parameters": s.model.num_parameters(),
+        },
+    )
+    (out / "reproduce.py").write_text(snippet(s), encoding="utf-8")
+    return out

@@ -22,24 +22,8 @@ from chainrule.experiments.report import fmt
 pytest.importorskip("matplotlib")
 
 
-class _Runs:
-    def __init__(self, base: Path) -> None:
-        self.base, self.cache = base, {}
-
-    def __call__(self, name: str) -> dict:
-        if name not in self.cache:
-            run_experiment(name, self.base / name, quick=True, seed=0, verbose=False)
-            self.cache[name] = json.loads((self.base / name / "results.json").read_text())
-        return self.cache[name]
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> _Runs:
-    return _Runs(tmp_path_factory.mktemp("experiments"))
-
-
 @pytest.mark.parametrize("name", names())
-def test_report_and_figures_written(runs: _Runs, name: str) -> None:
+def test_report_and_figures_written(runs, name: str) -> None:
     res = runs(name)
     out = runs.base / name
     report = (out / "report.md").read_text()
@@ -52,7 +36,7 @@ def test_report_and_figures_written(runs: _Runs, name: str) -> None:
     assert ("Claim HELD" in report) == (res["claim_held"] is True)
 
 
-def test_finite_differences(runs: _Runs) -> None:
+def test_finite_differences(runs) -> None:
     r = runs("finite-differences")["results"]
     cases = r["cases"]
     for c in cases:
@@ -94,7 +78,7 @@ def test_finite_differences_verdict_fails_with_a_first_order_central_difference(
     assert "Claim DID NOT HOLD" in (tmp_path / "report.md").read_text()
 
 
-def test_differentiation_cost(runs: _Runs) -> None:
+def test_differentiation_cost(runs) -> None:
     res = runs("differentiation-cost")
     r, t = res["results"], res["timings"]
     rows = r["gradient"]
@@ -136,7 +120,7 @@ def test_differentiation_cost(runs: _Runs) -> None:
     assert "reported and plotted, never judged" in report
 
 
-def test_differentiation_cost_results_are_deterministic(runs: _Runs) -> None:
+def test_differentiation_cost_results_are_deterministic(runs) -> None:
     # counts, work, slopes and checks are exact: a second run with the same seed gives
     # identical results; only the CPU times (in `timings`) may differ
     first = {k: v for k, v in runs("differentiation-cost").items() if k != "timings"}
@@ -148,7 +132,7 @@ def test_differentiation_cost_results_are_deterministic(runs: _Runs) -> None:
     assert first == second
 
 
-def test_vanishing_gradients(runs: _Runs) -> None:
+def test_vanishing_gradients(runs) -> None:
     r = runs("vanishing-gradients")["results"]
     assert r["relu_over_logistic_first_layer_depth20"] > 100  # orders of magnitude
     assert r["logistic_decay_depth20"] < 0.5 < r["relu_decay_depth20"]
@@ -179,7 +163,7 @@ def test_vanishing_gradients_verdict_fails_with_a_wrong_logistic_derivative(
     assert res["results"]["delta_factor_depth20"]["logistic"] > 0.5
 
 
-def test_nonconvex(runs: _Runs) -> None:
+def test_nonconvex(runs) -> None:
     r = runs("nonconvex")["results"]
     assert r["n_distinct_local_minima"] >= 2
     mid = r["midpoint_test"]
@@ -188,7 +172,7 @@ def test_nonconvex(runs: _Runs) -> None:
     assert r["hessian_scan"]["most_negative_eigenvalue"] < -1e-3
 
 
-def test_universal_approximation(runs: _Runs) -> None:
+def test_universal_approximation(runs) -> None:
     r = runs("universal-approximation")["results"]
     for act, per_f in r["test_rmse"].items():
         for fname in r["continuous_functions"]:
@@ -199,7 +183,7 @@ def test_universal_approximation(runs: _Runs) -> None:
             assert np.mean(np.log(err[half:])) < np.mean(np.log(err[:half])), (act, fname)
 
 
-def test_initialisation(runs: _Runs) -> None:
+def test_initialisation(runs) -> None:
     r = runs("initialisation")["results"]
     rows = {x["case"]: x for x in r["rows"]}
     # symmetry is never broken: every hidden unit's parameters equal its layer's first unit's,
@@ -229,7 +213,7 @@ def test_initialisation(runs: _Runs) -> None:
     assert r["leaky_test_accuracy"] > dead["test_accuracy"] + 0.3
 
 
-def test_initialisation_reports_na_and_draws_the_weight_rows(runs: _Runs) -> None:
+def test_initialisation_reports_na_and_draws_the_weight_rows(runs) -> None:
     rows = {x["case"]: x for x in runs("initialisation")["results"]["rows"]}
     assert rows["logistic, all zero"]["alive_init"] is None  # not a ReLU: n/a
     assert rows["relu, random (He), bias -8"]["alive_init"] == 0.0
@@ -249,7 +233,7 @@ def test_initialisation_verdict_fails_when_relu_passes_gradient_everywhere(
     assert rows["relu, random (He), bias -8"]["first_layer_grad_init"] > 0.1
 
 
-def test_regularisation(runs: _Runs) -> None:
+def test_regularisation(runs) -> None:
     r = runs("regularisation")["results"]
     norms = [x["weight_norm"] for x in r["rows"]]
     lams = [x["lambda"] for x in r["rows"]]
@@ -259,7 +243,7 @@ def test_regularisation(runs: _Runs) -> None:
     assert r["rows"][-1]["train_accuracy"] < r["rows"][0]["train_accuracy"]
 
 
-def test_fnn_limits(runs: _Runs) -> None:
+def test_fnn_limits(runs) -> None:
     r = runs("fnn-limits")["results"]
     counts = {p["images"]: p for p in r["parameter_counts"]}
     assert counts["the chapter's 100 x 100 x 3"]["weights_per_neuron"] == 30000
@@ -387,7 +371,7 @@ HEADLINES = {
 
 
 @pytest.mark.parametrize("name", names())
-def test_report_quotes_its_numbers(runs: _Runs, name: str) -> None:
+def test_report_quotes_its_numbers(runs, name: str) -> None:
     res = runs(name)
     report = (runs.base / name / "report.md").read_text()
     quoted = HEADLINES[name](res["results"], res["timings"])
@@ -396,7 +380,7 @@ def test_report_quotes_its_numbers(runs: _Runs, name: str) -> None:
     assert not missing, f"{name}: report.md does not quote {missing}"
 
 
-def test_expression_swell(runs: _Runs) -> None:
+def test_expression_swell(runs) -> None:
     r = runs("expression-swell")["results"]
     lm = r["logistic_map"]
     last = lm[-1]
@@ -413,7 +397,7 @@ def test_expression_swell(runs: _Runs) -> None:
     assert mlp[-1]["derivative_tree"] > mlp[-1]["derivative_graph_cse"]
 
 
-def test_three_ways(runs: _Runs) -> None:
+def test_three_ways(runs) -> None:
     r = runs("three-ways")["results"]
     dev = r["max_deviation"]
     for method, d in dev.items():

@@ -33,7 +33,7 @@ def l2_penalty(model: Module, lam: float) -> Tensor:
     dtype = Ws[0].dtype if Ws else np.dtype(np.float64)
     if lam == 0 or not Ws:
         return Tensor(np.zeros((), dtype=dtype))
-    total = None
+    total: Any = None
     for W in Ws:  # noqa: N806
         s = ops.sum(W * W)
         total = s if total is None else total + s

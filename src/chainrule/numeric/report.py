@@ -28,7 +28,7 @@ def _label(f: Callable[..., Any]) -> str:
     return getattr(f, "__name__", None) or type(f).__name__
 
 
-def _fmt_index(index: tuple[int, ...]) -> str:
+def _fmt_index(index: tuple[int | np.integer, ...]) -> str:
     return "[" + ", ".join(map(str, index)) + "]"
 
 

@@ -71,10 +71,11 @@ class Adam(Optimizer):
                 g = p.grad.data
                 if wd:
                     g = g + wd * p.data
-                if ms[i] is None:
-                    ms[i] = np.zeros_like(p.data)
-                    vs[i] = np.zeros_like(p.data)
-                m, v, tmp = ms[i], vs[i], self._tmp(i, p)
+                m, v = ms[i], vs[i]
+                if m is None or v is None:
+                    m = ms[i] = np.zeros_like(p.data)
+                    v = vs[i] = np.zeros_like(p.data)
+                tmp = self._tmp(i, p)
                 m *= b1
                 np.multiply(g, 1 - b1, out=tmp)
                 m += tmp

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chainrule.atomic import write_json_atomic
+from chainrule.atomic import write_bytes_atomic, write_json_atomic
 from chainrule.playground.config import FieldError
 from chainrule.playground.network import INIT_NAMES
 from chainrule.playground.session import Session
@@ -124,12 +124,11 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
         "epochs": s.epoch,
         "playground": s.cfg.to_dict(),
     }
-    history = {"epoch": [h[0] for h in s.history], "loss": [h[1] for h in s.history]}
     save_checkpoint(
         out,
         s.model,
         s.opt,
-        {"epoch": s.epoch, "history": history, "seed": s.cfg.seed, "final": True},
+        {"epoch": s.epoch, "seed": s.cfg.seed, "final": True},
         config=training,
     )
     tr, te = s.losses()
@@ -143,5 +142,8 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
             "n_parameters": s.model.num_parameters(),
         },
     )
+    # the page's loss curve (sampled per frame, not per epoch, so not a train_state history)
+    curve = "epoch,train_loss,test_loss\n" + "".join(f"{e},{a!r},{b!r}\n" for e, a, b in s.history)
+    write_bytes_atomic(out / "loss_curve.csv", curve.encode())
     (out / "reproduce.py").write_text(snippet(s), encoding="utf-8")
     return out

@@ -32,6 +32,7 @@ from chainrule.core import (
     Primitive,
     ShapeError,
     Tensor,
+    apply,
     detect_anomaly,
     enable_grad,
     grad,
@@ -43,6 +44,7 @@ from chainrule.core import (
     jacrev,
     jvp,
     no_grad,
+    register,
     set_grad_enabled,
     tensor,
     value_and_grad,
@@ -114,10 +116,11 @@ __version__ = "0.1.0"
 __all__ = [
     # tensors, errors and the primitive registry
     "REGISTRY", "GraphFreedError", "InplaceModificationError", "Primitive", "ShapeError",
-    "Tensor", "tensor",
+    "Tensor", "apply", "register", "tensor",
     # transforms and grad mode
-    "detect_anomaly", "enable_grad", "grad", "hessian", "hvp", "is_grad_enabled", "jacfwd",
-    "jacobian", "jacrev", "jit", "jvp", "no_grad", "set_grad_enabled", "value_and_grad", "vjp",
+    "detect_anomaly", "enable_grad", "grad", "graph_of", "hessian", "hvp", "is_grad_enabled",
+    "jacfwd", "jacobian", "jacrev", "jit", "jvp", "no_grad", "set_grad_enabled",
+    "value_and_grad", "vjp",
     # operations
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "div", "elu", "equal",
     "erf", "exp", "expand_dims", "expm1", "gelu", "greater", "greater_equal", "hard_logistic",

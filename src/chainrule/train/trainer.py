@@ -14,6 +14,7 @@ import numpy as np
 from chainrule.core import no_grad, tensor
 from chainrule.data.augment import augment_images
 from chainrule.data.batches import Batch, MiniBatches
+from chainrule.data.checks import require_finite
 from chainrule.optim.clip import clip_grad_norm_
 
 from .callbacks import Callback, EarlyStopping, Run
@@ -139,6 +140,13 @@ class Trainer:
                 "fit: augment=True needs image data (a Dataset with image_shape and scaler, "
                 "such as digits, mnist or fashion-mnist)"
             )
+        for what, a in (
+            ("X_train", X),
+            ("y_train", y),
+            ("X_val", data.X_val),
+            ("y_val", data.y_val),
+        ):
+            require_finite(np.asarray(a), f"fit: {what}")  # one NaN would poison every weight
         self.X_raw, self.y = X, y
         self.X = X.astype(self.dtype, copy=False)
         self.T = self.objective.targets(y, self.dtype)

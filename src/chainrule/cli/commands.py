@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
+import shutil
 import sys
 import warnings
+import webbrowser
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
+from chainrule.atomic import write_bytes_atomic
+from chainrule.data import dataset_shape, load_inputs
+from chainrule.nn import export_onnx
+from chainrule.playground.server import LOOPBACK, make_server
 from chainrule.train.config import FitConfig
+from chainrule.train.resume import load_run_settings, resume_run, setting_conflicts
+from chainrule.train.rundir import (
+    default_run_dir,
+    describe_run,
+    evaluate_run,
+    figure,
+    open_run,
+    predict_run,
+    train_run,
+)
+from chainrule.train.runfiles import RunWarning
 
 # a run whose final test loss exceeds this many times the chance-level loss failed (exit 1)
 DIVERGENCE_FACTOR = 10.0
@@ -27,8 +47,6 @@ def memory_limit() -> int:
 
 
 def _fmt(v) -> str:
-    from chainrule.train.rundir import figure
-
     return figure(v)
 
 
@@ -46,8 +64,6 @@ def one_line_warnings() -> Iterator[None]:
 
 def _check_size(args: argparse.Namespace) -> None:
     """Refuse, before allocating anything, a network too large for memory, with its size."""
-    from chainrule.data import dataset_shape
-
     n_in, n_out = dataset_shape(args.dataset, args.data_dir)
     sizes = [n_in, *args.layers, n_out]
     n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
@@ -108,8 +124,6 @@ def _check_outcome(res, args: argparse.Namespace) -> None:
 @contextmanager
 def _notes() -> Iterator[None]:
     """Print each RunWarning raised inside as one line ``chainrule: note: ...`` on stderr."""
-    from chainrule.train.runfiles import RunWarning
-
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RunWarning)
@@ -125,8 +139,6 @@ def _notes() -> Iterator[None]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``chainrule train``: train a new run, or continue one with ``--resume``; the exit status."""
-    from chainrule.train.rundir import default_run_dir, train_run
-
     if args.resume is not None:
         return _cmd_resume(args)
     if args.momentum is not None and args.optimizer != "sgd":
@@ -190,8 +202,6 @@ def _print_result(res, where: str, *, quiet: bool) -> None:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from chainrule.train.resume import load_run_settings, resume_run
-
     given: set[str] = getattr(args, "given", set())
     misplaced = [f"--{d.replace('_', '-')}" for d in ("out", "force") if d in given]
     if misplaced:
@@ -247,8 +257,6 @@ def _show(value) -> str:
 
 def _changed_settings(args: argparse.Namespace, given: set[str], saved: dict) -> list[str]:
     """``--option value (run: saved)`` for every option given that differs from the run."""
-    from chainrule.train.resume import setting_conflicts
-
     requested = {name: getattr(args, name) for name in _SETTING_OPTIONS if name in given}
     out = []
     for name, want, have in setting_conflicts(saved, requested):
@@ -270,8 +278,6 @@ def _check_out_dir(out: Path, *, force: bool) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         if force:  # remove what an earlier run wrote, so no stale plot or metric survives
-            import shutil
-
             for f in [*_RUN_FILES, *(f.name for f in out.glob("*.png"))]:
                 if (out / f).is_file():
                     (out / f).unlink()
@@ -293,8 +299,6 @@ _RUN_FILES = (
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``chainrule evaluate``: score a saved run on a dataset split; the exit status."""
-    from chainrule.train.rundir import evaluate_run
-
     with _notes():
         r = evaluate_run(
             args.run_dir, dataset=args.dataset, split=args.split, data_dir=args.data_dir
@@ -309,10 +313,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``chainrule predict``: predictions of a saved run for an input file; the exit status."""
-    import numpy as np
-
-    from chainrule.data import load_inputs
-    from chainrule.train.rundir import predict_run
 
     X = load_inputs(args.input)
     with _notes():
@@ -321,9 +321,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         np.savetxt(sys.stdout, pred, fmt="%d" if pred.dtype.kind in "iu" else "%.6g", delimiter=",")
         return 0
     out = Path(args.output)
-    import io
-
-    from chainrule.atomic import write_bytes_atomic
 
     buf = io.BytesIO()
     if out.suffix.lower() == ".npy":
@@ -341,17 +338,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``chainrule info``: describe a saved run; the exit status."""
-    from chainrule.train.rundir import describe_run
-
     print(describe_run(args.run_dir))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``chainrule export``: write a saved run's model as ONNX; the exit status."""
-    from chainrule.nn import export_onnx
-    from chainrule.train.rundir import open_run
-
     out = Path(args.output)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"{out}: the export format is ONNX; name the file *.onnx")
@@ -374,9 +366,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_playground(args: argparse.Namespace) -> int:
     """``chainrule playground``: serve the browser playground until Ctrl-C; the exit status."""
-    import webbrowser
-
-    from chainrule.playground.server import LOOPBACK, make_server
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise ValueError(

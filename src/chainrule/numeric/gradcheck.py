@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import core
 from chainrule.numeric.derivatives import line_directional
-from chainrule.numeric.report import GradcheckError, _fail, _input_names, _label
+from chainrule.numeric.report import GradcheckError, failure, function_label, input_names
 
 __all__ = ["GradcheckError", "check_jvp", "check_vjp", "gradcheck"]
 
@@ -157,7 +158,7 @@ def check_vjp(
             xs,
             np.random.default_rng(rng),
             _options(rtol, atol, eps, method),
-            context or f"{_label(f)}, reverse mode (vjp)",
+            context or f"{function_label(f)}, reverse mode (vjp)",
             None,
         )
     except GradcheckError:
@@ -192,7 +193,7 @@ def _check_vjp(
             f"> tolerance {tol:.3e}"
         )
         actual = _ad_jacobian_rev(vjp_fn, xs, out.shape)
-        raise _fail(context, summary, f, xs, out.shape, actual, opts, names)
+        raise failure(context, summary, f, xs, out.shape, actual, opts, names)
 
 
 def check_jvp(
@@ -241,7 +242,7 @@ def check_jvp(
             xs,
             np.random.default_rng(rng),
             _options(rtol, atol, eps, method),
-            context or f"{_label(f)}, forward mode (jvp)",
+            context or f"{function_label(f)}, forward mode (jvp)",
             None,
         )
     except GradcheckError:
@@ -280,7 +281,7 @@ def _check_jvp(
             f"{err.max():.3e}"
         )
         actual = _ad_jacobian_fwd(jvp, xs, out.shape)
-        raise _fail(context, summary, f, xs, out.shape, actual, opts, names)
+        raise failure(context, summary, f, xs, out.shape, actual, opts, names)
 
 
 class _Backend:
@@ -288,11 +289,9 @@ class _Backend:
 
     def __init__(self, vjp: Callable | None, jvp: Callable | None) -> None:
         if vjp is None or jvp is None:
-            import chainrule as cr
-
-            self.vjp = vjp or cr.vjp
-            self.jvp = jvp or cr.jvp
-            self.wrap: Callable[[Any], Any] = cr.tensor
+            self.vjp = vjp or core.vjp
+            self.jvp = jvp or core.jvp
+            self.wrap: Callable[[Any], Any] = core.tensor
         else:
             self.vjp, self.jvp = vjp, jvp
             self.wrap = _identity
@@ -401,8 +400,8 @@ def gradcheck(
             backend,
             np.random.default_rng(rng),
             opts,
-            _label(f),
-            _input_names(f, len(xs)),
+            function_label(f),
+            input_names(f, len(xs)),
         )
     except GradcheckError:
         if raise_exception:

@@ -15,7 +15,7 @@ class GradcheckError(AssertionError):
     """Automatic and numerical derivatives disagree; the message holds the comparison table."""
 
 
-def _input_names(f: Callable[..., Any], n: int) -> list[str]:
+def input_names(f: Callable[..., Any], n: int) -> list[str]:
     try:
         params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):
@@ -24,7 +24,7 @@ def _input_names(f: Callable[..., Any], n: int) -> list[str]:
     return [f"{i} ({names[i]})" if i < len(names) else str(i) for i in range(n)]
 
 
-def _label(f: Callable[..., Any]) -> str:
+def function_label(f: Callable[..., Any]) -> str:
     return getattr(f, "__name__", None) or type(f).__name__
 
 
@@ -67,7 +67,7 @@ def _jacobian_table(
     return "\n".join(lines)
 
 
-def _fail(
+def failure(
     context: str,
     summary: str,
     f: Callable[..., Any],

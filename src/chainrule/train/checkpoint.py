@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule import nn
 from chainrule.atomic import (
     fault_point,
     fsync_dir,
@@ -472,8 +473,6 @@ def load_checkpoint(directory: str | Path, *, verify: bool = True) -> Checkpoint
         For a missing, truncated, corrupt or inconsistent file, or a field of
         a JSON file with the wrong type or range (naming the file and field).
     """
-    from chainrule import nn
-
     cfg = load_config(directory)
     unit = current_dir(directory)
     state = read_json(unit / STATE_FILE, check_train_state)

@@ -35,6 +35,8 @@ def test_tutorial_code_runs(capsys: pytest.CaptureFixture[str]) -> None:
             raise AssertionError(f"tutorial block {i + 1} failed:\n{code}") from exc
     out = capsys.readouterr().out
     assert "backprop by hand == autodiff" in out
+    # the chapter's loop, then train.fit with the matching options, by both backends
+    assert "train.fit (tape) vs the loop" in out and "train.fit (textbook) vs the loop" in out
 
 
 # ---- the figures: docs/figures/<experiment>.png, made by scripts/make_figures.py

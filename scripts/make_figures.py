@@ -7,7 +7,8 @@ verbose=False)``); the figure named for it in :data:`FIGURES` is copied to
 experiment and the PNGs it did write) when a listed figure is missing, and when
 an experiment of the registry has no entry in :data:`FIGURES`, so that a
 renamed figure or a new experiment cannot leave the tutorial showing a stale
-picture. Usage::
+picture. The names are deterministic; the bytes are too, except where a figure
+plots measured CPU times (differentiation-cost). Usage::
 
     python scripts/make_figures.py                       # every experiment
     python scripts/make_figures.py nonconvex three-ways  # only these

@@ -19,6 +19,7 @@ from chainrule.core.errors import GraphFreedError, InplaceModificationError, Sha
 from chainrule.core.primitive import check_finite
 from chainrule.core.state import STATE, set_grad_enabled
 from chainrule.core.tensor import Tensor, from_array
+from chainrule.core.walk import post_order
 
 
 def _freed_error(t: Tensor) -> GraphFreedError:
@@ -51,29 +52,22 @@ class GradPlan:
         self.roots = [roots] if isinstance(roots, Tensor) else list(roots)
         self.targets = list(targets)
         stop = {id(t) for t in self.targets}
-        order: list[Tensor] = []
-        seen: set[int] = set()
         outside_leaf = False  # a leaf other than the targets feeds a root
-        stack = [(r, False) for r in self.roots if r.requires_grad]
-        while stack:
-            t, done = stack.pop()
-            if done:
-                order.append(t)
-                continue
-            if id(t) in seen:
-                continue
-            seen.add(id(t))
-            stack.append((t, True))
+
+        def parents(t: Tensor) -> list[Tensor]:
+            nonlocal outside_leaf
             if id(t) in stop:
-                continue
+                return []
             if t._prim is None:
                 outside_leaf = True
-                continue
+                return []
             if t._parents is None:
                 raise _freed_error(t)
-            for p in t._parents:
-                if isinstance(p, Tensor) and p.requires_grad and id(p) not in seen:
-                    stack.append((p, False))
+            # listed last-first, so the last parent is visited first (the order
+            # in which cotangents are summed, kept bit for bit)
+            return [p for p in reversed(t._parents) if isinstance(p, Tensor) and p.requires_grad]
+
+        order = post_order(reversed([r for r in self.roots if r.requires_grad]), parents)
         # keep only nodes from which a target is reachable (operands come first in order)
         reach = set(stop)
         for t in order:

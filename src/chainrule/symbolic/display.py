@@ -7,6 +7,7 @@ import subprocess
 from typing import Any
 
 from chainrule.core.tensor import Tensor
+from chainrule.core.walk import post_order
 from chainrule.symbolic.ir import Graph, type_str
 from chainrule.symbolic.printing import infix, to_dot
 from chainrule.symbolic.tracing import SymTensor
@@ -40,21 +41,7 @@ def tape_listing(root: Tensor) -> str:
     t1 = exp(t0) : f64[]
     t2 = mul(t1, t0) : f64[]
     """
-    order: list[Tensor] = []  # post-order: every tensor after its parents (iterative)
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        recorded: list[Any] = list(t._parents or ())
-        parents = [p for p in recorded if isinstance(p, Tensor)]
-        stack.extend((p, False) for p in reversed(parents) if id(p) not in seen)
+    order = post_order([root], lambda t: [p for p in t._parents or () if isinstance(p, Tensor)])
     names = {id(t): f"t{k}" for k, t in enumerate(order)}
     lines = []
     for t in order:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.tensor import Tensor
+from chainrule.core.walk import post_order
 
 _seq = itertools.count()
 
@@ -108,22 +109,7 @@ def const_var(value: Any) -> Var:
 
 def toposort(outputs: Iterable[Var]) -> list[Var]:
     """Every variable reachable from ``outputs``, operands before their users."""
-    order: list[Var] = []
-    seen: set[int] = set()
-    stack: list[tuple[Var, bool]] = [(v, False) for v in reversed(list(outputs))]
-    while stack:
-        v, done = stack.pop()
-        if done:
-            order.append(v)
-            continue
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        stack.append((v, True))
-        for a in reversed(v.args):
-            if id(a) not in seen:
-                stack.append((a, False))
-    return order
+    return post_order(outputs, lambda v: v.args)
 
 
 class Graph:

@@ -396,15 +396,3 @@ def test_expression_swell(runs) -> None:
     mlp = r["mlp"]
     assert mlp[-1]["derivative_tree"] > mlp[-1]["derivative_graph_cse"]
 
-
-def test_three_ways(runs) -> None:
-    r = runs("three-ways")["results"]
-    dev = r["max_deviation"]
-    for method, d in dev.items():
-        assert d < (1e-8 if method.startswith("central") else 1e-12), method
-    assert r["numerical_evaluations"] == 6  # central differences: 2 per input, 3 inputs
-    s = r["f"]
-    assert abs(r["methods"]["reverse mode (cr.grad)"]["df/dw"] - 1.5 * s * (1 - s)) < 1e-12
-    if r.get("agrees_with_sympy") is not None:  # None: SymPy not installed
-        assert r["agrees_with_sympy"] is True
-    assert "sigmoid" in r["formulas"]["w"]

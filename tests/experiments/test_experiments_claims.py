@@ -163,15 +163,6 @@ def test_vanishing_gradients_verdict_fails_with_a_wrong_logistic_derivative(
     assert res["results"]["delta_factor_depth20"]["logistic"] > 0.5
 
 
-def test_nonconvex(runs) -> None:
-    r = runs("nonconvex")["results"]
-    assert r["n_distinct_local_minima"] >= 2
-    mid = r["midpoint_test"]
-    assert abs(mid["loss_a"] - mid["loss_b"]) > 1e-3  # different minima, not a symmetric copy
-    assert mid["loss_midpoint"] > mid["chord_midpoint"]  # convexity fails on the segment
-    assert r["hessian_scan"]["most_negative_eigenvalue"] < -1e-3
-
-
 def test_universal_approximation(runs) -> None:
     r = runs("universal-approximation")["results"]
     for act, per_f in r["test_rmse"].items():
@@ -395,4 +386,3 @@ def test_expression_swell(runs) -> None:
         assert sympy_sizes == sorted(sympy_sizes) and sympy_sizes[-1] > 100 * sympy_sizes[0]
     mlp = r["mlp"]
     assert mlp[-1]["derivative_tree"] > mlp[-1]["derivative_graph_cse"]
-

@@ -229,7 +229,7 @@ def _jacobian_section(ctx: Context, jac: list[dict], a: dict) -> None:
     )
 
 
-def _crossover_explained(ctx: Context) -> None:
+def _crossover_explained(ctx: Context, a: dict) -> None:
     res = ctx.results
     fwd, rev = res["jvp_sweep_in_evaluations"], res["vjp_sweep_in_evaluations"]
     ctx.report.paragraph(
@@ -244,6 +244,15 @@ def _crossover_explained(ctx: Context) -> None:
         f"{fmt(res['crossover_tolerance'])} of it). Were a JVP sweep one evaluation (tangent "
         f"only), it would be at n/m = {fmt(res['naive_crossover_n_over_m'])}."
     )
+    ctx.report.paragraph(
+        f"The CPU times cross at n/m = {fmt(a['jacobian_crossover_n_over_m'])} instead: at "
+        "these sizes a sweep's time is mostly chainrule's fixed cost per operation, not "
+        f"arithmetic. A JVP sweep took a median {fmt(a['time_per_jvp_sweep'])} s, a sweep of "
+        f"jacrev {fmt(a['time_per_vjp_sweep'])} s (ratio "
+        f"{fmt(a['time_per_jvp_sweep'] / a['time_per_vjp_sweep'])}, against 2 for the "
+        "arithmetic); the same model with that ratio puts the crossover at n/m = "
+        f"{fmt(a['time_predicted_crossover_n_over_m'])} (timed, reported only)."
+    )
 
 
 def write_report(ctx: Context, rows: list[dict], jac: list[dict], a: dict) -> None:
@@ -253,7 +262,7 @@ def write_report(ctx: Context, rows: list[dict], jac: list[dict], a: dict) -> No
     _slopes_section(ctx, a)
     _cheap_gradient_section(ctx, rows, a)
     _jacobian_section(ctx, jac, a)
-    _crossover_explained(ctx)
+    _crossover_explained(ctx, a)
 
 
 def verdict_text(ctx: Context, a: dict) -> str:

@@ -320,7 +320,14 @@ def _time_analysis(ctx: Context, rows: list[dict], jac: list[dict]) -> dict:
         "reverse_over_evaluation_time": [
             T[f"gradient_reverse_N{int(n)}_s"] / T[f"evaluation_N{int(n)}_s"] for n in N
         ],
+        # seconds per sweep: jacfwd makes n JVP sweeps, jacrev 1 + m sweeps
+        "time_per_jvp_sweep": float(np.median([t / j["n"] for t, j in zip(t_fwd, jac)])),
+        "time_per_vjp_sweep": float(np.median([t / (1 + j["m"]) for t, j in zip(t_rev, jac)])),
     }
+    a["time_predicted_crossover_n_over_m"] = predicted_crossover(
+        jac[0]["n"] * jac[0]["m"],
+        forward_sweep=a["time_per_jvp_sweep"] / a["time_per_vjp_sweep"],
+    )
     a["time_ratio_at_largest_N_below_bound"] = bool(
         a["reverse_over_evaluation_time"][-1] <= TIME_RATIO_BOUND
     )

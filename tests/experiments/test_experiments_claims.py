@@ -78,60 +78,6 @@ def test_finite_differences_verdict_fails_with_a_first_order_central_difference(
     assert "Claim DID NOT HOLD" in (tmp_path / "report.md").read_text()
 
 
-def test_differentiation_cost(runs) -> None:
-    res = runs("differentiation-cost")
-    r, t = res["results"], res["timings"]
-    rows = r["gradient"]
-    assert r["decades"] > 1.5
-    for row in rows:
-        n = row["n_params"]
-        # counted by instrumenting the loss, not computed from a formula
-        assert row["numerical_evaluations"] == 2 * n  # central differences: two per parameter
-        assert row["numerical_jvp_sweeps"] == row["numerical_vjp_sweeps"] == 0
-        assert row["forward_evaluations"] == row["forward_jvp_sweeps"] == n  # one JVP each
-        assert row["forward_vjp_sweeps"] == 0
-        assert row["max_diff_forward_vs_reverse"] < 1e-10
-        assert row["max_diff_numerical_vs_reverse"] < 1e-6
-    # reverse mode: the same (constant) number of sweeps at every N
-    assert {(x["reverse_evaluations"], x["reverse_vjp_sweeps"]) for x in rows} == {(1, 1)}
-    assert all(r["count_checks"].values())
-    for j in r["jacobian"]:
-        assert j["max_diff"] < 1e-10
-        assert j["jacfwd_evaluations"] == j["jacfwd_jvp_sweeps"] == j["n"]
-        assert j["jacrev_evaluations"] == 1 and j["jacrev_vjp_sweeps"] == j["m"]
-    # the claim is judged on counted work (multiply-adds chainrule executed), which is
-    # exact and deterministic; CPU times are only reported. Measured in quick mode:
-    # numerical 2.02, forward 2.02, reverse 1.02, Jacobian work crossover n/m = 0.60
-    w = r["work_slopes"]
-    assert w["numerical"] - w["reverse"] > 0.8
-    assert 1.8 < w["numerical"] < 2.2 and 1.8 < w["forward"] < 2.2  # one sweep per parameter
-    assert 0.8 < w["reverse"] < 1.2  # a constant number of O(N) sweeps
-    assert all(r["work_checks"].values())
-    assert 1 / 8 <= r["jacobian_work_crossover_n_over_m"] <= 8
-    jac = r["jacobian"]
-    assert [j["n"] / j["m"] for j in jac] == sorted(j["n"] / j["m"] for j in jac)
-    assert jac[0]["n"] / jac[0]["m"] <= 1 / 64 and jac[-1]["n"] / jac[-1]["m"] >= 64
-    assert jac[0]["jacfwd_less_work"] is True and jac[-1]["jacfwd_less_work"] is False
-    # timed quantities are in `timings` only, never in `results`
-    assert "time_slopes" in t and "jacobian_crossover_n_over_m" in t
-    assert not any("time" in k for k in r)
-    report = (runs.base / "differentiation-cost" / "report.md").read_text()
-    assert "The claim is judged on the counted work" in report
-    assert "reported and plotted, never judged" in report
-
-
-def test_differentiation_cost_results_are_deterministic(runs) -> None:
-    # counts, work, slopes and checks are exact: a second run with the same seed gives
-    # identical results; only the CPU times (in `timings`) may differ
-    first = {k: v for k, v in runs("differentiation-cost").items() if k != "timings"}
-    again = runs.base / "differentiation-cost-again"
-    run_experiment("differentiation-cost", again, quick=True, seed=0, verbose=False)
-    second = json.loads((again / "results.json").read_text())
-    assert second["timings"]["total_s"] > 0
-    del second["timings"]
-    assert first == second
-
-
 def test_vanishing_gradients(runs) -> None:
     r = runs("vanishing-gradients")["results"]
     assert r["relu_over_logistic_first_layer_depth20"] > 100  # orders of magnitude
@@ -328,12 +274,12 @@ HEADLINES = {
     ],
     "differentiation-cost": _cost_headlines,
     "expression-swell": lambda r, t: [
-        fmt(r["logistic_map"][-1]["derivative_tree"]),
-        str(r["logistic_map"][-1]["derivative_graph_cse"]),
-        str(r["logistic_map"][-1]["derivative_graph_no_cse"]),
-        fmt(r["growth"]["logistic_graph_nodes_per_step"]),
-        str(r["mlp"][-1]["derivative_tree"]),
-        str(r["mlp"][-1]["derivative_graph_cse"]),
+        f"{r['growth']['growth_factor_per_iteration']['tree_derivative']:.3g}",
+        f"{r['growth']['growth_factor_per_iteration']['tree_derivative_then_cse']:.3g}",
+        f"{r['growth']['linear']['program_derivative']['per_step']:.3g}",
+        f"{r['growth']['linear']['mlp_derivative_cse']['per_step']:.3g}",
+        str(r["logistic_map"][-1]["program_derivative"]),
+        str(r["mlp"][-1]["derivative_cse"]),
     ],
     "initialisation": lambda r, t: [
         fmt(r[k])
@@ -369,20 +315,3 @@ def test_report_quotes_its_numbers(runs, name: str) -> None:
     assert len(quoted) >= 5
     missing = [q for q in quoted if q not in report]
     assert not missing, f"{name}: report.md does not quote {missing}"
-
-
-def test_expression_swell(runs) -> None:
-    r = runs("expression-swell")["results"]
-    lm = r["logistic_map"]
-    last = lm[-1]
-    assert last["derivative_tree"] > 1000 * last["derivative_graph_cse"]
-    for row in lm:
-        assert row["derivative_graph_cse"] <= row["derivative_graph_no_cse"]
-        assert row["derivative_graph_no_cse"] <= 20 * row["n"] + 20  # linear in n
-    trees = [row["derivative_tree"] for row in lm]
-    assert all(b > 2 * a for a, b in zip(trees, trees[1:]))  # exponential swell
-    sympy_sizes = [row["sympy_derivative_tree"] for row in lm if row.get("sympy_derivative_tree")]
-    if sympy_sizes:
-        assert sympy_sizes == sorted(sympy_sizes) and sympy_sizes[-1] > 100 * sympy_sizes[0]
-    mlp = r["mlp"]
-    assert mlp[-1]["derivative_tree"] > mlp[-1]["derivative_graph_cse"]

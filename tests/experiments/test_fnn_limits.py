@@ -128,7 +128,7 @@ def test_shift_batch_moves_each_image_by_its_own_whole_pixel_shift() -> None:
     assert np.array_equal(shift_batch(X, (8, 8), np.random.default_rng(4), 0), X)
 
 
-def _broken_run(tmp_path: Path) -> dict:
+def _quick_run(tmp_path: Path) -> dict:
     run_experiment("fnn-limits", tmp_path, quick=True, seed=0, verbose=False)
     return json.loads((tmp_path / "results.json").read_text())
 
@@ -138,7 +138,7 @@ def test_fnn_limits_verdict_fails_without_augmentation(
 ) -> None:
     # the augmentation step leaves every batch as it is
     monkeypatch.setattr(fnn_limits, "shift_batch", lambda X, shape, rng, max_shift: X)
-    res = _broken_run(tmp_path)
+    res = _quick_run(tmp_path)
     r = res["results"]
     assert res["claim_held"] is False
     assert r["checks"]["augmentation_helps_on_seen_shifts"] is False
@@ -152,10 +152,18 @@ def test_fnn_limits_verdict_fails_when_conv_features_are_raw_pixels(
 ) -> None:
     # the "shift-invariant" baseline gets the raw pixels: no weight sharing, no pooling
     monkeypatch.setattr(fnn_limits, "conv_features", lambda X, shape, bank: X)
-    res = _broken_run(tmp_path)
+    res = _quick_run(tmp_path)
     r = res["results"]
     assert res["claim_held"] is False
     assert r["checks"]["conv_keeps_accuracy_at_every_shift"] is False
     assert r["conv_max_abs_drop"] > 0.1
     report = (tmp_path / "report.md").read_text()
     assert "NOT pinned on full connectivity" in report
+
+
+def test_fnn_limits_same_seed_same_numbers(runs, tmp_path: Path) -> None:
+    first = runs("fnn-limits")
+    again = _quick_run(tmp_path)  # the same seed, run again
+    assert again["results"] == first["results"] and again["claim_held"] is True
+    report = (runs.base / "fnn-limits" / "report.md").read_text()
+    assert (tmp_path / "report.md").read_text() == report

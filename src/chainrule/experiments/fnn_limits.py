@@ -272,7 +272,21 @@ def _curve(res: dict) -> list[float]:
     return [res["test_accuracy"], *[res[f"shift{k}_accuracy"] for k in TEST_SHIFTS]]
 
 
-def _plot(models: dict, chance: float, params: list[dict]) -> Any:
+def _plot_title(checks: dict) -> str:
+    """The left panel's title: what this run found, each part as measured."""
+    pixels = checks["mlp_fails_at_1px"] and checks["linear_pixels_fails_at_1px"]
+    conv = checks["conv_keeps_accuracy_at_every_shift"] and checks["conv_as_accurate_unshifted"]
+    aug = checks["augmentation_helps_on_seen_shifts"]
+    unseen = checks["augmentation_falls_on_unseen_shift"]
+    return (
+        f"pixel models {'collapse' if pixels else 'do NOT collapse'} under shifts; "
+        f"conv + pooling {'holds' if conv else 'does NOT hold'};\n"
+        f"augmentation {'helps' if aug else 'does NOT help'} on the shifts it shows"
+        f"{', much less beyond' if unseen else ', as much beyond'}"
+    )
+
+
+def _plot(models: dict, chance: float, params: list[dict], checks: dict) -> Any:
     fig, axes = plotting.subplots(1, 2, width=5.8, height=5.2)
     ax = axes[0, 0]
     xs = [0, *TEST_SHIFTS]
@@ -283,7 +297,7 @@ def _plot(models: dict, chance: float, params: list[dict]) -> Any:
         "linear_conv": ("D-", "same linear classifier on conv + global pooling"),
     }
     for i, (key, (style, label)) in enumerate(styles.items()):
-        off = (i - 1.5) * 0.04  # small offsets: no marker hidden under another
+        off = (i - 1.5) * 0.08  # small offsets: no marker hidden under another
         ax.plot([x + off for x in xs], _curve(models[key]), style, ms=6, label=label)
     ax.axvspan(
         -0.3, AUG_MAX_SHIFT + 0.3, color="0.9", zorder=0, label="shifts shown in augmentation"
@@ -292,8 +306,7 @@ def _plot(models: dict, chance: float, params: list[dict]) -> Any:
     ax.set(
         xlabel="test-image shift (pixels, mean over 4 directions)",
         ylabel="test accuracy (fraction)",
-        title="pixel models collapse under shifts, augmentation helps only\n"
-        "on the shifts it shows; conv + pooling features do not move",
+        title=_plot_title(checks),
         ylim=(0, 1.02),
         xlim=(-0.3, max(TEST_SHIFTS) + 0.3),
     )
@@ -435,7 +448,7 @@ def run(ctx: Context) -> None:
     )
     _report(ctx, params, library, models, shape, steps, chance)
     ctx.plot(
-        lambda: _plot(models, chance, params),
+        lambda: _plot(models, chance, params, ctx.results["checks"]),
         "shift_accuracy.png",
         "Left: test accuracy against the shift of the test digits (grey: the shifts shown "
         "during augmentation; dotted: chance). Right: weights per first-layer unit, fully "

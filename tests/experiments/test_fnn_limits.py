@@ -1,0 +1,169 @@
+"""fnn-limits: parameter counts, shifted digits, the convolution baseline, augmentation.
+
+The quick run's numbers point the way the chapter says; its ingredients
+(full correlation + pooling, per-image shifts) are checked on their own; and
+breaking one ingredient (no augmentation, raw pixels instead of the
+convolution features) turns the verdict to NOT HELD.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule import data
+from chainrule.experiments import fnn_limits, run_experiment
+from chainrule.experiments.fnn_limits import (
+    conv_features,
+    conv_parameters,
+    filter_bank,
+    place_on_canvas,
+    points,
+    shift_batch,
+)
+
+pytest.importorskip("matplotlib")
+
+
+def test_fnn_limits(runs) -> None:
+    r = runs("fnn-limits")["results"]
+    counts = {p["images"]: p for p in r["parameter_counts"]}
+    chapter = counts["the chapter's 100 x 100 x 3"]
+    assert chapter["weights_per_neuron"] == 30000
+    assert r["library_first_layer_100x100x3"] == {
+        "weights_per_neuron": 30000,
+        "first_layer_100": 100 * 30001,
+    }
+    assert chapter["conv3_weights_per_filter"] == 27 and chapter["conv3_layer"] == 1792
+    for pub in r["published_conv"]:  # the formula reproduces LeCun et al. (1998)
+        assert pub["formula_parameters"] == pub["published_parameters"] == 156
+        assert pub["formula_connections"] == pub["published_connections"] == 122304
+    plain, aug, lin, cnv = r["plain"], r["augmented"], r["linear_pixels"], r["linear_conv"]
+    assert plain["test_accuracy"] > 0.9 and lin["test_accuracy"] > 0.9
+    assert plain["shift1_accuracy"] < plain["test_accuracy"] - 0.1  # the drop
+    assert plain["shift2_accuracy"] < plain["shift1_accuracy"]
+    assert lin["shift1_accuracy"] < lin["test_accuracy"] - 0.1  # the same with a linear model
+    # the same linear classifier on convolution + global pooling features: no drop at all
+    assert cnv["test_accuracy"] > 0.85
+    assert all(cnv[f"shift{k}_accuracy"] == cnv["test_accuracy"] for k in (1, 2, 3, 4))
+    assert aug["shift1_accuracy"] > plain["shift1_accuracy"] + 0.05  # the recovery
+    assert aug["shift2_accuracy"] > plain["shift2_accuracy"] + 0.05
+    assert aug["shift3_accuracy"] < aug["shift2_accuracy"] - 0.1  # the unseen shift
+    assert r["chance_accuracy"] < 0.15
+    res = runs("fnn-limits")
+    assert res["claim_held"] is True and all(r["checks"].values())
+    report = (runs.base / "fnn-limits" / "report.md").read_text()
+    change = r["augmentation_unshifted_change"]
+    assert change == aug["test_accuracy"] - plain["test_accuracy"]
+    lowered = "It cost accuracy on the unshifted digits"
+    assert (lowered in report) == (change < 0)  # said when augmentation lowers it
+    gain1 = points(r["augmentation_gain"]["1"])
+    assert f"raised the MLP's accuracy on 1-pixel shifts by {gain1}" in report
+    assert "never shown" in report and "Azulay & Weiss" in report
+
+
+def test_conv_parameters_matches_published_first_layers() -> None:
+    assert conv_parameters(5, 1, 6) == 156  # LeNet-5 C1, LeCun et al. 1998
+    assert conv_parameters(3, 3, 64) == 1792  # VGG's conv1_1 on RGB
+    assert conv_parameters(11, 3, 96) == 34944  # AlexNet's conv1 (96 kernels 11 x 11 x 3)
+
+
+def _correlate_full(img: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Full 2-D correlation by the definition, one output position at a time."""
+    k = f.shape[0]
+    p = np.pad(img, k - 1)
+    h, w = p.shape[0] - k + 1, p.shape[1] - k + 1
+    return np.array([[np.sum(p[i : i + k, j : j + k] * f) for j in range(w)] for i in range(h)])
+
+
+def test_conv_features_are_max_and_mean_of_the_rectified_full_correlation() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((3, 7 * 6))
+    bank = filter_bank(rng, 4, 3)
+    got = conv_features(X, (7, 6), bank, chunk=2)
+    for n in range(3):
+        maps = [np.maximum(_correlate_full(X[n].reshape(7, 6), f), 0) for f in bank]
+        want = [m.max() for m in maps] + [m.mean() for m in maps]
+        np.testing.assert_allclose(got[n], want, rtol=1e-5, atol=1e-6)  # float32 inside
+
+
+def test_conv_features_do_not_change_under_shifts_inside_the_canvas() -> None:
+    rng = np.random.default_rng(1)
+    X = place_on_canvas(rng.random((5, 36)), (6, 6), 3)
+    bank = filter_bank(rng, 8, 5)
+    base = conv_features(X, (12, 12), bank)
+    for dx, dy in ((3, 0), (-2, 1), (0, -3)):
+        moved = data.shift_images(X, (12, 12), dx, dy)
+        np.testing.assert_allclose(conv_features(moved, (12, 12), bank), base, rtol=1e-5)
+    # pixels themselves change (the features are not constant by accident)
+    assert not np.allclose(data.shift_images(X, (12, 12), 1, 0), X)
+    assert np.ptp(base, axis=0).max() > 0.1
+
+
+def test_filter_bank_zero_mean_unit_norm() -> None:
+    bank = filter_bank(np.random.default_rng(2), 6, 5)
+    assert bank.shape == (6, 5, 5)
+    np.testing.assert_allclose(bank.sum(axis=(1, 2)), 0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(bank, axis=(1, 2)), 1)
+
+
+def test_shift_batch_moves_each_image_by_its_own_whole_pixel_shift() -> None:
+    rng = np.random.default_rng(3)
+    X = place_on_canvas(rng.random((300, 16)) + 0.1, (4, 4), 2)
+    out = shift_batch(X, (8, 8), np.random.default_rng(4), max_shift=2)
+    seen = set()
+    for x, o in zip(X, out):
+        match = [
+            (dx, dy)
+            for dx in range(-2, 3)
+            for dy in range(-2, 3)
+            if np.array_equal(data.shift_images(x[None], (8, 8), dx, dy)[0], o)
+        ]
+        assert len(match) == 1
+        seen.add(match[0])
+    assert len(seen) == 25  # every shift of up to 2 pixels in x and y occurs
+    assert np.array_equal(shift_batch(X, (8, 8), np.random.default_rng(4), 0), X)
+
+
+def _quick_run(tmp_path: Path) -> dict:
+    run_experiment("fnn-limits", tmp_path, quick=True, seed=0, verbose=False)
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_fnn_limits_verdict_fails_without_augmentation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the augmentation step leaves every batch as it is
+    monkeypatch.setattr(fnn_limits, "shift_batch", lambda X, shape, rng, max_shift: X)
+    res = _quick_run(tmp_path)
+    r = res["results"]
+    assert res["claim_held"] is False
+    assert r["checks"]["augmentation_helps_on_seen_shifts"] is False
+    assert r["augmented"]["shift2_accuracy"] < r["plain"]["shift2_accuracy"] + 0.05
+    report = (tmp_path / "report.md").read_text()
+    assert "DID NOT HOLD" in report and "NOT more than 5.0 points on each shown shift" in report
+
+
+def test_fnn_limits_verdict_fails_when_conv_features_are_raw_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the "shift-invariant" baseline gets the raw pixels: no weight sharing, no pooling
+    monkeypatch.setattr(fnn_limits, "conv_features", lambda X, shape, bank: X)
+    res = _quick_run(tmp_path)
+    r = res["results"]
+    assert res["claim_held"] is False
+    assert r["checks"]["conv_keeps_accuracy_at_every_shift"] is False
+    assert r["conv_max_abs_drop"] > 0.1
+    report = (tmp_path / "report.md").read_text()
+    assert "NOT pinned on full connectivity" in report
+
+
+def test_fnn_limits_same_seed_same_numbers(runs, tmp_path: Path) -> None:
+    first = runs("fnn-limits")
+    again = _quick_run(tmp_path)  # the same seed, run again
+    assert again["results"] == first["results"] and again["claim_held"] is True
+    report = (runs.base / "fnn-limits" / "report.md").read_text()
+    assert (tmp_path / "report.md").read_text() == report

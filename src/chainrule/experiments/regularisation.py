@@ -17,6 +17,8 @@ seed by seed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chainrule import data, nn, train
@@ -26,7 +28,8 @@ from chainrule.experiments.runner import Context
 HIDDEN = 64
 LABEL_NOISE = 0.3  # share of training labels replaced by a uniformly drawn class
 N_SAMPLES, TEST_FRACTION, VAL_FRACTION = 1000, 0.7, 0.33  # ~200 train, ~100 val, 700 test
-OPTIMISERS = {  # name -> (train.fit options, steps in quick mode, steps in full mode)
+# name -> (train.fit options, steps in quick mode, steps in full mode)
+OPTIMISERS: dict[str, tuple[dict[str, Any], int, int]] = {
     "gd": ({"optimizer": "sgd", "lr": 0.3, "momentum": 0.0}, 150, 400),
     "adam": ({"optimizer": "adam", "lr": 0.01}, 80, 150),
 }

@@ -266,7 +266,15 @@ def run(ctx: Context) -> None:
             "test_accuracy",
         )
         r.table(
-            ["lambda", *keys],
+            [
+                "lambda",
+                "||W||_F",
+                "objective at end",
+                "train accuracy (given labels)",
+                "train accuracy (true labels)",
+                "validation accuracy",
+                "test accuracy",
+            ],
             [
                 [lam, *[f"{s['mean'][k][i]:.3g} ({s['std'][k][i]:.2g})" for k in keys]]
                 for i, lam in enumerate(lams)

@@ -109,17 +109,6 @@ def test_vanishing_gradients_verdict_fails_with_a_wrong_logistic_derivative(
     assert res["results"]["delta_factor_depth20"]["logistic"] > 0.5
 
 
-def test_universal_approximation(runs) -> None:
-    r = runs("universal-approximation")["results"]
-    for act, per_f in r["test_rmse"].items():
-        for fname in r["continuous_functions"]:
-            err = per_f[fname]
-            assert err[-1] < err[0] / 3, (act, fname)
-            # falls with width: the wider half beats the narrower half on average
-            half = len(err) // 2
-            assert np.mean(np.log(err[half:])) < np.mean(np.log(err[:half])), (act, fname)
-
-
 def test_initialisation(runs) -> None:
     r = runs("initialisation")["results"]
     rows = {x["case"]: x for x in r["rows"]}
@@ -170,16 +159,6 @@ def test_initialisation_verdict_fails_when_relu_passes_gradient_everywhere(
     assert rows["relu, random (He), bias -8"]["first_layer_grad_init"] > 0.1
 
 
-def test_regularisation(runs) -> None:
-    r = runs("regularisation")["results"]
-    norms = [x["weight_norm"] for x in r["rows"]]
-    lams = [x["lambda"] for x in r["rows"]]
-    assert lams == sorted(lams)
-    assert all(b <= 1.02 * a for a, b in zip(norms, norms[1:]))  # monotone up to 2%
-    assert norms[-1] < 0.5 * norms[0]
-    assert r["rows"][-1]["train_accuracy"] < r["rows"][0]["train_accuracy"]
-
-
 def _fnn_headlines(r: dict, t: dict) -> list[str]:
     plain, aug = r["plain"], r["augmented"]
     accs = [fmt(v) for v in [*plain.values(), *aug.values()]]
@@ -214,12 +193,14 @@ def _cost_headlines(r: dict, t: dict) -> list[str]:
 # formatted as the report prints them (fmt: 3 significant figures unless noted).
 HEADLINES = {
     "universal-approximation": lambda r, t: [
-        fmt(r["min_ratio_continuous"]),
+        fmt(r["worst_continuous_slope"]["rmse"]),
+        fmt(r["worst_continuous_slope"]["sup"]),
+        fmt(r["step_sup_min"]),
         *[
-            fmt(r["test_rmse"][a][f][i])
-            for a in r["test_rmse"]
+            fmt(r["errors"][a][f]["random"][n][-1])
+            for a in r["errors"]
             for f in r["continuous_functions"]
-            for i in (0, -1)
+            for n in ("rmse", "sup")
         ],
     ],
     "vanishing-gradients": lambda r, t: [
@@ -275,8 +256,15 @@ HEADLINES = {
         )
     ],
     "regularisation": lambda r, t: [
-        *[fmt(x[k]) for x in r["rows"] for k in ("weight_norm", "train_accuracy", "test_accuracy")],
-        f"{r['max_consecutive_norm_ratio']:.3f}",
+        f"{s[k]:{f}}"
+        for s in r["summary"].values()
+        for k, f in (
+            ("gain_mean", "+.3f"),
+            ("gain_std", ".3f"),
+            ("test_accuracy_lambda0", ".3f"),
+            ("test_accuracy_chosen", ".3f"),
+            ("norm_ratio_largest_lambda", ".3g"),
+        )
     ],
     "fnn-limits": _fnn_headlines,
     "three-ways": lambda r, t: [

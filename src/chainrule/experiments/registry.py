@@ -101,8 +101,9 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment(
         "regularisation",
         "regularisation",
-        "L2 regularisation: the weights' Frobenius norm against lambda",
-        "The (lambda/2)||W||_F^2 penalty pushes W towards 0 as lambda grows.",
+        "L2 regularisation: weight norm and test accuracy against lambda",
+        "The (lambda/2)||W||_F^2 penalty (weights only) pushes W towards 0 as lambda grows; "
+        "on a small, noisy training set this improves the test accuracy.",
     ),
     Experiment(
         "fnn-limits",

@@ -323,7 +323,9 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
     A run killed during training has only ``checkpoint/``; one killed during
     its final save has no top-level ``train_state.json``; one killed while
     being resumed has a final save older than its checkpoint. In each case the
-    checkpoint is used and the note says so and how to continue.
+    checkpoint is used and the note says so and how to continue. A finished
+    run whose checkpoint cannot be read (a removed generation, a garbled
+    ``CURRENT``) is read from its final save, with a note that says so.
 
     Returns
     -------
@@ -354,7 +356,17 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
             f"the run holds no model; train it again with `chainrule train --out {run_dir} "
             "--force`"
         )
-    cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+    try:
+        cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+    except CheckpointError as exc:
+        if final is None:
+            raise
+        # the final save is complete and checked by its own hashes: it needs no checkpoint
+        note = (
+            f"{run_dir}: its checkpoint cannot be read ({exc}); using its final save, "
+            "which is complete (the run cannot be resumed until the checkpoint is repaired)"
+        )
+        return run_dir, final[0], final[1], note
     done = run_epoch(current_dir(ckpt_dir) / STATE_FILE, ckpt.train_state)
     if final is not None and run_epoch(run_dir / STATE_FILE, final[1].train_state) >= done:
         return run_dir, final[0], final[1], None
@@ -467,7 +479,8 @@ def predict_run(
         )
     X = _prepare_inputs(model, cfg, inputs, source)
     _warn_far_inputs(cfg, inputs, source)
-    z = _logits(model, X)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs are refused below
+        z = _logits(model, X)
     bad = ~np.all(np.isfinite(z), axis=1)
     if bad.any():
         raise ValueError(

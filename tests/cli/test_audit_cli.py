@@ -1,0 +1,68 @@
+"""Audit probes of the chainrule command: messages that fit what the user did."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from chainrule.cli import main
+from chainrule.train.checkpoint import current_dir
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit") / "run"
+    argv = "train --dataset iris --layers 8 --lr 0.05 --epochs 3 --no-plots --quiet --out"
+    assert main([*argv.split(), str(out)]) == 0
+    return out
+
+
+def test_predict_on_nan_inputs_speaks_of_predicting_not_training(run_dir, tmp_path, capsys):
+    x = np.ones((2, 4))
+    x[1, 2] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), str(tmp_path / "x.npy")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"chainrule: error: {tmp_path / 'x.npy'}: NaN at row 1, column 2; 1 non-finite value "
+        "in all; remove or impute such values before predicting\n"
+    )
+
+
+def test_predict_on_overflowing_inputs_prints_no_numpy_warnings(run_dir, tmp_path, capsys):
+    (tmp_path / "x.csv").write_text("1e300,1e300,1e300,1e300\n")
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), str(tmp_path / "x.csv")]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines  # the far-inputs warning, then the refusal
+    assert "10 standard deviations" in lines[0]
+    assert lines[1].startswith("chainrule: error: ") and "NaN or infinite" in lines[1]
+
+
+@pytest.mark.parametrize("damage", ["generation removed", "pointer garbled"])
+def test_a_finished_run_with_a_damaged_checkpoint_still_evaluates(
+    damage, run_dir, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    ckpt = run / "checkpoint"
+    if damage == "generation removed":
+        shutil.rmtree(current_dir(ckpt))
+    else:
+        (ckpt / "CURRENT").write_text("garbage\n")
+    np.save(tmp_path / "x.npy", np.ones((1, 4)))
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("iris (test split, 30 samples): accuracy ")
+    assert err.startswith(f"chainrule: note: {run}: its checkpoint cannot be read (")
+    assert "using its final save" in err and err.count("\n") == 1
+    assert main(["predict", str(run), str(tmp_path / "x.npy")]) == 0
+    assert main(["info", str(run)]) == 0
+    assert "status: its checkpoint cannot be read" in capsys.readouterr().out
+    # resuming needs the checkpoint: a precise one-line refusal
+    assert main(["train", "--resume", str(run), "--epochs", "4"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"chainrule: error: cannot resume {run}: its checkpoint is missing")
+    assert err.count("\n") == 1

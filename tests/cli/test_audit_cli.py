@@ -66,3 +66,12 @@ def test_a_finished_run_with_a_damaged_checkpoint_still_evaluates(
     err = capsys.readouterr().err
     assert err.startswith(f"chainrule: error: cannot resume {run}: its checkpoint is missing")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("option", ["--lr", "--lam", "--clip-norm"])
+def test_an_infinite_option_value_is_a_usage_error_naming_the_option(option, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", option, "inf", "--epochs", "1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"chainrule: error: argument {option}: expected a finite number, got 'inf'" in err

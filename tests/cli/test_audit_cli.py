@@ -75,3 +75,40 @@ def test_an_infinite_option_value_is_a_usage_error_naming_the_option(option, cap
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"chainrule: error: argument {option}: expected a finite number, got 'inf'" in err
+
+
+def test_a_damaged_final_save_says_how_to_rewrite_it_from_the_checkpoint(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    blob = (run / "model.safetensors").read_bytes()
+    (run / "model.safetensors").write_bytes(blob[:100])  # truncated by a disk error
+    capsys.readouterr()
+    for command in ("evaluate", "info"):
+        assert main([command, str(run)]) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            f"chainrule: error: {run / 'model.safetensors'}: contents do not match the hash "
+            "in train_state.json; the file is corrupt, truncated or from another checkpoint; "
+            f"its checkpoint ({run / 'checkpoint'}, epoch 3) is intact: `chainrule train "
+            f"--resume {run}` rewrites the final files from it\n"
+        )
+    # as the error says: resuming rewrites the final files
+    assert main(["train", "--resume", str(run), "--quiet", "--no-plots"]) == 0
+    assert (run / "model.safetensors").read_bytes() == blob
+    capsys.readouterr()
+    assert main(["info", str(run)]) == 0
+    assert "status:" not in capsys.readouterr().out
+
+
+def test_a_damaged_final_save_without_a_checkpoint_is_an_error(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    shutil.rmtree(run / "checkpoint" / "gen-000003")
+    (run / "model.safetensors").write_bytes(b"junk")
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"chainrule: error: {run / 'model.safetensors'}: contents do not match the hash in "
+        "train_state.json; the file is corrupt, truncated or from another checkpoint\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -67,6 +68,8 @@ def _positive(kind: type):
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        if value == math.inf:
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         return value
 
     return parse
@@ -79,6 +82,8 @@ def _non_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if value == math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 

@@ -11,7 +11,13 @@ from .errors import DataError
 __all__ = ["require_finite"]
 
 
-def require_finite(a: np.ndarray, what: str, column_names: Sequence[str] | None = None) -> None:
+def require_finite(
+    a: np.ndarray,
+    what: str,
+    column_names: Sequence[str] | None = None,
+    *,
+    use: str = "training",
+) -> None:
     """Raise :class:`DataError` naming the first NaN or infinite entry of ``a``.
 
     Parameters
@@ -22,6 +28,9 @@ def require_finite(a: np.ndarray, what: str, column_names: Sequence[str] | None 
         The array's name in the message (a part such as ``X_train``, or a file).
     column_names : sequence of str, optional
         Names of the columns, quoted beside the column index.
+    use : str
+        What the data are for, in the hint ("remove or impute such values
+        before training"; ``"predicting"`` for a model's inputs).
 
     Examples
     --------
@@ -48,5 +57,5 @@ def require_finite(a: np.ndarray, what: str, column_names: Sequence[str] | None 
     count = int(bad.sum())
     raise DataError(
         f"{what}: {name} at row {row}, {column}; {count} non-finite value"
-        f"{'s' if count > 1 else ''} in all; remove or impute such values before training"
+        f"{'s' if count > 1 else ''} in all; remove or impute such values before {use}"
     )

@@ -50,7 +50,7 @@ def load_inputs(path: str | Path) -> np.ndarray:
             f"{path}: expected a non-empty (N, D) table of numbers, got shape {X.shape}"
         )
     X = X.astype(np.float64)
-    require_finite(X, str(path))
+    require_finite(X, str(path), use="predicting")
     return X
 
 

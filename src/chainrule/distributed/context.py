@@ -78,6 +78,7 @@ class Context:
         self.is_root = self.rank == 0
         self.enabled = self.size > 1
         self._flat: FlatGrads | None = None
+        self._guards = 0  # abort_on_error blocks entered and not left
         self._MPI: Any = None if comm is None else import_mpi()
 
     def __repr__(self) -> str:
@@ -287,7 +288,11 @@ class Context:
         """Turn an exception on any one rank into an abort of the whole job.
 
         Without it, the other ranks would wait forever in their next collective.
-        Serially the exception propagates unchanged.
+        Serially the exception propagates unchanged. Nested in another
+        ``abort_on_error`` of the same context, it lets the exception through to
+        the outermost one, which decides: the ``chainrule`` command there prints
+        an expected error (a full disk, bad data) as one line and aborts without
+        a traceback.
 
         Parameters
         ----------
@@ -302,6 +307,7 @@ class Context:
         >>> with Context().abort_on_error():
         ...     pass
         """
+        self._guards += 1
         try:
             yield
         except BaseException as exc:
@@ -309,7 +315,11 @@ class Context:
                 raise
             if isinstance(exc, SystemExit) and not exc.code:
                 raise
+            if self._guards > 1:  # an outer guard of this rank aborts (or handles it)
+                raise
             self.abort(f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
+        finally:
+            self._guards -= 1
 
 
 @lru_cache(maxsize=1)

@@ -367,9 +367,9 @@ class BaseMLP(BaseEstimator):
     def _start(self, X: np.ndarray, n_outputs: int, output: str, incremental: bool) -> None:
         self._check_params()
         fresh = not hasattr(self, "model_") or (not self.warm_start and not incremental)
-        if fresh or not hasattr(self, "_random_state"):
-            # one stream, as scikit-learn: initial weights, validation split, shuffling
-            self._random_state = check_random_state(self.random_state)
+        # one stream per call, as scikit-learn: initial weights, validation split, shuffling;
+        # an int random_state restarts it on every fit and partial_fit
+        self._random_state = check_random_state(self.random_state)
         if fresh:
             self._build(X.shape[1], n_outputs, output, X.dtype, self._random_state)
         self._objective = Objective(self.model_.output, None, n_outputs)

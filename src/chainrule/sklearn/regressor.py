@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from chainrule.train.metrics import r2_score
 
@@ -45,6 +45,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             multi_output=True,
             y_numeric=True,
         )
+        if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: one target, predicted as (n,)
+            y = column_or_1d(y, warn=True)
         if reset:
             self._y_1d = y.ndim == 1
         T = y.reshape(len(y), -1).astype(X.dtype)

@@ -7,7 +7,8 @@ with the architecture, training settings and input scaler,
 
 The final save is one unit: ``train_state.json`` is removed first and written
 last with the hashes of the other files, so a run killed while saving has no
-``train_state.json`` (one whose hashes do not match is damage, and an error).
+``train_state.json`` (one whose hashes do not match is damage, and an error
+that says how to rewrite it from an intact checkpoint).
 Readers (:func:`evaluate_run`,
 :func:`predict_run`, :func:`describe_run`) then fall back to the last complete
 checkpoint and say so with a :class:`~chainrule.train.runfiles.RunWarning`, as
@@ -20,8 +21,8 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +197,10 @@ def fit_run(
     out = Path(out)
     # one rank failing to write must stop the job, not leave the others in a collective
     guard = nullcontext() if ctx is None else ctx.abort_on_error(collective=(TrainingDiverged,))
-    with guard:
+    with guard, ExitStack() as held:
         if root:
             _check_writable(out)
+            held.enter_context(_run_lock(out))  # one process writes a run at a time
             remove_leftovers(out)  # what killed writes of an earlier try left behind
             remove_leftovers(out / "checkpoint")
         start = time.perf_counter()
@@ -238,6 +240,39 @@ def _check_writable(out: Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise OSError(f"cannot write to the run directory {out}: {exc.strerror or exc}") from None
+
+
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the empty file ``out/.lock`` while writing ``out``.
+
+    A second ``chainrule train --resume`` of the same run would otherwise write
+    checkpoint generations beside the first's and remove its unfinished ones.
+    Where ``fcntl`` is missing (not POSIX) nothing is locked.
+    """
+    try:
+        import fcntl  # POSIX only
+    except ImportError:  # pragma: no cover - depends on the platform
+        yield
+        return
+    try:
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OSError(f"cannot write to the run directory {out}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OSError(
+                f"{out} is being written by another chainrule process; wait for it to finish "
+                "or stop it, then try again"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _save_run(
@@ -323,7 +358,9 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
     A run killed during training has only ``checkpoint/``; one killed during
     its final save has no top-level ``train_state.json``; one killed while
     being resumed has a final save older than its checkpoint. In each case the
-    checkpoint is used and the note says so and how to continue.
+    checkpoint is used and the note says so and how to continue. A finished
+    run whose checkpoint cannot be read (a removed generation, a garbled
+    ``CURRENT``) is read from its final save, with a note that says so.
 
     Returns
     -------
@@ -345,7 +382,10 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
         return run_dir, load_config(run_dir), load_checkpoint(run_dir), None
     final = None
     if (run_dir / STATE_FILE).exists():
-        final = (load_config(run_dir), load_checkpoint(run_dir))
+        try:
+            final = (load_config(run_dir), load_checkpoint(run_dir))
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}{_repair_hint(run_dir, ckpt_dir)}") from None
     if not committed(ckpt_dir):
         if final is not None:
             return run_dir, final[0], final[1], None
@@ -354,7 +394,17 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
             f"the run holds no model; train it again with `chainrule train --out {run_dir} "
             "--force`"
         )
-    cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+    try:
+        cfg, ckpt = load_config(ckpt_dir), load_checkpoint(ckpt_dir)
+    except CheckpointError as exc:
+        if final is None:
+            raise
+        # the final save is complete and checked by its own hashes: it needs no checkpoint
+        note = (
+            f"{run_dir}: its checkpoint cannot be read ({exc}); using its final save, "
+            "which is complete (the run cannot be resumed until the checkpoint is repaired)"
+        )
+        return run_dir, final[0], final[1], note
     done = run_epoch(current_dir(ckpt_dir) / STATE_FILE, ckpt.train_state)
     if final is not None and run_epoch(run_dir / STATE_FILE, final[1].train_state) >= done:
         return run_dir, final[0], final[1], None
@@ -373,6 +423,18 @@ def open_run(run_dir: str | Path) -> tuple[Path, dict, Checkpoint, str | None]:
             f"complete checkpoint ({ckpt_dir}); continue it with {resume}"
         )
     return ckpt_dir, cfg, ckpt, note
+
+
+def _repair_hint(run_dir: Path, ckpt_dir: Path) -> str:
+    """How to rewrite a damaged final save from an intact checkpoint ("" when there is none)."""
+    try:
+        state = load_checkpoint(ckpt_dir).train_state
+    except CheckpointError:
+        return ""
+    return (
+        f"; its checkpoint ({ckpt_dir}, epoch {state.get('epoch')}) is intact: "
+        f"`chainrule train --resume {run_dir}` rewrites the final files from it"
+    )
 
 
 def evaluate_run(
@@ -467,7 +529,8 @@ def predict_run(
         )
     X = _prepare_inputs(model, cfg, inputs, source)
     _warn_far_inputs(cfg, inputs, source)
-    z = _logits(model, X)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs are refused below
+        z = _logits(model, X)
     bad = ~np.all(np.isfinite(z), axis=1)
     if bad.any():
         raise ValueError(

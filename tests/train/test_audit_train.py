@@ -1,0 +1,42 @@
+"""Audit probes of run directories: two processes never write one run at the same time."""
+
+import os
+import shutil
+
+import pytest
+
+from chainrule.cli import main
+from chainrule.train.checkpoint import current_dir
+
+fcntl = pytest.importorskip("fcntl")  # POSIX: the run lock is an flock
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit") / "run"
+    argv = "train --dataset iris --layers 8 --lr 0.05 --epochs 3 --no-plots --quiet --out"
+    assert main([*argv.split(), str(out)]) == 0
+    return out
+
+
+def test_a_run_being_trained_elsewhere_is_refused_and_left_intact(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    before = current_dir(run / "checkpoint")
+    # another process holds the run: its lock file, locked
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), "--epochs", "5", "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            f"chainrule: error: {run} is being written by another chainrule process; wait "
+            "for it to finish or stop it, then try again\n"
+        )
+        assert current_dir(run / "checkpoint") == before and before.is_dir()
+    finally:
+        os.close(fd)
+    # once the other process is gone, the run resumes
+    assert main(["train", "--resume", str(run), "--epochs", "5", "--quiet", "--no-plots"]) == 0
+    assert current_dir(run / "checkpoint").name == "gen-000005"

@@ -8,6 +8,7 @@ that is checked (letters, digits, ``.``, ``_``, ``-``; no path separators, no
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from chainrule.playground.config import FieldError
 from chainrule.playground.network import INIT_NAMES
 from chainrule.playground.session import Session
 from chainrule.train.checkpoint import save_checkpoint
+from chainrule.train.history import History
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -46,6 +48,31 @@ def _table(path: Path, names: list[str], F: Any, y: Any, label: str) -> None:  #
     rows = [",".join(names + [label])]
     rows += [",".join(f"{v:.17g}" for v in (*f, t)) for f, t in zip(F, y, strict=True)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def epoch_history(s: Session) -> History:
+    """One row per finished epoch, as ``chainrule evaluate/info`` read a run's history.
+
+    The session records losses per frame, not per epoch; each epoch gets the
+    last record taken at it (the playground's test loss as ``val_loss``), NaN
+    where none was taken (an epoch passed between two frames). Accuracies
+    are not measured by the playground and are NaN.
+
+    Examples
+    --------
+    >>> s = Session()
+    >>> _ = s.train_epochs(3)
+    >>> h = epoch_history(s)
+    >>> h.epoch, len(h.loss) == len(h.accuracy) == 3
+    ([1, 2, 3], True)
+    """
+    last = {epoch: (tr, te) for epoch, tr, te in s.history}
+    h = History()
+    for epoch in range(1, s.epoch + 1):
+        tr, te = last.get(epoch, (math.nan, math.nan))
+        h.append(epoch=epoch, loss=tr, accuracy=math.nan, val_loss=te, val_accuracy=math.nan,
+                 lr=s.cfg.lr, time=math.nan)  # fmt: skip
+    return h
 
 
 def snippet(s: Session) -> str:
@@ -106,6 +133,8 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
         raise FieldError(
             "residual", "a network with skip connections is not an nn.MLP and cannot be exported"
         )
+    if s.epoch < 1:
+        raise FieldError("epoch", "nothing to export yet: train at least one epoch (play or step)")
     if out.exists():
         raise FieldError(
             "name", f"{name!r} exists already in the export directory; choose another name"
@@ -124,7 +153,7 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
         "epochs": s.epoch,
         "playground": s.cfg.to_dict(),
     }
-    history = {"epoch": [h[0] for h in s.history], "loss": [h[1] for h in s.history]}
+    history = epoch_history(s).to_dict()
     save_checkpoint(
         out,
         s.model,

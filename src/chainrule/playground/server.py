@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -59,6 +60,8 @@ class PlaygroundServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, host: str, port: int, export_dir: Path, idle_s: float = 60.0) -> None:
+        if ":" in host:  # an IPv6 address such as ::1 (the default family is IPv4's)
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
         self.token = secrets.token_urlsafe(24)
         self.export_dir = Path(export_dir)
@@ -162,7 +165,8 @@ class Handler(BaseHTTPRequestHandler):
             return False
         query = parse_qs(urlsplit(self.path).query)
         token = self.headers.get("X-Token") or query.get("token", [""])[0]
-        if not secrets.compare_digest(token, srv.token):
+        # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+        if not secrets.compare_digest(token.encode("utf-8", "replace"), srv.token.encode()):
             self._error(
                 HTTPStatus.FORBIDDEN, "missing or wrong token: open the URL the command printed"
             )
@@ -324,10 +328,13 @@ class Handler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"ok": True, **reply})
 
 
-def _number(msg: dict[str, Any], name: str, lo: float, hi: float) -> float:
+def _number(msg: dict[str, Any], name: str, lo: float, hi: float, *, whole: bool = False) -> float:
     v = msg.get(name)
     if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-        raise FieldError(name, f"expected a number in [{lo:g}, {hi:g}], got {v!r}")
+        kind = "a whole number" if whole else "a number"
+        raise FieldError(name, f"expected {kind} in [{lo:g}, {hi:g}], got {v!r}")
+    if whole and v != int(v):
+        raise FieldError(name, f"expected a whole number in [{lo:g}, {hi:g}], got {v!r}")
     return float(v)
 
 
@@ -349,7 +356,9 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
     elif action == "step":
         s.playing = False
         return {
-            "result": s.train_epochs(int(_number(msg, "epochs", 1, 100)) if "epochs" in msg else 1)
+            "result": s.train_epochs(
+                int(_number(msg, "epochs", 1, 100, whole=True)) if "epochs" in msg else 1
+            )
         }
     elif action == "reset":
         s.configure(s.cfg.to_dict())

@@ -163,3 +163,16 @@ def test_a_taken_port_is_one_line_naming_it(capsys):
         assert main(["playground", "--port", str(port), "--no-browser"]) == 1
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port}" in err and "--port" in err and err.count("\n") == 1
+
+
+def test_a_hidden_tabs_session_outlives_idle_s_and_a_closed_ones_does_not(server):
+    # a hidden tab closes its stream (a browser has 6 connections per server) and says so:
+    # its session must not be reaped as a closed tab's after idle_s
+    path = f"/api/session?token={server.token}"
+    sids = [_call(server.port, "POST", path, {}, b"{}")[1]["sid"] for _ in range(2)]
+    body = json.dumps({"sid": sids[0], "action": "hide"}).encode()
+    assert _call(server.port, "POST", f"/api/action?token={server.token}", {}, body)[0] == 200
+    for s in server.sessions.values():
+        s.last_seen -= server.idle_s + 1
+    server.reap()
+    assert list(server.sessions) == [sids[0]]

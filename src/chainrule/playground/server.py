@@ -11,7 +11,11 @@ Routes (every request carries the session token, ``?token=`` or the
 - ``POST /api/action``: ``{"sid", "action", ...}`` with one of :data:`ACTIONS`.
 
 A session whose stream has been closed for :attr:`PlaygroundServer.idle_s`
-seconds is freed (a closed tab), as is one the page closes explicitly.
+seconds is freed (a closed tab), as is one the page closes explicitly. A
+browser keeps at most 6 connections to one server, and each open stream holds
+one: a hidden tab closes its stream (its training pauses) and says ``hide``,
+so that any number of tabs work; its session then waits :data:`HIDDEN_IDLE_S`
+for the tab to come back.
 """
 
 from __future__ import annotations
@@ -37,11 +41,12 @@ from chainrule.playground.session import Session
 
 ACTIONS = (
     "config", "play", "pause", "step", "reset", "regenerate", "add_point", "clear_points",
-    "load_csv", "gradcheck", "backprop", "export", "snippet", "close",
+    "load_csv", "gradcheck", "backprop", "export", "snippet", "hide", "close",
 )  # fmt: skip
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 MAX_BODY = 256 * 1024
 MAX_SESSIONS = 32
+HIDDEN_IDLE_S = 1800.0  # a hidden tab's session (no stream) is kept this long
 FRAME_PERIOD_S = 1 / 40  # aim: 40 frames/s; training fills what building a frame leaves
 
 
@@ -104,7 +109,9 @@ class PlaygroundServer(ThreadingHTTPServer):
             for sid in [
                 k
                 for k, s in self.sessions.items()
-                if s.streams == 0 and now - s.last_seen > self.idle_s
+                if s.streams == 0
+                and now - s.last_seen
+                > (max(self.idle_s, HIDDEN_IDLE_S) if s.hidden else self.idle_s)
             ]:
                 del self.sessions[sid]
 
@@ -214,6 +221,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         with s.lock:
+            s.hidden = False
             s.streams += 1
             s.stream_id += 1
             me = s.stream_id
@@ -394,6 +402,8 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
         return {"result": {"directory": str(out), "snippet": snippet(s)}}
     elif action == "snippet":
         return {"result": {"snippet": snippet(s)}}
+    elif action == "hide":
+        s.hidden = True  # the tab closed its stream: keep the session for HIDDEN_IDLE_S
     elif action == "close":
         with srv.sessions_lock:
             srv.sessions = {k: v for k, v in srv.sessions.items() if v is not s}

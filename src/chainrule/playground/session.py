@@ -73,6 +73,7 @@ class Session:
         self.changed = threading.Event()
         self.last_seen = time.monotonic()
         self.streams = 0
+        self.hidden = False  # the tab is hidden and closed its stream (see the server)
         self.stream_id = 0
         self.version = 0
         self.custom: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 2)), np.zeros(0))

@@ -176,3 +176,19 @@ def test_a_hidden_tabs_session_outlives_idle_s_and_a_closed_ones_does_not(server
         s.last_seen -= server.idle_s + 1
     server.reap()
     assert list(server.sessions) == [sids[0]]
+
+
+def test_diagnostics_of_a_diverged_network_say_so(server):
+    # gradcheck answered 500 "f(x) is not finite"; backprop answered NaN in its JSON, which
+    # the page's JSON parser refuses, and printed overflow warnings on the server's terminal
+    status, reply = _call(server.port, "POST", f"/api/session?token={server.token}", {}, b"{}")
+    sid = reply["sid"]
+    s = server.sessions[sid]
+    with s.lock:
+        s.params[0][0].data[0, 0] = np.nan
+    path = f"/api/action?token={server.token}"
+    for act in ("gradcheck", "backprop"):
+        body = json.dumps({"sid": sid, "action": act, "x1": 0.0, "x2": 0.0}).encode()
+        status, reply = _call(server.port, "POST", path, {}, body)
+        assert status == 400 and reply["field"] == "lr", reply
+        assert "not finite" in reply["error"] and "lower the learning rate" in reply["error"]

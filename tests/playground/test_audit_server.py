@@ -192,3 +192,23 @@ def test_diagnostics_of_a_diverged_network_say_so(server):
         status, reply = _call(server.port, "POST", path, {}, body)
         assert status == 400 and reply["field"] == "lr", reply
         assert "not finite" in reply["error"] and "lower the learning rate" in reply["error"]
+
+
+def test_the_step_reply_of_a_diverging_network_is_valid_json(server):
+    # the reply held NaN, which is not JSON: the page's r.json() threw instead of showing
+    # the "lower the learning rate" message
+    config = {"dataset": "plane", "problem": "regression", "activation": "linear", "lr": 10,
+              "hidden": [8, 8]}  # fmt: skip
+    body = json.dumps({"config": config}).encode()
+    sid = _call(server.port, "POST", f"/api/session?token={server.token}", {}, body)[1]["sid"]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request(
+        "POST",
+        f"/api/action?token={server.token}",
+        json.dumps({"sid": sid, "action": "step", "epochs": 3}),
+    )
+    raw = conn.getresponse().read().decode()
+    conn.close()
+    reply = json.loads(raw, parse_constant=lambda c: pytest.fail(f"{c} in the reply {raw}"))
+    assert reply["result"]["train_loss"] is None
+    assert "lower the learning rate" in server.sessions[sid].message

@@ -212,3 +212,12 @@ def test_the_step_reply_of_a_diverging_network_is_valid_json(server):
     reply = json.loads(raw, parse_constant=lambda c: pytest.fail(f"{c} in the reply {raw}"))
     assert reply["result"]["train_loss"] is None
     assert "lower the learning rate" in server.sessions[sid].message
+
+
+def test_a_csv_of_one_row_is_refused_not_silently_ignored(tmp_path):
+    # it was accepted (200) while the session kept its old dataset: the page then showed
+    # "your data" over the previous points
+    s = Session()
+    with pytest.raises(FieldError, match="1 data row; at least 2"):
+        perform(s, "load_csv", {"text": "1,1,1\n", "problem": "classification"}, _Srv(tmp_path))  # type: ignore[arg-type]
+    assert s.cfg.dataset == "circle"

@@ -392,6 +392,8 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
             X, y = datasets.parse_csv(text, p)  # noqa: N806
         except ValueError as exc:
             raise FieldError("csv", str(exc)) from None
+        if len(X) < 2:  # a drawing grows point by point; a file must be a dataset at once
+            raise FieldError("csv", f"CSV: {len(X)} data row; at least 2 are needed")
         s.set_custom(X, y, p)
     elif action == "gradcheck":
         return {"result": check_gradients(s)}

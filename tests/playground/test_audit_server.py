@@ -221,3 +221,16 @@ def test_a_csv_of_one_row_is_refused_not_silently_ignored(tmp_path):
     with pytest.raises(FieldError, match="1 data row; at least 2"):
         perform(s, "load_csv", {"text": "1,1,1\n", "problem": "classification"}, _Srv(tmp_path))  # type: ignore[arg-type]
     assert s.cfg.dataset == "circle"
+
+
+def test_hide_and_close_of_a_closed_session_are_no_errors(server):
+    # a closing tab sends "hide" (visibilitychange) and then "close" (pagehide); the close
+    # beacon may arrive first, and the hide then got a 404 in the page's console
+    sid = _call(server.port, "POST", f"/api/session?token={server.token}", {}, b"{}")[1]["sid"]
+    path = f"/api/action?token={server.token}"
+    for act in ("close", "hide", "close"):
+        body = json.dumps({"sid": sid, "action": act}).encode()
+        assert _call(server.port, "POST", path, {}, body) == (200, {"ok": True})
+    assert sid not in server.sessions
+    body = json.dumps({"sid": sid, "action": "step"}).encode()
+    assert _call(server.port, "POST", path, {}, body)[0] == 404  # other actions still need one

@@ -312,6 +312,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _action(self, msg: dict[str, Any]) -> None:
         s = self._session(msg.get("sid"))
+        if s is None and msg.get("action") in ("hide", "close"):
+            # idempotent: a closing tab sends "hide" and then "close", which may overtake it
+            self._json(HTTPStatus.OK, {"ok": True})
+            return
         if s is None:
             self._error(HTTPStatus.NOT_FOUND, "no such session (it expired): reload the page")
             return

@@ -215,7 +215,13 @@ function drawDeltas() {
   }
   g.setLineDash([]);
   const last = d[d.length - 1];
-  $("delta-values").innerHTML = last.delta.map((v, l) => `<span style="color:hsl(${(l * 300) / Math.max(L - 1, 1)},70%,40%)">layer ${l + 1}: ||&delta;|| ${v.toExponential(2)}, ||dL/dW|| ${last.grad_w[l].toExponential(2)}</span>`).join("<br>");
+  // built with the DOM: the page's CSP (default-src 'self') blocks inline style attributes
+  $("delta-values").replaceChildren(...last.delta.flatMap((v, l) => {
+    const span = document.createElement("span");
+    span.style.color = `hsl(${(l * 300) / Math.max(L - 1, 1)},70%,40%)`;
+    span.textContent = `layer ${l + 1}: ||\u03b4|| ${v.toExponential(2)}, ||dL/dW|| ${last.grad_w[l].toExponential(2)}`;
+    return l ? [document.createElement("br"), span] : [span];
+  }));
 }
 let pending = false;
 function render() {

@@ -374,7 +374,13 @@ def cmd_playground(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
-    srv = make_server(args.host, args.port, export_dir=args.export_dir)
+    try:
+        srv = make_server(args.host, args.port, export_dir=args.export_dir)
+    except OSError as exc:  # port taken, address not of this machine
+        raise ValueError(
+            f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "choose another --port (0: any free one) or --host"
+        ) from None
     if args.host not in LOOPBACK:
         print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
     print(f"chainrule playground: {srv.url}  (Ctrl-C stops it)", flush=True)

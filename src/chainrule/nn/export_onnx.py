@@ -184,6 +184,11 @@ def export_onnx(
     >>> bool(np.array_equal(load_onnx(p).layers[1].W.numpy(), m.layers[1].W.numpy()))
     True
     """
+    if not isinstance(model, MLP):
+        raise TypeError(
+            f"export_onnx: expected an nn.MLP, got {type(model).__name__}; a single layer is "
+            "MLP([in, out], output='linear') with its weights loaded by load_state_dict"
+        )
     onnx = _onnx()
     helper = onnx.helper
     d = _input_width(model, input_shape)
@@ -197,6 +202,11 @@ def export_onnx(
         if mean.shape != (d,) or std.shape != (d,):
             raise ValueError(
                 f"export_onnx: mean {mean.shape} and std {std.shape} must have shape ({d},)"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise ValueError(
+                "export_onnx: mean must be finite and std finite and > 0 (a constant feature's "
+                f"std is 1, as data.Standardizer stores it); got mean {mean}, std {std}"
             )
         x64 = x if dtype == np.float64 else b.op("Cast", [x], to=onnx.TensorProto.DOUBLE)
         centred = b.op("Sub", [x64, b.const("input_mean", mean, np.float64)])

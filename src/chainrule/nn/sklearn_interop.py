@@ -18,7 +18,10 @@ def from_sklearn(estimator: Any, dtype: Any = np.float64) -> MLP:
 
     scikit-learn stores ``coefs_[l]`` as (n_in, n_out); the MLP's ``W`` is its
     transpose (out, in). The hidden activation and the output kind
-    (``out_activation_``) carry over, so ``predict_proba`` agrees to rounding.
+    (``out_activation_``) carry over, so ``predict_proba`` agrees to rounding;
+    for a binary classifier (one logistic output) the MLP gives the one column
+    ``p`` of the positive class where scikit-learn gives ``(1 - p, p)``, and
+    ``predict`` gives class indices, not ``classes_``.
     chainrule's own estimators (:mod:`chainrule.sklearn`) expose the same
     attributes and are accepted too.
 

@@ -60,18 +60,56 @@ def to_torch(model: MLP) -> Any:
     return seq
 
 
-def from_torch(sequential: Any, output: str = "softmax") -> MLP:
+#: a final module that is the output nonlinearity (PyTorch classifiers often end in one)
+_OUTPUT_MODULES = {"Softmax": "softmax", "Sigmoid": "logistic"}
+
+
+def from_torch(sequential: Any, output: str | None = None) -> MLP:
     """An :class:`MLP` from a ``torch.nn.Sequential`` of ``Linear`` layers and one activation.
 
     Parameters
     ----------
     sequential : torch.nn.Sequential
-        ``Linear, Act, Linear, Act, ..., Linear`` (the same activation throughout).
-    output : {"softmax", "logistic", "linear"}
-        The output kind (a sequential does not record it).
+        ``Linear, Act, Linear, Act, ..., Linear`` (the same activation throughout),
+        optionally ending in ``Softmax(dim=-1)`` or ``Sigmoid``, which becomes the
+        MLP's output (``"softmax"``, ``"logistic"``); the MLP itself returns logits.
+    output : {"softmax", "logistic", "linear"}, optional
+        The output kind; by default the final ``Softmax``/``Sigmoid`` module's, or
+        ``"softmax"`` when the sequential ends in ``Linear`` (it does not record one).
+
+    Raises
+    ------
+    TypeError
+        For anything but a ``torch.nn.Sequential``.
+    ValueError
+        For another layout, activation constants chainrule does not use, a dtype
+        NumPy has no equivalent of (bfloat16), or an ``output`` that contradicts
+        the final module.
     """
     torch = _torch()
+    if not isinstance(sequential, torch.nn.Sequential):
+        raise TypeError(
+            f"from_torch: expected a torch.nn.Sequential (Linear, activation, Linear, ...), got "
+            f"{type(sequential).__name__}; rebuild the model as one, or copy its weights with "
+            "MLP.load_state_dict"
+        )
     mods = list(sequential)
+    final = type(mods[-1]).__name__ if len(mods) % 2 == 0 and mods else None
+    if final in _OUTPUT_MODULES:
+        last = mods.pop()
+        if final == "Softmax" and last.dim not in (-1, 1):
+            raise ValueError(
+                f"from_torch: module {len(mods)}: Softmax over dim={last.dim}; the MLP's softmax "
+                "is over the features of each row (dim=-1)"
+            )
+        if output is not None and output != _OUTPUT_MODULES[final]:
+            raise ValueError(
+                f"from_torch: output={output!r}, but the sequential ends in {final} "
+                f"(output {_OUTPUT_MODULES[final]!r})"
+            )
+        output = _OUTPUT_MODULES[final]
+    if not mods:
+        raise ValueError("from_torch: the sequential holds no Linear layer")
     linears = mods[0::2]
     acts = mods[1::2]
     for i, m in enumerate(linears):
@@ -99,9 +137,15 @@ def from_torch(sequential: Any, output: str = "softmax") -> MLP:
             raise ValueError(f"from_torch: module {2 * i + 1}: Softplus beta must be 1.0")
         if isinstance(a, torch.nn.Hardtanh) and (a.min_val, a.max_val) != (-1.0, 1.0):
             raise ValueError(f"from_torch: module {2 * i + 1}: Hardtanh must clip to [-1, 1]")
+    torch_dtype = str(linears[0].weight.dtype).replace("torch.", "")
+    if torch_dtype not in ("float16", "float32", "float64"):  # (ml_dtypes may register bfloat16)
+        raise ValueError(
+            f"from_torch: the weights are {torch_dtype}; an MLP holds float16, float32 or float64: "
+            "convert first with sequential.float() or sequential.double()"
+        )
+    dtype = np.dtype(torch_dtype)
     sizes = [linears[0].in_features] + [m.out_features for m in linears]
-    dtype = np.dtype(str(linears[0].weight.dtype).replace("torch.", ""))
     act = _FROM_TORCH[names.pop()] if names else "identity"
-    model = MLP(sizes, activation=act, output=output, dtype=dtype, rng=0)
+    model = MLP(sizes, activation=act, output=output or "softmax", dtype=dtype, rng=0)
     model.load_state_dict(sequential.state_dict())
     return model

@@ -74,11 +74,13 @@ def _number(
         x = float(v)
     except ValueError:
         raise FieldError(name, f"{v!r} is not a number") from None
+    except OverflowError:  # an integer beyond float's range
+        raise FieldError(name, "the number is too large (not a finite float)") from None
     if not math.isfinite(x):
         raise FieldError(name, f"{v!r} is not a finite number")
     if x < lo or (lo_open and x == lo) or x > hi:
-        low = f"> {lo:g}" if lo_open else f">= {lo:g}"
-        raise FieldError(name, f"{x:g} is out of range: must be {low} and <= {hi:g}")
+        low = f"> {lo:.15g}" if lo_open else f">= {lo:.15g}"
+        raise FieldError(name, f"{x:.15g} is out of range: must be {low} and <= {hi:.15g}")
     return x
 
 
@@ -122,7 +124,7 @@ def parse_config(raw: Any, n_points: int = 500) -> Config:
     feats = raw.get("features", ["x1", "x2"])
     if not isinstance(feats, list) or not feats or len(feats) > len(FEATURES):
         raise FieldError("features", "choose at least one input feature")
-    bad = [f for f in feats if f not in FEATURES]
+    bad = [f for f in feats if not isinstance(f, str) or f not in FEATURES]
     if bad or len(set(feats)) != len(feats):
         raise FieldError(
             "features", f"unknown or repeated feature in {feats!r}; choose from {list(FEATURES)}"

@@ -10,11 +10,22 @@ import chainrule as cr
 from chainrule import numeric
 from chainrule.nn.textbook import ACTIVATION_DERIVATIVES
 from chainrule.playground import datasets
+from chainrule.playground.config import FieldError
 from chainrule.playground.network import data_loss, forward, penalty
 from chainrule.playground.session import Session
 
 #: training points used by the gradient check (bounded work per request)
 CHECK_POINTS = 64
+
+
+def _require_finite(s: Session, what: str) -> None:
+    """Refuse a diverged network: its NaN/inf weights make every number below meaningless."""
+    if not all(np.isfinite(p.numpy()).all() for pair in s.params for p in pair):
+        raise FieldError(
+            "lr",
+            f"{what}: the weights are not finite (training diverged); lower the learning rate "
+            f"(now {s.cfg.lr:g}) and press reset",
+        )
 
 
 def _objective(s: Session) -> tuple[Any, np.ndarray]:
@@ -59,6 +70,7 @@ def check_gradients(s: Session) -> dict[str, Any]:
     >>> r["rev_vs_central"] < 1e-6, r["gradcheck"]
     (True, True)
     """
+    _require_finite(s, "check gradients")
     f, theta = _objective(s)
     rev = np.asarray(cr.grad(f)(theta), dtype=np.float64)
     fwd = np.asarray(cr.jacfwd(f)(theta), dtype=np.float64).reshape(-1)
@@ -89,6 +101,7 @@ def backprop_sample(s: Session, x1: float, x2: float) -> dict[str, Any]:
     >>> len(r["layers"]), r["max_difference"] < 1e-12
     (3, True)
     """
+    _require_finite(s, "backprop one sample")
     X = np.vstack([s.X_train, s.X_test])  # noqa: N806
     y = np.concatenate([s.y_train, s.y_test])
     i = int(np.argmin(np.hypot(X[:, 0] - x1, X[:, 1] - x2)))

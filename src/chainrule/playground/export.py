@@ -8,6 +8,7 @@ that is checked (letters, digits, ``.``, ``_``, ``-``; no path separators, no
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from chainrule.playground.config import FieldError
 from chainrule.playground.network import INIT_NAMES
 from chainrule.playground.session import Session
 from chainrule.train.checkpoint import save_checkpoint
+from chainrule.train.history import History
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -48,34 +50,89 @@ def _table(path: Path, names: list[str], F: Any, y: Any, label: str) -> None:  #
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-def snippet(s: Session) -> str:
-    """A Python script that retrains this run's network on the exported tables with chainrule.
+def epoch_history(s: Session) -> History:
+    """One row per finished epoch, as ``chainrule evaluate/info`` read a run's history.
 
-    It uses ``chainrule.nn`` and ``chainrule.optim`` in a plain mini-batch loop
-    (the playground's own loop), so it reads the same on every version of ``train.fit``.
+    The session records losses per frame, not per epoch; each epoch gets the
+    last record taken at it (the playground's test loss as ``val_loss``), NaN
+    where none was taken (an epoch passed between two frames). Accuracies
+    are not measured by the playground and are NaN.
+
+    Examples
+    --------
+    >>> s = Session()
+    >>> _ = s.train_epochs(3)
+    >>> h = epoch_history(s)
+    >>> h.epoch, len(h.loss) == len(h.accuracy) == 3
+    ([1, 2, 3], True)
+    """
+    last = {epoch: (tr, te) for epoch, tr, te in s.history}
+    h = History()
+    for epoch in range(1, s.epoch + 1):
+        tr, te = last.get(epoch, (math.nan, math.nan))
+        h.append(epoch=epoch, loss=tr, accuracy=math.nan, val_loss=te, val_accuracy=math.nan,
+                 lr=s.cfg.lr, time=math.nan)  # fmt: skip
+    return h
+
+
+def snippet(s: Session) -> str:
+    """A Python script that retrains this run's network on the exported tables.
+
+    It builds the same ``chainrule.nn.MLP`` (layer sizes, activation, output,
+    initialiser, constant bias, seed) and trains it with ``chainrule.train.fit``
+    (SGD, momentum 0.9 or Adam, the L2 rate as ``lam``, the test part as
+    validation data). ``train.fit`` has no L1 penalty: with L1 the script runs
+    the playground's own mini-batch loop with ``chainrule.optim`` instead.
+    Residual networks are not plain MLPs and are refused.
     """
     c = s.cfg
+    if c.residual and any(s.skip):
+        raise FieldError(
+            "residual", "a network with skip connections is not an nn.MLP: no script rebuilds it"
+        )
+    epochs = max(s.epoch, 1)
+    l1 = c.regularization == "L1"
+    imports = (
+        "import chainrule as cr\nfrom chainrule import nn, optim"
+        if l1
+        else "from chainrule import nn, train"
+    )
+    head = f'''"""Retrain a chainrule playground run (settings: {json.dumps(c.to_dict())})."""
+import numpy as np
+{imports}
+
+train_part = np.loadtxt("train.csv", delimiter=",", skiprows=1, ndmin=2)
+test = np.loadtxt("test.csv", delimiter=",", skiprows=1, ndmin=2)
+X, y = train_part[:, :-1], train_part[:, -1:]  # input features {c.features}, then the label
+X_test, y_test = test[:, :-1], test[:, -1:]
+model = nn.MLP({s.model.layer_sizes}, activation={c.activation!r}, output={s.model.output!r},
+               dtype=np.float64, rng={c.seed}, init={INIT_NAMES[c.init]!r},
+               bias_init={c.bias_init!r})
+'''
+    if not l1:
+        how = {
+            "sgd": 'optimizer="sgd", momentum=0.0',
+            "momentum": 'optimizer="sgd", momentum=0.9',
+            "adam": 'optimizer="adam"',
+        }[c.optimizer]
+        lam = c.reg_rate if c.regularization == "L2" else 0.0
+        return (
+            head
+            + f"""history = train.fit(model, (X, y, X_test, y_test), {how}, lr={c.lr!r},
+                    batch_size={c.batch}, epochs={epochs}, lam={lam!r}, seed={c.seed},
+                    progress=False)
+print("test loss", history.val_loss[-1])
+"""
+        )
     opt = {
         "sgd": "optim.SGD(params, lr=LR)",
         "momentum": "optim.SGD(params, lr=LR, momentum=0.9)",
         "adam": "optim.Adam(params, lr=LR)",
     }[c.optimizer]
-    reg = {
-        "none": "",
-        "L2": " + nn.l2_penalty(model, RATE)",
-        "L1": " + RATE * sum(cr.sum(cr.abs(layer.W)) for layer in model.layers)",
-    }[c.regularization]
-    return f'''"""Retrain a chainrule playground run (settings: {json.dumps(c.to_dict())})."""
-import numpy as np
-import chainrule as cr
-from chainrule import nn, optim
-
-LR, RATE, BATCH, EPOCHS = {c.lr!r}, {c.reg_rate!r}, {c.batch}, {max(s.epoch, 1)}
-train = np.loadtxt("train.csv", delimiter=",", skiprows=1, ndmin=2)
-test = np.loadtxt("test.csv", delimiter=",", skiprows=1, ndmin=2)
-X, y = train[:, :-1], train[:, -1:]  # input features {c.features}, then the label
-model = nn.MLP({s.model.layer_sizes}, activation={c.activation!r}, output={s.model.output!r},
-               dtype=np.float64, rng={c.seed}, init={INIT_NAMES[c.init]!r})
+    return (
+        head
+        + f"""# train.fit has no L1 penalty: the playground's own loop, with chainrule.optim
+LR, RATE, BATCH, EPOCHS = {c.lr!r}, {c.reg_rate!r}, {c.batch}, {epochs}
 params = model.parameters()
 opt = {opt}
 loss_fn = nn.F.loss_for_output(model.output)
@@ -84,13 +141,15 @@ for epoch in range(EPOCHS):
     order = rng.permutation(len(X))
     for start in range(0, len(X) - BATCH + 1, BATCH):
         idx = order[start:start + BATCH]
-        loss = loss_fn(model(X[idx]), y[idx]){reg}
+        l1 = sum(cr.sum(cr.abs(layer.W)) for layer in model.layers)
+        loss = loss_fn(model(X[idx]), y[idx]) + RATE * l1
         loss.backward()
         opt.step()
         opt.zero_grad()
 with cr.no_grad():
-    print("test loss", float(loss_fn(model(test[:, :-1]), test[:, -1:]).numpy()))
-'''
+    print("test loss", float(loss_fn(model(X_test), y_test).numpy()))
+"""
+    )
 
 
 def export_run(s: Session, root: Path, name: Any) -> Path:
@@ -106,6 +165,8 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
         raise FieldError(
             "residual", "a network with skip connections is not an nn.MLP and cannot be exported"
         )
+    if s.epoch < 1:
+        raise FieldError("epoch", "nothing to export yet: train at least one epoch (play or step)")
     if out.exists():
         raise FieldError(
             "name", f"{name!r} exists already in the export directory; choose another name"
@@ -124,11 +185,12 @@ def export_run(s: Session, root: Path, name: Any) -> Path:
         "epochs": s.epoch,
         "playground": s.cfg.to_dict(),
     }
+    history = epoch_history(s).to_dict()
     save_checkpoint(
         out,
         s.model,
         s.opt,
-        {"epoch": s.epoch, "seed": s.cfg.seed, "final": True},
+        {"epoch": s.epoch, "history": history, "seed": s.cfg.seed, "final": True},
         config=training,
     )
     tr, te = s.losses()

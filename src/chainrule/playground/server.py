@@ -11,13 +11,18 @@ Routes (every request carries the session token, ``?token=`` or the
 - ``POST /api/action``: ``{"sid", "action", ...}`` with one of :data:`ACTIONS`.
 
 A session whose stream has been closed for :attr:`PlaygroundServer.idle_s`
-seconds is freed (a closed tab), as is one the page closes explicitly.
+seconds is freed (a closed tab), as is one the page closes explicitly. A
+browser keeps at most 6 connections to one server, and each open stream holds
+one: a hidden tab closes its stream (its training pauses) and says ``hide``,
+so that any number of tabs work; its session then waits :data:`HIDDEN_IDLE_S`
+for the tab to come back.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -36,11 +41,12 @@ from chainrule.playground.session import Session
 
 ACTIONS = (
     "config", "play", "pause", "step", "reset", "regenerate", "add_point", "clear_points",
-    "load_csv", "gradcheck", "backprop", "export", "snippet", "close",
+    "load_csv", "gradcheck", "backprop", "export", "snippet", "hide", "close",
 )  # fmt: skip
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 MAX_BODY = 256 * 1024
 MAX_SESSIONS = 32
+HIDDEN_IDLE_S = 1800.0  # a hidden tab's session (no stream) is kept this long
 FRAME_PERIOD_S = 1 / 40  # aim: 40 frames/s; training fills what building a frame leaves
 
 
@@ -59,6 +65,8 @@ class PlaygroundServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, host: str, port: int, export_dir: Path, idle_s: float = 60.0) -> None:
+        if ":" in host:  # an IPv6 address such as ::1 (the default family is IPv4's)
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
         self.token = secrets.token_urlsafe(24)
         self.export_dir = Path(export_dir)
@@ -101,7 +109,9 @@ class PlaygroundServer(ThreadingHTTPServer):
             for sid in [
                 k
                 for k, s in self.sessions.items()
-                if s.streams == 0 and now - s.last_seen > self.idle_s
+                if s.streams == 0
+                and now - s.last_seen
+                > (max(self.idle_s, HIDDEN_IDLE_S) if s.hidden else self.idle_s)
             ]:
                 del self.sessions[sid]
 
@@ -162,7 +172,8 @@ class Handler(BaseHTTPRequestHandler):
             return False
         query = parse_qs(urlsplit(self.path).query)
         token = self.headers.get("X-Token") or query.get("token", [""])[0]
-        if not secrets.compare_digest(token, srv.token):
+        # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+        if not secrets.compare_digest(token.encode("utf-8", "replace"), srv.token.encode()):
             self._error(
                 HTTPStatus.FORBIDDEN, "missing or wrong token: open the URL the command printed"
             )
@@ -210,6 +221,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         with s.lock:
+            s.hidden = False
             s.streams += 1
             s.stream_id += 1
             me = s.stream_id
@@ -300,6 +312,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _action(self, msg: dict[str, Any]) -> None:
         s = self._session(msg.get("sid"))
+        if s is None and msg.get("action") in ("hide", "close"):
+            # idempotent: a closing tab sends "hide" and then "close", which may overtake it
+            self._json(HTTPStatus.OK, {"ok": True})
+            return
         if s is None:
             self._error(HTTPStatus.NOT_FOUND, "no such session (it expired): reload the page")
             return
@@ -324,10 +340,13 @@ class Handler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {"ok": True, **reply})
 
 
-def _number(msg: dict[str, Any], name: str, lo: float, hi: float) -> float:
+def _number(msg: dict[str, Any], name: str, lo: float, hi: float, *, whole: bool = False) -> float:
     v = msg.get(name)
     if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-        raise FieldError(name, f"expected a number in [{lo:g}, {hi:g}], got {v!r}")
+        kind = "a whole number" if whole else "a number"
+        raise FieldError(name, f"expected {kind} in [{lo:g}, {hi:g}], got {v!r}")
+    if whole and v != int(v):
+        raise FieldError(name, f"expected a whole number in [{lo:g}, {hi:g}], got {v!r}")
     return float(v)
 
 
@@ -349,7 +368,9 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
     elif action == "step":
         s.playing = False
         return {
-            "result": s.train_epochs(int(_number(msg, "epochs", 1, 100)) if "epochs" in msg else 1)
+            "result": s.train_epochs(
+                int(_number(msg, "epochs", 1, 100, whole=True)) if "epochs" in msg else 1
+            )
         }
     elif action == "reset":
         s.configure(s.cfg.to_dict())
@@ -375,6 +396,8 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
             X, y = datasets.parse_csv(text, p)  # noqa: N806
         except ValueError as exc:
             raise FieldError("csv", str(exc)) from None
+        if len(X) < 2:  # a drawing grows point by point; a file must be a dataset at once
+            raise FieldError("csv", f"CSV: {len(X)} data row; at least 2 are needed")
         s.set_custom(X, y, p)
     elif action == "gradcheck":
         return {"result": check_gradients(s)}
@@ -385,6 +408,8 @@ def perform(s: Session, action: str, msg: dict[str, Any], srv: PlaygroundServer)
         return {"result": {"directory": str(out), "snippet": snippet(s)}}
     elif action == "snippet":
         return {"result": {"snippet": snippet(s)}}
+    elif action == "hide":
+        s.hidden = True  # the tab closed its stream: keep the session for HIDDEN_IDLE_S
     elif action == "close":
         with srv.sessions_lock:
             srv.sessions = {k: v for k, v in srv.sessions.items() if v is not s}

@@ -73,6 +73,7 @@ class Session:
         self.changed = threading.Event()
         self.last_seen = time.monotonic()
         self.streams = 0
+        self.hidden = False  # the tab is hidden and closed its stream (see the server)
         self.stream_id = 0
         self.version = 0
         self.custom: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 2)), np.zeros(0))
@@ -224,7 +225,7 @@ class Session:
         frames at a steady rate; the epoch counter counts finished passes.
         The last step records the per-layer norms of ``delta^(l)`` and
         ``dL/dW^(l)``. A loss that is not finite stops training and says why
-        in ``message``.
+        in ``message``; it is returned as None (JSON has no NaN).
         """
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             tr, te = self._train(epochs, budget_s)
@@ -238,7 +239,7 @@ class Session:
                 f"lower the learning rate (now {self.cfg.lr:g}) and press reset"
             )
         self.version += 1
-        return {"epoch": self.epoch, "train_loss": tr, "test_loss": te}
+        return {"epoch": self.epoch, "train_loss": _finite(tr), "test_loss": _finite(te)}
 
     def _train(self, epochs: int, budget_s: float | None) -> tuple[float, float]:
         start = time.perf_counter()

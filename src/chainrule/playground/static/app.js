@@ -215,7 +215,13 @@ function drawDeltas() {
   }
   g.setLineDash([]);
   const last = d[d.length - 1];
-  $("delta-values").innerHTML = last.delta.map((v, l) => `<span style="color:hsl(${(l * 300) / Math.max(L - 1, 1)},70%,40%)">layer ${l + 1}: ||&delta;|| ${v.toExponential(2)}, ||dL/dW|| ${last.grad_w[l].toExponential(2)}</span>`).join("<br>");
+  // built with the DOM: the page's CSP (default-src 'self') blocks inline style attributes
+  $("delta-values").replaceChildren(...last.delta.flatMap((v, l) => {
+    const span = document.createElement("span");
+    span.style.color = `hsl(${(l * 300) / Math.max(L - 1, 1)},70%,40%)`;
+    span.textContent = `layer ${l + 1}: ||\u03b4|| ${v.toExponential(2)}, ||dL/dW|| ${last.grad_w[l].toExponential(2)}`;
+    return l ? [document.createElement("br"), span] : [span];
+  }));
 }
 let pending = false;
 function render() {
@@ -329,6 +335,14 @@ function wire() {
     const cfg = cfgFromHash();
     if (JSON.stringify(cfg) !== JSON.stringify(pg.cfg)) applyConfig(cfg).then((r) => { if (!r) { syncControls(); writeHash(); } });
   });
+  // a browser holds at most 6 connections to the server and each stream keeps one:
+  // a hidden tab closes its stream (training pauses) so that other tabs can work
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden" && pg.es) {
+      pg.es.close(); pg.es = null;
+      post("/api/action", {sid: pg.sid, action: "hide"}).catch(() => {});
+    } else if (document.visibilityState === "visible" && !pg.es && pg.sid) connect();
+  });
   window.addEventListener("pagehide", () => navigator.sendBeacon(`/api/action?token=${TOKEN}`, new Blob([JSON.stringify({sid: pg.sid, action: "close"})], {type: "application/json"})));
 }
 function fmt(v) { return "[" + v.map((x) => x.toFixed(3)).join(", ") + "]"; }
@@ -343,6 +357,8 @@ async function start() {
   let cfg = cfgFromHash(), r;
   try { r = await post("/api/session", {config: cfg}); }
   catch (e) { showMessage(`the link's settings were refused (${e.message}); using the defaults`); cfg = JSON.parse(JSON.stringify(DEFAULTS)); r = await post("/api/session", {config: cfg}); }
-  pg.sid = r.sid; pg.cfg = r.config; syncControls(); writeHash(); connect();
+  pg.sid = r.sid; pg.cfg = r.config; syncControls(); writeHash();
+  if (document.visibilityState === "hidden") post("/api/action", {sid: pg.sid, action: "hide"}).catch(() => {});
+  else connect();  // a tab opened in the background streams once it is shown
 }
 start();

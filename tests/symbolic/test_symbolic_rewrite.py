@@ -83,6 +83,8 @@ CASES = [
     (lambda x, y: x * (1 / y), "x*(1/y)", "mul"),
     (lambda x, y: (1 / y) * cr.sin(x), "(1/y)*x", "mul"),
     (lambda x, y: (x.T @ y) * 0.5, "(a@b)*c", None),
+    (lambda x, y: x.T.T * y, "x.T.T", "transpose"),
+    (lambda x, y: cr.sin((x @ y.T).T), "(a@b).T", None),
 ]
 
 

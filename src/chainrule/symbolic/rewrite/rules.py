@@ -16,6 +16,7 @@ import numpy as np
 from chainrule.core import ops
 from chainrule.core.ops.arithmetic import DIV, MUL
 from chainrule.core.ops.linalg import MATMUL
+from chainrule.core.ops.shapes import TRANSPOSE
 from chainrule.core.primitive import REGISTRY, Primitive
 from chainrule.symbolic.ir import Var
 from chainrule.symbolic.rewrite.engine import Builder, Composite, Rule, match
@@ -172,6 +173,36 @@ def _scalar_const(bind: dict[str, Var], node: Var) -> bool:
     return c.kind == "const" and not isinstance(c.value, np.ndarray) and c.dtype.kind in "if"
 
 
+def _matrix_transpose(v: Var) -> bool:
+    # a transpose of a 2-D value (reversed axes), the only one a matrix product commutes with
+    axes = v.params.get("axes")
+    return len(v.shape) == 2 and (axes is None or tuple(axes) == (1, 0))
+
+
+def _both_transposes(bind: dict[str, Var], node: Var) -> bool:
+    return _matrix_transpose(node) and _matrix_transpose(bind["@transpose"])
+
+
+def _transposed_product(bind: dict[str, Var], node: Var) -> bool:
+    return _matrix_transpose(node) and len(bind["a"].shape) == 2 and len(bind["b"].shape) == 2
+
+
+def _transposes_of(bind: dict[str, Var], node: Var, b: Builder) -> Var:
+    # (a @ b).T = b.T @ a.T: the product formed in the transposed order is a fresh
+    # row-major array, where the transpose of the product is a column-major view (a weight
+    # used as x @ W.T gets its gradient in W's own layout, as the tape builds it)
+    bt = b.make(TRANSPOSE, [bind["b"]], {"axes": None})
+    at = b.make(TRANSPOSE, [bind["a"]], {"axes": None})
+    return b.make(MATMUL, [bt, at])
+
+
+# layouts: transposes cancelled, and a transposed matrix product formed as the
+# product of the transposes, so that results are row-major arrays, never transposed views
+LAYOUT = [
+    Rule("x.T.T", ("transpose", ("transpose", "x")), "x", _both_transposes),
+    Rule("(a@b).T", ("transpose", ("matmul", "a", "b")), _transposes_of, _transposed_product),
+]
+
 # broadcasts that elementwise operations do by themselves, signs folded into
 # constants, scalings moved onto the smaller operand of a matrix product
 FUSE = _drop_broadcasts() + [
@@ -180,6 +211,6 @@ FUSE = _drop_broadcasts() + [
     Rule("-(x/c)", ("neg", ("div", "x", "c")), _negated_const(DIV), _is_const),
 ]
 
-DEFAULT_RULES = ALGEBRA + SIGNS + CANONICAL + STABILISE + FUSE
+DEFAULT_RULES = ALGEBRA + SIGNS + CANONICAL + STABILISE + LAYOUT + FUSE
 
 assert all(r.head in REGISTRY for r in DEFAULT_RULES)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.ops.shapes import RESHAPE
 from chainrule.symbolic.emit import Emitter, ident, ufunc_of
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
 from chainrule.symbolic.rewrite import fusions
@@ -127,7 +128,7 @@ def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str
         else:
             root = alias_root.get(id(o), id(o))
             copy = root in inputs or root in returned
-            view = root != id(o) and len(o.shape) >= 1
+            view = root != id(o) and len(o.shape) >= 1 and not _row_major_view(o, root)
             returned.add(root)
         if copy:
             out.append(f"np.array({ref}, order='C')")
@@ -136,6 +137,15 @@ def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str
         else:
             out.append(ref)
     return out
+
+
+def _row_major_view(v: Var, root: int) -> bool:
+    """True when view ``v`` reshapes its (fresh, row-major) root only."""
+    while id(v) != root:
+        if v.kind != "eqn" or v.op is not RESHAPE:
+            return False
+        v = v.args[0]
+    return True
 
 
 def _schedule(graph: Graph) -> list[Any]:

@@ -13,10 +13,17 @@ Every system starts from the same weights and data; the first losses are
 checked to agree. Systems alternate within each round; medians and per-round
 ratios to hand NumPy are reported. Trace + compile time is reported apart.
 
+The "natural losses" section times the losses as users write them (shared/BENCHMARKS.md,
+"Code as users write it"): ``-(log_softmax(z) * Y).sum() / n`` with one-hot ``Y`` (A, D)
+and ``-(y*log(p + 1e-12) + (1-y)*log(1 - p + 1e-12)).mean()`` of a logistic output ``p``
+(C), compiled as ``cr.jit(cr.value_and_grad(loss, argnums=all parameters))`` with the
+SGD update ``p -= lr * g`` done by the caller outside ``jit``, against the same hand
+NumPy step.
+
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_compiled.py [--workload C A D E1] [--rounds 7]
-        [--no-torch] [--no-jax] [--profile] [--source]
+        [--section fused natural] [--no-torch] [--no-jax] [--profile] [--source]
 """
 
 from __future__ import annotations
@@ -145,6 +152,21 @@ def np_step_fn(w: dict):
     return infer if out == "infer" else step
 
 
+def cr_natural_loss(w: dict):
+    """The loss as users write it (see the module docstring), a function of all parameters."""
+    act, out = w["act"], w["out"]
+
+    def loss_fn(*a):
+        *params, X, y = a
+        z = cr_forward(params, X, act)
+        if out == "bce":
+            p = cr.sigmoid(z)
+            return -(y * cr.log(p + 1e-12) + (1 - y) * cr.log(1 - p + 1e-12)).mean()
+        return -(cr.log_softmax(z, axis=-1) * y).sum() / X.shape[0]
+
+    return loss_fn
+
+
 # ------------------------------------------------------------- systems
 def systems(w: dict, use_torch: bool, use_jax: bool) -> tuple[dict, dict, dict]:
     params, X, y = problem(w)
@@ -198,6 +220,54 @@ def systems(w: dict, use_torch: bool, use_jax: bool) -> tuple[dict, dict, dict]:
     if use_jax:
         _add_jax(w, params, X, y, run, first, compile_s)
     return run, first, compile_s
+
+
+def natural_systems(w: dict) -> tuple[dict, dict, dict]:
+    """Hand NumPy against the natural loss, compiled, with the caller's SGD update."""
+    params, X, y = problem(w)
+    run, first, compile_s = {}, {}, {}
+    np_fn = np_step_fn(w)
+    st = {"p": [p.copy() for p in params]}
+
+    def run_np():
+        loss, st["p"] = np_fn(st["p"], X, y)
+        return loss
+
+    first["hand NumPy"] = float(run_np())
+    run["hand NumPy"] = run_np
+    n = len(params)
+    step = cr.jit(cr.value_and_grad(cr_natural_loss(w), argnums=tuple(range(n))))
+    ps = [p.copy() for p in params]
+    t0 = time.perf_counter()
+    step(*ps, X, y)
+    compile_s["chainrule jit, natural loss"] = time.perf_counter() - t0
+
+    def run_jit():
+        loss, gs = step(*ps, X, y)
+        for p, g in zip(ps, gs, strict=False):
+            p -= LR * g.data  # the caller's update, in place
+        return loss
+
+    first["chainrule jit, natural loss"] = float(run_jit().numpy())
+    run["chainrule jit, natural loss"] = run_jit
+    return run, first, compile_s
+
+
+def _report(name: str, w: dict, section: str, run: dict, first: dict, compile_s: dict, args):
+    ref = first["hand NumPy"]
+    tol = 1e-3 if w["dtype"] == np.float32 else 1e-9
+    for k, v in first.items():
+        status = "ok" if abs(v - ref) <= tol * max(1.0, abs(ref)) else "MISMATCH"
+        print(f"  [{name}] first output {k}: {v:.6g} ({status})")
+    for k, v in compile_s.items():
+        print(f"  [{name}] trace+compile {k}: {v * 1e3:.1f} ms")
+    title = (
+        f"{name} {section}: {'-'.join(map(str, w['sizes'][:2]))}..{w['sizes'][-1]} "
+        f"({len(w['sizes']) - 1} layers) {w['act']}/{w['out']} batch {w['batch']} "
+        f"{np.dtype(w['dtype']).name}"
+    )
+    res = interleave(run, "hand NumPy", rounds=args.rounds, min_time=args.min_time)
+    print_table(title, res, "hand NumPy")
 
 
 def _add_torch(w, params, X, y, run, first):
@@ -292,6 +362,14 @@ def main() -> None:
     ap.add_argument("--workload", nargs="*", default=list(WORKLOADS))
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.05)
+    ap.add_argument(
+        "--section",
+        nargs="*",
+        default=["fused", "natural"],
+        choices=["fused", "natural"],
+        help="fused: the losses as chainrule writes them, with every system; natural: "
+        "the losses as users write them, compiled, with the caller's update",
+    )
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-jax", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile the compiled step")
@@ -300,33 +378,29 @@ def main() -> None:
     header()
     for name in args.workload:
         w = WORKLOADS[name]
-        if args.source:
-            params, X, y = problem(w)
-            data = (X,) if w["out"] == "infer" else (X, y)
-            print(f"[{name}] generated code:\n{cr.jit(cr_step_fn(w)).source(*params, *data)}")
-        run, first, compile_s = systems(w, not args.no_torch, not args.no_jax)
-        ref = first["hand NumPy"]
-        tol = 1e-3 if w["dtype"] == np.float32 else 1e-9
-        for k, v in first.items():
-            status = "ok" if abs(v - ref) <= tol * max(1.0, abs(ref)) else "MISMATCH"
-            print(f"  [{name}] first output {k}: {v:.6g} ({status})")
-        for k, v in compile_s.items():
-            print(f"  [{name}] trace+compile {k}: {v * 1e3:.1f} ms")
-        title = (
-            f"{name}: {'-'.join(map(str, w['sizes'][:2]))}..{w['sizes'][-1]} "
-            f"({len(w['sizes']) - 1} layers) {w['act']}/{w['out']} batch {w['batch']} "
-            f"{np.dtype(w['dtype']).name}"
-        )
-        res = interleave(run, "hand NumPy", rounds=args.rounds, min_time=args.min_time)
-        print_table(title, res, "hand NumPy")
-        if args.profile:
-            prof = cProfile.Profile()
-            fn = run["chainrule jit (compiled)"]
-            prof.enable()
-            for _ in range(200):
-                fn()
-            prof.disable()
-            pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+        if "fused" in args.section:
+            if args.source:
+                params, X, y = problem(w)
+                data = (X,) if w["out"] == "infer" else (X, y)
+                print(f"[{name}] generated code:\n{cr.jit(cr_step_fn(w)).source(*params, *data)}")
+            run, first, compile_s = systems(w, not args.no_torch, not args.no_jax)
+            _report(name, w, "fused losses", run, first, compile_s, args)
+            if args.profile:
+                _profile(run["chainrule jit (compiled)"])
+        if "natural" in args.section and w["out"] != "infer":
+            run, first, compile_s = natural_systems(w)
+            _report(name, w, "natural losses", run, first, compile_s, args)
+            if args.profile:
+                _profile(run["chainrule jit, natural loss"])
+
+
+def _profile(fn) -> None:
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(200):
+        fn()
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(12)
 
 
 if __name__ == "__main__":

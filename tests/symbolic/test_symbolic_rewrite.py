@@ -83,6 +83,13 @@ CASES = [
     (lambda x, y: x * (1 / y), "x*(1/y)", "mul"),
     (lambda x, y: (1 / y) * cr.sin(x), "(1/y)*x", "mul"),
     (lambda x, y: (x.T @ y) * 0.5, "(a@b)*c", None),
+    (lambda x, y: x.T.T * y, "x.T.T", "transpose"),
+    (lambda x, y: cr.sin((x @ y.T).T), "(a@b).T", None),
+    (lambda x, y: (x * y).sum(axis=-1).mean(), "sum(sum x)", None),
+    (lambda x, y: (x * y)[:, :1].sum(axis=1) + y[0, 0], "sum(x[1])", "sum"),
+    (lambda x, y: cr.sum_to((x * y)[:1], (4,)) + y[0], "sum_to(x[1])", "sum_to"),
+    (lambda x, y: -((x - y) / (y * y + 1)), "-((x-y)/z)", "neg"),
+    (lambda x, y: -((x - y) * cr.sin(y)), "-((x-y)*z)", "neg"),
 ]
 
 

@@ -9,7 +9,8 @@ product writes into the buffer of a value that is dead by then (same shape and
 dtype) with ``out=``; values that views (reshape, transpose, indexing) still
 reach are never reused, nor are inputs or outputs. An output that is an input
 (or a view of one), an array constant or a buffer already returned is returned
-as a copy, so results never share memory with the arguments.
+as a copy, so results never share memory with the arguments; results are
+row-major (C-contiguous) arrays, a view (a transpose) made contiguous on return.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.ops.shapes import RESHAPE
 from chainrule.symbolic.emit import Emitter, ident, ufunc_of
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
 from chainrule.symbolic.rewrite import fusions
@@ -112,20 +114,38 @@ def generate(
 def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str]:
     """The returned expressions: an output that is (a view of) an input, an array
     constant of the namespace, or a buffer already returned is copied, so no result
-    shares memory with an argument, with the compiled function or with another result."""
+    shares memory with an argument, with the compiled function or with another result;
+    copies and views of arrays are returned C-contiguous (the layout of the parameters
+    a training step updates: ``W -= lr * g`` then streams both arrays alike)."""
     inputs = {id(v) for v in graph.inputs}
     returned: set[int] = set()
     out = []
     for o in graph.outputs:
         ref = em.ref(o)
+        view = False
         if o.kind == "const":
             copy = isinstance(o.value, np.ndarray)
         else:
             root = alias_root.get(id(o), id(o))
             copy = root in inputs or root in returned
+            view = root != id(o) and len(o.shape) >= 1 and not _row_major_view(o, root)
             returned.add(root)
-        out.append(f"np.array({ref})" if copy else ref)
+        if copy:
+            out.append(f"np.array({ref}, order='C')")
+        elif view:  # a transposed or strided view is returned as a row-major array
+            out.append(f"np.ascontiguousarray({ref})")
+        else:
+            out.append(ref)
     return out
+
+
+def _row_major_view(v: Var, root: int) -> bool:
+    """True when view ``v`` reshapes its (fresh, row-major) root only."""
+    while id(v) != root:
+        if v.kind != "eqn" or v.op is not RESHAPE:
+            return False
+        v = v.args[0]
+    return True
 
 
 def _schedule(graph: Graph) -> list[Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -20,27 +20,36 @@ def _out_tensor(arr: Any) -> Tensor:
     return from_array(arr if type(arr) is np.ndarray else np.asarray(arr))
 
 
-@functools.lru_cache(maxsize=64)
-def _tuple_builder(n: int, kind: type) -> Callable[[Any], Any]:
-    # outs (the compiled function's tuple) -> kind of n Tensors, in straight-line code
+def _leaf_expr(spec: Any, names: Iterator[str]) -> str | None:
+    # source rebuilding one (nested tuple/list) output structure from the flat leaves
+    if spec is None:
+        o = next(names)
+        return f"new({o} if type({o}) is ndarray else asarray({o}))"
+    kind, inner = spec
+    if kind is not tuple and kind is not list:
+        return None  # dicts and tuple subclasses: unflatten
+    parts = [_leaf_expr(s, names) for _, s in inner]
+    if any(p is None for p in parts):
+        return None
+    items = ", ".join(p for p in parts if p is not None)
+    if kind is list:
+        return f"[{items}]"
+    return f"({items},)" if parts else "()"
+
+
+def _flat_builder(spec: Any, n: int) -> Callable[[Any], Any] | None:
+    """A fast rebuild of ``f``'s ``n`` flat output leaves into its output structure, as
+    straight-line code making a Tensor of each (None: use :func:`unflatten`)."""
     names = [f"o{i}" for i in range(n)]
-    items = ", ".join(f"new({o} if type({o}) is ndarray else asarray({o}))" for o in names)
-    body = f"({items},)" if kind is tuple else f"[{items}]"
-    src = f"def build(outs):\n    {', '.join(names)}, = outs\n    return {body}\n"
+    body = _leaf_expr(spec, iter(names))
+    if body is None:
+        return None
+    unpack = f"    {', '.join(names)}, = outs\n" if names else ""
+    src = f"def build(outs):\n{unpack}    return {body}\n"
     ns: dict[str, Any] = {"new": from_array, "ndarray": np.ndarray, "asarray": np.asarray}
     exec(src, ns)  # noqa: S102
     build: Callable[[Any], Any] = ns["build"]
     return build
-
-
-def _flat_builder(spec: Any) -> Callable[[Any], Any] | None:
-    """A fast rebuild of ``f``'s output from the flat leaves (None: use :func:`unflatten`)."""
-    if spec is None:
-        return lambda outs: _out_tensor(outs[0])
-    kind, inner = spec
-    if kind in (tuple, list) and inner and all(n == 1 and s is None for n, s in inner):
-        return _tuple_builder(len(inner), kind)
-    return None
 
 
 class _Traced(Exception):
@@ -103,7 +112,7 @@ class Jitted:
         if self.simplify:
             graph = simplify(graph)
         fn = compile_graph(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
-        return fn, spec, _flat_builder(spec)
+        return fn, spec, _flat_builder(spec, len(graph.outputs))
 
     def graph(self, *args: Any) -> Graph:
         """The (simplified) graph compiled for the signature of ``args``."""

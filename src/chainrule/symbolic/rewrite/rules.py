@@ -16,6 +16,8 @@ import numpy as np
 from chainrule.core import ops
 from chainrule.core.ops.arithmetic import DIV, MUL
 from chainrule.core.ops.linalg import MATMUL
+from chainrule.core.ops.reductions import SUM
+from chainrule.core.ops.shapes import RESHAPE, TRANSPOSE
 from chainrule.core.primitive import REGISTRY, Primitive
 from chainrule.symbolic.ir import Var
 from chainrule.symbolic.rewrite.engine import Builder, Composite, Rule, match
@@ -32,6 +34,17 @@ def _one(bind: dict[str, Var], node: Var, b: Builder) -> Var:
 def _same_shape(name: str) -> Any:
     # a view-like op whose output has its operand's shape is the identity
     return lambda bind, node: bind["x"].shape == node.shape and bind["x"].dtype == node.dtype
+
+
+def _unit_axes(bind: dict[str, Var], node: Var) -> bool:
+    # a sum over axes of length 1 only (a bias gradient at batch size 1) adds nothing up:
+    # its result has as many elements as its operand
+    x = bind["x"]
+    return x.dtype == node.dtype and 0 < math.prod(x.shape) == math.prod(node.shape)
+
+
+def _reshaped(bind: dict[str, Var], node: Var, b: Builder) -> Var:
+    return b.make(RESHAPE, [bind["x"]], {"shape": node.shape})
 
 
 ALGEBRA = [
@@ -53,6 +66,8 @@ ALGEBRA = [
     Rule("reshape=", ("reshape", "x"), "x", _same_shape("reshape")),
     Rule("broadcast_to=", ("broadcast_to", "x"), "x", _same_shape("broadcast_to")),
     Rule("sum()", ("sum", "x"), "x", lambda bind, node: node.params.get("axis") == ()),
+    Rule("sum(x[1])", ("sum", "x"), _reshaped, _unit_axes),
+    Rule("sum_to(x[1])", ("sum_to", "x"), _reshaped, _unit_axes),
 ]
 
 # signs moved outwards, so that cancellations and CSE see through them
@@ -61,6 +76,8 @@ SIGNS = [
     Rule("-y+x", ("add", ("neg", "y"), "x"), ("sub", "x", "y")),
     Rule("x--y", ("sub", "x", ("neg", "y")), ("add", "x", "y")),
     Rule("-(x-y)", ("neg", ("sub", "x", "y")), ("sub", "y", "x")),
+    Rule("-((x-y)/z)", ("neg", ("div", ("sub", "x", "y"), "z")), ("div", ("sub", "y", "x"), "z")),
+    Rule("-((x-y)*z)", ("neg", ("mul", ("sub", "x", "y"), "z")), ("mul", ("sub", "y", "x"), "z")),
     Rule("-x*-y", ("mul", ("neg", "x"), ("neg", "y")), ("mul", "x", "y")),
     Rule("-x*y", ("mul", ("neg", "x"), "y"), ("neg", ("mul", "x", "y"))),
     Rule("x*-y", ("mul", "x", ("neg", "y")), ("neg", ("mul", "x", "y"))),
@@ -172,14 +189,56 @@ def _scalar_const(bind: dict[str, Var], node: Var) -> bool:
     return c.kind == "const" and not isinstance(c.value, np.ndarray) and c.dtype.kind in "if"
 
 
+def _matrix_transpose(v: Var) -> bool:
+    # a transpose of a 2-D value (reversed axes), the only one a matrix product commutes with
+    axes = v.params.get("axes")
+    return len(v.shape) == 2 and (axes is None or tuple(axes) == (1, 0))
+
+
+def _both_transposes(bind: dict[str, Var], node: Var) -> bool:
+    return _matrix_transpose(node) and _matrix_transpose(bind["@transpose"])
+
+
+def _transposed_product(bind: dict[str, Var], node: Var) -> bool:
+    return _matrix_transpose(node) and len(bind["a"].shape) == 2 and len(bind["b"].shape) == 2
+
+
+def _transposes_of(bind: dict[str, Var], node: Var, b: Builder) -> Var:
+    # (a @ b).T = b.T @ a.T: the product formed in the transposed order is a fresh
+    # row-major array, where the transpose of the product is a column-major view (a weight
+    # used as x @ W.T gets its gradient in W's own layout, as the tape builds it)
+    bt = b.make(TRANSPOSE, [bind["b"]], {"axes": None})
+    at = b.make(TRANSPOSE, [bind["a"]], {"axes": None})
+    return b.make(MATMUL, [bt, at])
+
+
+# layouts: transposes cancelled, and a transposed matrix product formed as the
+# product of the transposes, so that results are row-major arrays, never transposed views
+LAYOUT = [
+    Rule("x.T.T", ("transpose", ("transpose", "x")), "x", _both_transposes),
+    Rule("(a@b).T", ("transpose", ("matmul", "a", "b")), _transposes_of, _transposed_product),
+]
+
+
+def _sums_all(bind: dict[str, Var], node: Var) -> bool:
+    return node.params.get("axis") is None and not node.params.get("keepdims")
+
+
+def _one_sum(bind: dict[str, Var], node: Var, b: Builder) -> Var:
+    # sum(sum(x, axis)) over everything left = sum(x): one reduction (equal to rounding)
+    return b.make(SUM, [bind["x"]], {"axis": None, "keepdims": False})
+
+
 # broadcasts that elementwise operations do by themselves, signs folded into
-# constants, scalings moved onto the smaller operand of a matrix product
+# constants, scalings moved onto the smaller operand of a matrix product, a total
+# of partial sums (a mean of per-example losses) summed at once
 FUSE = _drop_broadcasts() + [
+    Rule("sum(sum x)", ("sum", ("sum", "x")), _one_sum, _sums_all),
     Rule("(a@b)*c", ("mul", ("matmul", "a", "b"), "c"), _scale_operand, _scalar_const),
     Rule("-(x*c)", ("neg", ("mul", "x", "c")), _negated_const(MUL), _is_const),
     Rule("-(x/c)", ("neg", ("div", "x", "c")), _negated_const(DIV), _is_const),
 ]
 
-DEFAULT_RULES = ALGEBRA + SIGNS + CANONICAL + STABILISE + FUSE
+DEFAULT_RULES = ALGEBRA + SIGNS + CANONICAL + STABILISE + LAYOUT + FUSE
 
 assert all(r.head in REGISTRY for r in DEFAULT_RULES)

@@ -18,6 +18,8 @@ import numpy as np
 
 from chainrule.atomic import write_bytes_atomic
 from chainrule.data import dataset_shape, load_inputs
+from chainrule.distributed import get_context
+from chainrule.distributed.launch import launched_under_mpi
 from chainrule.nn import export_onnx
 from chainrule.playground.server import LOOPBACK, make_server
 from chainrule.train.config import FitConfig
@@ -148,7 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     _check_size(args)
     out = Path(args.out) if args.out else default_run_dir(args.dataset)
-    _check_out_dir(out, force=args.force)
+    if _writes_files():
+        _check_out_dir(out, force=args.force)
     res = train_run(
         out,
         dataset=args.dataset,
@@ -264,6 +267,17 @@ def _changed_settings(args: argparse.Namespace, given: set[str], saved: dict) ->
         shown = flag if isinstance(want, bool) else f"{flag} {_show(want)}"
         out.append(f"{shown} (run: {_show(have)})")
     return out
+
+
+def _writes_files() -> bool:
+    """Whether this process writes the run: always, except a non-root rank of an MPI job.
+
+    Under ``mpiexec`` only rank 0 writes; were every rank to check ``--out``, a
+    slow rank would find the files rank 0 had just written and refuse them.
+    """
+    if not launched_under_mpi():
+        return True
+    return get_context().is_root
 
 
 def _check_out_dir(out: Path, *, force: bool) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from chainrule.core.errors import ShapeError, describe
 from chainrule.core.forward import forward_apply
-from chainrule.core.state import STATE
+from chainrule.core.state import STATE, next_tick
 from chainrule.core.tensor import Tensor, from_array
 
 # rule(g_or_t, out, *args, **params) -> Tensor | None; one per positional input
@@ -219,7 +219,7 @@ def record(out: Any, prim: Primitive, parents: Sequence[Any], params: dict[str, 
     out._prim = prim
     out._parents = parents
     out._params = params
-    STATE.clock = out._tick = STATE.clock + 1
+    out._tick = next_tick()
     return out
 
 

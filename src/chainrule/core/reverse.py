@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.primitive import check_finite
-from chainrule.core.state import STATE, set_grad_enabled
+from chainrule.core.state import CLOCK, STATE, set_grad_enabled
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.core.walk import post_order
 
@@ -156,7 +156,7 @@ def _pull(t: Tensor, g: Tensor, only: set[int] | None = None) -> list[tuple[Tens
     args = t._parents
     if args is None:
         raise _freed_error(t)
-    if STATE.last_mutation > t._tick:
+    if CLOCK.last_mutation > t._tick:
         _check_versions(t)
     prim = t._prim
     params = t._params

@@ -1,7 +1,10 @@
-"""Process-wide autodiff state: grad mode, anomaly mode, forward-mode levels.
+"""Autodiff state: grad mode, anomaly mode, forward-mode levels (per thread), the tape clock.
 
 This is the only mutable module-level configuration in chainrule, switched by
-the documented context managers. Grad mode has one switch,
+the documented context managers. As in PyTorch, grad mode, anomaly mode and the
+forward-mode levels belong to the thread that sets them: a ``no_grad()`` block
+in a server thread does not switch recording off for another thread, and a
+new thread starts with grad mode on. Grad mode has one switch,
 :func:`set_grad_enabled` (:func:`no_grad` and :func:`enable_grad` are its two
 settings); the engine itself (transforms, the reverse pass, symbolic
 differentiation and tracing) switches it the same way.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -18,8 +22,8 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _State:
-    __slots__ = ("grad_enabled", "anomaly", "levels", "clock", "last_mutation")
+class _State(threading.local):
+    """The modes of the calling thread (each thread sees its own, starting from the defaults)."""
 
     def __init__(self) -> None:
         self.grad_enabled = True
@@ -27,16 +31,29 @@ class _State:
         # Active forward-mode levels. Ids grow monotonically and are never reused,
         # so the largest active id is always the innermost transform.
         self.levels: set[int] = set()
-        # One clock orders the tape and in-place modifications: a recorded node's
-        # ``_tick`` is the time it was recorded (so reverse tick order is a valid
-        # backward order), an in-place op stamps the tensor's ``_version`` with the
-        # time of the modification, and backward spots a saved tensor whose
-        # ``_version`` is newer than the node that saved it.
-        self.clock = 0
+        # grad modes to restore, one per open set_grad_enabled block of this thread
+        # (blocks nest within a thread, so one stack serves every block)
+        self.saved_modes: list[bool] = []
+
+
+class _Clock:
+    """The process-wide record of the last in-place modification (a time of :data:`next_tick`)."""
+
+    __slots__ = ("last_mutation",)
+
+    def __init__(self) -> None:
         self.last_mutation = 0
 
 
 STATE = _State()
+CLOCK = _Clock()
+#: One process-wide clock for the tape and in-place modifications: a recorded
+#: node's ``_tick`` is the time it was recorded (so reverse tick order is a valid
+#: backward order, also for a graph built by several threads), an in-place op
+#: stamps the tensor's ``_version`` with the time of the modification, and
+#: backward spots a saved tensor whose ``_version`` is newer than the node that
+#: saved it. ``itertools.count`` is atomic under the GIL, so ticks are unique.
+next_tick = itertools.count(1).__next__
 _level_ids = itertools.count(1)
 
 
@@ -45,14 +62,15 @@ class _GradMode:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._prev: list[bool] = []
 
     def __enter__(self) -> None:
-        self._prev.append(STATE.grad_enabled)
-        STATE.grad_enabled = self.enabled
+        state = STATE
+        state.saved_modes.append(state.grad_enabled)
+        state.grad_enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        STATE.grad_enabled = self._prev.pop()
+        state = STATE
+        state.grad_enabled = state.saved_modes.pop()
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)

@@ -11,7 +11,7 @@ import numpy as np
 from chainrule.core import ops
 from chainrule.core.display import tensor_html
 from chainrule.core.errors import InplaceModificationError
-from chainrule.core.state import STATE
+from chainrule.core.state import CLOCK, STATE, next_tick
 
 
 def _check_differentiable_dtype(dtype: np.dtype, what: str) -> None:
@@ -214,7 +214,7 @@ class Tensor:
             )
         o = other.data if isinstance(other, Tensor) else other
         fn(self.data, o, out=self.data, casting="same_kind")
-        STATE.clock = STATE.last_mutation = self._version = STATE.clock + 1
+        CLOCK.last_mutation = self._version = next_tick()
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -240,7 +240,7 @@ class Tensor:
                 "tensor with chainrule.where or concatenate, or assign inside no_grad()"
             )
         self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
-        STATE.clock = STATE.last_mutation = self._version = STATE.clock + 1
+        CLOCK.last_mutation = self._version = next_tick()
 
     # ------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:

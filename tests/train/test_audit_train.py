@@ -11,17 +11,9 @@ from chainrule.train.checkpoint import current_dir
 fcntl = pytest.importorskip("fcntl")  # POSIX: the run lock is an flock
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("audit") / "run"
-    argv = "train --dataset iris --layers 8 --lr 0.05 --epochs 3 --no-plots --quiet --out"
-    assert main([*argv.split(), str(out)]) == 0
-    return out
-
-
-def test_a_run_being_trained_elsewhere_is_refused_and_left_intact(run_dir, tmp_path, capsys):
+def test_a_run_being_trained_elsewhere_is_refused_and_left_intact(small_run, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
+    shutil.copytree(small_run, run)
     before = current_dir(run / "checkpoint")
     # another process holds the run: its lock file, locked
     fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o666)

@@ -106,3 +106,19 @@ def test_a_damaged_final_save_without_a_checkpoint_is_an_error(small_run, tmp_pa
         f"chainrule: error: {run / 'model.safetensors'}: contents do not match the hash in "
         "train_state.json; the file is corrupt, truncated or from another checkpoint\n"
     )
+
+
+def test_predict_output_into_a_missing_directory_is_refused(small_run, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.ones((2, 4)))
+    out = tmp_path / "missing" / "deeper" / "p.csv"
+    capsys.readouterr()
+    assert main(["predict", str(small_run), str(tmp_path / "x.npy"), "-o", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"chainrule: error: cannot write {out}: the directory {out.parent} does not exist; "
+        "create it first\n"
+    )
+    assert not (tmp_path / "missing").exists()
+    # into an existing directory it writes
+    (tmp_path / "missing" / "deeper").mkdir(parents=True)
+    assert main(["predict", str(small_run), str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 2

@@ -59,6 +59,7 @@ __all__ = [
     "open_run",
     "predict_run",
     "run_info",
+    "run_lock",
     "train_run",
 ]
 
@@ -196,7 +197,7 @@ def fit_run(
     with guard, ExitStack() as held:
         if root:
             _check_writable(out)
-            held.enter_context(_run_lock(out))  # one process writes a run at a time
+            held.enter_context(run_lock(out))  # one process writes a run at a time
             remove_leftovers(out)  # what killed writes of an earlier try left behind
             remove_leftovers(out / "checkpoint")
         start = time.perf_counter()
@@ -242,12 +243,18 @@ LOCK_FILE = ".lock"
 
 
 @contextmanager
-def _run_lock(out: Path) -> Iterator[None]:
+def run_lock(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on the empty file ``out/.lock`` while writing ``out``.
 
     A second ``chainrule train --resume`` of the same run would otherwise write
-    checkpoint generations beside the first's and remove its unfinished ones.
+    checkpoint generations beside the first's and remove its unfinished ones
+    (and ``chainrule train --force`` would remove its files).
     Where ``fcntl`` is missing (not POSIX) nothing is locked.
+
+    Raises
+    ------
+    OSError
+        When another process holds the lock, or ``out/.lock`` cannot be created.
     """
     try:
         import fcntl  # POSIX only

@@ -19,13 +19,13 @@ import pytest
 
 from chainrule import data
 from chainrule.experiments import fnn_limits, run_experiment
-from chainrule.experiments.fnn_limits import (
+from chainrule.experiments.fnn_limits import points
+from chainrule.experiments.fnn_limits_measurement import (
     POOL,
     conv_features,
     conv_parameters,
     filter_bank,
     place_on_canvas,
-    points,
     shift_batch,
 )
 

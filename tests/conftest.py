@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.cli import main
 from chainrule.core import apply
 
 # every package whose modules register primitives (test_core_registry checks this list
@@ -91,3 +93,15 @@ class RegistryInfo:
 def primitive_registry() -> RegistryInfo:
     """What the ``primitive`` fixture covers, for tests of the fixture itself."""
     return RegistryInfo(list(PRIMITIVES), REGISTERING_PACKAGES)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run directory (iris, one hidden layer of 8, 3 epochs, no plots).
+
+    Shared read-only by every test that takes it: a test that damages a run copies it first.
+    """
+    out = tmp_path_factory.mktemp("small-run") / "run"
+    argv = "train --dataset iris --layers 8 --lr 0.05 --epochs 3 --no-plots --quiet --out"
+    assert main([*argv.split(), str(out)]) == 0
+    return out

@@ -9,20 +9,12 @@ from chainrule.cli import main
 from chainrule.train.checkpoint import current_dir
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("audit") / "run"
-    argv = "train --dataset iris --layers 8 --lr 0.05 --epochs 3 --no-plots --quiet --out"
-    assert main([*argv.split(), str(out)]) == 0
-    return out
-
-
-def test_predict_on_nan_inputs_speaks_of_predicting_not_training(run_dir, tmp_path, capsys):
+def test_predict_on_nan_inputs_speaks_of_predicting_not_training(small_run, tmp_path, capsys):
     x = np.ones((2, 4))
     x[1, 2] = np.nan
     np.save(tmp_path / "x.npy", x)
     capsys.readouterr()
-    assert main(["predict", str(run_dir), str(tmp_path / "x.npy")]) == 1
+    assert main(["predict", str(small_run), str(tmp_path / "x.npy")]) == 1
     err = capsys.readouterr().err
     assert err == (
         f"chainrule: error: {tmp_path / 'x.npy'}: NaN at row 1, column 2; 1 non-finite value "
@@ -30,10 +22,10 @@ def test_predict_on_nan_inputs_speaks_of_predicting_not_training(run_dir, tmp_pa
     )
 
 
-def test_predict_on_overflowing_inputs_prints_no_numpy_warnings(run_dir, tmp_path, capsys):
+def test_predict_on_overflowing_inputs_prints_no_numpy_warnings(small_run, tmp_path, capsys):
     (tmp_path / "x.csv").write_text("1e300,1e300,1e300,1e300\n")
     capsys.readouterr()
-    assert main(["predict", str(run_dir), str(tmp_path / "x.csv")]) == 1
+    assert main(["predict", str(small_run), str(tmp_path / "x.csv")]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2, lines  # the far-inputs warning, then the refusal
     assert "10 standard deviations" in lines[0]
@@ -42,10 +34,10 @@ def test_predict_on_overflowing_inputs_prints_no_numpy_warnings(run_dir, tmp_pat
 
 @pytest.mark.parametrize("damage", ["generation removed", "pointer garbled"])
 def test_a_finished_run_with_a_damaged_checkpoint_still_evaluates(
-    damage, run_dir, tmp_path, capsys
+    damage, small_run, tmp_path, capsys
 ):
     run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
+    shutil.copytree(small_run, run)
     ckpt = run / "checkpoint"
     if damage == "generation removed":
         shutil.rmtree(current_dir(ckpt))
@@ -77,9 +69,11 @@ def test_an_infinite_option_value_is_a_usage_error_naming_the_option(option, cap
     assert f"chainrule: error: argument {option}: expected a finite number, got 'inf'" in err
 
 
-def test_a_damaged_final_save_says_how_to_rewrite_it_from_the_checkpoint(run_dir, tmp_path, capsys):
+def test_a_damaged_final_save_says_how_to_rewrite_it_from_the_checkpoint(
+    small_run, tmp_path, capsys
+):
     run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
+    shutil.copytree(small_run, run)
     blob = (run / "model.safetensors").read_bytes()
     (run / "model.safetensors").write_bytes(blob[:100])  # truncated by a disk error
     capsys.readouterr()
@@ -100,9 +94,9 @@ def test_a_damaged_final_save_says_how_to_rewrite_it_from_the_checkpoint(run_dir
     assert "status:" not in capsys.readouterr().out
 
 
-def test_a_damaged_final_save_without_a_checkpoint_is_an_error(run_dir, tmp_path, capsys):
+def test_a_damaged_final_save_without_a_checkpoint_is_an_error(small_run, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(run_dir, run)
+    shutil.copytree(small_run, run)
     shutil.rmtree(run / "checkpoint" / "gen-000003")
     (run / "model.safetensors").write_bytes(b"junk")
     capsys.readouterr()
@@ -112,3 +106,19 @@ def test_a_damaged_final_save_without_a_checkpoint_is_an_error(run_dir, tmp_path
         f"chainrule: error: {run / 'model.safetensors'}: contents do not match the hash in "
         "train_state.json; the file is corrupt, truncated or from another checkpoint\n"
     )
+
+
+def test_predict_output_into_a_missing_directory_is_refused(small_run, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.ones((2, 4)))
+    out = tmp_path / "missing" / "deeper" / "p.csv"
+    capsys.readouterr()
+    assert main(["predict", str(small_run), str(tmp_path / "x.npy"), "-o", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"chainrule: error: cannot write {out}: the directory {out.parent} does not exist; "
+        "create it first\n"
+    )
+    assert not (tmp_path / "missing").exists()
+    # into an existing directory it writes
+    (tmp_path / "missing" / "deeper").mkdir(parents=True)
+    assert main(["predict", str(small_run), str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 2

@@ -72,6 +72,20 @@ def test_fixture_loads_every_package_that_registers_primitives(primitive_registr
                 assert obj.name in primitive_registry.names, obj.name
 
 
+def test_broadcasting_is_declared_by_each_binary_elementwise_primitive(primitive):
+    # the rewrite engine drops a broadcast_to under a primitive declared broadcasting
+    prim, args = primitive.prim, primitive.args
+    assert prim.broadcasting == (prim.elementwise and len(args) == 2), (
+        f"{prim.name}: elementwise with {len(args)} operands; register it with "
+        f"broadcasting={prim.elementwise and len(args) == 2}"
+    )
+    if prim.broadcasting:
+        x, y = (np.asarray(a) for a in args)
+        y = y.reshape(-1)[-1:]  # one element, broadcast against x
+        full = prim.impl(x, np.broadcast_to(y, x.shape), **primitive.params)
+        np.testing.assert_array_equal(prim.impl(x, y, **primitive.params), full)
+
+
 # ---------------------------------------------------------------- references
 def _mp_reference(prim, args, params):
     """Elementwise: the primitive's SymPy spelling evaluated per element with 40 digits."""

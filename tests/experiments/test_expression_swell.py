@@ -9,7 +9,8 @@ import pytest
 
 from chainrule import symbolic as sym
 from chainrule.experiments import run_experiment
-from chainrule.experiments.expression_swell import BAYDIN, sympy_counts
+from chainrule.experiments.expression_swell import BAYDIN
+from chainrule.experiments.expression_swell_sizes import sympy_counts
 
 pytest.importorskip("matplotlib")
 

@@ -10,7 +10,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.experiments import run_experiment
-from chainrule.experiments.three_ways import BOOK, NodeTaps, closed_form
+from chainrule.experiments.node_taps import NodeTaps
+from chainrule.experiments.three_ways import BOOK, closed_form
 
 pytest.importorskip("matplotlib")
 

@@ -46,7 +46,11 @@ CASES = [
     (lambda x, y: cr.broadcast_to(y[0], (3, 4)) / (x * x + 1), "bcast(y)/x", "broadcast_to"),
     (lambda x, y: x - cr.broadcast_to(y[:, 1:2], (3, 4)), "x-bcast(y)", "broadcast_to"),
     (lambda x, y: cr.broadcast_to(y[1], (3, 4)) + x, "x+bcast(y)", "broadcast_to"),
-    (lambda x, y: cr.maximum(x, cr.broadcast_to(y[2], (3, 4))), "x|bcast(y)", "broadcast_to"),
+    (
+        lambda x, y: cr.maximum(x, cr.broadcast_to(y[2], (3, 4))),
+        "maximum(x,bcast(y))",
+        "broadcast_to",
+    ),
     (lambda x, y: -(x * 3.0), "-(x*c)", "neg"),
     (lambda x, y: -(x / 7), "-(x/c)", "neg"),
     # operands that are newer equations keep their written order in commutative operations
@@ -56,7 +60,7 @@ CASES = [
     (lambda x, y: x / cr.broadcast_to(y[0] * y[0] + 1, (3, 4)), "x/bcast(y)", "broadcast_to"),
     (
         lambda x, y: cr.maximum(cr.broadcast_to(y[0], (3, 4)), cr.sin(x)),
-        "bcast(y)|x",
+        "maximum(bcast(y),x)",
         "broadcast_to",
     ),
     (lambda x, y: x - 0.0, "x-0", "sub"),
@@ -91,6 +95,33 @@ CASES = [
     (lambda x, y: -((x - y) / (y * y + 1)), "-((x-y)/z)", "neg"),
     (lambda x, y: -((x - y) * cr.sin(y)), "-((x-y)*z)", "neg"),
 ]
+
+
+def _broadcast_cases():
+    """A case for each dropped-broadcast rule that CASES does not spell out by hand: every
+    primitive registered with ``broadcasting=True`` has one rule per operand."""
+    written = {rule for _, rule, _ in CASES}
+    cases = []
+    for r in DEFAULT_RULES:
+        op, first, second = (r.pattern + (None, None))[:3]
+        if r.name in written or not (op in REGISTRY and REGISTRY[op].broadcasting):
+            continue
+        prim = REGISTRY[op]
+        if first == "x":  # positive operands: pow's base, and no 0/0
+
+            def f(x, y, prim=prim):
+                return apply(prim, x * x + 1, cr.broadcast_to(y[0] * y[0] + 1, (3, 4)))
+
+        else:
+
+            def f(x, y, prim=prim):
+                return apply(prim, cr.broadcast_to(y[0] * y[0] + 1, (3, 4)), x * x + 1)
+
+        cases.append((f, r.name, "broadcast_to"))
+    return cases
+
+
+CASES += _broadcast_cases()
 
 
 @pytest.mark.parametrize("k", range(len(CASES)))

@@ -31,6 +31,7 @@ from chainrule.train.rundir import (
     figure,
     open_run,
     predict_run,
+    run_lock,
     train_run,
 )
 from chainrule.train.runfiles import RunWarning
@@ -291,14 +292,21 @@ def _check_out_dir(out: Path, *, force: bool) -> None:
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        if force:  # remove what an earlier run wrote, so no stale plot or metric survives
+    except OSError as e:
+        raise OSError(f"cannot create run directory {out}: {e.strerror or e}") from None
+    if not force:
+        return
+    # remove what an earlier run wrote, so no stale plot or metric survives; never under a
+    # training that holds the run's lock (run_lock refuses, naming the directory)
+    with run_lock(out):
+        try:
             for f in [*_RUN_FILES, *(f.name for f in out.glob("*.png"))]:
                 if (out / f).is_file():
                     (out / f).unlink()
             if (out / "checkpoint").is_dir():
                 shutil.rmtree(out / "checkpoint")
-    except OSError as e:
-        raise OSError(f"cannot create run directory {out}: {e.strerror or e}") from None
+        except OSError as e:
+            raise OSError(f"cannot create run directory {out}: {e.strerror or e}") from None
 
 
 _RUN_FILES = (
@@ -328,14 +336,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``chainrule predict``: predictions of a saved run for an input file; the exit status."""
 
+    out = None if args.output is None else Path(args.output)
+    if out is not None and not out.parent.is_dir():  # fail before predicting, create nothing
+        raise OSError(
+            f"cannot write {out}: the directory {out.parent} does not exist; create it first"
+        )
     X = load_inputs(args.input)
     with _notes():
         pred = predict_run(args.run_dir, X, proba=args.proba, source=args.input)
-    if args.output is None:
+    if out is None:
         np.savetxt(sys.stdout, pred, fmt="%d" if pred.dtype.kind in "iu" else "%.6g", delimiter=",")
         return 0
-    out = Path(args.output)
-
     buf = io.BytesIO()
     if out.suffix.lower() == ".npy":
         np.save(buf, pred)

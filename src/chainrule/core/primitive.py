@@ -71,6 +71,10 @@ class Primitive:
     elementwise : bool
         Applied element by element after broadcasting (so a uniform constant
         operand may be written as a scalar).
+    broadcasting : bool
+        Elementwise with two operands that NumPy broadcasts against each other,
+        so ``f(x, broadcast_to(y, x.shape)) == f(x, y)``: the rewrite engine
+        drops such broadcasts.
     commutative : bool
         ``f(a, b) == f(b, a)``: the rewrite engine orders the operands.
     view : bool
@@ -91,6 +95,7 @@ class Primitive:
         "sympy",
         "hint",
         "elementwise",
+        "broadcasting",
         "commutative",
         "view",
     )
@@ -110,6 +115,7 @@ class Primitive:
         sympy: Callable[..., Any] | None = None,
         hint: str | None = None,
         elementwise: bool = False,
+        broadcasting: bool = False,
         commutative: bool = False,
         view: bool = False,
     ) -> None:
@@ -126,6 +132,7 @@ class Primitive:
         self.sympy = sympy
         self.hint = hint
         self.elementwise = elementwise
+        self.broadcasting = broadcasting
         self.commutative = commutative
         self.view = view
 

@@ -23,7 +23,6 @@ adjoint passing through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,12 +31,13 @@ import chainrule as cr
 from chainrule import numeric
 from chainrule import symbolic as sym
 from chainrule.atomic import write_text_atomic
-from chainrule.core.primitive import Primitive, apply
-from chainrule.experiments import plotting
+from chainrule.core.primitive import apply
 from chainrule.experiments.measurement import SweepCounter
+from chainrule.experiments.node_taps import NodeTaps, local_derivative, node_names, replay
 from chainrule.experiments.report import fmt
 from chainrule.experiments.runner import Context
-from chainrule.symbolic.ir import Graph, Var, toposort
+from chainrule.experiments.three_ways_figure import plot_graphs
+from chainrule.symbolic.ir import Graph, toposort
 
 INPUTS = ("x", "w", "b")
 KEYS = ("df/dx", "df/dw", "df/db")
@@ -72,94 +72,6 @@ def closed_form(x: float, w: float, b: float) -> dict[str, float]:
     s = 1.0 / (1.0 + np.exp(-(w * x + b)))
     d = s * (1.0 - s)
     return {"f": float(s), "df/dx": float(w * d), "df/dw": float(x * d), "df/db": float(d)}
-
-
-def _tap_example(rng: np.random.Generator) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    return (rng.standard_normal(3),), {"node": "h"}
-
-
-class NodeTaps:
-    """Record the forward tangent and the reverse adjoint at each tapped node.
-
-    ``taps(node, value)`` returns ``value`` through an identity primitive
-    (not registered) whose forward-mode rule stores the tangent arriving at
-    ``node`` in ``tangents[node]`` and whose reverse rule stores the adjoint
-    ``df/dnode`` in ``adjoints[node]``: what the engines propagate, read where
-    they propagate it.
-
-    Examples
-    --------
-    >>> taps = NodeTaps()
-    >>> y, t = cr.jvp(lambda x: taps("y", x * x) * 3, (2.0,), (1.0,))
-    >>> taps.tangents["y"], float(t)
-    (4.0, 12.0)
-    >>> g = cr.grad(lambda x: taps("y", x * x) * 3)(2.0)
-    >>> taps.adjoints["y"]
-    3.0
-    """
-
-    def __init__(self) -> None:
-        self.tangents: dict[str, float] = {}
-        self.adjoints: dict[str, float] = {}
-        self.prim = Primitive(
-            "node_tap",
-            lambda a, node: a,
-            vjp=(self._pull,),
-            jvp=(self._push,),
-            example=_tap_example,
-        )
-
-    def _pull(self, g: Any, out: Any, a: Any, node: str) -> Any:
-        self.adjoints[node] = float(g)
-        return g
-
-    def _push(self, t: Any, out: Any, a: Any, node: str) -> Any:
-        self.tangents[node] = float(t)
-        return t
-
-    def __call__(self, node: str, value: Any) -> Any:
-        return apply(self.prim, value, node=node)
-
-
-def node_names(graph: Graph) -> dict[int, str]:
-    """Inputs by their names, equations ``h1, h2, ...`` in evaluation order (the book's names)."""
-    names = {id(v): str(v.name) for v in graph.inputs}
-    eqns = [v for v in toposort(graph.outputs) if v.kind == "eqn"]
-    names.update({id(v): f"h{i}" for i, v in enumerate(eqns, 1)})
-    return names
-
-
-def replay(graph: Graph, taps: NodeTaps) -> Callable[..., Any]:
-    """The traced graph as a function of tensors, every input and equation tapped.
-
-    Each equation is applied with :func:`chainrule.core.primitive.apply`, so the
-    engines see exactly the primitives the graph records.
-    """
-    names = node_names(graph)
-    order = toposort(graph.outputs)
-
-    def fn(*args: Any) -> Any:
-        env: dict[int, Any] = {id(v): taps(names[id(v)], a) for v, a in zip(graph.inputs, args)}
-        for v in order:
-            if v.kind == "const":
-                env[id(v)] = v.value
-            elif v.kind == "eqn":
-                out = apply(v.op, *[env[id(a)] for a in v.args], **v.params)
-                env[id(v)] = taps(names[id(v)], out)
-        return env[id(graph.outputs[0])]
-
-    return fn
-
-
-def local_derivative(v: Var, i: int, values: dict[int, float]) -> float:
-    """d v / d (operand i) at the point: the primitive's own reverse rule, through ``cr.grad``."""
-
-    def one(t: Any) -> Any:
-        args = [t if j == i else (a.value if a.kind == "const" else values[id(a)])
-                for j, a in enumerate(v.args)]  # fmt: skip
-        return apply(v.op, *args, **v.params)
-
-    return float(cr.grad(one)(values[id(v.args[i])]))
 
 
 def graph_study(graph: Graph, point: dict[str, float]) -> dict[str, Any]:
@@ -361,72 +273,6 @@ def study_point(point: dict[str, float], graph: Graph) -> dict[str, Any]:
     }
 
 
-def _layout(study: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    depth: dict[str, int] = {}
-    parents: dict[str, list[str]] = {}
-    for e in study["edges"]:
-        parents.setdefault(e["to"], []).append(e["from"])
-    for n in study["nodes"]:
-        depth[n["name"]] = 1 + max((depth[p] for p in parents.get(n["name"], [])), default=-1)
-    depth["b"] = depth["h2"] - 1  # b enters at h2: one column to its left
-    rows = {"x": 0.9, "w": -0.9, "b": -1.8}
-    return {n["name"]: (depth[n["name"]], rows.get(n["name"], 0.0)) for n in study["nodes"]}
-
-
-def _draw_graph(ax: Any, study: dict[str, Any], title: str) -> None:
-    pos = _layout(study)
-    for e in study["edges"]:
-        (x0, y0), (x1, y1) = pos[e["from"]], pos[e["to"]]
-        shrink = 44 if abs(y1 - y0) < 0.1 else 40  # points: clear of the node boxes
-        ax.annotate(
-            "", xy=(x1, y1), xytext=(x0, y0),
-            arrowprops={"arrowstyle": "-|>", "color": "0.35", "lw": 1.2,
-                        "shrinkA": shrink, "shrinkB": shrink},
-        )  # fmt: skip
-        ax.text(
-            (x0 + x1) / 2, (y0 + y1) / 2 + 0.22, f"{e['local']:.4g}", ha="center",
-            fontsize=8, color="tab:red",
-            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
-        )  # fmt: skip
-    for n in study["nodes"]:
-        label = n["name"] if n["op"] == "input" else f"{n['name']} = {n['op']}"
-        text = (
-            f"{label}\nvalue {n['value'] + 0.0:.4g}\n"  # + 0.0: no "-0"
-            f"tangent dh/dw {n['tangent']['w'] + 0.0:.4g}\nadjoint df/dh {n['adjoint'] + 0.0:.4g}"
-        )
-        ax.text(
-            *pos[n["name"]], text, ha="center", va="center", fontsize=7.5,
-            bbox={"boxstyle": "round", "fc": "#cfe8ff" if n["op"] == "input" else "#ffe9c7",
-                  "ec": "0.3"},
-        )  # fmt: skip
-    xs = [p[0] for p in pos.values()]
-    ax.set(xlim=(min(xs) - 0.6, max(xs) + 0.6), ylim=(-2.5, 1.6), xticks=[], yticks=[])
-    ax.set_title(title, fontsize=10)
-    for side in ax.spines.values():
-        side.set_visible(False)
-
-
-def _plot_graphs(studies: dict[str, dict[str, Any]]):
-    fig, axes = plotting.subplots(2, 1, width=13.0, height=4.2)
-    for ax, (key, s) in zip(axes[:, 0], studies.items()):
-        p = s["point"]
-        g = s["graph"]
-        _draw_graph(
-            ax,
-            g,
-            f"{key} point x = {p['x']:g}, w = {p['w']:g}, b = {p['b']:g}: df/dw = "
-            f"{g['path_products']['df/dw']:.4g} = product of the red local derivatives on the path "
-            f"w -> h6 = forward tangent at h6 = adjoint at w",
-        )
-    fig.suptitle(
-        "f(x; w, b) = 1/(exp(-(w x + b)) + 1): local derivative on every edge (red), "
-        "forward tangent (seed dw = 1) and reverse adjoint at every node",
-        fontsize=11,
-    )
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    return fig
-
-
 def _write_point(ctx: Context, key: str, s: dict[str, Any], sweeps: dict[str, int]) -> None:
     rep = ctx.report
     p = s["point"]
@@ -517,7 +363,7 @@ def run(ctx: Context) -> None:
         "h5 = h4 + 1, h6 = 1/h5, in that order."
     )
     ctx.plot(
-        lambda: _plot_graphs(studies),
+        lambda: plot_graphs(studies),
         "graph.png",
         "The computation graph at the book's point and at a general point: each edge carries "
         "its local derivative, each node its value, its forward tangent dh/dw (seed dw = 1) "

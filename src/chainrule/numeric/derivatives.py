@@ -9,7 +9,7 @@ automatic derivatives are checked against.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,9 +19,16 @@ from chainrule.numeric.differences import (
     as_float_array,
     check_method,
     default_step,
-    float_dtype,
     line_derivative,
     representable_step,
+)
+from chainrule.numeric.perturbation import (
+    ArgNums,
+    Coordinates,
+    CountingFunction,
+    Evaluator,
+    finish,
+    prepare_arguments,
 )
 
 __all__ = [
@@ -32,193 +39,9 @@ __all__ = [
     "jacobian",
 ]
 
-ArgNums = int | Sequence[int]
-
-
-class CountingFunction:
-    """A callable that forwards to ``f`` and counts how often it was called.
-
-    Parameters
-    ----------
-    f : callable
-        The function to wrap.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from chainrule.numeric import CountingFunction, gradient
-    >>> f = CountingFunction(lambda x: np.sum(x**2))
-    >>> g = gradient(f, np.ones(3))
-    >>> f.calls  # central differences: two evaluations per entry
-    6
-    """
-
-    def __init__(self, f: Callable[..., Any]) -> None:
-        self.f = f
-        self.calls = 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        return self.f(*args, **kwargs)
-
-    def reset(self) -> None:
-        """Set the count back to zero."""
-        self.calls = 0
-
-    def __repr__(self) -> str:
-        return f"CountingFunction({self.f!r}, calls={self.calls})"
-
-
-class _Evaluator:
-    """Calls ``f``, converts its output to a float array and checks it is finite."""
-
-    def __init__(self, f: Callable[..., Any], args: tuple[np.ndarray, ...]) -> None:
-        self.f = CountingFunction(f)
-        self.args = args
-        self._base: np.ndarray | None = None
-
-    def base(self) -> np.ndarray:
-        """``f(*args)``, computed once."""
-        if self._base is None:
-            out = self._convert(self.f(*self.args))
-            bad = ~np.isfinite(out)
-            if bad.any():
-                where = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise ValueError(
-                    f"f(x) is not finite at output index {where}: {float(out[where])!r}; "
-                    "f must be finite at the point of differentiation"
-                )
-            self._base = out
-        return self._base
-
-    def at(self, args: tuple[np.ndarray, ...], where: str) -> np.ndarray:
-        out = self._convert(self.f(*args))
-        bad = ~np.isfinite(out)
-        if bad.any():
-            self.base()  # report f(x) itself first if that is the culprit
-            index = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(
-                f"f is not finite at the perturbed point ({where}), output index {index}: "
-                f"{float(out[index])!r}, although f(x) is finite; the step leaves f's domain: "
-                "pass a smaller step= or a one-sided method"
-            )
-        return out
-
-    @staticmethod
-    def _convert(y: Any) -> np.ndarray:
-        y = np.asarray(y)
-        return np.array(y, dtype=float_dtype(y.dtype), copy=True)
-
-
-class _Coordinates:
-    """The flat list of scalar coordinates being differentiated, with their steps."""
-
-    def __init__(
-        self,
-        args: tuple[np.ndarray, ...],
-        argnums: tuple[int, ...],
-        method: str,
-        step: Any,
-        levels: int,
-        order: int = 1,
-    ) -> None:
-        self.args = args
-        self.argnums = argnums
-        steps = _split_step(step, argnums)
-        self.index: list[tuple[int, int]] = []
-        self.x: list[Any] = []
-        self.h: list[Any] = []
-        for k, s in zip(argnums, steps, strict=True):
-            a = args[k]
-            if s is None:
-                h = default_step(method, a, levels=levels, order=order)
-            else:
-                h = representable_step(a, np.broadcast_to(np.asarray(s, dtype=a.dtype), a.shape))
-            self.index += [(k, i) for i in range(a.size)]
-            self.x += list(a.ravel())
-            self.h += list(h.ravel())
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def point(self, values: dict[int, Any]) -> tuple[np.ndarray, ...]:
-        """The arguments with coordinate ``c`` set to ``values[c]`` (copies, never in place)."""
-        new = list(self.args)
-        for c, value in values.items():
-            k, i = self.index[c]
-            if new[k] is self.args[k]:
-                new[k] = self.args[k].copy()
-            new[k].flat[i] = value
-        return tuple(new)
-
-    def describe(self, values: dict[int, Any]) -> str:
-        parts = []
-        for c, value in values.items():
-            k, i = self.index[c]
-            idx = np.unravel_index(i, self.args[k].shape)
-            parts.append(f"argument {k}[{', '.join(map(str, idx))}] = {float(value)!r}")
-        return ", ".join(parts)
-
-    def _slices(self) -> list[tuple[slice, tuple[int, ...]]]:
-        out, start = [], 0
-        for k in self.argnums:
-            a = self.args[k]
-            out.append((slice(start, start + a.size), a.shape))
-            start += a.size
-        return out
-
-    def split(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Split the last axis of ``flat`` into one block per argument, shaped like it."""
-        lead = flat.shape[:-1]
-        return [flat[..., s].reshape(lead + shape) for s, shape in self._slices()]
-
-    def split_square(self, flat: np.ndarray) -> list[list[np.ndarray]]:
-        """Split the last two axes of ``flat`` into blocks ``[a][b]``."""
-        lead = flat.shape[:-2]
-        return [
-            [flat[..., sa, sb].reshape(lead + shape_a + shape_b) for sb, shape_b in self._slices()]
-            for sa, shape_a in self._slices()
-        ]
-
-
-def _split_step(step: Any, argnums: tuple[int, ...]) -> list[Any]:
-    if isinstance(step, tuple) and len(argnums) > 1 and len(step) == len(argnums):
-        return list(step)
-    return [step] * len(argnums)
-
-
-def _normalise_argnums(argnums: ArgNums, n_args: int) -> tuple[tuple[int, ...], bool]:
-    nums: tuple[int, ...]
-    if isinstance(argnums, (int, np.integer)):
-        single, nums = True, (int(argnums),)
-    else:
-        single, nums = False, tuple(int(a) for a in argnums)
-    if n_args == 0:
-        raise TypeError("no arguments given to differentiate at")
-    if not nums:
-        raise ValueError("argnums is empty")
-    out = []
-    for a in nums:
-        if not -n_args <= a < n_args:
-            raise ValueError(f"argnums entry {a} is out of range for {n_args} argument(s)")
-        out.append(a % n_args)
-    if len(set(out)) != len(out):
-        raise ValueError(f"argnums {nums} has repeated entries")
-    return tuple(out), single
-
-
-def _prepare(
-    args: tuple[Any, ...], argnums: ArgNums
-) -> tuple[tuple[np.ndarray, ...], tuple[int, ...], bool]:
-    nums, single = _normalise_argnums(argnums, len(args))
-    converted = tuple(
-        as_float_array(a, f"argument {i}") if i in nums else a for i, a in enumerate(args)
-    )
-    return converted, nums, single
-
 
 def _jacobian_columns(
-    ev: _Evaluator, co: _Coordinates, method: str, levels: int, scalar: bool = False
+    ev: Evaluator, co: Coordinates, method: str, levels: int, scalar: bool = False
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Flat Jacobian (out.shape + (n,)) and the output's shape."""
     columns = []
@@ -238,10 +61,6 @@ def _jacobian_columns(
         out = ev.base()
         return np.zeros(out.shape + (0,), out.dtype), out.shape
     return np.stack(columns, axis=-1), columns[0].shape
-
-
-def _finish(result: Any, ev: _Evaluator, return_evals: bool) -> Any:
-    return (result, ev.f.calls) if return_evals else result
 
 
 def derivative(
@@ -294,12 +113,12 @@ def derivative(
         if step is None
         else representable_step(x, np.broadcast_to(np.asarray(step, dtype=x.dtype), x.shape))
     )
-    ev = _Evaluator(f, (x,))
+    ev = Evaluator(f, (x,))
 
     def g(t: np.ndarray) -> np.ndarray:
         return ev.at((t,), "x + step" if x.ndim == 0 else "x + step, every entry at once")
 
-    return _finish(line_derivative(g, x, h, method, levels=levels, g0=ev.base), ev, return_evals)
+    return finish(line_derivative(g, x, h, method, levels=levels, g0=ev.base), ev, return_evals)
 
 
 def gradient(
@@ -352,9 +171,9 @@ def gradient(
     True
     """
     check_method(method)
-    args, nums, single = _prepare(args, argnums)
-    ev = _Evaluator(f, args)
-    co = _Coordinates(args, nums, method, step, levels)
+    args, nums, single = prepare_arguments(args, argnums)
+    ev = Evaluator(f, args)
+    co = Coordinates(args, nums, method, step, levels)
     flat, out_shape = _jacobian_columns(ev, co, method, levels, scalar=True)
     if np.prod(out_shape, dtype=int) != 1:
         raise ValueError(
@@ -362,7 +181,7 @@ def gradient(
             "use jacobian for vector-valued functions"
         )
     blocks = co.split(flat.reshape(-1))
-    return _finish(blocks[0] if single else tuple(blocks), ev, return_evals)
+    return finish(blocks[0] if single else tuple(blocks), ev, return_evals)
 
 
 def jacobian(
@@ -413,15 +232,15 @@ def jacobian(
     """
     check_method(method)
     layout_axes(0, 0, layout, "numeric.jacobian")
-    args, nums, single = _prepare(args, argnums)
-    ev = _Evaluator(f, args)
-    co = _Coordinates(args, nums, method, step, levels)
+    args, nums, single = prepare_arguments(args, argnums)
+    ev = Evaluator(f, args)
+    co = Coordinates(args, nums, method, step, levels)
     flat, out_shape = _jacobian_columns(ev, co, method, levels)
     blocks = [
         np.transpose(b, layout_axes(len(out_shape), b.ndim - len(out_shape), layout))
         for b in co.split(flat)
     ]
-    return _finish(blocks[0] if single else tuple(blocks), ev, return_evals)
+    return finish(blocks[0] if single else tuple(blocks), ev, return_evals)
 
 
 def directional_derivative(
@@ -497,11 +316,11 @@ def line_directional(
         h = default_step(method, x_scale, dtype, levels=levels) / (v_scale or 1.0)
     else:
         h = np.asarray(step, dtype=dtype)
-    ev = _Evaluator(f, args)
+    ev = Evaluator(f, args)
 
     def g(t: Any) -> np.ndarray:
         point = tuple((a + t * d).astype(a.dtype) for a, d in zip(args, directions, strict=True))
         return ev.at(point, f"x + {t!r} * v")
 
     t0 = np.zeros((), dtype)
-    return _finish(line_derivative(g, t0, h, method, levels=levels, g0=ev.base), ev, return_evals)
+    return finish(line_derivative(g, t0, h, method, levels=levels, g0=ev.base), ev, return_evals)

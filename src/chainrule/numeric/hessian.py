@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.numeric.derivatives import (
-    ArgNums,
-    _Coordinates,
-    _Evaluator,
-    _finish,
-    _prepare,
-)
 from chainrule.numeric.differences import check_method, richardson_extrapolate
+from chainrule.numeric.perturbation import (
+    ArgNums,
+    Coordinates,
+    Evaluator,
+    finish,
+    prepare_arguments,
+)
 
 
 def hessian(
@@ -76,9 +76,9 @@ def hessian(
     True
     """
     check_method(method)
-    args, nums, single = _prepare(args, argnums)
-    ev = _Evaluator(f, args)
-    co = _Coordinates(args, nums, method, step, levels, order=2)
+    args, nums, single = prepare_arguments(args, argnums)
+    ev = Evaluator(f, args)
+    co = Coordinates(args, nums, method, step, levels, order=2)
     if len(co) == 0:
         out = ev.base()
         flat = np.zeros(out.shape + (0, 0), out.dtype)
@@ -91,11 +91,11 @@ def hessian(
         )
     blocks = co.split_square(flat)
     if single:
-        return _finish(blocks[0][0], ev, return_evals)
-    return _finish(tuple(tuple(row) for row in blocks), ev, return_evals)
+        return finish(blocks[0][0], ev, return_evals)
+    return finish(tuple(tuple(row) for row in blocks), ev, return_evals)
 
 
-def _hessian_one_sided(ev: _Evaluator, co: _Coordinates, sign: int) -> np.ndarray:
+def _hessian_one_sided(ev: Evaluator, co: Coordinates, sign: int) -> np.ndarray:
     n = len(co)
     x, h = co.x, [sign * hi for hi in co.h]
     base = ev.base()
@@ -109,7 +109,7 @@ def _hessian_one_sided(ev: _Evaluator, co: _Coordinates, sign: int) -> np.ndarra
     return H
 
 
-def _hessian_central(ev: _Evaluator, co: _Coordinates, scale: float) -> np.ndarray:
+def _hessian_central(ev: Evaluator, co: Coordinates, scale: float) -> np.ndarray:
     n = len(co)
     x = co.x
     h = [hi * hi.dtype.type(scale) for hi in co.h]

@@ -20,6 +20,7 @@ def _nondiff(name: str, ufunc: Any, n: int, op: str | None = None, **spellings: 
             example=normal(*[(3, 4)] * n),
             differentiable=False,
             elementwise=True,
+            broadcasting=n == 2,
             commutative=name in ("equal", "not_equal"),
             numpy=Ufunc(f"np.{ufunc}", operator=op),
             infix=None if op is None else Infix(f" {op} ", 20),

@@ -19,6 +19,7 @@ from chainrule.core.ops.linalg import MATMUL
 from chainrule.core.ops.reductions import SUM
 from chainrule.core.ops.shapes import RESHAPE, TRANSPOSE
 from chainrule.core.primitive import REGISTRY, Primitive
+from chainrule.core.spelling import Infix
 from chainrule.symbolic.ir import Var
 from chainrule.symbolic.rewrite.engine import Builder, Composite, Rule, match
 
@@ -134,11 +135,16 @@ def _full_shape(side: str) -> Any:
 
 
 def _drop_broadcasts() -> list[Rule]:
+    # f(x, bcast(y)) = f(x, y) for every primitive whose registration says it broadcasts
     rules = []
-    for op, sym in (("add", "+"), ("sub", "-"), ("mul", "*"), ("div", "/"), ("maximum", "|")):
+    for prim in REGISTRY.values():
+        if not prim.broadcasting:
+            continue
+        op = prim.name
+        sym = prim.infix.symbol.strip() if isinstance(prim.infix, Infix) else None
         rules.append(
             Rule(
-                f"x{sym}bcast(y)",
+                f"x{sym}bcast(y)" if sym else f"{op}(x,bcast(y))",
                 (op, "x", ("broadcast_to", "y")),
                 (op, "x", "y"),
                 _full_shape("x"),
@@ -146,7 +152,7 @@ def _drop_broadcasts() -> list[Rule]:
         )
         rules.append(
             Rule(
-                f"bcast(y){sym}x",
+                f"bcast(y){sym}x" if sym else f"{op}(bcast(y),x)",
                 (op, ("broadcast_to", "y"), "x"),
                 (op, "y", "x"),
                 _full_shape("x"),

@@ -208,12 +208,18 @@ def run(ctx: Context) -> None:
     aug_seen_worst = min(aug[f"shift{k}_accuracy"] for k in seen)
     aug_unseen_fall = aug_seen_worst - aug[f"shift{unseen[0]}_accuracy"]
     conv_max_drop = max(abs(drop(cnv, k)) for k in TEST_SHIFTS)
+    # the chapter's claim: fully-connected networks on pixels do not capture translation
+    # invariance, and data augmentation is the usual remedy. Only these decide the verdict.
     checks = {
         "mlp_fails_at_1px": drop(plain, 1) > DROP,
         "linear_pixels_fails_at_1px": drop(lin, 1) > DROP,
+        "augmentation_helps_on_seen_shifts": all(gain[k] > GAIN for k in seen),
+    }
+    # beyond the chapter's wording, measured and reported with the verdict, deciding nothing:
+    # whether the failure is pinned on full connectivity, and how far augmentation carries
+    findings = {
         "conv_keeps_accuracy_at_every_shift": conv_max_drop < KEEP,
         "conv_as_accurate_unshifted": cnv["test_accuracy"] > lin["test_accuracy"] - DROP,
-        "augmentation_helps_on_seen_shifts": all(gain[k] > GAIN for k in seen),
         "augmentation_falls_on_unseen_shift": aug_unseen_fall > UNSEEN_FALL,
     }
     ctx.results.update(
@@ -253,10 +259,11 @@ def run(ctx: Context) -> None:
             "linear_conv": (n_feat + 1) * n_cls,
         },
         checks=checks,
+        findings=findings,
     )
     _report(ctx, params, library, models, shape, steps, chance)
     ctx.plot(
-        lambda: _plot(models, chance, params, ctx.results["checks"]),
+        lambda: _plot(models, chance, params, {**checks, **findings}),
         "shift_accuracy.png",
         "Left: test accuracy against the shift of the test digits (grey: the shifts shown "
         "during augmentation; dotted: chance). Right: weights per first-layer unit, fully "
@@ -412,7 +419,7 @@ def points(x: float) -> str:
 
 def _verdict_text(res: dict) -> str:
     plain, aug, lin, cnv = res["plain"], res["augmented"], res["linear_pixels"], res["linear_conv"]
-    c, gain = res["checks"], res["augmentation_gain"]
+    c, gain = {**res["checks"], **res["findings"]}, res["augmentation_gain"]
     base = plain["test_accuracy"]
     u = min(k for k in TEST_SHIFTS if k > AUG_MAX_SHIFT)
     keeps = c["conv_keeps_accuracy_at_every_shift"] and c["conv_as_accurate_unshifted"]
@@ -423,7 +430,19 @@ def _verdict_text(res: dict) -> str:
         f"required) and the linear classifier's on pixels from {fmt(lin['test_accuracy'])} to "
         f"{fmt(lin['shift1_accuracy'])} (down {points(res['linear_pixels_drop'][1])}; "
         f"{'more' if c['linear_pixels_fails_at_1px'] else 'NOT more'} than {points(DROP)}).",
-        f"The same linear classifier on convolution + {POOL} x {POOL} max-pooling features scored "
+        f"Training with shifts of up to {AUG_MAX_SHIFT} pixels raised the MLP's accuracy on "
+        + ", ".join(
+            f"{k}-pixel shifts by {points(gain[k])} (to {fmt(aug[f'shift{k}_accuracy'])})"
+            for k in TEST_SHIFTS
+            if k <= AUG_MAX_SHIFT
+        )
+        + (
+            f" (more than {points(GAIN)} each)."
+            if c["augmentation_helps_on_seen_shifts"]
+            else f" (NOT more than {points(GAIN)} on each shown shift)."
+        ),
+        "Beyond the chapter's claim (measured, deciding nothing): the same linear classifier"
+        f" on convolution + {POOL} x {POOL} max-pooling features scored "
         f"{fmt(cnv['test_accuracy'])} unshifted ("
         f"{'within' if c['conv_as_accurate_unshifted'] else 'NOT within'} {points(DROP)} of "
         f"its {fmt(lin['test_accuracy'])} on pixels) and its accuracy moved by at most "
@@ -438,18 +457,7 @@ def _verdict_text(res: dict) -> str:
             "weights and local pooling, a classifier trained on centred digits lost accuracy "
             "under shifts too."
         ),
-        f"Training with shifts of up to {AUG_MAX_SHIFT} pixels raised the MLP's accuracy on "
-        + ", ".join(
-            f"{k}-pixel shifts by {points(gain[k])} (to {fmt(aug[f'shift{k}_accuracy'])})"
-            for k in TEST_SHIFTS
-            if k <= AUG_MAX_SHIFT
-        )
-        + (
-            f" (more than {points(GAIN)} each)."
-            if c["augmentation_helps_on_seen_shifts"]
-            else f" (NOT more than {points(GAIN)} on each shown shift)."
-        ),
-        f"On {u}-pixel shifts, never shown, it reached {fmt(aug[f'shift{u}_accuracy'])}, "
+        f"On {u}-pixel shifts, never shown, the augmented MLP reached {fmt(aug[f'shift{u}_accuracy'])}, "
         f"{points(abs(gain[u]))} {'above' if gain[u] >= 0 else 'below'} the MLP trained "
         "without shifts and "
         f"{points(res['augmentation_unseen_fall'])} below its worst shown shift "

@@ -14,7 +14,7 @@ from chainrule.core import ops as op
 from chainrule.core.ops.examples import normal, one_of, positive
 from chainrule.core.ops.shapes import sum_to
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Expr, Infix, Ufunc
+from chainrule.core.spelling import Expr, Infix, Native, Ufunc
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -32,6 +32,7 @@ ADD = register(
         elementwise=True,
         commutative=True,
         numpy=Ufunc("np.add", operator="+"),
+        native=Native(scalar="({0} + {1})"),
         infix=Infix(" + ", 30, associative=True),
         sympy=lambda sp, x, y: x + y,
     )
@@ -46,6 +47,7 @@ SUB = register(
         example=normal((3, 1), (1, 4)),
         elementwise=True,
         numpy=Ufunc("np.subtract", operator="-"),
+        native=Native(scalar="({0} - {1})"),
         infix=Infix(" - ", 30),
         sympy=lambda sp, x, y: x - y,
     )
@@ -64,6 +66,7 @@ MUL = register(
         elementwise=True,
         commutative=True,
         numpy=Ufunc("np.multiply", operator="*"),
+        native=Native(scalar="({0} * {1})"),
         infix=Infix("*", 40, associative=True),
         latex=Infix(r" \cdot ", 40, associative=True),
         sympy=lambda sp, x, y: x * y,
@@ -82,6 +85,7 @@ DIV = register(
         example=lambda rng: ((rng.normal(size=(3, 4)), rng.uniform(0.5, 2.0, size=(4,))), {}),
         elementwise=True,
         numpy=Ufunc("np.divide", operator="/"),
+        native=Native(scalar="({0} / {1})"),
         infix=Infix("/", 40),
         latex=lambda x, y: rf"\frac{{{x}}}{{{y}}}",
         sympy=lambda sp, x, y: x / y,
@@ -120,6 +124,7 @@ POW = register(
         example=positive((3, 4), (4,)),
         elementwise=True,
         numpy=Ufunc("np.power", operator="**"),
+        native=Native(scalar="({0} ** {1})"),
         infix=Infix("**", 60, right=True),
         latex=lambda x, y: (f"{{{x.wrapped}}}^{{{y}}}", 60),
         sympy=lambda sp, x, y: x**y,
@@ -150,6 +155,7 @@ MAXIMUM = register(
         elementwise=True,
         commutative=True,
         numpy=Ufunc("np.maximum"),
+        native=Native(scalar="({1} if {1} > {0} or {1} != {1} else {0})"),
         sympy=lambda sp, x, y: sp.Max(x, y),
     )
 )
@@ -180,6 +186,7 @@ WHERE = register(
         ),
         elementwise=True,
         numpy=Expr("np.where({0}, {1}, {2})", fresh=True),
+        native=Native(scalar="({1} if {0} else {2})"),
         sympy=lambda sp, c, x, y: sp.Piecewise((x, c), (y, True)),
     )
 )

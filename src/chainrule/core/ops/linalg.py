@@ -9,7 +9,7 @@ import numpy as np
 from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import expand_dims, sum_to, swapaxes
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Infix, Ufunc
+from chainrule.core.spelling import Infix, Native, Ufunc
 
 
 def _transposed_view(b: Any) -> bool:
@@ -50,6 +50,11 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     return sum_to(gb, b.shape)
 
 
+def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | None:
+    # np.dot (BLAS) for matrices and vectors; batched products are not compiled natively
+    return f"np.dot({args[0]}, {args[1]})" if all(1 <= len(s) <= 2 for s in shapes) else None
+
+
 MATMUL = register(
     Primitive(
         "matmul",
@@ -66,6 +71,7 @@ MATMUL = register(
         ),
         # the product cannot be written over one of its own operands
         numpy=Ufunc("np.matmul", operator="@", in_place=False),
+        native=Native(expr=_dot_native, fresh=True, floats=True),
         infix=Infix(" @ ", 40),
         hint="matmul needs a.shape[-1] == b.shape[-2] (1-D operands count as a row or a "
         "column); transpose an operand (x.T) or reshape it",

@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -40,9 +41,11 @@ from chainrule.symbolic.ir import Graph, Var, input_array
 __all__ = [
     "NativeFallbackWarning",
     "NativeGraph",
+    "Writer",
     "NotNative",
     "compile_native",
     "generate_native",
+    "load",
     "require_numba",
 ]
 
@@ -103,7 +106,7 @@ def _spelling(v: Var) -> Native:
     return sp
 
 
-class _Writer:
+class Writer:
     """Names, argument list and the lines of one generated function."""
 
     def __init__(self, graph: Graph) -> None:
@@ -177,13 +180,13 @@ def _is_reduce(v: Var) -> bool:
     return bool(v.op.native.reduce)
 
 
-def generate_native(graph: Graph, name: str = "f") -> tuple[str, _Writer]:
+def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
     """The source of ``graph`` as one Numba function (raises :class:`NotNative`)."""
     for v in list(graph.inputs) + graph.equations:
         if v.dtype.kind not in "biuf":
             who = v.op.name if v.kind == "eqn" else str(v.name)
             raise NotNative(who, f"dtype {v.dtype.name} is not compiled natively")
-    w = _Writer(graph)
+    w = Writer(graph)
     for v in graph.inputs:
         nm = f"a{len(w.params)}"
         w.params.append(nm)
@@ -246,7 +249,7 @@ def _blocks(order: list[Var]) -> list[Any]:
     return blocks
 
 
-def _line(w: _Writer, v: Var) -> None:
+def _line(w: Writer, v: Var) -> None:
     """The line of a matrix product, view or kernel call."""
     sp = v.op.native
     args = [w.ref(a) for a in v.args]
@@ -276,7 +279,7 @@ def _line(w: _Writer, v: Var) -> None:
 
 
 def _loop(
-    w: _Writer, group: list[Var], shape: tuple[int, ...], uses: dict[int, set[int]], outs: set[int]
+    w: Writer, group: list[Var], shape: tuple[int, ...], uses: dict[int, set[int]], outs: set[int]
 ) -> None:
     """One loop nest over ``shape`` computing ``group`` (elementwise and reductions)."""
     members = {id(v) for v in group}
@@ -327,7 +330,7 @@ def _loop(
     w.after = []
 
 
-def _returns(w: _Writer, graph: Graph) -> list[str]:
+def _returns(w: Writer, graph: Graph) -> list[str]:
     """Each output as a new array: scalars in 0-d arrays, views and repeats copied."""
     seen: set[str] = set()
     rets = []
@@ -359,15 +362,16 @@ def cache_dir() -> Path:
 _KERNELS: dict[int, Any] = {}
 
 
-def load(source: str, name: str, kernels: dict[str, Callable[..., Any]]) -> Any:
-    """Write ``source`` to a cached module file and return its function compiled by Numba."""
+def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
+    """Write ``source`` (top-level functions) to a cached module file; every function in it
+    is compiled by Numba (``njit``, cached on disk). Returns the module."""
     numba = require_numba()
     header = "import math\n\nimport numba\nimport numpy as np\n\n"
-    text = header + source.replace(f"def {name}(", f"@numba.njit({_NJIT_OPTIONS})\ndef {name}(", 1)
+    text = header + re.sub(r"^def ", f"@numba.njit({_NJIT_OPTIONS})\ndef ", source, flags=re.M)
     digest = hashlib.sha1(text.encode()).hexdigest()[:20]
     mod_name = f"chainrule_native_{digest}"
     if mod_name in sys.modules:
-        return getattr(sys.modules[mod_name], name)
+        return sys.modules[mod_name]
     path = cache_dir() / f"{mod_name}.py"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -382,7 +386,7 @@ def load(source: str, name: str, kernels: dict[str, Callable[..., Any]]) -> Any:
         setattr(module, kname, _KERNELS[id(fn)])
     spec.loader.exec_module(module)
     sys.modules[mod_name] = module
-    return getattr(module, name)
+    return module
 
 
 class NativeGraph:
@@ -456,7 +460,7 @@ def compile_native(
     except NotNative as e:
         warn_fallback(e.prim, e.reason)
         return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
-    fn = load(src, name, w.kernels)
+    fn = getattr(load(src, w.kernels), name)
     sig = [numba.typeof(np.empty(v.shape, v.dtype)) for v in graph.inputs]
     sig += [numba.typeof(c) for c in w.consts]
     try:

@@ -140,13 +140,16 @@ class Native:
         A plain Python function of the operand arrays written in Numba's subset
         (loops, ``np.dot``), compiled by the backend and called with the operands;
         it must be importable by its module and name.
+    helpers : dict, optional
+        Functions in Numba's subset that ``expr`` may call by these names (compiled
+        by the backend, like ``kernel``).
     fresh : bool
         The expression makes a new array nothing else sees (not a view).
     floats : bool
         Applies only when every operand is a float32/float64 array of one dtype.
     """
 
-    __slots__ = ("scalar", "expr", "reduce", "init", "axes", "kernel", "fresh", "floats")
+    __slots__ = ("scalar", "expr", "reduce", "init", "axes", "kernel", "helpers", "fresh", "floats")
 
     def __init__(
         self,
@@ -157,6 +160,7 @@ class Native:
         init: str = "0",
         axes: Callable[..., Any] | None = None,
         kernel: Callable[..., Any] | None = None,
+        helpers: dict[str, Callable[..., Any]] | None = None,
         fresh: bool = False,
         floats: bool = False,
     ) -> None:
@@ -166,6 +170,7 @@ class Native:
         self.init = init
         self.axes = axes
         self.kernel = kernel
+        self.helpers = helpers or {}
         self.fresh = fresh
         self.floats = floats
 

@@ -50,9 +50,33 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     return sum_to(gb, b.shape)
 
 
+def matmul_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of two small matrices as loops (the native backend's spelling below
+    ``_SMALL_PRODUCT`` multiply-adds, where a BLAS call costs more than the arithmetic)."""
+    m, k = a.shape
+    n = b.shape[1]
+    out = np.zeros((m, n), a.dtype)
+    for i in range(m):
+        for p in range(k):
+            aip = a[i, p]
+            for j in range(n):
+                out[i, j] += aip * b[p, j]
+    return out
+
+
+_SMALL_PRODUCT = 8192
+
+
 def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | None:
-    # np.dot (BLAS) for matrices and vectors; batched products are not compiled natively
-    return f"np.dot({args[0]}, {args[1]})" if all(1 <= len(s) <= 2 for s in shapes) else None
+    # BLAS (np.dot) for matrices and vectors, loops for small matrices; batched products
+    # are not compiled natively
+    if not all(1 <= len(s) <= 2 for s in shapes):
+        return None
+    if len(shapes[0]) == len(shapes[1]) == 2:
+        (m, k), n = shapes[0], shapes[1][1]
+        if m * k * n <= _SMALL_PRODUCT:
+            return f"matmul_loops({args[0]}, {args[1]})"
+    return f"np.dot({args[0]}, {args[1]})"
 
 
 MATMUL = register(
@@ -71,7 +95,9 @@ MATMUL = register(
         ),
         # the product cannot be written over one of its own operands
         numpy=Ufunc("np.matmul", operator="@", in_place=False),
-        native=Native(expr=_dot_native, fresh=True, floats=True),
+        native=Native(
+            expr=_dot_native, helpers={"matmul_loops": matmul_loops}, fresh=True, floats=True
+        ),
         infix=Infix(" @ ", 40),
         hint="matmul needs a.shape[-1] == b.shape[-2] (1-D operands count as a row or a "
         "column); transpose an operand (x.T) or reshape it",

@@ -73,16 +73,18 @@ def test_compile_option_is_checked():
 def test_sklearn_backend_numba_equals_tape():
     sk = pytest.importorskip("chainrule.sklearn")
     X, y = _data(60, 5, 3, seed=2)
-    for make in (
-        lambda b: sk.MLPClassifier((8,), max_iter=3, random_state=0, backend=b, alpha=1e-3),
-        lambda b: sk.MLPRegressor((8,), solver="sgd", max_iter=3, random_state=0, backend=b),
+    binary = (y > 0).astype(np.int64)  # one logistic output unit, 1-D targets
+    for make, target in (
+        (lambda b: sk.MLPClassifier((8,), max_iter=3, random_state=0, backend=b, alpha=1e-3), y),
+        (lambda b: sk.MLPClassifier((8,), max_iter=3, random_state=0, backend=b), binary),
+        (lambda b: sk.MLPRegressor((8,), solver="sgd", max_iter=3, random_state=0, backend=b), y),
     ):
         fitted = []
         for backend in ("tape", "numba"):
             est = make(backend)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ConvergenceWarning after 3 epochs
-                est.fit(X, y)
+                est.fit(X, target)
             fitted.append(est)
         a, b = fitted
         for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):

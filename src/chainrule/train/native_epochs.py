@@ -24,7 +24,7 @@ from chainrule.core import no_grad
 from chainrule.nn.regularization import l2_penalty
 from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.native import NotNative, generate_native, load
+from chainrule.symbolic.native import NotNative, generate_native, load, require_numba
 
 from .objective import Objective
 
@@ -36,7 +36,7 @@ def compiled_targets(objective: Objective, T: np.ndarray, dtype: Any) -> np.ndar
     one-hot rows (the loss builds the same rows from labels), everything else unchanged."""
     if objective.output == "softmax" and T.ndim == 1:
         return np.eye(objective.n_outputs, dtype=dtype)[T]
-    return np.ascontiguousarray(T, dtype=dtype)
+    return np.ascontiguousarray(T.reshape(len(T), -1), dtype=dtype)
 
 
 @contextmanager
@@ -118,6 +118,26 @@ class CompiledEpochs:
         self.consts = [c for cs in consts for c in cs]
         sources.append(self._epoch_source([len(c) for c in consts]))
         self.epoch_fn = load("\n\n".join(sources), kernels).epoch
+        self._compile()
+
+    def _compile(self) -> None:
+        """Compile (or load from the disk cache) now, so that a failure falls back."""
+        numba = require_numba()
+        d, n_in = self.dtype, self.params[0].shape[1]
+        examples: list[Any] = [
+            np.zeros((1, n_in), d),
+            np.zeros((1, self.n_out), d),
+            np.zeros(1, np.int64),
+            np.zeros((1, self.n_hyper)),
+            *[p.data for p in self.params],
+            *[np.zeros_like(p.data) for p in self.params for _ in range(self.n_bufs)],
+            *self.consts,
+        ]
+        try:
+            self.epoch_fn.compile(tuple(numba.typeof(a) for a in examples))
+        except Exception as e:  # Numba rejected the generated code
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise NotNative("training step", f"Numba could not compile it ({first[:200]})") from e
 
     def _trace(self, rows: int, lam: float, scale: float) -> Graph:
         n_p, n_b, n_h = len(self.params), self.n_bufs, self.n_hyper

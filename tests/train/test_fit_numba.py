@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.symbolic import NativeFallbackWarning
 from chainrule.train import FitConfig, TrainingDiverged
 
 pytest.importorskip("numba", reason="compiled epochs need Numba (pip install chainrule[fast])")
@@ -61,6 +62,31 @@ def test_compiled_fit_float32_and_divergence():
             cr.train.fit(m, (X, y), progress=False, compile=compile_, **{**opts, "lr": 1e30})
         errors.append((info.value.epoch, info.value.step))
     assert errors[0] == errors[1]
+
+
+def test_an_optimiser_without_update_rule_trains_uncompiled_with_a_warning():
+    class Plain(cr.optim.Optimizer):  # an optimiser of the user's: step() only
+        def step(self):
+            with cr.no_grad():
+                for p in self.params:
+                    if p.grad is not None:
+                        p -= self.lr * p.grad.data
+
+    X, y = _data(30, 3, 2, seed=4)
+    models = []
+    for compile_ in (None, "numba"):
+        m = cr.nn.MLP([3, 4, 2], rng=0, dtype=np.float64)
+        opt = Plain(m.parameters(), lr=0.1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cr.train.fit(m, (X, y), optimizer=opt, epochs=2, progress=False, compile=compile_)
+        fallbacks = [w for w in caught if issubclass(w.category, NativeFallbackWarning)]
+        assert len(fallbacks) == (compile_ is not None)
+        if fallbacks:
+            assert "Plain" in str(fallbacks[0].message)
+        models.append(m)
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        np.testing.assert_array_equal(b.data, a.data)
 
 
 def test_compile_option_is_checked():

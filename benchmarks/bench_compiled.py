@@ -23,7 +23,8 @@ NumPy step.
 The "numba" section times the same natural-loss step (and E1's inference) compiled by
 the NumPy backend and by the native backend (``cr.jit(..., backend="numba")``, one Numba
 function per signature; its compile time, or the load from Numba's disk cache, is
-printed apart), against hand NumPy and JAX jit.
+printed apart), against hand NumPy and JAX jit; a last row compiles the whole step with
+the SGD update inside (``cr_step_fn``, the update JAX's step has inside too).
 
 Usage::
 
@@ -299,6 +300,21 @@ def numba_systems(w: dict, use_jax: bool) -> tuple[dict, dict, dict]:
 
         first[label] = float(np.asarray(run_jit().numpy()).ravel()[0])
         run[label] = run_jit
+    if not infer:  # the whole step compiled natively, SGD update inside (as JAX's step)
+        label = "chainrule jit, numba backend, update inside"
+        fused = cr.jit(cr_step_fn(w), backend="numba")
+        sf = {"p": [p.copy() for p in params]}
+        t0 = time.perf_counter()
+        fused(*sf["p"], X, y)
+        compile_s[label] = time.perf_counter() - t0
+
+        def run_fused():
+            outs = fused(*sf["p"], X, y)
+            sf["p"] = [o.data for o in outs[1:]]
+            return outs[0]
+
+        first[label] = float(run_fused().numpy())
+        run[label] = run_fused
     if use_jax:
         _add_jax(w, params, X, y, run, first, compile_s)
     return run, first, compile_s

@@ -20,10 +20,16 @@ and ``-(y*log(p + 1e-12) + (1-y)*log(1 - p + 1e-12)).mean()`` of a logistic outp
 SGD update ``p -= lr * g`` done by the caller outside ``jit``, against the same hand
 NumPy step.
 
+The "numba" section times the same natural-loss step (and E1's inference) compiled by
+the NumPy backend and by the native backend (``cr.jit(..., backend="numba")``, one Numba
+function per signature; its compile time, or the load from Numba's disk cache, is
+printed apart), against hand NumPy and JAX jit; a last row compiles the whole step with
+the SGD update inside (``cr_step_fn``, the update JAX's step has inside too).
+
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_compiled.py [--workload C A D E1] [--rounds 7]
-        [--section fused natural] [--no-torch] [--no-jax] [--profile] [--source]
+        [--section fused natural numba] [--no-torch] [--no-jax] [--profile] [--source]
 """
 
 from __future__ import annotations
@@ -253,6 +259,67 @@ def natural_systems(w: dict) -> tuple[dict, dict, dict]:
     return run, first, compile_s
 
 
+def numba_systems(w: dict, use_jax: bool) -> tuple[dict, dict, dict]:
+    """Hand NumPy, the NumPy backend and the native backend (and JAX): the natural-loss step
+    with the caller's SGD update, or E1's inference."""
+    params, X, y = problem(w)
+    infer = w["out"] == "infer"
+    run, first, compile_s = {}, {}, {}
+    np_fn = np_step_fn(w)
+    st = {"p": [p.copy() for p in params]}
+
+    def run_np():
+        if infer:
+            return np_fn(st["p"], X)
+        loss, st["p"] = np_fn(st["p"], X, y)
+        return loss
+
+    first["hand NumPy"] = float(np.asarray(run_np()).ravel()[0])
+    run["hand NumPy"] = run_np
+    n = len(params)
+    data = (X,) if infer else (X, y)
+    for backend in ("numpy", "numba"):
+        label = f"chainrule jit, {backend} backend"
+        if infer:
+            step = cr.jit(cr_step_fn(w), backend=backend)
+        else:
+            vg = cr.value_and_grad(cr_natural_loss(w), argnums=tuple(range(n)))
+            step = cr.jit(vg, backend=backend)
+        ps = [p.copy() for p in params]
+        t0 = time.perf_counter()
+        step(*ps, *data)
+        compile_s[label] = time.perf_counter() - t0
+
+        def run_jit(step=step, ps=ps):
+            if infer:
+                return step(*ps, X)
+            loss, gs = step(*ps, X, y)
+            for p, g in zip(ps, gs, strict=False):
+                p -= LR * g.data  # the caller's update, in place
+            return loss
+
+        first[label] = float(np.asarray(run_jit().numpy()).ravel()[0])
+        run[label] = run_jit
+    if not infer:  # the whole step compiled natively, SGD update inside (as JAX's step)
+        label = "chainrule jit, numba backend, update inside"
+        fused = cr.jit(cr_step_fn(w), backend="numba")
+        sf = {"p": [p.copy() for p in params]}
+        t0 = time.perf_counter()
+        fused(*sf["p"], X, y)
+        compile_s[label] = time.perf_counter() - t0
+
+        def run_fused():
+            outs = fused(*sf["p"], X, y)
+            sf["p"] = [o.data for o in outs[1:]]
+            return outs[0]
+
+        first[label] = float(run_fused().numpy())
+        run[label] = run_fused
+    if use_jax:
+        _add_jax(w, params, X, y, run, first, compile_s)
+    return run, first, compile_s
+
+
 def _report(name: str, w: dict, section: str, run: dict, first: dict, compile_s: dict, args):
     ref = first["hand NumPy"]
     tol = 1e-3 if w["dtype"] == np.float32 else 1e-9
@@ -366,9 +433,10 @@ def main() -> None:
         "--section",
         nargs="*",
         default=["fused", "natural"],
-        choices=["fused", "natural"],
+        choices=["fused", "natural", "numba"],
         help="fused: the losses as chainrule writes them, with every system; natural: "
-        "the losses as users write them, compiled, with the caller's update",
+        "the losses as users write them, compiled, with the caller's update; numba: the "
+        "natural losses (and E1) on the NumPy and the native backend, with JAX",
     )
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-jax", action="store_true")
@@ -392,6 +460,9 @@ def main() -> None:
             _report(name, w, "natural losses", run, first, compile_s, args)
             if args.profile:
                 _profile(run["chainrule jit, natural loss"])
+        if "numba" in args.section:
+            run, first, compile_s = numba_systems(w, not args.no_jax)
+            _report(name, w, "numba backend", run, first, compile_s, args)
 
 
 def _profile(fn) -> None:

@@ -3,6 +3,7 @@
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_vs_sklearn.py [--fashion-epochs 10] [--no-fashion]
+        [--tasks digits breast_cancer] [--systems NAME ...]
 
 Every system gets the same standardised split (``chainrule.data.load(name, seed=0)``),
 architecture, optimiser (Adam), learning rate, batch size, number of epochs and no
@@ -10,6 +11,11 @@ L2 penalty. Systems: ``chainrule.train.fit`` (tape), ``chainrule.sklearn.MLPClas
 and ``sklearn.neural_network.MLPClassifier``. On Fashion-MNIST the table also gives
 epochs per second and the training time until the test accuracy first reaches 0.87
 (test accuracy is measured after every epoch, outside the timed part).
+
+The native backend (``compile="numba"`` / ``backend="numba"``, with Numba installed) is
+warmed up first with one epoch on the same shapes (the compile time, or the load from
+Numba's disk cache, is printed apart); its timed runs include tracing the step and
+loading the cached machine code ("setup").
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ class _Timer:
         self.curve: list[tuple[int, float, float]] = []  # (epoch, train seconds so far, test acc)
 
 
-def run_chainrule_fit(ds, hidden, batch, epochs, lr, target=None):
+def run_chainrule_fit(ds, hidden, batch, epochs, lr, target=None, compile=None):
     from chainrule import nn
     from chainrule.train import Callback, evaluate, fit
 
@@ -57,7 +63,13 @@ def run_chainrule_fit(ds, hidden, batch, epochs, lr, target=None):
                 timer.curve.append((run.epoch, timer.train_s, acc))
 
     model = nn.MLP([ds.n_features, *hidden, ds.n_classes], rng=0)
-    fit(model, ds, lr=lr, epochs=epochs, batch_size=batch, progress=False, callbacks=[Clock()])
+    t0 = time.perf_counter()
+    fit(
+        model, ds, lr=lr, epochs=epochs, batch_size=batch, progress=False, callbacks=[Clock()],
+        compile=compile,
+    )  # fmt: skip
+    if compile is not None:  # the setup (trace, load or compile) happens outside the epochs
+        timer.train_s = time.perf_counter() - t0
     return evaluate(model, ds.X_test, ds.y_test)["accuracy"], timer
 
 
@@ -76,13 +88,15 @@ def _run_estimator(clf, ds, epochs, target):
     return clf.score(ds.X_test.astype(np.float32), ds.y_test), timer
 
 
-def run_estimator(kind, ds, hidden, batch, epochs, lr, target=None):
+def run_estimator(kind, ds, hidden, batch, epochs, lr, target=None, backend="tape"):
     if kind == "sklearn":
         from sklearn.neural_network import MLPClassifier
     else:
         from chainrule.sklearn import MLPClassifier
+    extra = {} if kind == "sklearn" else {"backend": backend}
     clf = MLPClassifier(
         hidden,
+        **extra,
         solver="adam",
         alpha=0.0,
         batch_size=batch,
@@ -97,6 +111,12 @@ SYSTEMS = {
     "chainrule.train.fit": run_chainrule_fit,
     "chainrule.sklearn": lambda *a, **k: run_estimator("chainrule", *a, **k),
     "sklearn MLPClassifier": lambda *a, **k: run_estimator("sklearn", *a, **k),
+    "chainrule.train.fit compile=numba": lambda *a, **k: run_chainrule_fit(
+        *a, **k, compile="numba"
+    ),
+    "chainrule.sklearn backend=numba": lambda *a, **k: run_estimator(
+        "chainrule", *a, **k, backend="numba"
+    ),
 }
 
 
@@ -116,6 +136,8 @@ def main() -> None:
     parser.add_argument("--fashion-epochs", type=int, default=10)
     parser.add_argument("--no-fashion", action="store_true")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--tasks", nargs="*", default=None, help="subset of the tasks")
+    parser.add_argument("--systems", nargs="*", default=None, help="subset of the systems")
     args = parser.parse_args()
     from chainrule import data
 
@@ -126,9 +148,17 @@ def main() -> None:
     if not args.no_fashion:
         tasks["fashion-mnist"] = ((256, 128), 128, args.fashion_epochs, 1e-3)
     for task, (hidden, batch, epochs, lr) in tasks.items():
+        if args.tasks and task not in args.tasks:
+            continue
         ds = data.load(task, seed=0, data_dir=args.data_dir if task == "fashion-mnist" else None)
         target = 0.87 if task == "fashion-mnist" else None
         for system, runner in SYSTEMS.items():
+            if args.systems and system not in args.systems:
+                continue
+            if "numba" in system:  # compile (or load) once, outside the timed run
+                t0 = time.perf_counter()
+                runner(ds, hidden, batch, 1, lr)
+                print(f"  ({system}: warm-up epoch incl. compile {time.perf_counter() - t0:.1f} s)")
             acc, timer = runner(ds, hidden, batch, epochs, lr, target=target)
             print(
                 _row(

@@ -8,7 +8,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.symbolic import compile_graph, simplify, trace
-from chainrule.symbolic.codegen import _schedule
+from chainrule.symbolic.codegen import schedule as _schedule
 from chainrule.symbolic.rewrite import fusions
 
 # (function of x (5, 4) and b (4,); fusion expected to fire; text the source must hold)

@@ -56,6 +56,10 @@ class Primitive:
         How generated code spells it (:mod:`chainrule.core.spelling`); the first
         that applies is used, and without one generated code calls ``impl``.
         Every spelling computes exactly what ``impl`` computes.
+    native : Native, optional
+        How the native (Numba) backend writes it
+        (:class:`~chainrule.core.spelling.Native`); without one, a graph holding
+        the primitive runs on the NumPy backend.
     infix, latex : Infix or str or callable, optional
         How :func:`~chainrule.symbolic.infix` and :func:`~chainrule.symbolic.latex`
         print it: an :class:`~chainrule.core.spelling.Infix` operator, a string
@@ -90,6 +94,7 @@ class Primitive:
         "example",
         "differentiable",
         "numpy",
+        "native",
         "infix",
         "latex",
         "sympy",
@@ -110,6 +115,7 @@ class Primitive:
         example: Callable[[np.random.Generator], tuple[tuple[Any, ...], dict[str, Any]]],
         differentiable: bool = True,
         numpy: Any = None,
+        native: Any = None,
         infix: Any = None,
         latex: Any = None,
         sympy: Callable[..., Any] | None = None,
@@ -127,6 +133,7 @@ class Primitive:
         self.differentiable = differentiable
         spellings = numpy if isinstance(numpy, (tuple, list)) else (numpy,)
         self.numpy: tuple[Any, ...] = tuple(s for s in spellings if s is not None)
+        self.native = native
         self.infix = infix
         self.latex = latex
         self.sympy = sympy

@@ -8,6 +8,9 @@ about an operation lives in one place:
   :class:`Ufunc` (a call that can write into a dead buffer with ``out=``) or an
   :class:`Expr` (an expression template), or a tuple of them tried in order.
   Without one, generated code calls the primitive's ``impl``.
+- ``native=``: how a native backend that compiles whole graphs into loops
+  (:mod:`chainrule.symbolic.native`, Numba) writes it, as a :class:`Native`.
+  Without one, a graph holding the primitive runs on the NumPy backend.
 - ``infix=``: how :func:`chainrule.symbolic.infix` prints it, as an
   :class:`Infix` operator or a callable; ``latex=`` the same for LaTeX (a
   string is a function head such as ``r"\\log"``).
@@ -26,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Expr", "Infix", "Ufunc", "is_name"]
+__all__ = ["Expr", "Infix", "Native", "Ufunc", "is_name"]
 
 
 class Ufunc:
@@ -104,6 +107,76 @@ class Expr:
 
     def __repr__(self) -> str:
         return f"Expr({self.template!r})"
+
+
+class Native:
+    """How a native backend writes a primitive inside one compiled function (Numba's subset).
+
+    Exactly one form is given. Values of shape ``()`` are scalars in native code,
+    every other value an array; a result is cast to the equation's dtype by the
+    backend.
+
+    Parameters
+    ----------
+    scalar : str, optional
+        Elementwise primitives: a :meth:`str.format` template over scalar operands
+        (``"math.exp({0})"``), written inside the loop over the broadcast shape
+        (operands broadcast as in NumPy). Operands are names or literals, so a
+        template may repeat them.
+    expr : str or callable, optional
+        An array expression over the operand names (``"np.dot({0}, {1})"``), or
+        ``expr(args, shapes, dtypes, **params) -> str | None`` (``None``: not
+        compilable for these operands). ``"{0}"`` makes the result its operand.
+    reduce : str, optional
+        Reductions: a template combining the accumulator ``{0}`` with an element
+        ``{1}``, started from ``init`` (source), over the axes that
+        ``axes(shape, **params)`` returns for the operand's shape (``None``: all),
+        the reduced axes dropped or kept as the result's shape says.
+    init : str
+        The reduction's starting value (``"0"``, ``"-math.inf"``).
+    axes : callable, optional
+        See ``reduce``.
+    kernel : callable, optional
+        A plain Python function of the operand arrays written in Numba's subset
+        (loops, ``np.dot``), compiled by the backend and called with the operands;
+        it must be importable by its module and name.
+    helpers : dict, optional
+        Functions in Numba's subset that ``expr`` may call by these names (compiled
+        by the backend, like ``kernel``).
+    fresh : bool
+        The expression makes a new array nothing else sees (not a view).
+    floats : bool
+        Applies only when every operand is a float32/float64 array of one dtype.
+    """
+
+    __slots__ = ("scalar", "expr", "reduce", "init", "axes", "kernel", "helpers", "fresh", "floats")
+
+    def __init__(
+        self,
+        *,
+        scalar: str | None = None,
+        expr: str | Callable[..., str | None] | None = None,
+        reduce: str | None = None,
+        init: str = "0",
+        axes: Callable[..., Any] | None = None,
+        kernel: Callable[..., Any] | None = None,
+        helpers: dict[str, Callable[..., Any]] | None = None,
+        fresh: bool = False,
+        floats: bool = False,
+    ) -> None:
+        self.scalar = scalar
+        self.expr = expr
+        self.reduce = reduce
+        self.init = init
+        self.axes = axes
+        self.kernel = kernel
+        self.helpers = helpers or {}
+        self.fresh = fresh
+        self.floats = floats
+
+    def __repr__(self) -> str:
+        form = self.scalar or self.expr or self.reduce or getattr(self.kernel, "__name__", "")
+        return f"Native({form!r})"
 
 
 class Infix:

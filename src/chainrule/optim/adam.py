@@ -57,35 +57,42 @@ class Adam(Optimizer):
     def betas(self) -> tuple[float, float]:
         return (self.beta1, self.beta2)
 
+    def hyper(self, t: int) -> tuple[float, float]:
+        """The scalars of step ``t`` (1-based): ``lr / (1 - b1^t)`` and ``1 / sqrt(1 - b2^t)``."""
+        return float(self.lr) / (1 - self.beta1**t), 1.0 / math.sqrt(1 - self.beta2**t)
+
+    def update(
+        self, xp: Any, p: Any, g: Any, m: Any, v: Any, step_size: Any, inv_sqrt_bc2: Any
+    ) -> tuple[Any, Any, Any]:
+        """One Adam update: ``(p, m, v)`` after a step with gradient ``g``.
+
+        The one formula of the optimiser: :meth:`step` applies it to NumPy arrays
+        (``xp = numpy``) and compiled training (``train.fit(..., compile="numba")``)
+        traces it with chainrule operations (``xp = chainrule``). ``step_size`` and
+        ``inv_sqrt_bc2`` come from :meth:`hyper`; a buffer never written is zeros.
+        """
+        b1, b2 = self.beta1, self.beta2
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        m = m * b1 + g * (1 - b1)
+        v = v * b2 + (g * g) * (1 - b2)
+        denom = xp.sqrt(v) * inv_sqrt_bc2 + self.eps
+        return p - (m / denom) * step_size, m, v
+
     def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
+        """Update every parameter that has a gradient, in place (see :meth:`update`)."""
         self.step_count += 1
-        t, b1, b2, eps, wd = self.step_count, self.beta1, self.beta2, self.eps, self.weight_decay
-        step_size = float(self.lr) / (1 - b1**t)
-        inv_sqrt_bc2 = 1.0 / math.sqrt(1 - b2**t)
+        scalars = self.hyper(self.step_count)
         ms, vs = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
         with no_grad():
             for i, p in enumerate(self.params):
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                if wd:
-                    g = g + wd * p.data
                 m, v = ms[i], vs[i]
                 if m is None or v is None:
                     m = ms[i] = np.zeros_like(p.data)
                     v = vs[i] = np.zeros_like(p.data)
-                tmp = self._tmp(i, p)
-                m *= b1
-                np.multiply(g, 1 - b1, out=tmp)
-                m += tmp
-                v *= b2
-                np.multiply(g, g, out=tmp)
-                tmp *= 1 - b2
-                v += tmp
-                np.sqrt(v, out=tmp)
-                tmp *= inv_sqrt_bc2
-                tmp += eps
-                np.divide(m, tmp, out=tmp)
-                tmp *= step_size
-                p -= tmp
+                new_p, new_m, new_v = self.update(np, p.data, p.grad.data, m, v, *scalars)
+                np.copyto(m, new_m)
+                np.copyto(v, new_v)
+                p.copy_(new_p)

@@ -63,26 +63,39 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.weight_decay = float(weight_decay)
 
+    def hyper(self, t: int) -> tuple[float]:
+        """The scalars of step ``t``: the learning rate."""
+        return (float(self.lr),)
+
+    def update(self, xp: Any, p: Any, g: Any, buf: Any, lr: Any) -> tuple[Any, Any]:
+        """One SGD update: ``(p, buf)`` after a step with gradient ``g``.
+
+        The one formula of the optimiser: :meth:`step` applies it to NumPy arrays
+        and compiled training traces it with chainrule operations (``xp`` is the
+        array namespace; unused here). A momentum buffer never written is zeros,
+        so the first step's ``momentum * 0 + g`` is ``g`` itself.
+        """
+        mu = self.momentum
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if mu:
+            buf = buf * mu + g
+            g = g + buf * mu if self.nesterov else buf
+        return p - g * lr, buf
+
     def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
-        lr, mu, wd = float(self.lr), self.momentum, self.weight_decay
+        """Update every parameter that has a gradient, in place (see :meth:`update`)."""
+        scalars = self.hyper(self.step_count + 1)
         bufs = self.buffers["momentum_buffer"]
         with no_grad():
             for i, p in enumerate(self.params):
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                if wd:
-                    g = g + wd * p.data
-                if mu:
-                    buf = bufs[i]
-                    if buf is None:
-                        buf = bufs[i] = np.array(g, dtype=p.dtype, copy=True)
-                    else:
-                        buf *= mu
-                        buf += g
-                    g = g + mu * buf if self.nesterov else buf
-                tmp = self._tmp(i, p)
-                np.multiply(g, lr, out=tmp)
-                p -= tmp
+                buf = bufs[i]
+                if buf is None and self.momentum:
+                    buf = bufs[i] = np.zeros_like(p.data)
+                new_p, new_buf = self.update(np, p.data, p.grad.data, buf, *scalars)
+                if buf is not None:
+                    np.copyto(buf, new_buf)
+                p.copy_(new_p)
         self.step_count += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -19,7 +19,9 @@ from sklearn.utils.validation import (
 from chainrule import nn
 from chainrule.core import no_grad, tensor
 from chainrule.nn.activations import ACTIVATION_NAMES
+from chainrule.symbolic.native import NotNative, require_numba, warn_fallback
 from chainrule.train.config import FitConfig
+from chainrule.train.native_epochs import CompiledEpochs, compiled_targets
 from chainrule.train.objective import Objective
 from chainrule.train.steps import config_optimizer, train_step
 
@@ -101,7 +103,10 @@ class BaseMLP(BaseEstimator):
                 self.solver in ("sgd", "adam"),
                 "solver must be 'sgd' or 'adam' (lbfgs is not offered)",
             ),
-            (self.backend in ("tape", "textbook"), "backend must be 'tape' or 'textbook'"),
+            (
+                self.backend in ("tape", "textbook", "numba"),
+                "backend must be 'tape', 'textbook' or 'numba'",
+            ),
             (self.alpha >= 0, "alpha must be >= 0"),
             (self.learning_rate_init > 0, "learning_rate_init must be > 0"),
             (
@@ -175,7 +180,8 @@ class BaseMLP(BaseEstimator):
             nesterov=bool(sgd and self.nesterovs_momentum and self.momentum > 0),
             betas=(self.beta_1, self.beta_2),
             eps=self.epsilon,
-            backend=self.backend,
+            backend="tape" if self.backend == "numba" else self.backend,
+            compile="numba" if self.backend == "numba" else None,
             batch_size=FitConfig.batch_size if n is None else self._batch_size(n),
             shuffle=bool(self.shuffle),
             epochs=self.max_iter,
@@ -218,6 +224,7 @@ class BaseMLP(BaseEstimator):
     def __getstate__(self) -> dict:
         # store the network as plain arrays, so pickles do not depend on Tensor internals
         state = self.__dict__.copy()
+        state.pop("_compiled", None)  # native code is rebuilt (or loaded from disk) on demand
         model = state.pop("model_", None)
         opt = state.pop("_optimizer", None)
         if model is not None:
@@ -251,11 +258,49 @@ class BaseMLP(BaseEstimator):
             )
         return int(np.clip(int(self.batch_size), 1, n))
 
+    def _compiled_epochs(self, X: np.ndarray, bs: int, scale: float) -> CompiledEpochs | None:
+        """The native epoch function of ``backend="numba"`` for this data size (None: the
+        model falls back to the uncompiled loop, with a warning)."""
+        key = (len(X), bs, scale, self.alpha, id(self._optimizer))
+        cached = self.__dict__.get("_compiled")
+        if cached is not None and cached[0] == key:
+            return cast(CompiledEpochs | None, cached[1])
+        require_numba()
+        try:
+            compiled: CompiledEpochs | None = CompiledEpochs(
+                self.model_,
+                self._objective,
+                self._optimizer,
+                n_rows=len(X),
+                batch_size=bs,
+                lam=lambda rows: self.alpha / (scale * rows),
+                scale=scale,
+            )
+        except NotNative as e:
+            warn_fallback(e.prim, e.reason)
+            compiled = None
+        self._compiled = (key, compiled)
+        return compiled
+
     def _epoch(self, X: np.ndarray, T: np.ndarray, order: np.ndarray) -> float:
         n = len(X)
         bs = self._batch_size(n)
         scale = self._loss_scale()
         total = 0.0
+        compiled = self._compiled_epochs(X, bs, scale) if self.backend == "numba" else None
+        if compiled is not None:
+            dtype = self.model_.layers[0].W.dtype
+            Xc = np.ascontiguousarray(X, dtype=dtype)  # noqa: N806
+            losses, _, done = compiled.run(Xc, compiled_targets(self._objective, T, dtype), order)
+            for k, loss in enumerate(losses):
+                if not np.isfinite(loss):
+                    raise ValueError(
+                        f"{type(self).__name__}: the loss became {loss} at iteration "
+                        f"{self.n_iter_ + 1}; lower learning_rate_init or standardise X"
+                    )
+                total += float(loss) * min(bs, n - k * bs)
+            self.t_ += n
+            return total / n
         for start in range(0, n, bs):
             idx = order[start : start + bs]
             # scikit-learn's objective, scale * chainrule's loss + alpha / (2 n_batch) ||W||^2,

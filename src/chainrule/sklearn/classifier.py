@@ -69,8 +69,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Adam's parameters.
     n_iter_no_change : int
         Epochs without ``tol`` improvement before stopping.
-    backend : {"tape", "textbook"}
-        Gradients by reverse-mode autodiff or by the chapter's delta recursion.
+    backend : {"tape", "textbook", "numba"}
+        Gradients by reverse-mode autodiff or by the chapter's delta recursion;
+        ``"numba"`` runs whole epochs of autodiff and update in one native
+        function (``pip install "chainrule[fast]"``; see ``train.fit(compile=)``).
 
     Attributes
     ----------

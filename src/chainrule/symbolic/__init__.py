@@ -36,6 +36,7 @@ from chainrule.symbolic.diff import (
 from chainrule.symbolic.display import GraphView, graph_of
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var
 from chainrule.symbolic.jit import Jitted, jit
+from chainrule.symbolic.native import NativeFallbackWarning, NativeGraph, compile_native
 from chainrule.symbolic.printing import infix, latex, render, to_dot
 from chainrule.symbolic.rewrite import Rule, cse, dce, fold, simplify
 from chainrule.symbolic.sympy_bridge import to_sympy
@@ -46,11 +47,14 @@ __all__ = [
     "Graph",
     "GraphView",
     "Jitted",
+    "NativeFallbackWarning",
+    "NativeGraph",
     "Rule",
     "SymTensor",
     "TracerValueError",
     "Var",
     "compile_graph",
+    "compile_native",
     "const_var",
     "cse",
     "dce",

@@ -69,7 +69,7 @@ def generate(
     for v in graph.inputs:
         em.names[id(v)] = ident(v.name or "x", em.taken)
         params.append(em.names[id(v)])
-    order = _schedule(graph)
+    order = schedule(graph)
     fused, absorbed = fusions.plan(order, graph.outputs)
     order = [v for v in order if id(v) not in absorbed]
     alias_root, dies_at = _liveness(graph, order, fused)
@@ -148,7 +148,7 @@ def _row_major_view(v: Var, root: int) -> bool:
     return True
 
 
-def _schedule(graph: Graph) -> list[Any]:
+def schedule(graph: Graph) -> list[Any]:
     """Evaluation order: depth first from the last output back to the first.
 
     Outputs of a training step come as (loss, first layer's parameters, ...,

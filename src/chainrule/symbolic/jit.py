@@ -11,6 +11,7 @@ import numpy as np
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
+from chainrule.symbolic.native import NativeGraph, compile_native, require_numba
 from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 
@@ -75,15 +76,27 @@ class Jitted:
     ----------
     cache : dict
         Signature -> (compiled graph, output structure, fast output rebuild or None).
+    backend : str
+        ``"numpy"`` (generated NumPy code) or ``"numba"`` (one native function).
     """
 
     def __init__(
-        self, f: Callable[..., Any], *, simplify: bool = True, reuse_min_size: int | None = 2048
+        self,
+        f: Callable[..., Any],
+        *,
+        simplify: bool = True,
+        reuse_min_size: int | None = 2048,
+        backend: str = "numpy",
     ) -> None:
+        if backend not in ("numpy", "numba"):
+            raise ValueError(f"jit: backend must be 'numpy' or 'numba', got {backend!r}")
+        if backend == "numba":
+            require_numba()
         self.f = f
         self.simplify = simplify
         self.reuse_min_size = reuse_min_size
-        self.cache: dict[Any, tuple[CompiledGraph, Any, Any]] = {}
+        self.backend = backend
+        self.cache: dict[Any, tuple[CompiledGraph | NativeGraph, Any, Any]] = {}
         self._last: tuple[Any, Any] = (None, None)  # the previous call's signature, entry
         functools.update_wrapper(self, f)
 
@@ -107,11 +120,12 @@ class Jitted:
             return rebuild(outs)
         return unflatten(spec, [_out_tensor(o) for o in outs])
 
-    def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph, Any, Any]:
+    def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         graph, spec = trace_with_tree(self.f, arrays)
         if self.simplify:
             graph = simplify(graph)
-        fn = compile_graph(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
+        compile_fn = compile_native if self.backend == "numba" else compile_graph
+        fn = compile_fn(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
         return fn, spec, _flat_builder(spec, len(graph.outputs))
 
     def graph(self, *args: Any) -> Graph:
@@ -135,9 +149,13 @@ def _name(f: Any) -> str:
 
 
 def jit(
-    f: Callable[..., Any] | None = None, *, simplify: bool = True, reuse_min_size: int | None = 2048
+    f: Callable[..., Any] | None = None,
+    *,
+    simplify: bool = True,
+    reuse_min_size: int | None = 2048,
+    backend: str = "numpy",
 ) -> Any:
-    """Compile ``f`` on its first call for each input signature; later calls run NumPy code.
+    """Compile ``f`` on its first call for each input signature; later calls run compiled code.
 
     ``f`` is a function of tensors written with chainrule operations (it may use
     ``chainrule.grad`` and friends inside). Its Python control flow runs once
@@ -148,6 +166,12 @@ def jit(
     per trace: the compiled code holds copies of their values at the first call
     with each signature, and later changes to them are not seen. Pass such
     values as arguments, or create the jitted function again, to use new ones.
+
+    ``backend="numba"`` compiles each signature's graph into one native function
+    (:mod:`chainrule.symbolic.native`; needs ``pip install "chainrule[fast]"``):
+    elementwise chains fused into loops, matrix products through BLAS. A graph
+    holding an operation without a native spelling runs on the NumPy backend,
+    with one :class:`~chainrule.symbolic.native.NativeFallbackWarning` naming it.
 
     Examples
     --------
@@ -161,5 +185,7 @@ def jit(
     array([0.9, 0.9])
     """
     if f is None:
-        return functools.partial(jit, simplify=simplify, reuse_min_size=reuse_min_size)
-    return Jitted(f, simplify=simplify, reuse_min_size=reuse_min_size)
+        return functools.partial(
+            jit, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend
+        )
+    return Jitted(f, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend)

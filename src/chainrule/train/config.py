@@ -22,6 +22,7 @@ __all__ = ["FitConfig"]
 
 OPTIMIZERS = ("adam", "sgd")
 BACKENDS = ("tape", "textbook")
+COMPILERS = ("numba",)
 PROGRESS = ("bar", "lines")
 
 
@@ -64,6 +65,14 @@ class FitConfig:
     backend : {"tape", "textbook"}
         Reverse-mode autodiff, or the chapter's delta recursion
         (:func:`chainrule.nn.textbook.backprop`).
+    compile : {None, "numba"}
+        ``"numba"``: run whole epochs (mini-batch loop, forward, backward, update)
+        in one native function (:mod:`chainrule.train.native_epochs`; needs
+        ``pip install "chainrule[fast]"``), with the results of the uncompiled
+        loop to rounding. Per-batch callbacks and the progress bar run after
+        each epoch; not with ``augment``, ``clip_norm``, the textbook backend
+        or several processes. A model the native backend cannot compile trains
+        uncompiled, with a warning.
     batch_size : int
         Rows per (global) mini-batch.
     shuffle : bool
@@ -115,6 +124,7 @@ class FitConfig:
     clip_norm: float | None = None
     loss: str | None = None
     backend: str = "tape"
+    compile: str | None = None
     batch_size: int = 64
     shuffle: bool = True
     augment: bool = False
@@ -165,6 +175,11 @@ class FitConfig:
         if self.loss is not None:
             choice("loss", LOSSES)
         choice("backend", BACKENDS)
+        if self.compile is not None:
+            choice("compile", COMPILERS)
+            need(self.backend == "tape", "compile", "None with backend 'textbook'")
+            need(not self.augment, "compile", "None with augment=True")
+            need(self.clip_norm is None, "compile", "None with clip_norm")
         for name in ("batch_size", "epochs", "patience"):
             v = getattr(self, name)
             need(_is_int(v) and v > 0, name, "a positive integer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ from chainrule.data.augment import augment_images
 from chainrule.data.batches import Batch, MiniBatches
 from chainrule.data.checks import require_finite
 from chainrule.optim.clip import clip_grad_norm_
+from chainrule.symbolic.native import NotNative, require_numba, warn_fallback
 
 from .callbacks import Callback, EarlyStopping, Run
 from .checkpoint import STATE_FILE, current_dir, load_arrays, load_checkpoint, save_checkpoint
 from .config import FitConfig
 from .errors import TrainingDiverged
 from .history import History
+from .native_epochs import CompiledEpochs, compiled_targets
 from .objective import Objective
 from .parallel import Collective
 from .progress import Progress
@@ -113,8 +116,30 @@ class Trainer:
         self.scheduler: Any = None
         self.run_info: dict = {}
         self.optimizer = optimizer if optimizer is not None else config_optimizer(model, config)
+        self.compiled = self._compile() if config.compile is not None else None
         if ctx is not None:  # a mismatch would meet in an all-reduce of different lengths
             ctx.check_same("models and training settings", self._fingerprint())
+
+    def _compile(self) -> CompiledEpochs | None:
+        """The native epoch function (``compile="numba"``), or None when the model falls back."""
+        require_numba()
+        if self.ctx is not None:
+            raise ValueError(
+                "fit: compile='numba' trains on one process; drop compile for a distributed run"
+            )
+        self.T_compiled = compiled_targets(self.objective, self.T, self.dtype)
+        try:
+            return CompiledEpochs(
+                self.model,
+                self.objective,
+                self.optimizer,
+                n_rows=len(self.X),
+                batch_size=self.batch_size,
+                lam=lambda rows: self.lam,
+            )
+        except NotNative as e:
+            warn_fallback(e.prim, e.reason)
+            return None
 
     def _fingerprint(self) -> dict[str, Any]:
         """What every rank of a data-parallel run must share: model, data shape and options."""
@@ -234,15 +259,33 @@ class Trainer:
             step=step,
         )
 
+    def _compiled_steps(self, parts: list[Batch]) -> Iterator[tuple[float, int]]:
+        """The summed loss and correct count of each batch of a compiled epoch (run at once)."""
+        assert self.compiled is not None
+        order = np.concatenate([p.indices for p in parts])
+        losses, logits, _ = self.compiled.run(self.X, self.T_compiled, order)
+        start = 0
+        for part, loss in zip(parts, losses, strict=False):
+            idx = part.indices
+            ok = 0
+            if self.objective.classification:
+                ok = self.objective.correct(logits[start : start + len(idx)], self.y[idx])
+            start += len(idx)
+            yield float(loss) * len(idx), ok
+
     def _epoch(self, run: Run, callbacks: list[Callback], prog: Progress) -> dict[str, float]:
         start = time.perf_counter()
         parts = list(self.batches.epoch(run.epoch))
         prog.epoch_begin(run.epoch)
         total, correct = 0.0, 0
         self.model.train()
+        compiled = self._compiled_steps(parts) if self.compiled is not None else None
         for step, part in enumerate(parts, start=1):
             n = part.global_size
-            loss_sum, ok = self._step(part, run.epoch, step)
+            if compiled is not None:
+                loss_sum, ok = next(compiled)
+            else:
+                loss_sum, ok = self._step(part, run.epoch, step)
             if not math.isfinite(loss_sum):
                 prog.close()
                 self._diverged(run.epoch, step, len(parts), "training loss", loss_sum / n)

@@ -14,7 +14,7 @@ from chainrule.core import ops as op
 from chainrule.core.ops.examples import normal, one_of, positive
 from chainrule.core.ops.shapes import sum_to
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Expr, Infix, Ufunc
+from chainrule.core.spelling import Expr, Infix, Native, Ufunc
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -33,6 +33,7 @@ ADD = register(
         broadcasting=True,
         commutative=True,
         numpy=Ufunc("np.add", operator="+"),
+        native=Native(scalar="({0} + {1})"),
         infix=Infix(" + ", 30, associative=True),
         sympy=lambda sp, x, y: x + y,
     )
@@ -48,6 +49,7 @@ SUB = register(
         elementwise=True,
         broadcasting=True,
         numpy=Ufunc("np.subtract", operator="-"),
+        native=Native(scalar="({0} - {1})"),
         infix=Infix(" - ", 30),
         sympy=lambda sp, x, y: x - y,
     )
@@ -67,6 +69,7 @@ MUL = register(
         broadcasting=True,
         commutative=True,
         numpy=Ufunc("np.multiply", operator="*"),
+        native=Native(scalar="({0} * {1})"),
         infix=Infix("*", 40, associative=True),
         latex=Infix(r" \cdot ", 40, associative=True),
         sympy=lambda sp, x, y: x * y,
@@ -86,6 +89,7 @@ DIV = register(
         elementwise=True,
         broadcasting=True,
         numpy=Ufunc("np.divide", operator="/"),
+        native=Native(scalar="({0} / {1})"),
         infix=Infix("/", 40),
         latex=lambda x, y: rf"\frac{{{x}}}{{{y}}}",
         sympy=lambda sp, x, y: x / y,
@@ -125,6 +129,7 @@ POW = register(
         elementwise=True,
         broadcasting=True,
         numpy=Ufunc("np.power", operator="**"),
+        native=Native(scalar="({0} ** {1})"),
         infix=Infix("**", 60, right=True),
         latex=lambda x, y: (f"{{{x.wrapped}}}^{{{y}}}", 60),
         sympy=lambda sp, x, y: x**y,
@@ -156,6 +161,7 @@ MAXIMUM = register(
         broadcasting=True,
         commutative=True,
         numpy=Ufunc("np.maximum"),
+        native=Native(scalar="({1} if {1} > {0} or {1} != {1} else {0})"),
         sympy=lambda sp, x, y: sp.Max(x, y),
     )
 )
@@ -186,6 +192,7 @@ WHERE = register(
         ),
         elementwise=True,
         numpy=Expr("np.where({0}, {1}, {2})", fresh=True),
+        native=Native(scalar="({1} if {0} else {2})"),
         sympy=lambda sp, c, x, y: sp.Piecewise((x, c), (y, True)),
     )
 )

@@ -8,11 +8,14 @@ import numpy as np
 
 from chainrule.core.ops.examples import normal
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Infix, Ufunc
+from chainrule.core.spelling import Infix, Native, Ufunc
 
 
 def _nondiff(name: str, ufunc: Any, n: int, op: str | None = None, **spellings: Any) -> Primitive:
-    """Register the NumPy ufunc ``np.<ufunc>`` as a piecewise-constant elementwise primitive."""
+    """Register the NumPy ufunc ``np.<ufunc>`` as a piecewise-constant elementwise primitive
+    (a comparison operator ``op`` is its native scalar form too)."""
+    if op is not None:
+        spellings["native"] = Native(scalar=f"({{0}} {op} {{1}})")
     return register(
         Primitive(
             name,
@@ -37,8 +40,14 @@ LESS = _nondiff("less", "less", 2, "<", sympy=lambda sp, x, y: sp.Lt(x, y))
 LESS_EQUAL = _nondiff("less_equal", "less_equal", 2, "<=", sympy=lambda sp, x, y: sp.Le(x, y))
 EQUAL = _nondiff("equal", "equal", 2, "==", sympy=lambda sp, x, y: sp.Eq(x, y))
 NOT_EQUAL = _nondiff("not_equal", "not_equal", 2, "!=", sympy=lambda sp, x, y: sp.Ne(x, y))
-SIGN = _nondiff("sign", "sign", 1, sympy=lambda sp, x: sp.sign(x))
-ISFINITE = _nondiff("isfinite", "isfinite", 1)
+SIGN = _nondiff(
+    "sign",
+    "sign",
+    1,
+    native=Native(scalar="(1 if {0} > 0 else (-1 if {0} < 0 else {0}))"),
+    sympy=lambda sp, x: sp.sign(x),
+)
+ISFINITE = _nondiff("isfinite", "isfinite", 1, native=Native(scalar="math.isfinite({0})"))
 
 
 def greater(x: Any, y: Any) -> Any:

@@ -10,7 +10,7 @@ import numpy as np
 from chainrule.core import ops as op
 from chainrule.core.ops.examples import away_from_zero, normal, positive
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Expr, Infix, Ufunc
+from chainrule.core.spelling import Expr, Infix, Native, Ufunc
 
 
 def _unary(name: str, impl: Any, deriv: Any, example: Any, **spellings: Any) -> Primitive:
@@ -37,6 +37,7 @@ NEG = register(
         example=normal((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.negative"),
+        native=Native(scalar="-{0}"),
         infix=Infix("-", 50, unary=True, operand=41),
         sympy=lambda sp, x: -x,
     )
@@ -48,6 +49,7 @@ EXP = _unary(
     lambda out, x: out,
     normal((3, 4)),
     numpy=Ufunc("np.exp"),
+    native=Native(scalar="math.exp({0})"),
     latex=lambda x: f"e^{{{x}}}",
     sympy=lambda sp, x: sp.exp(x),
 )
@@ -61,6 +63,7 @@ LOG = register(
         example=positive((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.log"),
+        native=Native(scalar="math.log({0})"),
         latex=r"\log",
         sympy=lambda sp, x: sp.log(x),
     )
@@ -72,6 +75,7 @@ SIN = _unary(
     lambda out, x: op.cos(x),
     normal((3, 4)),
     numpy=Ufunc("np.sin"),
+    native=Native(scalar="math.sin({0})"),
     latex=r"\sin",
     sympy=lambda sp, x: sp.sin(x),
 )
@@ -82,6 +86,7 @@ COS = _unary(
     lambda out, x: -op.sin(x),
     normal((3, 4)),
     numpy=Ufunc("np.cos"),
+    native=Native(scalar="math.cos({0})"),
     latex=r"\cos",
     sympy=lambda sp, x: sp.cos(x),
 )
@@ -92,6 +97,7 @@ TANH = _unary(
     lambda out, x: 1 - out * out,
     normal((3, 4)),
     numpy=Ufunc("np.tanh"),
+    native=Native(scalar="math.tanh({0})"),
     latex=r"\tanh",
     sympy=lambda sp, x: sp.tanh(x),
 )
@@ -105,6 +111,7 @@ SQRT = register(
         example=positive((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.sqrt"),
+        native=Native(scalar="math.sqrt({0})"),
         latex=lambda x: rf"\sqrt{{{x}}}",
         sympy=lambda sp, x: sp.sqrt(x),
     )
@@ -119,6 +126,7 @@ LOG1P = register(
         example=positive((3, 4), low=-0.5, high=2.0),
         elementwise=True,
         numpy=Ufunc("np.log1p"),
+        native=Native(scalar="math.log1p({0})"),
         sympy=lambda sp, x: sp.log(1 + x),
     )
 )
@@ -129,6 +137,7 @@ EXPM1 = _unary(
     lambda out, x: out + 1,
     normal((3, 4)),
     numpy=Ufunc("np.expm1"),
+    native=Native(scalar="math.expm1({0})"),
     sympy=lambda sp, x: sp.exp(x) - 1,
 )
 
@@ -182,6 +191,9 @@ SIGMOID = _unary(
     lambda out, x: out * (1 - out),
     normal((3, 4)),
     numpy=Ufunc(sigmoid_into),
+    native=Native(
+        scalar="1.0 / (1.0 + math.exp(-{0}))"  # 0 for exp overflow, no branch
+    ),
     latex=r"\sigma",
     sympy=lambda sp, x: 1 / (1 + sp.exp(-x)),
 )
@@ -199,6 +211,9 @@ SOFTPLUS = _unary(
     lambda out, x: op.sigmoid(x),
     normal((3, 4)),
     numpy=Ufunc("np.logaddexp", "0.0"),
+    native=Native(
+        scalar="(max({0}, 0.0) + math.log1p(math.exp(-abs({0}))) if {0} == {0} else {0})"
+    ),
     latex=r"\operatorname{softplus}",
     sympy=lambda sp, x: sp.log(1 + sp.exp(x)),
 )
@@ -219,6 +234,7 @@ ERF = _unary(
     _erf_impl,
     lambda out, x: _TWO_OVER_SQRT_PI * op.exp(-(x * x)),
     normal((3, 4)),
+    native=Native(scalar="math.erf({0})"),
     sympy=lambda sp, x: sp.erf(x),
 )
 # d relu(x) = [x > 0]  (subgradient 0 at the kink, as PyTorch)
@@ -228,6 +244,7 @@ RELU = _unary(
     lambda out, x: op.greater(out, 0),  # a bool mask; multiplying keeps g's dtype
     away_from_zero((3, 4)),
     numpy=Ufunc("np.maximum", "0"),
+    native=Native(scalar="(0.0 if {0} < 0 else {0})"),
     sympy=lambda sp, x: sp.Max(x, 0),
 )
 # d |x| = sign(x)  (subgradient 0 at 0, as PyTorch)
@@ -237,6 +254,7 @@ ABS = _unary(
     lambda out, x: op.sign(x),
     away_from_zero((3, 4)),
     numpy=Ufunc("np.abs"),
+    native=Native(scalar="abs({0})"),
     latex=lambda x: rf"\left|{x}\right|",
     sympy=lambda sp, x: sp.Abs(x),
 )
@@ -257,6 +275,7 @@ ASTYPE = register(
         elementwise=True,
         view=True,  # no copy when the dtype is already right
         numpy=Expr("np.asarray({0}).astype({dtype}, copy=False)"),
+        native=Native(scalar="{0}"),
         sympy=lambda sp, x, dtype: x,
     )
 )

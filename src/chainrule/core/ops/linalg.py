@@ -9,7 +9,7 @@ import numpy as np
 from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import expand_dims, sum_to, swapaxes
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Infix, Ufunc
+from chainrule.core.spelling import Infix, Native, Ufunc
 
 
 def _transposed_view(b: Any) -> bool:
@@ -50,6 +50,35 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     return sum_to(gb, b.shape)
 
 
+def matmul_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of two small matrices as loops (the native backend's spelling below
+    ``_SMALL_PRODUCT`` multiply-adds, where a BLAS call costs more than the arithmetic)."""
+    m, k = a.shape
+    n = b.shape[1]
+    out = np.zeros((m, n), a.dtype)
+    for i in range(m):
+        for p in range(k):
+            aip = a[i, p]
+            for j in range(n):
+                out[i, j] += aip * b[p, j]
+    return out
+
+
+_SMALL_PRODUCT = 8192
+
+
+def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | None:
+    # BLAS (np.dot) for matrices and vectors, loops for small matrices; batched products
+    # are not compiled natively
+    if not all(1 <= len(s) <= 2 for s in shapes):
+        return None
+    if len(shapes[0]) == len(shapes[1]) == 2:
+        (m, k), n = shapes[0], shapes[1][1]
+        if m * k * n <= _SMALL_PRODUCT:
+            return f"matmul_loops({args[0]}, {args[1]})"
+    return f"np.dot({args[0]}, {args[1]})"
+
+
 MATMUL = register(
     Primitive(
         "matmul",
@@ -66,6 +95,9 @@ MATMUL = register(
         ),
         # the product cannot be written over one of its own operands
         numpy=Ufunc("np.matmul", operator="@", in_place=False),
+        native=Native(
+            expr=_dot_native, helpers={"matmul_loops": matmul_loops}, fresh=True, floats=True
+        ),
         infix=Infix(" @ ", 40),
         hint="matmul needs a.shape[-1] == b.shape[-2] (1-D operands count as a row or a "
         "column); transpose an operand (x.T) or reshape it",

@@ -11,7 +11,7 @@ from chainrule.core.errors import axis_error
 from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import broadcast_to, reshape
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Expr
+from chainrule.core.spelling import Expr, Native
 
 
 def norm_axis(axis: Any, shape: tuple[int, ...], what: str) -> tuple[int, ...] | None:
@@ -69,6 +69,7 @@ SUM = register(
         numpy=Expr(
             lambda args, shapes, axis, keepdims: _reduce("np.add", args, shapes, axis, keepdims)
         ),
+        native=Native(reduce="({0} + {1})", init="0", axes=lambda xs, axis, keepdims: axis),
         # a sum of a scalar expression is the expression itself
         sympy=lambda sp, x, axis, keepdims: x,
     )
@@ -108,6 +109,12 @@ MAX = register(
         ),
         numpy=Expr(
             lambda args, shapes, axis, keepdims: _reduce("np.maximum", args, shapes, axis, keepdims)
+        ),
+        native=Native(
+            reduce="({1} if {1} > {0} or {1} != {1} else {0})",
+            init="-math.inf",
+            axes=lambda xs, axis, keepdims: axis,
+            floats=True,
         ),
         sympy=lambda sp, x, axis, keepdims: x,
     )

@@ -13,7 +13,7 @@ import numpy as np
 from chainrule.core import ops as op
 from chainrule.core.ops.examples import normal
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Expr, Infix, is_name
+from chainrule.core.spelling import Expr, Infix, Native, is_name
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -33,6 +33,7 @@ IDENTITY = register(
         example=normal((3, 4)),
         view=True,
         numpy=Expr("{0}", inline=True),  # no line: users read the operand
+        native=Native(expr="{0}"),
         infix=Infix("", 100, unary=True),  # printed as its operand
         sympy=lambda sp, x: x,
     )
@@ -41,6 +42,15 @@ IDENTITY = register(
 
 def _reshape_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.reshape(x, shape)
+
+
+def _reshape_native(x: str, xs: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    # native code keeps values of shape () as scalars
+    if not xs:
+        return f"np.full({shape!r}, {x})"
+    if not shape:
+        return f"np.ascontiguousarray({x}).ravel()[0]"
+    return f"np.ascontiguousarray({x}).reshape({shape!r})"
 
 
 RESHAPE = register(
@@ -55,6 +65,9 @@ RESHAPE = register(
             lambda args, shapes, shape: (
                 f"{args[0]}.reshape({tuple(shape)!r})" if is_name(args[0]) else None
             )
+        ),
+        native=Native(
+            expr=lambda args, shapes, dtypes, shape: _reshape_native(args[0], shapes[0], shape)
         ),
         sympy=lambda sp, x, shape: x,
         hint="the new shape must have as many elements as the old one (-1 infers one axis)",
@@ -80,6 +93,14 @@ def _inverse_axes(axes: tuple[int, ...] | None) -> tuple[int, ...] | None:
     return None if axes is None else tuple(int(i) for i in np.argsort(axes))
 
 
+def _transpose_native(x: str, xs: tuple[int, ...], axes: tuple[int, ...] | None) -> str:
+    if len(xs) < 2:
+        return x
+    if axes is None or tuple(axes) == tuple(range(len(xs) - 1, -1, -1)):
+        return f"{x}.T"
+    return f"np.transpose({x}, {tuple(axes)!r})"
+
+
 TRANSPOSE = register(
     Primitive(
         "transpose",
@@ -89,6 +110,9 @@ TRANSPOSE = register(
         example=normal((2, 3, 4), axes=(1, 2, 0), vary=True),
         view=True,
         numpy=(Expr(_reversed_axes_view, inline=True), Expr("np.transpose({0}, {axes})")),
+        native=Native(
+            expr=lambda args, shapes, dtypes, axes: _transpose_native(args[0], shapes[0], axes)
+        ),
     )
 )
 
@@ -106,6 +130,7 @@ BROADCAST_TO = register(
         example=normal((3, 1), shape=(2, 3, 4)),
         view=True,
         numpy=Expr("np.broadcast_to({0}, {shape})"),
+        native=Native(scalar="{0}"),  # the native loop broadcasts its operands
         sympy=lambda sp, x, shape: x,
         hint="each axis must be 1 or equal the target size",
     )
@@ -119,6 +144,14 @@ def _sum_to_axes(xs: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]
     lead = len(xs) - len(shape)
     if lead == 1 and xs[1:] == shape:
         return None
+    return tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
+    )
+
+
+def _sum_to_reduced(xs: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Every axis of an ``xs``-shaped array that summing to ``shape`` reduces."""
+    lead = len(xs) - len(shape)
     return tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and xs[i + lead] != 1
     )
@@ -153,6 +186,9 @@ SUM_TO = register(
         jvp=(lambda t, out, x, shape: sum_to(t, shape),),
         example=normal((2, 3, 4), shape=(3, 1)),
         numpy=Expr(_sum_to_spelling),
+        native=Native(
+            reduce="({0} + {1})", init="0", axes=lambda xs, shape: _sum_to_reduced(xs, shape)
+        ),
     )
 )
 

@@ -20,7 +20,7 @@ from chainrule.core.ops.examples import normal
 from chainrule.core.ops.reductions import max, norm_axis, sum
 from chainrule.core.ops.shapes import reshape
 from chainrule.core.primitive import Primitive, apply, register
-from chainrule.core.spelling import Expr
+from chainrule.core.spelling import Expr, Native
 
 
 def _stop_impl(x: np.ndarray) -> np.ndarray:
@@ -35,6 +35,7 @@ STOP_GRADIENT = register(
         differentiable=False,
         view=True,
         numpy=Expr("{0}", inline=True),  # no line: users read the operand
+        native=Native(expr="{0}"),
         sympy=lambda sp, x: x,
     )
 )

@@ -1,0 +1,496 @@
+"""The native backend: a whole static graph compiled into one Numba function.
+
+Each equation is written from its primitive's ``native=`` spelling
+(:class:`chainrule.core.spelling.Native`); this module keeps no table of
+operations. Consecutive elementwise equations over one shape are fused into
+one loop nest over that shape (operands broadcast by their indices, values
+used only inside the loop kept in registers), reductions whose operand has the
+loop's shape are accumulated in the same loop, matrix products call BLAS
+(``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
+of shape ``()`` are scalars inside the function. Every result is a new,
+row-major array.
+
+A graph holding a primitive without a native spelling (or one Numba rejects)
+runs on the NumPy backend instead: :func:`compile_native` warns once per
+primitive with a :class:`NativeFallbackWarning` naming it, and never fails.
+The generated source is written to a file under the cache directory
+(``$CHAINRULE_CACHE`` or ``~/.cache/chainrule``) so that Numba caches the
+machine code on disk per source and signature (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import re
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.core.spelling import Native
+from chainrule.symbolic.codegen import CompiledGraph, compile_graph, schedule
+from chainrule.symbolic.ir import Graph, Var, input_array
+
+__all__ = [
+    "NativeFallbackWarning",
+    "NativeGraph",
+    "Writer",
+    "NotNative",
+    "compile_native",
+    "generate_native",
+    "load",
+    "require_numba",
+]
+
+INSTALL_HINT = 'the native backend needs Numba: pip install "chainrule[fast]"'
+_NJIT_OPTIONS = "cache=True, error_model='numpy', fastmath=False, nogil=True"
+
+
+class NativeFallbackWarning(UserWarning):
+    """A graph runs on the NumPy backend because the native backend cannot compile it."""
+
+
+class NotNative(Exception):
+    """The graph holds something the native backend cannot write (the message says what)."""
+
+    def __init__(self, prim: str, reason: str) -> None:
+        super().__init__(f"{prim}: {reason}")
+        self.prim = prim
+        self.reason = reason
+
+
+def require_numba() -> Any:
+    """The ``numba`` module, or an ImportError saying how to install it."""
+    try:
+        import numba
+    except ImportError as e:  # an optional dependency
+        raise ImportError(INSTALL_HINT) from e
+    return numba
+
+
+_WARNED: set[str] = set()
+
+
+def warn_fallback(prim: str, reason: str) -> None:
+    """Warn once per primitive name that a graph holding it runs on the NumPy backend."""
+    if prim in _WARNED:
+        return
+    _WARNED.add(prim)
+    warnings.warn(
+        f"native backend: {prim}: {reason}; graphs holding {prim!r} run on the NumPy backend "
+        "(same results, Python between operations)",
+        NativeFallbackWarning,
+        stacklevel=3,
+    )
+
+
+def _dt(dtype: np.dtype) -> str:
+    return "np.bool_" if dtype.kind == "b" else f"np.{dtype.name}"
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _cast(v: Var, src: str) -> str:
+    """``src`` cast to ``v``'s dtype; float64 arithmetic on float64 operands needs no cast
+    (fewer calls for Numba to type: faster compilation)."""
+    if v.dtype == _F64 and all(
+        a.dtype == _F64 or (a.kind == "const" and not isinstance(a.value, np.ndarray))
+        for a in v.args
+    ):
+        return src
+    return f"{_dt(v.dtype)}({src})"
+
+
+def _spelling(v: Var) -> Native:
+    sp = v.op.native
+    if not isinstance(sp, Native):
+        raise NotNative(v.op.name, "its primitive registers no native spelling (native=)")
+    if sp.floats:
+        kinds = {a.dtype for a in v.args if a.kind != "const" or isinstance(a.value, np.ndarray)}
+        if len(kinds) != 1 or next(iter(kinds)) not in (np.float32, np.float64):
+            raise NotNative(v.op.name, "natively compiled for float32/float64 operands only")
+    return sp
+
+
+class Writer:
+    """Names, argument list and the lines of one generated function."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.lines: list[str] = []
+        self.names: dict[int, str] = {}  # array or scalar source of each value
+        self.params: list[str] = []
+        self.consts: list[Any] = []
+        self.kernels: dict[str, Callable[..., Any]] = {}
+        self.fresh: set[int] = set()  # values holding a new array of their own
+        self.after: list[str] = []  # lines after the current loop nest
+        self.k = 0
+
+    def fresh_name(self, prefix: str) -> str:
+        self.k += 1
+        return f"{prefix}{self.k}"
+
+    def emit(self, line: str, depth: int = 0) -> None:
+        self.lines.append("    " * (depth + 1) + line)
+
+    def ref(self, v: Var) -> str:
+        """Source of a value outside loops (a name, or a literal for a Python scalar)."""
+        if v.kind == "const":
+            if id(v) in self.names:
+                return self.names[id(v)]
+            val = v.value
+            if isinstance(val, np.ndarray):
+                name = f"c{len(self.consts)}"
+                self.consts.append(val if val.ndim else val[()])
+                self.params.append(name)
+                self.names[id(v)] = name
+                return name
+            if isinstance(val, (bool, int, float)) and (
+                not isinstance(val, float) or math.isfinite(val)
+            ):
+                return repr(val)
+            if isinstance(val, float):
+                return "math.nan" if val != val else ("math.inf" if val > 0 else "-math.inf")
+            raise NotNative("const", f"constant {val!r} of type {type(val).__name__}")
+        return self.names[id(v)]
+
+    def scalar_operand(self, a: Var, like: Var, local: dict[int, str], idx: list[str]) -> str:
+        """Source of operand ``a`` of an elementwise equation inside a loop over ``idx``."""
+        if id(a) in local:
+            return local[id(a)]
+        if a.kind == "const" and isinstance(a.value, np.ndarray) and a.value.size:
+            first = a.value.flat[0]
+            if a.dtype.kind == "f" and np.isfinite(first) and np.all(a.value == first):
+                return f"{_dt(a.dtype)}({float(first)!r})"  # a uniform constant: a literal
+        src = self.ref(a)
+        if a.kind == "const" and not isinstance(a.value, np.ndarray):
+            # a weak Python scalar takes the dtype of the array operands, as in NumPy
+            others = [b for b in like.args if b.kind != "const"]
+            if others:
+                d = others[0].dtype
+                if np.result_type(d, a.value) == d:
+                    return src if d == _F64 and isinstance(a.value, float) else f"{_dt(d)}({src})"
+            return src
+        if not a.shape:
+            return src
+        n = len(idx)
+        out = []
+        for d, s in enumerate(a.shape):
+            axis = n - len(a.shape) + d
+            out.append("0" if s == 1 and like_shape(like)[axis] != 1 else idx[axis])
+        return f"{src}[{', '.join(out)}]"
+
+
+def like_shape(v: Var) -> tuple[int, ...]:
+    """The shape a loop member iterates over (a reduction iterates over its operand)."""
+    return v.args[0].shape if isinstance(v.op.native, Native) and v.op.native.reduce else v.shape
+
+
+def _is_reduce(v: Var) -> bool:
+    return bool(v.op.native.reduce)
+
+
+def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
+    """The source of ``graph`` as one Numba function (raises :class:`NotNative`)."""
+    for v in list(graph.inputs) + graph.equations:
+        if v.dtype.kind not in "biuf":
+            who = v.op.name if v.kind == "eqn" else str(v.name)
+            raise NotNative(who, f"dtype {v.dtype.name} is not compiled natively")
+    w = Writer(graph)
+    for v in graph.inputs:
+        nm = f"a{len(w.params)}"
+        w.params.append(nm)
+        if v.shape:
+            w.names[id(v)] = nm
+        else:
+            w.names[id(v)] = f"{nm}_s"
+            w.emit(f"{nm}_s = {nm}[()]")
+    order = schedule(graph)
+    uses: dict[int, set[int]] = {}
+    for v in order:
+        _spelling(v)
+        for a in v.args:
+            uses.setdefault(id(a), set()).add(id(v))
+    outputs = {id(o) for o in graph.outputs}
+    for block in _blocks(order):
+        if isinstance(block, tuple):
+            _loop(w, block[1], block[0], uses, outputs)
+        else:
+            _line(w, block)
+    rets = _returns(w, graph)
+    head = f"def {name}({', '.join(w.params)}):"
+    src = "\n".join([head, *w.lines, f"    return ({', '.join(rets)}{',' if rets else ''})"])
+    return src + "\n", w
+
+
+def _blocks(order: list[Var]) -> list[Any]:
+    """Equations grouped into loop nests: ``(shape, members)`` or a lone equation.
+
+    An elementwise equation (or a reduction of an operand of the loop's shape)
+    joins the first loop over its shape that comes after all its operands (a
+    reduction's result is ready only after its loop), so chains that the
+    schedule interleaves with matrix products still share one loop.
+    """
+    blocks: list[Any] = []
+    pos: dict[int, int] = {}
+    reduced: set[int] = set()
+    for v in order:
+        sp = v.op.native
+        after = max((pos.get(id(a), -1) for a in v.args), default=-1)
+        if sp.scalar is not None or sp.reduce is not None:
+            shape = like_shape(v)
+            for b in range(max(after, 0), len(blocks)):
+                blk = blocks[b]
+                if not (isinstance(blk, tuple) and blk[0] == shape and shape and b >= after):
+                    continue
+                if b == after and any(id(a) in reduced and pos[id(a)] == b for a in v.args):
+                    continue
+                blk[1].append(v)
+                pos[id(v)] = b
+                break
+            else:
+                pos[id(v)] = len(blocks)
+                blocks.append((shape, [v]))
+            if sp.reduce is not None:
+                reduced.add(id(v))
+        else:
+            pos[id(v)] = len(blocks)
+            blocks.append(v)
+    return blocks
+
+
+def _line(w: Writer, v: Var) -> None:
+    """The line of a matrix product, view or kernel call."""
+    sp = v.op.native
+    args = [w.ref(a) for a in v.args]
+    target = w.fresh_name("v")
+    if sp.kernel is not None:
+        fn = sp.kernel
+        kname = f"k_{fn.__name__}"
+        w.kernels[kname] = fn
+        call = f"{kname}({', '.join(args)})"
+        w.emit(f"{target} = {_dt(v.dtype)}({call})" if not v.shape else f"{target} = {call}")
+        w.fresh.add(id(v))
+    else:
+        expr = sp.expr
+        w.kernels.update(sp.helpers)
+        if callable(expr):
+            text = expr(args, [a.shape for a in v.args], [a.dtype for a in v.args], **v.params)
+        else:
+            text = None if expr is None else expr.format(*args, **v.params)
+        if text is None:
+            raise NotNative(v.op.name, "its native spelling does not apply to these operands")
+        if text in args:  # the value is its operand
+            w.names[id(v)] = text
+            return
+        w.emit(f"{target} = {text}")
+        if sp.fresh:
+            w.fresh.add(id(v))
+    w.names[id(v)] = target
+
+
+def _loop(
+    w: Writer, group: list[Var], shape: tuple[int, ...], uses: dict[int, set[int]], outs: set[int]
+) -> None:
+    """One loop nest over ``shape`` computing ``group`` (elementwise and reductions)."""
+    members = {id(v) for v in group}
+    idx = [f"i{d}" for d in range(len(shape))]
+    depth = len(shape)
+    body: list[str] = []
+    local: dict[int, str] = {}
+    for v in group:
+        sp = v.op.native
+        target = w.fresh_name("v")
+        w.names[id(v)] = target
+        if sp.reduce:
+            x = v.args[0]
+            elem = w.scalar_operand(x, v, local, idx)
+            axes = sp.axes(x.shape, **v.params)
+            red = set(range(len(x.shape))) if axes is None else {int(a) for a in axes}
+            kept = tuple(1 if d in red else s for d, s in enumerate(x.shape))
+            if not v.shape:
+                w.emit(f"{target} = {_dt(v.dtype)}({sp.init})")
+                body.append(f"{target} = {_cast(v, sp.reduce.format(target, elem))}")
+                continue
+            buf = target if kept == v.shape else w.fresh_name("r")
+            if sp.init == "0":
+                w.emit(f"{buf} = np.zeros({kept!r}, {_dt(v.dtype)})")
+            else:
+                w.emit(f"{buf} = np.empty({kept!r}, {_dt(v.dtype)})")
+                w.emit(f"{buf}.fill({sp.init})")
+            kidx = ", ".join("0" if d in red else idx[d] for d in range(len(x.shape)))
+            cell = f"{buf}[{kidx}]"
+            body.append(f"{cell} = {_cast(v, sp.reduce.format(cell, elem))}")
+            if buf != target:
+                w.after.append(f"{target} = {buf}.reshape({v.shape!r})")
+            w.fresh.add(id(v))
+            continue
+        ops = [w.scalar_operand(a, v, local, idx) for a in v.args]
+        t = f"t{target[1:]}"
+        body.append(f"{t} = {_cast(v, sp.scalar.format(*ops))}")
+        local[id(v)] = t
+        if not shape:
+            w.names[id(v)] = t
+            continue
+        if id(v) in outs or any(u not in members for u in uses.get(id(v), ())):
+            w.emit(f"{target} = np.empty({shape!r}, {_dt(v.dtype)})")
+            body.append(f"{target}[{', '.join(idx)}] = {t}")
+            w.fresh.add(id(v))
+    for d, n in enumerate(shape):
+        w.emit(f"for {idx[d]} in range({n}):", d)
+    for line in body:
+        w.emit(line, depth)
+    for line in w.after:
+        w.emit(line)
+    w.after = []
+
+
+def _returns(w: Writer, graph: Graph) -> list[str]:
+    """Each output as a new array: scalars in 0-d arrays, views and repeats copied."""
+    seen: set[str] = set()
+    rets = []
+    for o in graph.outputs:
+        src = w.ref(o)
+        if not o.shape:
+            box = w.fresh_name("o")
+            w.emit(f"{box} = np.empty((), {_dt(o.dtype)})")
+            w.emit(f"{box}[()] = {src}")
+            rets.append(box)
+        elif id(o) in w.fresh and src not in seen:
+            rets.append(src)
+        else:
+            rets.append(f"np.ascontiguousarray({src}).copy()")
+        seen.add(src)
+    return rets
+
+
+def cache_dir() -> Path:
+    """Where generated modules (and Numba's cache of them) live."""
+    root = os.environ.get("CHAINRULE_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "chainrule"
+    )
+    path = Path(root) / "native"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_KERNELS: dict[int, Any] = {}
+
+
+def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
+    """Write ``source`` (top-level functions) to a cached module file; every function in it
+    is compiled by Numba (``njit``, cached on disk). Returns the module."""
+    numba = require_numba()
+    header = "import math\n\nimport numba\nimport numpy as np\n\n"
+    text = header + re.sub(r"^def ", f"@numba.njit({_NJIT_OPTIONS})\ndef ", source, flags=re.M)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:20]
+    mod_name = f"chainrule_native_{digest}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    path = cache_dir() / f"{mod_name}.py"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    for kname, fn in kernels.items():  # the primitives' own loops, compiled once per process
+        if id(fn) not in _KERNELS:
+            _KERNELS[id(fn)] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+        setattr(module, kname, _KERNELS[id(fn)])
+    spec.loader.exec_module(module)
+    sys.modules[mod_name] = module
+    return module
+
+
+class NativeGraph:
+    """A graph compiled by the native backend; call it with arrays of the traced shapes.
+
+    Attributes
+    ----------
+    source : str
+        The generated function (before Numba compiles it).
+    fn : callable
+        The raw compiled function of the graph inputs (no argument checks; returns
+        a tuple of arrays).
+    graph : Graph
+        The graph it was made from.
+    compile_seconds : float
+        Time spent generating and compiling (or loading from Numba's disk cache).
+    """
+
+    def __init__(
+        self, graph: Graph, source: str, dispatcher: Any, consts: Sequence[Any], seconds: float
+    ) -> None:
+        self.graph = graph
+        self.source = source
+        self.dispatcher = dispatcher
+        self.compile_seconds = seconds
+        extra = tuple(consts)
+        self.fn: Callable[..., Any] = (
+            dispatcher if not extra else (lambda *a: dispatcher(*a, *extra))
+        )
+
+    def __call__(self, *args: Any) -> list[np.ndarray]:
+        if len(args) != len(self.graph.inputs):
+            raise TypeError(
+                f"compiled graph expects {len(self.graph.inputs)} inputs, got {len(args)}"
+            )
+        arrays = [input_array(v, a, "compiled graph") for v, a in zip(self.graph.inputs, args)]
+        return [np.asarray(o) for o in self.fn(*arrays)]
+
+    def __repr__(self) -> str:
+        return f"<NativeGraph {len(self.graph)} equations>\n{self.source}"
+
+
+def compile_native(
+    graph: Graph, *, name: str = "f", reuse_min_size: int | None = 2048
+) -> NativeGraph | CompiledGraph:
+    """Compile ``graph`` with the native backend, or fall back to NumPy (warning once).
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph (simplify it first).
+    name : str
+        Name of the generated function.
+    reuse_min_size : int or None
+        Passed to the NumPy backend when the graph falls back.
+
+    Returns
+    -------
+    NativeGraph or CompiledGraph
+        The native function, or the NumPy backend's for a graph it cannot compile.
+
+    Raises
+    ------
+    ImportError
+        Numba is not installed (``pip install "chainrule[fast]"``).
+    """
+    numba = require_numba()
+    start = time.perf_counter()
+    try:
+        src, w = generate_native(graph, name)
+    except NotNative as e:
+        warn_fallback(e.prim, e.reason)
+        return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
+    fn = getattr(load(src, w.kernels), name)
+    sig = [numba.typeof(np.empty(v.shape, v.dtype)) for v in graph.inputs]
+    sig += [numba.typeof(c) for c in w.consts]
+    try:
+        fn.compile(tuple(sig))
+    except Exception as e:  # Numba rejected the generated code: name the first primitive
+        prims = ", ".join(sorted({v.op.name for v in graph.equations if v.op.native.kernel}))
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        warn_fallback(prims or "graph", f"Numba could not compile it ({first[:200]})")
+        return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
+    return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start)

@@ -1,0 +1,261 @@
+"""Whole training epochs in one native function: ``fit(..., compile="numba")``.
+
+The training step (forward, loss, backward and the optimiser's update) is
+traced once per mini-batch shape into a static graph, as ``chainrule.jit``
+does, with the optimiser's own update rule (its ``update`` method, traced with
+chainrule operations; see :class:`chainrule.optim.Adam`), and compiled by the
+native backend (:mod:`chainrule.symbolic.native`). A generated epoch function
+loops over the mini-batches of a given row order: it gathers each batch, calls
+the step and carries the new parameters and optimiser buffers to the next
+step, with no Python in between. The order is drawn in Python by the caller
+(the same generator as the uncompiled loop), so both visit the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule.core import no_grad
+from chainrule.nn.regularization import l2_penalty
+from chainrule.symbolic import simplify, trace
+from chainrule.symbolic.ir import Graph
+from chainrule.symbolic.native import NotNative, generate_native, load, require_numba
+
+from .objective import Objective
+
+__all__ = ["CompiledEpochs", "compiled_targets"]
+
+
+def compiled_targets(objective: Objective, T: np.ndarray, dtype: Any) -> np.ndarray:
+    """Targets as the compiled step takes them: class labels of a softmax cross-entropy as
+    one-hot rows (the loss builds the same rows from labels), everything else unchanged."""
+    if objective.output == "softmax" and T.ndim == 1:
+        return np.eye(objective.n_outputs, dtype=dtype)[T]
+    return np.ascontiguousarray(T.reshape(len(T), -1), dtype=dtype)
+
+
+@contextmanager
+def _parameters_replaced(model: Any, values: Sequence[Any]) -> Iterator[None]:
+    """Run the model with ``values`` in place of its parameters (in ``parameters()`` order)."""
+    slots = []
+    for (name, p), v in zip(model.named_parameters(), values, strict=True):
+        *path, attr = name.split(".")
+        owner = model
+        for part in path:
+            owner = owner[int(part)] if part.isdigit() else getattr(owner, part)
+        slots.append((owner, attr, p))
+        object.__setattr__(owner, attr, v)  # not a Parameter: bypass the registration
+    try:
+        yield
+    finally:
+        for owner, attr, p in slots:
+            object.__setattr__(owner, attr, p)
+
+
+class CompiledEpochs:
+    """A model's training epochs compiled into one native function.
+
+    Parameters
+    ----------
+    model : chainrule.nn.Module
+        Trained in place (its parameter arrays are overwritten after each epoch).
+    objective : Objective
+        The loss.
+    optimizer : chainrule.optim.Optimizer
+        Must define ``update`` and ``hyper`` (SGD, Adam); its buffers and step
+        count are kept up to date.
+    n_rows, batch_size : int
+        Rows per epoch and per mini-batch (the last one may be smaller).
+    lam : callable
+        ``lam(rows)``: the L2 coefficient of a batch of ``rows`` rows.
+    scale : float
+        The loss and gradients are multiplied by it (scikit-learn's squared error
+        is half chainrule's).
+
+    Raises
+    ------
+    NotNative
+        When the step holds an operation the native backend cannot compile.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        objective: Objective,
+        optimizer: Any,
+        *,
+        n_rows: int,
+        batch_size: int,
+        lam: Callable[[int], float] = lambda rows: 0.0,
+        scale: float = 1.0,
+    ) -> None:
+        if not (hasattr(optimizer, "update") and hasattr(optimizer, "hyper")):
+            raise NotNative(type(optimizer).__name__, "the optimiser defines no update rule")
+        self.model, self.objective, self.optimizer = model, objective, optimizer
+        self.params = model.parameters()
+        self.dtype = self.params[0].dtype
+        self.n_out = int(model.layers[-1].W.shape[0])
+        self.n_rows, self.batch_size = n_rows, min(batch_size, n_rows)
+        self.n_hyper = len(optimizer.hyper(1))
+        self.n_bufs = len(optimizer.buffer_names)
+        sizes = sorted({self.batch_size, n_rows % self.batch_size} - {0}, reverse=True)
+        self.sizes = sizes
+        sources, consts, kernels = [], [], {}
+        self.kept: list[bool] = []
+        for rows in sizes:
+            graph = simplify(self._trace(rows, lam(rows), scale))
+            src, w = generate_native(graph, f"step{rows}")
+            sources.append(src)
+            consts.append(w.consts)
+            kernels.update(w.kernels)
+            if rows == sizes[0]:  # a buffer returned as it came in is not the optimiser's
+                self.kept = self._kept_buffers(graph)
+        self.consts = [c for cs in consts for c in cs]
+        sources.append(self._epoch_source([len(c) for c in consts]))
+        self.epoch_fn = load("\n\n".join(sources), kernels).epoch
+        self._compile()
+
+    def _compile(self) -> None:
+        """Compile (or load from the disk cache) now, so that a failure falls back."""
+        numba = require_numba()
+        d, n_in = self.dtype, self.params[0].shape[1]
+        examples: list[Any] = [
+            np.zeros((1, n_in), d),
+            np.zeros((1, self.n_out), d),
+            np.zeros(1, np.int64),
+            np.zeros((1, self.n_hyper)),
+            *[p.data for p in self.params],
+            *[np.zeros_like(p.data) for p in self.params for _ in range(self.n_bufs)],
+            *self.consts,
+        ]
+        try:
+            self.epoch_fn.compile(tuple(numba.typeof(a) for a in examples))
+        except Exception as e:  # Numba rejected the generated code
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise NotNative("training step", f"Numba could not compile it ({first[:200]})") from e
+
+    def _trace(self, rows: int, lam: float, scale: float) -> Graph:
+        n_p, n_b, n_h = len(self.params), self.n_bufs, self.n_hyper
+        opt, model, objective = self.optimizer, self.model, self.objective
+
+        def step(*flat: Any) -> Any:
+            ps = flat[:n_p]
+            bufs = flat[n_p : n_p + n_p * n_b]
+            hyper = flat[n_p + n_p * n_b : n_p + n_p * n_b + n_h]
+            xb, tb = flat[-2:]
+
+            def loss_of(*ps: Any) -> Any:
+                with _parameters_replaced(model, ps):
+                    logits = model(xb)
+                    loss = objective(logits, tb)
+                    if lam:
+                        loss = loss + l2_penalty(model, lam)
+                return loss, logits
+
+            (loss, logits), grads = cr.value_and_grad(
+                loss_of, argnums=tuple(range(n_p)), has_aux=True
+            )(*ps)
+            if scale != 1.0:
+                loss, grads = loss * scale, [g * scale for g in grads]
+            new_ps, new_bufs = [], []
+            for i, (p, g) in enumerate(zip(ps, grads, strict=True)):
+                p_new, *b_new = opt.update(cr, p, g, *bufs[i * n_b : (i + 1) * n_b], *hyper)
+                new_ps.append(p_new)
+                new_bufs.extend(b_new)
+            return (loss, logits, *new_ps, *new_bufs)
+
+        d = self.dtype
+        example = [p.data for p in self.params]
+        example += [np.zeros_like(p.data) for p in self.params for _ in range(n_b)]
+        example += [np.zeros((), d)] * n_h
+        example += [
+            np.zeros((rows, self.params[0].shape[1]), d),
+            np.zeros((rows, self.n_out), d),
+        ]
+        return trace(step, *example)
+
+    def _kept_buffers(self, graph: Graph) -> list[bool]:
+        n_p, n_b = len(self.params), self.n_bufs
+        ins = graph.inputs[n_p : n_p + n_p * n_b]
+        outs = graph.outputs[2 + n_p :]
+        return [o is not i for i, o in zip(ins, outs, strict=True)]
+
+    def _epoch_source(self, n_consts: list[int]) -> str:
+        n_p, n_b, n_h = len(self.params), self.n_bufs, self.n_hyper
+        ps = [f"p{i}" for i in range(n_p)]
+        bs = [f"b{i}" for i in range(n_p * n_b)]
+        hs = [f"h{i}" for i in range(n_h)]
+        cs = [f"c{i}" for i in range(sum(n_consts))]
+        dt = f"np.{self.dtype.name}"
+        lines = [
+            f"def epoch(X, T, order, hyper, {', '.join(ps + bs + cs)}):",
+            "    n = order.shape[0]",
+            "    nb = hyper.shape[0]",
+            "    losses = np.zeros(nb, np.float64)",
+            f"    logits = np.empty((n, {self.n_out}), {dt})",
+            *[f"    {h} = np.empty((), {dt})" for h in hs],
+            "    done = nb",
+            "    for k in range(nb):",
+            f"        s = k * {self.batch_size}",
+            f"        e = min(s + {self.batch_size}, n)",
+            "        idx = order[s:e]",
+            "        xb = X[idx]",
+            "        tb = T[idx]",
+            *[f"        {h}[()] = hyper[k, {j}]" for j, h in enumerate(hs)],
+        ]
+        k0 = 0
+        for j, (rows, nc) in enumerate(zip(self.sizes, n_consts, strict=True)):
+            args = ", ".join(ps + bs + hs + ["xb", "tb"] + cs[k0 : k0 + nc])
+            k0 += nc
+            head = "if" if j == 0 else "else"
+            cond = f" e - s == {rows}" if j == 0 else ""
+            lines += [f"        {head}{cond}:", f"            out = step{rows}({args})"]
+        lines += [
+            "        loss = out[0][()]",
+            "        losses[k] = loss",
+            "        if not math.isfinite(loss):",
+            "            done = k",
+            "            break",
+            "        logits[s:e] = out[1]",
+            *[f"        {p} = out[{2 + i}]" for i, p in enumerate(ps)],
+            *[f"        {b} = out[{2 + n_p + i}]" for i, b in enumerate(bs)],
+            f"    return losses, logits, done, ({', '.join(ps + bs)},)",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def run(self, X: np.ndarray, T: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, Any, int]:
+        """One epoch over the rows of ``X`` in ``order``: update the model and the optimiser.
+
+        Returns the loss of each mini-batch, the logits of every row (in ``order``,
+        computed before that batch's update) and the number of steps taken (fewer
+        than the batches when a loss is not finite: that batch takes no step).
+        """
+        opt = self.optimizer
+        nb = -(-len(order) // self.batch_size)
+        hyper = np.array([opt.hyper(opt.step_count + 1 + k) for k in range(nb)], np.float64)
+        hyper = hyper.reshape(nb, self.n_hyper)
+        bufs = []
+        for i, p in enumerate(self.params):
+            for name in opt.buffer_names:
+                b = opt.buffers[name][i]
+                bufs.append(np.zeros_like(p.data) if b is None else b)
+        arrays = [p.data for p in self.params]
+        losses, logits, done, state = self.epoch_fn(
+            X, T, np.asarray(order, np.int64), hyper, *arrays, *bufs, *self.consts
+        )
+        n_p = len(self.params)
+        if done:
+            with no_grad():
+                for p, new in zip(self.params, state[:n_p], strict=True):
+                    p.copy_(new)
+            for j, new in enumerate(state[n_p:]):
+                if self.kept[j]:
+                    i, name = divmod(j, self.n_bufs)
+                    opt.buffers[opt.buffer_names[name]][i] = new
+            opt.step_count += int(done)
+        return losses[: min(int(done) + 1, nb)], logits, int(done)

@@ -1,0 +1,119 @@
+"""Compiled epochs (``fit(..., compile="numba")``, ``backend="numba"`` estimators) give the
+uncompiled loop's results: the same weights to rounding in float64 (same batches, same
+update rule), within float32 rounding in float32, and the same divergence report."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.symbolic import NativeFallbackWarning
+from chainrule.train import FitConfig, TrainingDiverged
+
+pytest.importorskip("numba", reason="compiled epochs need Numba (pip install chainrule[fast])")
+
+
+def _data(n, n_in, classes, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_in))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
+    if classes > 2:
+        y = y + (X[:, 2] > 0.5)
+    return X, y
+
+
+def _fit_both(sizes, output, dtype, X, y, **options):
+    models, hists = [], []
+    for compile_ in (None, "numba"):
+        m = cr.nn.MLP(sizes, output=output, rng=0, dtype=dtype)
+        h = cr.train.fit(m, (X, y), progress=False, compile=compile_, **options)
+        models.append(m)
+        hists.append(h)
+    return models, hists
+
+
+def test_compiled_fit_equals_uncompiled_float64():
+    X, y = _data(50, 4, 3)  # 50 rows: batches of 16, 16, 16 and 2
+    opts = dict(optimizer="adam", lr=0.01, epochs=3, batch_size=16, lam=1e-3, seed=3)
+    (m1, m2), (h1, h2) = _fit_both([4, 8, 3], "softmax", np.float64, X, y, **opts)
+    for (name, a), b in zip(m1.named_parameters(), m2.parameters(), strict=True):
+        np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
+    assert h2.accuracy == h1.accuracy
+
+
+def test_compiled_fit_float32_and_divergence():
+    X, y = _data(40, 3, 2, seed=1)
+    opts = dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, epochs=2, batch_size=8)
+    (m1, m2), (h1, h2) = _fit_both([3, 6, 1], "logistic", np.float32, X, y, **opts)
+    for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(b.data, a.data, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-5)
+    # a learning rate that overflows float32: both stop at the same step, with the same report
+    errors = []
+    for compile_ in (None, "numba"):
+        m = cr.nn.MLP([3, 6, 1], output="logistic", rng=0, dtype=np.float32)
+        with pytest.raises(TrainingDiverged) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cr.train.fit(m, (X, y), progress=False, compile=compile_, **{**opts, "lr": 1e30})
+        errors.append((info.value.epoch, info.value.step))
+    assert errors[0] == errors[1]
+
+
+def test_an_optimiser_without_update_rule_trains_uncompiled_with_a_warning():
+    class Plain(cr.optim.Optimizer):  # an optimiser of the user's: step() only
+        def step(self):
+            with cr.no_grad():
+                for p in self.params:
+                    if p.grad is not None:
+                        p -= self.lr * p.grad.data
+
+    X, y = _data(30, 3, 2, seed=4)
+    models = []
+    for compile_ in (None, "numba"):
+        m = cr.nn.MLP([3, 4, 2], rng=0, dtype=np.float64)
+        opt = Plain(m.parameters(), lr=0.1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cr.train.fit(m, (X, y), optimizer=opt, epochs=2, progress=False, compile=compile_)
+        fallbacks = [w for w in caught if issubclass(w.category, NativeFallbackWarning)]
+        assert len(fallbacks) == (compile_ is not None)
+        if fallbacks:
+            assert "Plain" in str(fallbacks[0].message)
+        models.append(m)
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        np.testing.assert_array_equal(b.data, a.data)
+
+
+def test_compile_option_is_checked():
+    with pytest.raises(ValueError, match="compile"):
+        FitConfig(compile="cuda")
+    with pytest.raises(ValueError, match="compile must be None with augment"):
+        FitConfig(compile="numba", augment=True)
+
+
+def test_sklearn_backend_numba_equals_tape():
+    sk = pytest.importorskip("chainrule.sklearn")
+    X, y = _data(60, 5, 3, seed=2)
+    binary = (y > 0).astype(np.int64)  # one logistic output unit, 1-D targets
+    for make, target in (
+        (lambda b: sk.MLPClassifier((8,), max_iter=3, random_state=0, backend=b, alpha=1e-3), y),
+        (lambda b: sk.MLPClassifier((8,), max_iter=3, random_state=0, backend=b), binary),
+        (lambda b: sk.MLPRegressor((8,), solver="sgd", max_iter=3, random_state=0, backend=b), y),
+    ):
+        fitted = []
+        for backend in ("tape", "numba"):
+            est = make(backend)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning after 3 epochs
+                est.fit(X, target)
+            fitted.append(est)
+        a, b = fitted
+        for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
+            np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-12)
+        np.testing.assert_array_equal(b.predict(X), a.predict(X))

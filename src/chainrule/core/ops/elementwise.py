@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
+from chainrule.core.namespace import dtype_name, is_foreign_dtype, namespace_name, xp_dtype
 from chainrule.core.ops.examples import away_from_zero, normal, positive
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr, Infix, Ufunc
@@ -34,6 +35,7 @@ NEG = register(
         np.negative,
         vjp=(lambda g, out, x: -g,),  # d(-x) = -1
         jvp=(lambda t, out, x: -t,),
+        array_api="negative",
         example=normal((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.negative"),
@@ -47,6 +49,7 @@ EXP = _unary(
     np.exp,
     lambda out, x: out,
     normal((3, 4)),
+    array_api="exp",
     numpy=Ufunc("np.exp"),
     latex=lambda x: f"e^{{{x}}}",
     sympy=lambda sp, x: sp.exp(x),
@@ -58,6 +61,7 @@ LOG = register(
         np.log,
         vjp=(lambda g, out, x: g / x,),
         jvp=(lambda t, out, x: t / x,),
+        array_api="log",
         example=positive((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.log"),
@@ -71,6 +75,7 @@ SIN = _unary(
     np.sin,
     lambda out, x: op.cos(x),
     normal((3, 4)),
+    array_api="sin",
     numpy=Ufunc("np.sin"),
     latex=r"\sin",
     sympy=lambda sp, x: sp.sin(x),
@@ -81,6 +86,7 @@ COS = _unary(
     np.cos,
     lambda out, x: -op.sin(x),
     normal((3, 4)),
+    array_api="cos",
     numpy=Ufunc("np.cos"),
     latex=r"\cos",
     sympy=lambda sp, x: sp.cos(x),
@@ -91,6 +97,7 @@ TANH = _unary(
     np.tanh,
     lambda out, x: 1 - out * out,
     normal((3, 4)),
+    array_api="tanh",
     numpy=Ufunc("np.tanh"),
     latex=r"\tanh",
     sympy=lambda sp, x: sp.tanh(x),
@@ -102,6 +109,7 @@ SQRT = register(
         np.sqrt,
         vjp=(lambda g, out, x: g / (2 * out),),
         jvp=(lambda t, out, x: t / (2 * out),),
+        array_api="sqrt",
         example=positive((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.sqrt"),
@@ -116,6 +124,7 @@ LOG1P = register(
         np.log1p,
         vjp=(lambda g, out, x: g / (1 + x),),
         jvp=(lambda t, out, x: t / (1 + x),),
+        array_api="log1p",
         example=positive((3, 4), low=-0.5, high=2.0),
         elementwise=True,
         numpy=Ufunc("np.log1p"),
@@ -128,6 +137,7 @@ EXPM1 = _unary(
     np.expm1,
     lambda out, x: out + 1,
     normal((3, 4)),
+    array_api="expm1",
     numpy=Ufunc("np.expm1"),
     sympy=lambda sp, x: sp.exp(x) - 1,
 )
@@ -175,12 +185,19 @@ def _sigmoid_impl(x: Any) -> np.ndarray:
     return sigmoid_into(x)
 
 
+def _sigmoid_xp(xp: Any, x: Any) -> Any:
+    # sigmoid_into's two-branch form: e = exp(-|x|) never overflows
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
 # d sigma(x) = sigma(x) (1 - sigma(x))
 SIGMOID = _unary(
     "sigmoid",
     _sigmoid_impl,
     lambda out, x: out * (1 - out),
     normal((3, 4)),
+    array_api=_sigmoid_xp,
     numpy=Ufunc(sigmoid_into),
     latex=r"\sigma",
     sympy=lambda sp, x: 1 / (1 + sp.exp(-x)),
@@ -192,12 +209,17 @@ def _softplus_impl(x: Any) -> np.ndarray:
     return np.logaddexp(x, np.zeros((), x.dtype) if hasattr(x, "dtype") else 0.0)
 
 
+def _softplus_xp(xp: Any, x: Any) -> Any:
+    return xp.logaddexp(x, xp.zeros_like(x))
+
+
 # d softplus(x) = sigma(x)
 SOFTPLUS = _unary(
     "softplus",
     _softplus_impl,
     lambda out, x: op.sigmoid(x),
     normal((3, 4)),
+    array_api=_softplus_xp,
     numpy=Ufunc("np.logaddexp", "0.0"),
     latex=r"\operatorname{softplus}",
     sympy=lambda sp, x: sp.log(1 + sp.exp(x)),
@@ -212,6 +234,18 @@ def _erf_impl(x: np.ndarray) -> np.ndarray:
     return erf(x)
 
 
+def _erf_xp(xp: Any, x: Any) -> Any:
+    # CuPy has erf in cupyx.scipy.special; the array API standard has none
+    if namespace_name(xp) == "cupy":
+        from cupyx.scipy.special import erf  # CuPy's own special functions
+
+        return erf(x)
+    raise TypeError(
+        f"erf has no implementation in the array API standard (namespace {namespace_name(xp)}); "
+        "compute it on NumPy (Tensor.to('cpu')) or CuPy, or use gelu(approximate='tanh')"
+    )
+
+
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # d erf(x) = 2/sqrt(pi) exp(-x**2)
 ERF = _unary(
@@ -219,14 +253,20 @@ ERF = _unary(
     _erf_impl,
     lambda out, x: _TWO_OVER_SQRT_PI * op.exp(-(x * x)),
     normal((3, 4)),
+    array_api=_erf_xp,
     sympy=lambda sp, x: sp.erf(x),
 )
+def _relu_xp(xp: Any, x: Any) -> Any:
+    return xp.maximum(x, xp.zeros((), dtype=x.dtype, device=x.device))
+
+
 # d relu(x) = [x > 0]  (subgradient 0 at the kink, as PyTorch)
 RELU = _unary(
     "relu",
     lambda x: np.maximum(x, np.zeros((), getattr(x, "dtype", np.float64))),
     lambda out, x: op.greater(out, 0),  # a bool mask; multiplying keeps g's dtype
     away_from_zero((3, 4)),
+    array_api=_relu_xp,
     numpy=Ufunc("np.maximum", "0"),
     sympy=lambda sp, x: sp.Max(x, 0),
 )
@@ -236,6 +276,7 @@ ABS = _unary(
     np.abs,
     lambda out, x: op.sign(x),
     away_from_zero((3, 4)),
+    array_api="abs",
     numpy=Ufunc("np.abs"),
     latex=lambda x: rf"\left|{x}\right|",
     sympy=lambda sp, x: sp.Abs(x),
@@ -246,6 +287,10 @@ def _astype_impl(x: np.ndarray, dtype: Any) -> np.ndarray:
     return np.asarray(x).astype(dtype, copy=False)
 
 
+def _astype_xp(xp: Any, x: Any, dtype: Any) -> Any:
+    return xp.astype(x, xp_dtype(xp, dtype), copy=False)
+
+
 # d astype(x) = 1, cast back to the input's dtype
 ASTYPE = register(
     Primitive(
@@ -253,6 +298,7 @@ ASTYPE = register(
         _astype_impl,
         vjp=(lambda g, out, x, dtype: astype(g, x.dtype),),
         jvp=(lambda t, out, x, dtype: astype(t, dtype),),
+        array_api=_astype_xp,
         example=normal((3, 4), dtype=np.dtype(np.float64)),
         elementwise=True,
         view=True,  # no copy when the dtype is already right
@@ -344,7 +390,8 @@ def abs(x: Any) -> Any:  # noqa: A001
 
 def astype(x: Any, dtype: Any) -> Any:
     """Cast to ``dtype``; gradients are cast back to the input's dtype."""
-    dtype = np.dtype(dtype)
-    if getattr(x, "dtype", None) == dtype:
+    dtype = np.dtype(dtype) if not is_foreign_dtype(dtype) else dtype
+    have = getattr(x, "dtype", None)
+    if have is not None and (have == dtype or dtype_name(have) == dtype_name(dtype)):
         return x
     return apply(ASTYPE, x, dtype=dtype)

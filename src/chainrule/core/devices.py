@@ -107,3 +107,15 @@ def move(x: Any, device: Any) -> Any:
     raise TypeError(
         f"device: expected 'cpu', 'cuda', 'cuda:N', 'auto' or an array namespace, got {device!r}"
     )
+
+
+def to_like(a: Any, like: Any) -> Any:
+    """Array ``a`` (NumPy or another library) in the namespace and on the device of ``like``."""
+    if not is_foreign(like):
+        return asnumpy(a)
+    xp = namespace_of(like)
+    if namespace_name(xp) == "cupy":
+        return move(a, device_of(like))
+    if is_foreign(a) and namespace_of(a) is xp and a.device == like.device:
+        return a
+    return xp.asarray(asnumpy(a), device=like.device)

@@ -276,6 +276,14 @@ def ones_like_in(like: Any) -> Any:
     return namespace_of(like).ones_like(like)
 
 
+def copy_array(a: Any, dtype: Any) -> Any:
+    """A copy of array ``a`` cast to ``dtype``, in ``a``'s namespace and device."""
+    if not is_foreign(a):
+        return np.array(a, dtype=dtype, copy=True)
+    xp = namespace_of(a)
+    return xp.asarray(xp.astype(a, xp_dtype(xp, dtype)), copy=True)
+
+
 def to_namespace_index(xp: Any, index: Any, device: Any) -> Any:
     """An index with its NumPy (or list) arrays moved into namespace ``xp`` on ``device``."""
     if isinstance(index, tuple):

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import no_grad
+from chainrule.core.namespace import namespace_of, zeros_like_in
 from chainrule.optim.optimizer import Optimizer
 
 
@@ -73,8 +74,15 @@ class Adam(Optimizer):
                     g = g + wd * p.data
                 m, v = ms[i], vs[i]
                 if m is None or v is None:
-                    m = ms[i] = np.zeros_like(p.data)
-                    v = vs[i] = np.zeros_like(p.data)
+                    m = ms[i] = zeros_like_in(p.data, p.shape)
+                    v = vs[i] = zeros_like_in(p.data, p.shape)
+                if type(p.data) is not np.ndarray:  # another array library: no out= buffers
+                    m *= b1
+                    m += (1 - b1) * g
+                    v *= b2
+                    v += (1 - b2) * (g * g)
+                    p -= step_size * (m / (namespace_of(v).sqrt(v) * inv_sqrt_bc2 + eps))
+                    continue
                 tmp = self._tmp(i, p)
                 m *= b1
                 np.multiply(g, 1 - b1, out=tmp)

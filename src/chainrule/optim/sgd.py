@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import no_grad
+from chainrule.core.namespace import copy_array
 from chainrule.optim.optimizer import Optimizer
 
 
@@ -77,12 +78,15 @@ class SGD(Optimizer):
                 if mu:
                     buf = bufs[i]
                     if buf is None:
-                        buf = bufs[i] = np.array(g, dtype=p.dtype, copy=True)
+                        buf = bufs[i] = copy_array(g, p.dtype)
                     else:
                         buf *= mu
                         buf += g
                     g = g + mu * buf if self.nesterov else buf
-                tmp = self._tmp(i, p)
-                np.multiply(g, lr, out=tmp)
-                p -= tmp
+                if type(p.data) is np.ndarray:
+                    tmp = self._tmp(i, p)
+                    np.multiply(g, lr, out=tmp)
+                    p -= tmp
+                else:  # another array library: its in-place operators, no out= buffers
+                    p -= g * lr
         self.step_count += 1

@@ -392,6 +392,8 @@ def astype(x: Any, dtype: Any) -> Any:
     """Cast to ``dtype``; gradients are cast back to the input's dtype."""
     dtype = np.dtype(dtype) if not is_foreign_dtype(dtype) else dtype
     have = getattr(x, "dtype", None)
-    if have is not None and (have == dtype or dtype_name(have) == dtype_name(dtype)):
+    if have is not None and (
+        have == dtype if isinstance(have, np.dtype) else dtype_name(have) == dtype_name(dtype)
+    ):
         return x
     return apply(ASTYPE, x, dtype=dtype)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.devices import asnumpy, to_like
 from chainrule.core.transforms import layout_axes
 from chainrule.numeric.differences import (
     as_float_array,
@@ -21,6 +22,7 @@ from chainrule.numeric.differences import (
     default_step,
     float_dtype,
     line_derivative,
+    placement,
     representable_step,
 )
 
@@ -72,15 +74,23 @@ class CountingFunction:
 class _Evaluator:
     """Calls ``f``, converts its output to a float array and checks it is finite."""
 
-    def __init__(self, f: Callable[..., Any], args: tuple[np.ndarray, ...]) -> None:
+    def __init__(
+        self, f: Callable[..., Any], args: tuple[np.ndarray, ...], like: Any = None
+    ) -> None:
         self.f = CountingFunction(f)
         self.args = args
+        self.like = like  # an array on the device where f is evaluated (None: NumPy)
         self._base: np.ndarray | None = None
+
+    def _call(self, args: tuple[Any, ...]) -> Any:
+        if self.like is not None:  # the inputs lived on a device: evaluate f there
+            args = tuple(to_like(a, self.like) if type(a) is np.ndarray else a for a in args)
+        return self.f(*args)
 
     def base(self) -> np.ndarray:
         """``f(*args)``, computed once."""
         if self._base is None:
-            out = self._convert(self.f(*self.args))
+            out = self._convert(self._call(self.args))
             bad = ~np.isfinite(out)
             if bad.any():
                 where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -92,7 +102,7 @@ class _Evaluator:
         return self._base
 
     def at(self, args: tuple[np.ndarray, ...], where: str) -> np.ndarray:
-        out = self._convert(self.f(*args))
+        out = self._convert(self._call(args))
         bad = ~np.isfinite(out)
         if bad.any():
             self.base()  # report f(x) itself first if that is the culprit
@@ -106,7 +116,7 @@ class _Evaluator:
 
     @staticmethod
     def _convert(y: Any) -> np.ndarray:
-        y = np.asarray(y)
+        y = asnumpy(y)
         return np.array(y, dtype=float_dtype(y.dtype), copy=True)
 
 
@@ -288,13 +298,14 @@ def derivative(
     True
     """
     check_method(method)
+    like = placement([x])
     x = as_float_array(x, "x")
     h = (
         default_step(method, x, levels=levels)
         if step is None
         else representable_step(x, np.broadcast_to(np.asarray(step, dtype=x.dtype), x.shape))
     )
-    ev = _Evaluator(f, (x,))
+    ev = _Evaluator(f, (x,), like)
 
     def g(t: np.ndarray) -> np.ndarray:
         return ev.at((t,), "x + step" if x.ndim == 0 else "x + step, every entry at once")
@@ -352,8 +363,9 @@ def gradient(
     True
     """
     check_method(method)
+    like = placement(args)
     args, nums, single = _prepare(args, argnums)
-    ev = _Evaluator(f, args)
+    ev = _Evaluator(f, args, like)
     co = _Coordinates(args, nums, method, step, levels)
     flat, out_shape = _jacobian_columns(ev, co, method, levels, scalar=True)
     if np.prod(out_shape, dtype=int) != 1:
@@ -413,8 +425,9 @@ def jacobian(
     """
     check_method(method)
     layout_axes(0, 0, layout, "numeric.jacobian")
+    like = placement(args)
     args, nums, single = _prepare(args, argnums)
-    ev = _Evaluator(f, args)
+    ev = _Evaluator(f, args, like)
     co = _Coordinates(args, nums, method, step, levels)
     flat, out_shape = _jacobian_columns(ev, co, method, levels)
     blocks = [
@@ -466,12 +479,20 @@ def directional_derivative(
     >>> bool(np.isclose(d, 2.0))
     True
     """
+    like = placement([x, v])
     x = as_float_array(x, "x")
     v = as_float_array(v, "v", dtype=x.dtype)
     if v.shape != x.shape:
         raise ValueError(f"direction v has shape {v.shape} but x has shape {x.shape}")
     return line_directional(
-        f, (x,), (v,), method=method, step=step, levels=levels, return_evals=return_evals
+        f,
+        (x,),
+        (v,),
+        method=method,
+        step=step,
+        levels=levels,
+        return_evals=return_evals,
+        like=like,
     )
 
 
@@ -484,10 +505,12 @@ def line_directional(
     step: float | None = None,
     levels: int = 2,
     return_evals: bool = False,
+    like: Any = None,
 ) -> Any:
     """``d/dt f(*(a + t d for a, d in zip(args, directions)))`` at ``t = 0``.
 
-    ``args`` and ``directions`` are float arrays already checked by the caller.
+    ``args`` and ``directions`` are float arrays already checked by the caller;
+    ``f`` is evaluated on the device of array ``like`` when one is given.
     """
     check_method(method)
     dtype = np.result_type(*[a.dtype for a in args])
@@ -497,7 +520,7 @@ def line_directional(
         h = default_step(method, x_scale, dtype, levels=levels) / (v_scale or 1.0)
     else:
         h = np.asarray(step, dtype=dtype)
-    ev = _Evaluator(f, args)
+    ev = _Evaluator(f, args, like)
 
     def g(t: Any) -> np.ndarray:
         point = tuple((a + t * d).astype(a.dtype) for a, d in zip(args, directions, strict=True))

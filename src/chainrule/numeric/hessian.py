@@ -18,7 +18,7 @@ from chainrule.numeric.derivatives import (
     _finish,
     _prepare,
 )
-from chainrule.numeric.differences import check_method, richardson_extrapolate
+from chainrule.numeric.differences import check_method, placement, richardson_extrapolate
 
 
 def hessian(
@@ -76,8 +76,9 @@ def hessian(
     True
     """
     check_method(method)
+    like = placement(args)
     args, nums, single = _prepare(args, argnums)
-    ev = _Evaluator(f, args)
+    ev = _Evaluator(f, args, like)
     co = _Coordinates(args, nums, method, step, levels, order=2)
     if len(co) == 0:
         out = ev.base()

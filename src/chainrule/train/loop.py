@@ -27,6 +27,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
     run_info: dict | None = None,
+    device: Any = None,
     **options: Any,
 ) -> History:
     """Train ``model`` on ``data`` with mini-batch gradient descent.
@@ -60,6 +61,12 @@ def fit(
     run_info : dict or None
         Extra JSON stored beside the options in the checkpoint's config
         (``chainrule train`` records the dataset there).
+    device : str or None
+        Train there: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` (CUDA when
+        CuPy finds a GPU) or an array-API namespace or device. The model (and
+        an optimizer passed in) is moved there once and stays; the data stay
+        on the host and each mini-batch is moved once. None: where the model
+        is. Checkpoints hold NumPy arrays, so they load on any device.
     **options
         Fields of :class:`FitConfig` overriding ``config`` (``lr=0.01``,
         ``epochs=5``, ...); an unknown name is a TypeError naming the closest
@@ -110,6 +117,8 @@ def fit(
     guard = ctx.abort_on_error(collective=(TrainingDiverged,)) if ctx is not None else nullcontext()
     with guard:
         fit_data = FitData.of(data)
+        if device is not None:
+            _to_device(model, optimizer, device, ctx)
         trainer = Trainer(model, fit_data, cfg, ctx=ctx, optimizer=optimizer)
         cbs = list(callbacks)
         if cfg.early_stopping:
@@ -122,3 +131,15 @@ def fit(
             resume_from=resume_from,
             run_info=run_info,
         )
+
+
+def _to_device(model: Any, optimizer: Any, device: Any, ctx: Any) -> None:
+    """Move the model (and an optimizer built on it) to ``device`` for :func:`fit`."""
+    model.to(device)
+    if ctx is not None and model.device != "cpu":
+        raise ValueError(
+            f"fit: device={device!r} with distributed training is not supported; "
+            "data-parallel runs train on the CPU (device='cpu')"
+        )
+    if optimizer is not None:
+        optimizer.to(device)

@@ -27,7 +27,6 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume_from: str | Path | None = None,
     run_info: dict | None = None,
-    device: Any = None,
     **options: Any,
 ) -> History:
     """Train ``model`` on ``data`` with mini-batch gradient descent.
@@ -61,14 +60,10 @@ def fit(
     run_info : dict or None
         Extra JSON stored beside the options in the checkpoint's config
         (``chainrule train`` records the dataset there).
-    device : str or None
-        Train there: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` (CUDA when
-        CuPy finds a GPU) or an array-API namespace or device. The model (and
-        an optimizer passed in) is moved there once and stays; the data stay
-        on the host and each mini-batch is moved once. None: where the model
-        is. Checkpoints hold NumPy arrays, so they load on any device.
     **options
         Fields of :class:`FitConfig` overriding ``config`` (``lr=0.01``,
+        ``device="cuda"``: the model, and an optimizer passed in, move there once
+        and stay; the data stay on the host and each mini-batch moves once;
         ``epochs=5``, ...); an unknown name is a TypeError naming the closest
         option. ``optimizer`` may also be an optimizer already built on
         ``model.parameters()`` (then lr, momentum, betas and eps are its own).
@@ -117,8 +112,8 @@ def fit(
     guard = ctx.abort_on_error(collective=(TrainingDiverged,)) if ctx is not None else nullcontext()
     with guard:
         fit_data = FitData.of(data)
-        if device is not None:
-            _to_device(model, optimizer, device, ctx)
+        if cfg.device is not None:
+            _to_device(model, optimizer, cfg.device, ctx)
         trainer = Trainer(model, fit_data, cfg, ctx=ctx, optimizer=optimizer)
         cbs = list(callbacks)
         if cfg.early_stopping:

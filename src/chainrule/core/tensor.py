@@ -176,7 +176,11 @@ class Tensor:
         return self.data
 
     def __len__(self) -> int:
-        return len(self.data)
+        if type(self.data) is np.ndarray:
+            return len(self.data)
+        if not self.data.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return int(self.data.shape[0])
 
     def __iter__(self) -> Any:
         for i in range(len(self)):
@@ -426,11 +430,8 @@ class Tensor:
         return ops.reshape(self, (-1,))
 
 
-def _copyto(a: Any, b: Any, out: Any = None, casting: str = "same_kind") -> None:
-    if out is not None:
-        np.copyto(out, b, casting)
-    else:
-        a[...] = b
+def _copyto(a: Any, b: Any, out: Any, casting: Any) -> None:
+    np.copyto(out, b, casting)
 
 
 def _setitem_all(a: Any, b: Any) -> None:

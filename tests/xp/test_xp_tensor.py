@@ -62,3 +62,15 @@ def test_broadcasting_reverse_and_scatter_add_with_repeats(space):
     ((x + b)[idx] * 2.0).sum().backward()
     np.testing.assert_array_equal(space.check(b.grad), np.full(4, 10.0))
     np.testing.assert_array_equal(space.check(x.grad), np.array([[4.0] * 4, [2.0] * 4, [4.0] * 4]))
+
+
+def test_without_array_api_compat_a_clear_error_names_the_extra(strict, monkeypatch):
+    import sys
+
+    from chainrule.core import namespace
+
+    monkeypatch.setitem(sys.modules, "array_api_compat", None)  # as if not installed
+    monkeypatch.setattr(namespace, "_NAMESPACES", {})
+    with pytest.raises(ImportError, match=r"chainrule\[array-api\]"):
+        cr.exp(cr.tensor(strict.put(np.ones(2))))
+    assert cr.exp(cr.tensor(np.ones(2))).numpy()[0] == np.e  # NumPy needs nothing more

@@ -74,3 +74,13 @@ def test_without_array_api_compat_a_clear_error_names_the_extra(strict, monkeypa
     with pytest.raises(ImportError, match=r"chainrule\[array-api\]"):
         cr.exp(cr.tensor(strict.put(np.ones(2))))
     assert cr.exp(cr.tensor(np.ones(2))).numpy()[0] == np.e  # NumPy needs nothing more
+
+
+def test_a_user_primitive_without_array_api_says_what_to_add(strict):
+    prim = cr.Primitive(
+        "xp_test_numpy_only",
+        lambda x: np.abs(x) + 1.0,
+        example=lambda rng: ((rng.normal(size=3),), {}),
+    )
+    with pytest.raises(TypeError, match="xp_test_numpy_only: .*give the primitive an array_api="):
+        cr.apply(prim, cr.tensor(strict.put(np.ones(3))))

@@ -258,10 +258,15 @@ def foreign_apply(prim: Primitive, datas: Sequence[Any], params: dict[str, Any])
         return spelling(xp, *operands, **params)
     except (ValueError, IndexError) as e:
         raise forward_error(prim, datas, params, e) from None
-    except TypeError as e:
+    except (TypeError, RuntimeError) as e:  # CuPy and device arrays refuse NumPy code
+        fix = (
+            ""
+            if spelling is not None
+            else ("; its impl is NumPy code: give the primitive an array_api= spelling")
+        )
         raise TypeError(
             f"{prim.name}: cannot compute on {namespace_name(xp)} arrays "
-            f"({describe(datas)}): {e}"
+            f"({describe(datas)}): {e}{fix}"
         ) from None
 
 

@@ -231,10 +231,7 @@ def full_index(index: Any, ndim: int) -> tuple[Any, ...]:
     if any(i is Ellipsis for i in items):
         return items
     named = sum(1 for i in items if i is not None)
-    if any(
-        _is_array(i) and is_floating(i.dtype) is False and dtype_name(i.dtype) == "bool"
-        for i in items
-    ):
+    if any(_is_array(i) and dtype_name(i.dtype) == "bool" for i in items):
         return items  # a boolean mask names several axes at once
     return items + (Ellipsis,) if named < ndim else items
 

@@ -145,6 +145,8 @@ def xp_dtype(xp: Any, dtype: Any) -> Any:
 
 def dtype_name(dtype: Any) -> str:
     """The dtype's standard name (``float32``), for NumPy and array-API dtypes alike."""
+    if isinstance(dtype, np.dtype):
+        return dtype.name
     try:
         return np.dtype(dtype).name
     except TypeError:
@@ -162,6 +164,8 @@ def is_foreign_dtype(dtype: Any) -> bool:
 
 def is_floating(dtype: Any) -> bool:
     """True for a real or complex floating dtype of any namespace."""
+    if isinstance(dtype, np.dtype):  # the fast path: NumPy's own dtypes
+        return dtype.kind in "fc"
     return dtype_name(dtype).startswith(("float", "complex"))
 
 

@@ -143,7 +143,12 @@ def softmax_cross_entropy(logits: Any, y: Any) -> Any:
     xp = namespace_of(y.data if isinstance(y, Tensor) else y)
     dtype = _float_dtype(xp, logits)
     if shape_of(y) == (zs[0],) and not is_floating(y.dtype):
-        lo, hi = (int(xp.min(y)), int(xp.max(y))) if zs[0] else (0, 0)
+        if not zs[0]:
+            lo = hi = 0
+        elif xp is np:
+            lo, hi = int(y.min()), int(y.max())
+        else:  # two reductions on the device, read back
+            lo, hi = int(xp.min(y)), int(xp.max(y))
         if lo < 0 or hi >= zs[1]:
             raise ValueError(
                 f"softmax_cross_entropy: labels must lie in [0, {zs[1]}) for {zs[1]} classes, "

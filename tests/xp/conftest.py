@@ -1,10 +1,11 @@
-"""The namespace matrix: each test here runs on NumPy and on array-api-strict.
+"""The namespace matrix: each test here runs on NumPy, array-api-strict and CuPy.
 
 array-api-strict is the strict reference implementation of the array API
 standard. Its arrays are put on its ``device1``, which (like CuPy's GPU
 arrays) refuses implicit conversion to NumPy: any hidden NumPy-only call in
 chainrule fails here, and a result left on the wrong library or device is caught
-by :meth:`Space.check`.
+by :meth:`Space.check`. The CuPy column runs where CuPy finds a GPU and is
+skipped, with the reason, elsewhere (the CI has no GPU).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Space:
         """``a`` (a NumPy array; anything else is returned as is) in this namespace."""
         if self.name == "numpy" or not isinstance(a, np.ndarray):
             return a
+        if self.name == "cupy":
+            return self.xp.asarray(a)
         return self.xp.asarray(a, device=STRICT_DEVICE)
 
     def check(self, t: Any) -> np.ndarray:
@@ -43,6 +46,8 @@ class Space:
         d = t.data if isinstance(t, cr.Tensor) else t
         if self.name == "numpy":
             assert type(d) is np.ndarray, type(d)
+        elif self.name == "cupy":
+            assert type(d) is self.xp.ndarray, type(d)
         else:
             assert type(d) is STRICT_ARRAY, type(d)
             assert d.device == STRICT_DEVICE, d.device
@@ -55,10 +60,23 @@ SPACES = {
 }
 
 
-@pytest.fixture(params=list(SPACES))
+def _cupy() -> Space:
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed (the gpu extra)")
+    if not cr.cuda_available():
+        pytest.skip("CuPy is installed but finds no GPU")
+    return Space("cupy", cupy, "cuda")
+
+
+@pytest.fixture(params=[*SPACES, "cupy"])
 def space(request: pytest.FixtureRequest) -> Space:
-    """Each array namespace: NumPy and array-api-strict (on its device1)."""
-    return SPACES[request.param]
+    """Each array namespace: NumPy, array-api-strict (on its device1) and CuPy (GPU only)."""
+    return _cupy() if request.param == "cupy" else SPACES[request.param]
+
+
+@pytest.fixture(params=["array_api_strict", "cupy"])
+def foreign(request: pytest.FixtureRequest) -> Space:
+    """Each namespace other than NumPy: array-api-strict, and CuPy where a GPU is."""
+    return _cupy() if request.param == "cupy" else SPACES[request.param]
 
 
 @pytest.fixture

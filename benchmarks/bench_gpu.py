@@ -162,6 +162,9 @@ def torch_systems(sizes: list[int], model: Any, X: np.ndarray, Y: np.ndarray, de
         emit(workload=name, system="torch", skipped="torch not installed")
         return
     dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        emit(workload=name, system="torch", skipped="this torch build has no CUDA")
+        return
     layers: list[Any] = []
     for i, layer in enumerate(model.layers):
         lin = torch.nn.Linear(sizes[i], sizes[i + 1])
@@ -213,13 +216,16 @@ def torch_launches(torch: Any, step: Callable[[], None]) -> int | None:
         return None
 
 
-def jax_system(model: Any, X: np.ndarray, Y: np.ndarray, rounds: int, steps: int,
-               name: str) -> None:
+def jax_system(model: Any, X: np.ndarray, Y: np.ndarray, device: str, rounds: int,
+               steps: int, name: str) -> None:
     try:
         import jax
         import jax.numpy as jnp
     except ImportError:
         emit(workload=name, system="jax jit", skipped="jax not installed")
+        return
+    if device != "cpu" and jax.devices()[0].platform != "gpu":
+        emit(workload=name, system="jax jit", skipped=f"JAX runs on {jax.devices()[0]}, not a GPU")
         return
     params = [(jnp.asarray(cr.asnumpy(layer.W)), jnp.asarray(cr.asnumpy(layer.b)))
               for layer in model.layers]
@@ -271,7 +277,7 @@ def run(name: str, device: str, rounds: int, steps: int) -> None:
     emit(workload=name, system="hand " + xp.__name__, device=device,
          median_us=median_us(hand, sync, rounds, steps))
     torch_systems(sizes, model, X, Y, device, rounds, steps, name)
-    jax_system(model, X, Y, rounds, steps, name)
+    jax_system(model, X, Y, device, rounds, steps, name)
 
 
 def main() -> None:

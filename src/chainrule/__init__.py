@@ -33,6 +33,8 @@ from chainrule.core import (
     ShapeError,
     Tensor,
     apply,
+    asnumpy,
+    cuda_available,
     detect_anomaly,
     enable_grad,
     grad,
@@ -117,6 +119,8 @@ __all__ = [
     # tensors, errors and the primitive registry
     "REGISTRY", "GraphFreedError", "InplaceModificationError", "Primitive", "ShapeError",
     "Tensor", "apply", "register", "tensor",
+    # devices and array libraries
+    "asnumpy", "cuda_available",
     # transforms and grad mode
     "detect_anomaly", "enable_grad", "grad", "graph_of", "hessian", "hvp", "is_grad_enabled",
     "jacfwd", "jacobian", "jacrev", "jit", "jvp", "no_grad", "set_grad_enabled",

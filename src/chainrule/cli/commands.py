@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from chainrule.atomic import write_bytes_atomic
+from chainrule.core.devices import cuda_namespace as check_cuda
 from chainrule.data import dataset_shape, load_inputs
 from chainrule.distributed import get_context
 from chainrule.distributed.launch import launched_under_mpi
@@ -142,6 +143,8 @@ def _notes() -> Iterator[None]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``chainrule train``: train a new run, or continue one with ``--resume``; the exit status."""
+    if args.device == "cuda":  # fail in one line before anything is loaded or written
+        check_cuda("cuda")
     if args.resume is not None:
         return _cmd_resume(args)
     if args.momentum is not None and args.optimizer != "sgd":
@@ -187,6 +190,7 @@ def fit_config(args: argparse.Namespace) -> FitConfig:
         early_stopping=args.patience is not None,
         patience=args.patience or FitConfig.patience,
         distributed=True if args.distributed else None,
+        device=args.device,
     )
 
 
@@ -228,6 +232,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             progress=_progress(args),
             distributed=True if args.distributed else None,
+            device=args.device,
         )
     done = saved["epochs_done"]
     where = f"run resumed after epoch {done}, saved in {args.resume}"

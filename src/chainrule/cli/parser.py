@@ -191,6 +191,13 @@ def _add_train(sub) -> argparse.ArgumentParser:
         "--dtype", default="float32", choices=("float32", "float64"), help="parameter dtype"
     )
     p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda", "auto"),
+        help="where to train: cpu (NumPy), cuda (CuPy on the GPU; pip install "
+        "'chainrule[gpu]'), auto (cuda when CuPy finds a GPU)",
+    )
+    p.add_argument(
         "--data-dir",
         default=None,
         metavar="DIR",

@@ -1,6 +1,7 @@
 """The engine: Tensor, the primitive registry, reverse and forward mode, transforms."""
 
 from chainrule.core import ops
+from chainrule.core.devices import asnumpy, cuda_available
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.primitive import REGISTRY, Primitive, apply, register
 from chainrule.core.reverse import GradPlan, backward
@@ -37,7 +38,9 @@ __all__ = [
     "Tensor",
     "Ufunc",
     "apply",
+    "asnumpy",
     "backward",
+    "cuda_available",
     "detect_anomaly",
     "enable_grad",
     "grad",

@@ -19,11 +19,11 @@ def tensor_html(t: Any) -> str:
     >>> "shape (2,)" in tensor_html(cr.tensor([1.0, 2.0], requires_grad=True))
     True
     """
-    data = np.asarray(t.data)
+    data = t.numpy()
     facts = [
         f"shape {tuple(data.shape)}",
         f"dtype {data.dtype}",
-        "device cpu",
+        f"device {t.device}",
         f"requires_grad={bool(t.requires_grad)}",
     ]
     prim = getattr(t, "_prim", None)

@@ -17,6 +17,7 @@ import numpy as np
 # forward mode and apply call each other (a primitive with tangents is applied to the
 # operands without them), and ops are built on apply: both are looked up at call time
 from chainrule.core import ops, primitive
+from chainrule.core.namespace import is_foreign
 from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor, from_array
 
@@ -71,7 +72,7 @@ def forward_apply(prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> A
     if t is None:
         return out
     if not isinstance(t, Tensor):
-        t = from_array(np.asarray(t))
+        t = from_array(t if is_foreign(t) else np.asarray(t))
     if t.shape != out.shape:
         t = ops.broadcast_to(t, out.shape)
     if t.dtype != out.dtype:

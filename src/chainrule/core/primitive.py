@@ -16,6 +16,14 @@ import numpy as np
 
 from chainrule.core.errors import ShapeError, describe
 from chainrule.core.forward import forward_apply
+from chainrule.core.namespace import (
+    common_namespace,
+    is_floating,
+    is_foreign,
+    namespace_name,
+    namespace_of,
+    scalar_operands,
+)
 from chainrule.core.state import STATE, next_tick
 from chainrule.core.tensor import Tensor, from_array
 
@@ -52,6 +60,13 @@ class Primitive:
         that the registry-wide test covers the primitive the moment it exists.
     differentiable : bool
         False for comparisons and other piecewise-constant operations.
+    array_api : str or callable, optional
+        How the primitive computes on arrays of another array-API library
+        (CuPy, array-api-strict): the name of the standard function
+        (``"exp"``, called as ``xp.exp(*operands, **params)``) or
+        ``fn(xp, *operands, **params)``. Without one, ``impl`` itself is
+        written for any namespace (it only uses operators and methods of the
+        standard). NumPy operands always take ``impl``, the fast path.
     numpy : Ufunc or Expr or tuple of them, optional
         How generated code spells it (:mod:`chainrule.core.spelling`); the first
         that applies is used, and without one generated code calls ``impl``.
@@ -93,6 +108,7 @@ class Primitive:
         "jvp_rules",
         "example",
         "differentiable",
+        "array_api",
         "numpy",
         "native",
         "infix",
@@ -114,6 +130,7 @@ class Primitive:
         *,
         example: Callable[[np.random.Generator], tuple[tuple[Any, ...], dict[str, Any]]],
         differentiable: bool = True,
+        array_api: str | Callable[..., Any] | None = None,
         numpy: Any = None,
         native: Any = None,
         infix: Any = None,
@@ -131,6 +148,7 @@ class Primitive:
         self.jvp_rules = jvp
         self.example = example
         self.differentiable = differentiable
+        self.array_api = array_api
         spellings = numpy if isinstance(numpy, (tuple, list)) else (numpy,)
         self.numpy: tuple[Any, ...] = tuple(s for s in spellings if s is not None)
         self.native = native
@@ -195,31 +213,75 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     """
     datas = []
     needs_grad = False
+    foreign = False  # an operand of another array library: the namespace path
     for a in args:
         if isinstance(a, Tensor):
             if a._interp is not None:
                 return a._interp.apply(prim, args, params)
-            datas.append(a.data)
+            d = a.data
+            if type(d) is not _NDARRAY:
+                foreign = True
+            datas.append(d)
             if a.requires_grad:
                 needs_grad = True
         else:
+            if type(a) is not _NDARRAY and not isinstance(a, _SCALARS) and is_foreign(a):
+                foreign = True
             datas.append(a)
     if STATE.levels and prim.differentiable:
         out = forward_apply(prim, args, params)
         if out is not None:
             return out
-    try:
-        data = prim.impl(*datas, **params)
-    except (ValueError, IndexError) as e:
-        raise forward_error(prim, datas, params, e) from None
-    if type(data) is not np.ndarray:
-        data = np.asarray(data)
+    if foreign:
+        data = foreign_apply(prim, datas, params)
+    else:
+        try:
+            data = prim.impl(*datas, **params)
+        except (ValueError, IndexError) as e:
+            raise forward_error(prim, datas, params, e) from None
+        if type(data) is not _NDARRAY:
+            data = np.asarray(data)
     out = from_array(data)
     if needs_grad and STATE.grad_enabled and prim.differentiable:
         record(out, prim, args, params)
     if STATE.anomaly:
         check_finite(data, "forward", prim, datas)
     return out
+
+
+_NDARRAY = np.ndarray
+_SCALARS = (bool, int, float, complex)
+
+
+def foreign_apply(prim: Primitive, datas: Sequence[Any], params: dict[str, Any]) -> Any:
+    """``prim`` on operands of a non-NumPy array library, computed in their namespace.
+
+    Every array operand must come from the same library and device (else a
+    TypeError names the operation and both); NumPy scalar constants become
+    Python numbers. The primitive's ``array_api`` spelling is used, or its
+    ``impl`` when it is written for any namespace.
+    """
+    xp, _ = common_namespace(prim.name, datas)
+    operands = scalar_operands(datas)
+    spelling = prim.array_api
+    try:
+        if spelling is None:
+            return prim.impl(*operands, **params)
+        if isinstance(spelling, str):
+            return getattr(xp, spelling)(*operands, **params)
+        return spelling(xp, *operands, **params)
+    except (ValueError, IndexError) as e:
+        raise forward_error(prim, datas, params, e) from None
+    except (TypeError, RuntimeError) as e:  # CuPy and device arrays refuse NumPy code
+        fix = (
+            ""
+            if spelling is not None
+            else ("; its impl is NumPy code: give the primitive an array_api= spelling")
+        )
+        raise TypeError(
+            f"{prim.name}: cannot compute on {namespace_name(xp)} arrays "
+            f"({describe(datas)}): {e}{fix}"
+        ) from None
 
 
 def record(out: Any, prim: Primitive, parents: Sequence[Any], params: dict[str, Any]) -> Any:
@@ -290,9 +352,10 @@ def _fmt_params(params: dict[str, Any]) -> str:
 
 def check_finite(data: Any, phase: str, prim: Primitive, operands: Sequence[Any]) -> None:
     """Raise FloatingPointError if a floating array holds NaN or Inf (anomaly mode)."""
-    arr = np.asarray(data)
-    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-        bad = "NaN" if np.isnan(arr).any() else "Inf"
+    xp = namespace_of(data)
+    arr = xp.asarray(data)
+    if is_floating(arr.dtype) and not bool(xp.all(xp.isfinite(arr))):
+        bad = "NaN" if bool(xp.any(xp.isnan(arr))) else "Inf"
         raise FloatingPointError(
             f"anomaly in {phase} of {prim.name!r}: the "
             f"{'output' if phase == 'forward' else 'gradient'}"

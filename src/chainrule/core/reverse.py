@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
+from chainrule.core.namespace import is_foreign, namespace_of, ones_like_in
 from chainrule.core.primitive import check_finite
 from chainrule.core.state import CLOCK, STATE, set_grad_enabled
 from chainrule.core.tensor import Tensor, from_array
@@ -179,7 +180,7 @@ def _pull(t: Tensor, g: Tensor, only: set[int] | None = None) -> list[tuple[Tens
         if gi is None:
             continue
         if not isinstance(gi, Tensor):
-            gi = from_array(np.asarray(gi))
+            gi = from_array(gi if is_foreign(gi) else np.asarray(gi))
         if gi.data.dtype is not p.data.dtype and gi.data.dtype != p.data.dtype:
             gi = gi.astype(p.data.dtype)
         if anomaly:
@@ -202,9 +203,11 @@ def _rule(prim: Any, i: int, g: Tensor, out: Tensor, args: Any, params: Any) -> 
 
 def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
     if id(g) in assigned:  # one cotangent object reaching two leaves: give each its own
-        g = from_array(g.data.copy())
+        d = g.data
+        g = from_array(d.copy() if type(d) is np.ndarray else namespace_of(d).asarray(d, copy=True))
     elif (
-        not g.requires_grad
+        type(leaf.data) is np.ndarray
+        and not g.requires_grad
         and leaf.data.flags.c_contiguous
         and not g.data.flags.c_contiguous
         and g.data.ndim > 1
@@ -245,8 +248,13 @@ def root_cotangent(root: Tensor, grad: Any, what: str) -> Tensor:
                 "backward needs a cotangent `grad` of that shape. To differentiate the sum, "
                 "call .sum().backward(); for the full derivative use chainrule.jacobian."
             )
-        return from_array(np.ones(root.shape, dtype=root.dtype))
-    g = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, dtype=root.dtype))
+        return from_array(ones_like_in(root.data))
+    if isinstance(grad, Tensor):
+        g = grad
+    elif is_foreign(root.data) or is_foreign(grad):
+        g = Tensor(grad)
+    else:
+        g = Tensor(np.asarray(grad, dtype=root.dtype))
     if g.shape != root.shape:
         raise ShapeError(
             f"{what}: the cotangent has shape {g.shape} but the output has shape {root.shape}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -9,13 +10,23 @@ import numpy as np
 # ops and Tensor need each other: the operators below look ops up at call time, and
 # chainrule.core imports ops (which imports this module) first
 from chainrule.core import ops
+from chainrule.core.devices import asnumpy, move
 from chainrule.core.display import tensor_html
 from chainrule.core.errors import InplaceModificationError
+from chainrule.core.namespace import (
+    device_of,
+    dtype_name,
+    is_floating,
+    is_foreign,
+    namespace_of,
+    to_namespace_index,
+    xp_dtype,
+)
 from chainrule.core.state import CLOCK, STATE, next_tick
 
 
-def _check_differentiable_dtype(dtype: np.dtype, what: str) -> None:
-    if dtype.kind not in "fc":
+def _check_differentiable_dtype(dtype: Any, what: str) -> None:
+    if not is_floating(dtype):
         raise TypeError(
             f"{what}: only floating-point tensors can require gradients, got dtype {dtype}. "
             "Create it with float data or pass dtype=np.float64 (or float32)."
@@ -31,8 +42,9 @@ class Tensor:
 
     Attributes
     ----------
-    data : numpy.ndarray
-        The values. Treat it as read-only while the tensor is on a tape.
+    data : numpy.ndarray or array-API array
+        The values (a NumPy array, or an array of another array-API library
+        such as CuPy). Treat it as read-only while the tensor is on a tape.
     requires_grad : bool
         Whether operations on this tensor are recorded for reverse mode.
     grad : Tensor or None
@@ -69,6 +81,13 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
+        if is_foreign(data):  # an array of another library stays in its namespace
+            xp = namespace_of(data)
+            arr = data if dtype is None else xp.astype(data, xp_dtype(xp, dtype), copy=False)
+            if requires_grad:
+                _check_differentiable_dtype(arr.dtype, "tensor(requires_grad=True)")
+            _init(self, arr, bool(requires_grad))
+            return
         arr = np.asarray(data, dtype=dtype)
         if arr.dtype.kind not in "biufc":
             what = "Python objects" if arr.dtype == object else "non-numeric data"
@@ -86,7 +105,8 @@ class Tensor:
         return self.data.shape
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> Any:
+        """The dtype (a NumPy dtype, or the array library's own dtype object)."""
         return self.data.dtype
 
     @property
@@ -95,7 +115,26 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return self.data.size
+        s = self.data.size
+        return int(s) if s is not None else 0
+
+    @property
+    def device(self) -> str:
+        """Where the data lives: ``"cpu"`` for NumPy, ``"cuda:0"`` for CuPy, else the
+        library's own device name."""
+        return device_of(self.data)
+
+    def to(self, device: Any) -> Tensor:
+        """This tensor's values on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or an
+        array-API namespace module); self when already there.
+
+        The copy is a new leaf with the same ``requires_grad`` (as PyTorch's
+        ``.to`` on a leaf); the move itself is not recorded on the tape.
+        """
+        data = move(self.data, device)
+        if data is self.data:
+            return self
+        return from_array(data, self.requires_grad)
 
     @property
     def is_leaf(self) -> bool:
@@ -108,20 +147,25 @@ class Tensor:
         return None if self._prim is None else self._prim.name
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (no copy)."""
-        return self.data
+        """The values as a NumPy array: the underlying array itself (no copy) for NumPy
+        data, a host copy for data on another library or device."""
+        if type(self.data) is np.ndarray:
+            return self.data
+        return asnumpy(self.data)
 
     def item(self) -> Any:
         """The single element as a Python number."""
-        if self.data.size != 1:
+        if self.size != 1:
             raise ValueError(
                 f"item: only a tensor with one element converts to a Python number, "
                 f"got shape {self.shape}; index it or reduce it first"
             )
-        return self.data.item()
+        if type(self.data) is np.ndarray:
+            return self.data.item()
+        return self.numpy().item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self.numpy().tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         # NumPy's protocol: copy=True must not alias, copy=None may share the buffer
@@ -132,7 +176,11 @@ class Tensor:
         return self.data
 
     def __len__(self) -> int:
-        return len(self.data)
+        if type(self.data) is np.ndarray:
+            return len(self.data)
+        if not self.data.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return int(self.data.shape[0])
 
     def __iter__(self) -> Any:
         for i in range(len(self)):
@@ -148,9 +196,11 @@ class Tensor:
         return bool(self.data)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = []
-        if self.data.dtype != np.float64 or self.data.size == 0:
+        if type(self.data) is not np.ndarray:
+            extra.append(f"device={self.device!r}")
+        if dtype_name(self.data.dtype) != "float64" or self.size == 0:
             extra.append(f"dtype={self.data.dtype}")
         if self._prim is not None:
             extra.append(f"grad_fn={self._prim.name}")
@@ -213,7 +263,10 @@ class Tensor:
                 "run the update inside `with chainrule.no_grad():`."
             )
         o = other.data if isinstance(other, Tensor) else other
-        fn(self.data, o, out=self.data, casting="same_kind")
+        if type(self.data) is np.ndarray:
+            fn(self.data, o, out=self.data, casting="same_kind")
+        else:  # the array API's in-place operators update the array itself
+            _FOREIGN_INPLACE[fn](self.data, o)
         CLOCK.last_mutation = self._version = next_tick()
         return self
 
@@ -231,7 +284,7 @@ class Tensor:
 
     def copy_(self, other: Any) -> Tensor:
         """Overwrite the values in place (shape and dtype kept)."""
-        return self._inplace("copy_", lambda a, b, out, casting: np.copyto(out, b, casting), other)
+        return self._inplace("copy_", _copyto, other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if self.requires_grad and STATE.grad_enabled:
@@ -239,7 +292,10 @@ class Tensor:
                 "item assignment on a tensor that requires grad while recording; build a new "
                 "tensor with chainrule.where or concatenate, or assign inside no_grad()"
             )
-        self.data[_index_data(index)] = value.data if isinstance(value, Tensor) else value
+        index = _index_data(index)
+        if type(self.data) is not np.ndarray:
+            index = to_namespace_index(namespace_of(self.data), index, self.data.device)
+        self.data[index] = value.data if isinstance(value, Tensor) else value
         CLOCK.last_mutation = self._version = next_tick()
 
     # ------------------------------------------------------------- operators
@@ -374,6 +430,24 @@ class Tensor:
         return ops.reshape(self, (-1,))
 
 
+def _copyto(a: Any, b: Any, out: Any, casting: Any) -> None:
+    np.copyto(out, b, casting)
+
+
+def _setitem_all(a: Any, b: Any) -> None:
+    a[...] = b
+
+
+# the array API's in-place operators, for the NumPy ufuncs used on NumPy data
+_FOREIGN_INPLACE: dict[Any, Any] = {
+    np.add: operator.iadd,
+    np.subtract: operator.isub,
+    np.multiply: operator.imul,
+    np.divide: operator.itruediv,
+    _copyto: _setitem_all,
+}
+
+
 def _init(t: Tensor, data: Any, requires_grad: bool) -> None:
     # every Tensor's fields are set here, whichever way it is made
     t.data = data
@@ -396,8 +470,8 @@ def from_array(data: Any, requires_grad: bool = False, cls: type[Tensor] = Tenso
     The engine's one fast constructor: :func:`chainrule.core.primitive.apply`,
     forward mode, the reverse pass, symbolic tensors and compiled code all make
     their results here; :class:`Tensor` itself checks its data first, then sets
-    the same fields. ``data`` must already be a NumPy array (or, for symbolic
-    tensors, their abstract value).
+    the same fields. ``data`` must already be a NumPy array or an array-API
+    array (or, for symbolic tensors, their abstract value).
     """
     t = _new(cls)
     _init(t, data, requires_grad)
@@ -412,7 +486,7 @@ def _index_data(index: Any) -> Any:
     return index
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> Tensor:
     """Create a :class:`Tensor`.
 
     Parameters
@@ -424,6 +498,10 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
         Record operations on this tensor for reverse mode (floating dtypes only).
     dtype : dtype, optional
         Cast to this dtype.
+    device : str or module, optional
+        ``"cpu"`` (NumPy), ``"cuda"`` or ``"cuda:N"`` (CuPy, the ``gpu`` extra),
+        or an array-API namespace module. By default the data stays where it
+        is: NumPy for Python data, its own library for an array-API array.
 
     Examples
     --------
@@ -433,4 +511,10 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     >>> x.grad
     tensor([2., 4.])
     """
+    if device is not None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if not is_foreign(data):
+            data = np.asarray(data, dtype=dtype)
+        data = move(data, device)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)

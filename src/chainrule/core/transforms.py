@@ -17,14 +17,16 @@ import numpy as np
 from chainrule.core import ops
 from chainrule.core.errors import ShapeError
 from chainrule.core.forward import tangent_of, with_tangent, without_level
+from chainrule.core.namespace import is_floating, is_foreign, namespace_of, zeros_like_in
+from chainrule.core.ops.shapes import shape_of
 from chainrule.core.reverse import GradPlan, root_cotangent
 from chainrule.core.state import STATE, end_level, new_level, set_grad_enabled
 from chainrule.core.tensor import Tensor, from_array
 
 
 def _input(x: Any, what: str) -> Tensor:
-    t = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-    if t.dtype.kind not in "fc":
+    t = x if isinstance(x, Tensor) else Tensor(x if is_foreign(x) else np.asarray(x))
+    if not is_floating(t.dtype):
         raise TypeError(
             f"{what}: inputs to differentiate must be floating point, got dtype {t.dtype} "
             f"(shape {t.shape}). Pass floats, e.g. np.asarray(x, dtype=np.float64)."
@@ -64,7 +66,7 @@ def _output(res: Any, has_aux: bool, what: str) -> tuple[Tensor, Any]:
             "differentiate each output separately."
         )
     if not isinstance(out, Tensor):
-        out = Tensor(np.asarray(out))
+        out = Tensor(out if is_foreign(out) else np.asarray(out))
     return out, aux
 
 
@@ -120,7 +122,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
 
 
 def _zero_if_none(g: Any, x: Tensor) -> Tensor:
-    return from_array(np.zeros(x.shape, dtype=x.dtype)) if g is None else g
+    return from_array(zeros_like_in(x.data, x.shape)) if g is None else g
 
 
 def value_and_grad(
@@ -228,7 +230,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, has_aux: bool = Fals
         xs = []
         for p, t in zip(primals, tangents):
             x = _input(p, "jvp")
-            tt = t if isinstance(t, Tensor) else Tensor(np.asarray(t, dtype=x.dtype))
+            tt = t if isinstance(t, Tensor) else Tensor(t, dtype=x.dtype)
             if tt.shape != x.shape:
                 raise ShapeError(
                     f"jvp: tangent of shape {tt.shape} for a primal of shape {x.shape}; "
@@ -238,7 +240,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, has_aux: bool = Fals
         out, aux = _output(f(*xs), has_aux, "jvp")
         t_out = tangent_of(out, level)
         if t_out is None:
-            t_out = from_array(np.zeros(out.shape, dtype=out.dtype))
+            t_out = from_array(zeros_like_in(out.data, out.shape))
     finally:
         end_level(level)
     out = without_level(out, level)
@@ -247,15 +249,21 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, has_aux: bool = Fals
 
 def _operands(xs: Any) -> tuple[Any, ...]:
     """Primals or tangents as a tuple: one array, tensor or number is a single operand."""
-    if isinstance(xs, (Tensor, np.ndarray, np.generic, int, float, complex)):
+    if isinstance(xs, (Tensor, np.ndarray, np.generic, int, float, complex)) or is_foreign(xs):
         return (xs,)
     return tuple(xs)
 
 
-def _flat_basis(shape: tuple[int, ...], dtype: Any) -> Any:
+def _flat_basis(like: Tensor) -> Any:
+    # the standard basis of like's shape, in its dtype, namespace and device
+    shape = like.shape
     n = int(np.prod(shape))
-    eye = np.eye(n, dtype=dtype)
-    return [eye[k].reshape(shape) for k in range(n)]
+    if not is_foreign(like.data):
+        eye = np.eye(n, dtype=like.dtype)
+        return [eye[k].reshape(shape) for k in range(n)]
+    xp = namespace_of(like.data)
+    eye = xp.eye(n, dtype=like.dtype, device=like.data.device)
+    return [xp.reshape(eye[k, ...], shape) for k in range(n)]
 
 
 LAYOUTS = ("numerator", "denominator")
@@ -311,7 +319,7 @@ def jacfwd(
             def fi(xi: Any, i: int = i) -> Any:
                 return f(*xs[:i], xi, *xs[i + 1 :])
 
-            cols = [jvp(fi, (x,), (e,))[1] for e in _flat_basis(x.shape, x.dtype)]
+            cols = [jvp(fi, (x,), (e,))[1] for e in _flat_basis(x)]
             if not cols:
                 raise ValueError("jacfwd: the input has no elements")
             out_shape = cols[0].shape
@@ -343,12 +351,12 @@ def jacrev(
             return f(*full)
 
         out, pull = vjp(fx, *[args[i] for i in nums])
-        rows = [pull(e) for e in _flat_basis(out.shape, out.dtype)]
+        rows = [pull(e) for e in _flat_basis(out)]
         jacs = []
         for k, i in enumerate(nums):
-            x_shape = np.shape(args[i])
+            x_shape = shape_of(args[i])
             if not rows:
-                jac = from_array(np.zeros(out.shape + x_shape, dtype=out.dtype))
+                jac = from_array(zeros_like_in(out.data, out.shape + x_shape))
             else:
                 jac = ops.reshape(ops.stack([r[k] for r in rows], axis=0), out.shape + x_shape)
             jacs.append(_in_layout(jac, len(out.shape), layout))
@@ -399,9 +407,9 @@ def jacobian(
         chosen = mode
         if mode == "auto":
             nums = _argnums(argnums, len(args), "jacobian")
-            n_in = sum(int(np.size(np.asarray(args[i]))) for i in nums)
+            n_in = sum(int(np.prod(shape_of(args[i]))) for i in nums)
             with set_grad_enabled(False):
-                n_out = int(np.size(np.asarray(f(*args))))
+                n_out = int(np.prod(shape_of(f(*args))))
             chosen = "fwd" if n_in < n_out else "rev"
         transform = jacfwd if chosen == "fwd" else jacrev
         return transform(f, argnums, layout)(*args)
@@ -457,7 +465,7 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any) -> Any:
     _, t = jvp(flat_grad, primals, tangents)
     parts, start = [], 0
     for p in primals:
-        shape = np.shape(p)
+        shape = shape_of(p)
         n = int(np.prod(shape))
         parts.append(ops.reshape(t[start : start + n], shape))
         start += n

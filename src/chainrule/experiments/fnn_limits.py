@@ -457,7 +457,8 @@ def _verdict_text(res: dict) -> str:
             "weights and local pooling, a classifier trained on centred digits lost accuracy "
             "under shifts too."
         ),
-        f"On {u}-pixel shifts, never shown, the augmented MLP reached {fmt(aug[f'shift{u}_accuracy'])}, "
+        f"On {u}-pixel shifts, never shown, the augmented MLP reached "
+        f"{fmt(aug[f'shift{u}_accuracy'])}, "
         f"{points(abs(gain[u]))} {'above' if gain[u] >= 0 else 'below'} the MLP trained "
         "without shifts and "
         f"{points(res['augmentation_unseen_fall'])} below its worst shown shift "

@@ -13,6 +13,8 @@ import numpy as np
 
 import chainrule.core.ops as ops
 from chainrule.core import Tensor
+from chainrule.core.namespace import is_foreign
+from chainrule.core.ops.shapes import shape_of
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Native
 from chainrule.nn.init import as_rng, init_weight
@@ -25,6 +27,10 @@ def _linear_impl(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:  # 
         out += b  # the product is a fresh array: add the bias in place
         return out
     return out + b
+
+
+def _linear_xp(xp: Any, x: Any, W: Any, b: Any) -> Any:  # noqa: N803
+    return xp.matmul(x, xp.matrix_transpose(W)) + b
 
 
 def _flat(a: Any) -> Any:
@@ -62,6 +68,7 @@ LINEAR = register(
         "linear",
         _linear_impl,
         vjp=(_vjp_x, _vjp_W, _vjp_b),
+        array_api=_linear_xp,
         jvp=(  # d(x W^T + b) = dx W^T + x dW^T + db
             lambda t, out, x, W, b: t @ ops.transpose(W),
             lambda t, out, x, W, b: x @ ops.transpose(t),
@@ -87,9 +94,9 @@ def linear(x: Any, W: Any, b: Any = None) -> Any:  # noqa: N803
     >>> linear(np.ones((2, 3)), np.ones((4, 3)), np.zeros(4)).shape
     (2, 4)
     """
-    if not isinstance(x, Tensor):
+    if not isinstance(x, Tensor) and not is_foreign(x):
         x = np.asarray(x)
-    xs, ws = x.shape, np.shape(W)
+    xs, ws = tuple(x.shape), shape_of(W)
     if len(ws) != 2 or len(xs) == 0 or xs[-1] != ws[1]:
         raise ValueError(
             f"linear: input of shape {xs} does not fit a weight of shape {ws} (out, in): "

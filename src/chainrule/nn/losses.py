@@ -20,13 +20,19 @@ import numpy as np
 
 import chainrule.core.ops as ops
 from chainrule.core import Tensor
+from chainrule.core.namespace import is_floating, is_foreign, namespace_of
+from chainrule.core.ops.shapes import shape_of
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Native
 
 
 def _batch_count(z: Any) -> int:
-    shape = np.shape(z)
+    shape = shape_of(z)
     return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+
+
+def _size(z: Any) -> int:
+    return int(np.prod(shape_of(z)))
 
 
 # ------------------------------------------------------------ softmax cross-entropy
@@ -37,6 +43,13 @@ def _sce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         total = np.sum(np.where(y == 0, 0.0, y * (lse - shifted)))
     return np.asarray(total / _batch_count(z), dtype=np.result_type(z, y))
+
+
+def _sce_xp(xp: Any, z: Any, y: Any) -> Any:
+    # _sce_impl in the operands' namespace (z and y share their dtype)
+    shifted = z - xp.max(z, axis=-1, keepdims=True)
+    lse = xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    return xp.sum(xp.where(y == 0, 0.0, y * (lse - shifted))) / _batch_count(z)
 
 
 def _sce_dz(z: Any, y: Any) -> Any:
@@ -80,6 +93,7 @@ SOFTMAX_CROSS_ENTROPY = register(
             lambda g, out, z, y: g * _sce_dz(z, y),
             lambda g, out, z, y: g * _sce_dy(z, y),
         ),
+        array_api=_sce_xp,
         jvp=(
             lambda t, out, z, y: ops.sum(_sce_dz(z, y) * t),
             lambda t, out, z, y: ops.sum(_sce_dy(z, y) * t),
@@ -91,14 +105,29 @@ SOFTMAX_CROSS_ENTROPY = register(
 )
 
 
-def _as_target(y: Any) -> Any:
+def _as_target(y: Any, pred: Any) -> Any:
+    # targets as an array in the prediction's namespace and device (NumPy targets of a
+    # prediction on another library are moved there: the one copy of this batch's labels)
     if isinstance(y, Tensor) and y.requires_grad:
         return y
+    y = getattr(y, "data", y) if isinstance(y, Tensor) else y
+    p = getattr(pred, "data", pred)
+    if is_foreign(p):
+        xp = namespace_of(p)
+        return y if is_foreign(y) else xp.asarray(np.asarray(y), device=p.device)
     return np.asarray(y)
 
 
+def _float_dtype(xp: Any, logits: Any) -> Any:
+    # the logits' floating dtype (float32 at least), in the targets' namespace
+    dtype = getattr(logits, "dtype", np.float64)
+    if xp is not np:
+        return dtype if is_floating(dtype) else xp.float64
+    return np.result_type(dtype, np.float32)
+
+
 def _same_shape_target(name: str, pred: Any, y: Any) -> Any:
-    ps, ys = np.shape(pred), np.shape(y)
+    ps, ys = shape_of(pred), shape_of(y)
     if ps == ys:
         return y
     if int(np.prod(ps)) == int(np.prod(ys)) and (len(ps) <= 2 and len(ys) <= 2):
@@ -127,32 +156,49 @@ def softmax_cross_entropy(logits: Any, y: Any) -> Any:
     >>> round(float(F.softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]))), 6)
     1.386294
     """
-    zs = np.shape(logits)
-    y = _as_target(y)
+    zs = shape_of(logits)
+    y = _as_target(y, logits)
     if len(zs) != 2:
         raise ValueError(
             f"softmax_cross_entropy: logits must have shape (N, C), got {zs}; "
             "reshape them to (N, C)"
         )
-    dtype = np.result_type(getattr(logits, "dtype", np.float64), np.float32)
-    if np.shape(y) == (zs[0],) and np.asarray(y).dtype.kind in "iub":
-        labels = np.asarray(y)
-        if labels.size and (labels.min() < 0 or labels.max() >= zs[1]):
+    xp = namespace_of(y.data if isinstance(y, Tensor) else y)
+    dtype = _float_dtype(xp, logits)
+    if shape_of(y) == (zs[0],) and not is_floating(y.dtype):
+        if not zs[0]:
+            lo = hi = 0
+        elif xp is np:
+            lo, hi = int(y.min()), int(y.max())
+        else:  # two reductions on the device, read back
+            lo, hi = int(xp.min(y)), int(xp.max(y))
+        if lo < 0 or hi >= zs[1]:
             raise ValueError(
                 f"softmax_cross_entropy: labels must lie in [0, {zs[1]}) for {zs[1]} classes, "
-                f"got values from {labels.min()} to {labels.max()}"
+                f"got values from {lo} to {hi}"
             )
-        onehot = np.zeros(zs, dtype=dtype)
-        onehot[np.arange(zs[0]), labels] = 1
+        if xp is np:
+            onehot = np.zeros(zs, dtype=dtype)
+            onehot[np.arange(zs[0]), y] = 1
+        else:
+            classes = xp.arange(zs[1], device=y.device)
+            onehot = xp.astype(xp.reshape(y, (-1, 1)) == classes, dtype)
         y = onehot
-    elif np.shape(y) != zs:
+    elif shape_of(y) != zs:
         raise ValueError(
             f"softmax_cross_entropy: targets must be integer labels of shape ({zs[0]},) or "
-            f"rows of shape {zs}, got shape {np.shape(y)} and dtype {np.asarray(y).dtype}"
+            f"rows of shape {zs}, got shape {shape_of(y)} and dtype {y.dtype}"
         )
     elif not isinstance(y, Tensor):
-        y = y.astype(dtype, copy=False)
+        y = xp.astype(y, dtype, copy=False) if xp is not np else y.astype(dtype, copy=False)
     return apply(SOFTMAX_CROSS_ENTROPY, logits, y)
+
+
+def _cast(y: Any, pred: Any) -> Any:
+    # a target array cast to the prediction's floating dtype (float32 at least)
+    xp = namespace_of(y)
+    dtype = _float_dtype(xp, pred)
+    return y.astype(dtype, copy=False) if xp is np else xp.astype(y, dtype, copy=False)
 
 
 # ------------------------------------------------------------ binary cross-entropy
@@ -166,14 +212,21 @@ def _bce_impl(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(loss.mean(), dtype=np.result_type(z, y))
 
 
+def _bce_xp(xp: Any, z: Any, y: Any) -> Any:
+    # _bce_impl in the operands' namespace (z and y share their dtype)
+    pos = xp.where(y == 1, 0.0, (1 - y) * xp.maximum(z, 0.0))
+    neg = xp.where(y == 0, 0.0, -y * xp.minimum(z, 0.0))
+    return xp.mean(pos + neg + xp.log1p(xp.exp(-xp.abs(z))))
+
+
 def _bce_dz(z: Any, y: Any) -> Any:
     # d loss / dz = (sigmoid(z) - y) / n
-    return (ops.sigmoid(z) - y) * (1.0 / max(np.size(z), 1))
+    return (ops.sigmoid(z) - y) * (1.0 / max(_size(z), 1))
 
 
 def _bce_dy(z: Any, y: Any) -> Any:
     # d loss / dy = -z / n
-    return z * (-1.0 / max(np.size(z), 1))
+    return z * (-1.0 / max(_size(z), 1))
 
 
 def binary_cross_entropy_loops(z: np.ndarray, y: np.ndarray) -> float:
@@ -198,6 +251,7 @@ BINARY_CROSS_ENTROPY = register(
             lambda g, out, z, y: g * _bce_dz(z, y),
             lambda g, out, z, y: g * _bce_dy(z, y),
         ),
+        array_api=_bce_xp,
         jvp=(
             lambda t, out, z, y: ops.sum(_bce_dz(z, y) * t),
             lambda t, out, z, y: ops.sum(_bce_dy(z, y) * t),
@@ -226,10 +280,9 @@ def binary_cross_entropy_with_logits(logits: Any, y: Any) -> Any:
     >>> round(float(F.binary_cross_entropy_with_logits(np.zeros((2, 1)), np.array([0, 1]))), 6)
     0.693147
     """
-    y = _as_target(y)
-    dtype = np.result_type(getattr(logits, "dtype", np.float64), np.float32)
+    y = _as_target(y, logits)
     if not isinstance(y, Tensor):
-        y = y.astype(dtype, copy=False)
+        y = _cast(y, logits)
     y = _same_shape_target("binary_cross_entropy_with_logits", logits, y)
     return apply(BINARY_CROSS_ENTROPY, logits, y)
 
@@ -245,10 +298,9 @@ def mse_loss(pred: Any, y: Any) -> Any:
     >>> float(F.mse_loss(np.array([[1.0], [3.0]]), np.array([0.0, 1.0])))
     2.5
     """
-    y = _as_target(y)
+    y = _as_target(y, pred)
     if not isinstance(y, Tensor):
-        dtype = np.result_type(getattr(pred, "dtype", np.float64), np.float32)
-        y = y.astype(dtype, copy=False)
+        y = _cast(y, pred)
     d = pred - _same_shape_target("mse_loss", pred, y)
     return ops.mean(d * d)
 

@@ -9,6 +9,7 @@ import numpy as np
 
 import chainrule.core.ops as ops
 from chainrule.core import Tensor, no_grad
+from chainrule.core.namespace import dtype_name, is_foreign
 from chainrule.nn.activations import ACTIVATIONS, canonical_activation
 from chainrule.nn.init import as_rng
 from chainrule.nn.linear import Linear, linear
@@ -102,8 +103,12 @@ class MLP(Module):
         object.__setattr__(self, "_act", ACTIVATIONS[self.activation])
 
     def _cast(self, X: Any) -> Any:  # noqa: N803
+        if is_foreign(X):  # an array of another library: a tensor in its namespace
+            X = Tensor(X)
         if isinstance(X, Tensor):
-            return X if X.dtype == self.dtype else ops.astype(X, self.dtype)
+            d = X.dtype
+            same = d == self.dtype if isinstance(d, np.dtype) else dtype_name(d) == self.dtype.name
+            return X if same else ops.astype(X, self.dtype)
         X = np.asarray(X)
         return X if X.dtype == self.dtype else X.astype(self.dtype)
 

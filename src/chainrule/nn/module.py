@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import Tensor, no_grad
+from chainrule.core.devices import asnumpy, move, to_like
+from chainrule.core.namespace import dtype_name
 from chainrule.nn.display import module_html
 from chainrule.nn.state_dict import as_array
 
@@ -176,8 +178,32 @@ class Module:
         return dict(self.named_parameters())
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter's values, keyed as in :meth:`state_parameters`."""
-        return {name: p.data.copy() for name, p in self.state_parameters().items()}
+        """Copies of every parameter's values, keyed as in :meth:`state_parameters`.
+
+        The copies are NumPy arrays wherever the parameters live (copied from
+        the device), so a state saved on a GPU loads on a CPU and back, bit for bit.
+        """
+        return {name: asnumpy(p.data).copy() for name, p in self.state_parameters().items()}
+
+    def to(self, device: Any) -> Module:
+        """Move every parameter (and its gradient) to ``device`` in place; returns self.
+
+        ``device`` is ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or an
+        array-API namespace or device (see :meth:`chainrule.Tensor.to`). The
+        parameters stay the same objects, so an optimiser built on them keeps
+        working (move its buffers with ``Optimizer.to``).
+        """
+        for p in self.parameters():
+            p.data = move(p.data, device)
+            if p.grad is not None:
+                p.grad = p.grad.to(device)
+        return self
+
+    @property
+    def device(self) -> str | None:
+        """The device of the first parameter (None for a module without parameters)."""
+        params = self.parameters()
+        return params[0].device if params else None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy values from ``state`` into the parameters, in place.
@@ -203,9 +229,9 @@ class Module:
             a = as_array(state[k], k)
             if a.shape != p.shape:
                 bad.append(f"{k}: stored shape {a.shape}, parameter shape {p.shape}")
-            elif a.dtype != p.dtype:
+            elif dtype_name(a.dtype) != dtype_name(p.dtype):
                 bad.append(f"{k}: stored dtype {a.dtype}, parameter dtype {p.dtype}")
-            arrays[k] = a
+            arrays[k] = a if type(p.data) is np.ndarray else to_like(a, p.data)
         if bad:
             raise ValueError(
                 f"load_state_dict for {type(self).__name__}: mismatched entries: "

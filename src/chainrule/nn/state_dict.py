@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.devices import asnumpy
+from chainrule.core.namespace import is_foreign
+
 
 def torch_names(n_layers: int) -> list[tuple[str, str, str]]:
     """``(torch_name, native_name, role)`` for every parameter of an MLP of ``n_layers``.
@@ -33,6 +36,8 @@ def as_array(value: Any, key: str) -> np.ndarray:
     """``value`` (a NumPy array, a torch tensor, a nested list) as a NumPy array."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
+    if is_foreign(value):  # CuPy or another array library: a host copy
+        return asnumpy(value)
     try:
         return np.asarray(value)
     except (TypeError, ValueError) as exc:

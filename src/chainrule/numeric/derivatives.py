@@ -20,6 +20,7 @@ from chainrule.numeric.differences import (
     check_method,
     default_step,
     line_derivative,
+    placement,
     representable_step,
 )
 from chainrule.numeric.perturbation import (
@@ -107,13 +108,14 @@ def derivative(
     True
     """
     check_method(method)
+    like = placement([x])
     x = as_float_array(x, "x")
     h = (
         default_step(method, x, levels=levels)
         if step is None
         else representable_step(x, np.broadcast_to(np.asarray(step, dtype=x.dtype), x.shape))
     )
-    ev = Evaluator(f, (x,))
+    ev = Evaluator(f, (x,), like)
 
     def g(t: np.ndarray) -> np.ndarray:
         return ev.at((t,), "x + step" if x.ndim == 0 else "x + step, every entry at once")
@@ -171,8 +173,9 @@ def gradient(
     True
     """
     check_method(method)
+    like = placement(args)
     args, nums, single = prepare_arguments(args, argnums)
-    ev = Evaluator(f, args)
+    ev = Evaluator(f, args, like)
     co = Coordinates(args, nums, method, step, levels)
     flat, out_shape = _jacobian_columns(ev, co, method, levels, scalar=True)
     if np.prod(out_shape, dtype=int) != 1:
@@ -232,8 +235,9 @@ def jacobian(
     """
     check_method(method)
     layout_axes(0, 0, layout, "numeric.jacobian")
+    like = placement(args)
     args, nums, single = prepare_arguments(args, argnums)
-    ev = Evaluator(f, args)
+    ev = Evaluator(f, args, like)
     co = Coordinates(args, nums, method, step, levels)
     flat, out_shape = _jacobian_columns(ev, co, method, levels)
     blocks = [
@@ -285,12 +289,20 @@ def directional_derivative(
     >>> bool(np.isclose(d, 2.0))
     True
     """
+    like = placement([x, v])
     x = as_float_array(x, "x")
     v = as_float_array(v, "v", dtype=x.dtype)
     if v.shape != x.shape:
         raise ValueError(f"direction v has shape {v.shape} but x has shape {x.shape}")
     return line_directional(
-        f, (x,), (v,), method=method, step=step, levels=levels, return_evals=return_evals
+        f,
+        (x,),
+        (v,),
+        method=method,
+        step=step,
+        levels=levels,
+        return_evals=return_evals,
+        like=like,
     )
 
 
@@ -303,10 +315,12 @@ def line_directional(
     step: float | None = None,
     levels: int = 2,
     return_evals: bool = False,
+    like: Any = None,
 ) -> Any:
     """``d/dt f(*(a + t d for a, d in zip(args, directions)))`` at ``t = 0``.
 
-    ``args`` and ``directions`` are float arrays already checked by the caller.
+    ``args`` and ``directions`` are float arrays already checked by the caller;
+    ``f`` is evaluated on the device of array ``like`` when one is given.
     """
     check_method(method)
     dtype = np.result_type(*[a.dtype for a in args])
@@ -316,7 +330,7 @@ def line_directional(
         h = default_step(method, x_scale, dtype, levels=levels) / (v_scale or 1.0)
     else:
         h = np.asarray(step, dtype=dtype)
-    ev = Evaluator(f, args)
+    ev = Evaluator(f, args, like)
 
     def g(t: Any) -> np.ndarray:
         point = tuple((a + t * d).astype(a.dtype) for a, d in zip(args, directions, strict=True))

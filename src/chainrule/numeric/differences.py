@@ -22,6 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core import Tensor
+from chainrule.core.devices import asnumpy
+from chainrule.core.namespace import is_foreign
+
 METHODS: tuple[str, ...] = ("forward", "backward", "central", "richardson")
 
 
@@ -44,11 +48,12 @@ def float_dtype(dtype: Any) -> np.dtype:
 def as_float_array(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
     """A fresh float copy of ``x`` (float32 kept, everything else float64).
 
-    Accepts Python numbers, NumPy arrays and anything with ``__array__`` (such
-    as chainrule Tensors). Raises ``ValueError`` naming ``name`` and the first
-    offending index when ``x`` holds NaN or infinity.
+    Accepts Python numbers, NumPy arrays, anything with ``__array__`` (such
+    as chainrule Tensors) and arrays of other array-API libraries (copied to
+    the host: finite differences keep their bookkeeping in NumPy). Raises
+    ``ValueError`` naming ``name`` and the first offending index when ``x`` holds NaN or infinity.
     """
-    a = np.asarray(x)
+    a = asnumpy(x)
     if np.iscomplexobj(a):
         raise TypeError(f"{name} is complex ({a.dtype}); numerical derivatives here are real only")
     a = np.array(a, dtype=float_dtype(a.dtype if dtype is None else dtype), copy=True)
@@ -61,6 +66,16 @@ def as_float_array(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
             "finite differences need a finite point"
         )
     return a
+
+
+def placement(values: Sequence[Any]) -> Any:
+    """The first array of another array-API library among ``values`` (Tensors looked
+    into), or None: where ``f`` is evaluated when its inputs live on a device."""
+    for v in values:
+        d = v.data if isinstance(v, Tensor) else v
+        if is_foreign(d):
+            return d
+    return None
 
 
 def truncation_order(method: str, levels: int = 2) -> int:

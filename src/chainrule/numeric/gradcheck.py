@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from chainrule import core
+from chainrule.core.devices import asnumpy, to_like
 from chainrule.numeric.derivatives import line_directional
+from chainrule.numeric.differences import placement
 from chainrule.numeric.report import GradcheckError, failure, function_label, input_names
 
 __all__ = ["GradcheckError", "check_jvp", "check_vjp", "gradcheck"]
@@ -32,7 +34,7 @@ _MODE_NAMES = {"rev": "reverse mode (vjp)", "fwd": "forward mode (jvp)"}
 def _as_inputs(inputs: Sequence[Any]) -> tuple[np.ndarray, ...]:
     out = []
     for i, x in enumerate(inputs):
-        a = np.asarray(x)
+        a = asnumpy(x)
         if a.dtype.kind == "f" and a.dtype.itemsize < 8:  # float16, float32
             warnings.warn(
                 f"gradcheck is meant for float64, but input {i} is {a.dtype}; "
@@ -287,29 +289,32 @@ def _check_jvp(
 class _Backend:
     """How to call the automatic derivatives: chainrule's, or injected ones in tests."""
 
-    def __init__(self, vjp: Callable | None, jvp: Callable | None) -> None:
+    def __init__(self, vjp: Callable | None, jvp: Callable | None, like: Any = None) -> None:
         if vjp is None or jvp is None:
             self.vjp = vjp or core.vjp
             self.jvp = jvp or core.jvp
-            self.wrap: Callable[[Any], Any] = core.tensor
+            # inputs that lived on a device are checked there: every call gets them back
+            self.wrap: Callable[[Any], Any] = (
+                core.tensor if like is None else lambda a: core.tensor(to_like(a, like))
+            )
         else:
             self.vjp, self.jvp = vjp, jvp
             self.wrap = _identity
 
     def numpy_f(self, f: Callable) -> Callable[..., np.ndarray]:
-        return lambda *xs: np.asarray(f(*map(self.wrap, xs)), dtype=np.float64)
+        return lambda *xs: np.asarray(asnumpy(f(*map(self.wrap, xs))), dtype=np.float64)
 
     def numpy_vjp(self, f: Callable) -> Callable:
         def vjp(*xs: np.ndarray) -> tuple[Any, Callable]:
             out, vjp_fn = self.vjp(f, *map(self.wrap, xs))
-            return np.asarray(out), lambda ct: _as_tuple(vjp_fn(self.wrap(ct)))
+            return asnumpy(out), lambda ct: _as_tuple(vjp_fn(self.wrap(ct)))
 
         return vjp
 
     def numpy_jvp(self, f: Callable) -> Callable:
         def jvp(xs: tuple, ts: tuple) -> tuple[np.ndarray, np.ndarray]:
             out, t_out = self.jvp(f, tuple(map(self.wrap, xs)), tuple(map(self.wrap, ts)))
-            return np.asarray(out), np.asarray(t_out)
+            return asnumpy(out), asnumpy(t_out)
 
         return jvp
 
@@ -319,7 +324,7 @@ def _identity(x: Any) -> Any:
 
 
 def _as_tuple(cts: Any) -> tuple:
-    return tuple(np.asarray(c) for c in cts) if isinstance(cts, (tuple, list)) else (cts,)
+    return tuple(asnumpy(c) for c in cts) if isinstance(cts, (tuple, list)) else (asnumpy(cts),)
 
 
 def gradcheck(
@@ -388,7 +393,7 @@ def gradcheck(
     if int(order) != order or order < 1:
         raise ValueError(f"order must be a positive integer, got {order!r}")
     xs = _as_inputs(inputs)
-    backend = _Backend(_vjp, _jvp)
+    backend = _Backend(_vjp, _jvp, placement(inputs))
     opts = _options(rtol, atol, eps, method)
     try:
         _gradcheck(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.numeric.differences import check_method, richardson_extrapolate
+from chainrule.numeric.differences import check_method, placement, richardson_extrapolate
 from chainrule.numeric.perturbation import (
     ArgNums,
     Coordinates,
@@ -76,8 +76,9 @@ def hessian(
     True
     """
     check_method(method)
+    like = placement(args)
     args, nums, single = prepare_arguments(args, argnums)
-    ev = Evaluator(f, args)
+    ev = Evaluator(f, args, like)
     co = Coordinates(args, nums, method, step, levels, order=2)
     if len(co) == 0:
         out = ev.base()

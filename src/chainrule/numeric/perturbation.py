@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.devices import asnumpy, to_like
 from chainrule.numeric.differences import (
     as_float_array,
     default_step,
@@ -70,15 +71,23 @@ class CountingFunction:
 class Evaluator:
     """Calls ``f``, converts its output to a float array and checks it is finite."""
 
-    def __init__(self, f: Callable[..., Any], args: tuple[np.ndarray, ...]) -> None:
+    def __init__(
+        self, f: Callable[..., Any], args: tuple[np.ndarray, ...], like: Any = None
+    ) -> None:
         self.f = CountingFunction(f)
         self.args = args
+        self.like = like  # an array on the device where f is evaluated (None: NumPy)
         self._base: np.ndarray | None = None
+
+    def _call(self, args: tuple[Any, ...]) -> Any:
+        if self.like is not None:  # the inputs lived on a device: evaluate f there
+            args = tuple(to_like(a, self.like) if type(a) is np.ndarray else a for a in args)
+        return self.f(*args)
 
     def base(self) -> np.ndarray:
         """``f(*args)``, computed once."""
         if self._base is None:
-            out = self._convert(self.f(*self.args))
+            out = self._convert(self._call(self.args))
             bad = ~np.isfinite(out)
             if bad.any():
                 where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -90,7 +99,7 @@ class Evaluator:
         return self._base
 
     def at(self, args: tuple[np.ndarray, ...], where: str) -> np.ndarray:
-        out = self._convert(self.f(*args))
+        out = self._convert(self._call(args))
         bad = ~np.isfinite(out)
         if bad.any():
             self.base()  # report f(x) itself first if that is the culprit
@@ -104,7 +113,7 @@ class Evaluator:
 
     @staticmethod
     def _convert(y: Any) -> np.ndarray:
-        y = np.asarray(y)
+        y = asnumpy(y)
         return np.array(y, dtype=float_dtype(y.dtype), copy=True)
 
 

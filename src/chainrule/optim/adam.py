@@ -6,9 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from chainrule.core import no_grad
+from chainrule.core.namespace import namespace_of, zeros_like_in
 from chainrule.optim.optimizer import Optimizer
 
 
@@ -90,9 +89,11 @@ class Adam(Optimizer):
                     continue
                 m, v = ms[i], vs[i]
                 if m is None or v is None:
-                    m = ms[i] = np.zeros_like(p.data)
-                    v = vs[i] = np.zeros_like(p.data)
-                new_p, new_m, new_v = self.update(np, p.data, p.grad.data, m, v, *scalars)
-                np.copyto(m, new_m)
-                np.copyto(v, new_v)
+                    m = ms[i] = zeros_like_in(p.data, p.shape)
+                    v = vs[i] = zeros_like_in(p.data, p.shape)
+                new_p, new_m, new_v = self.update(
+                    namespace_of(p.data), p.data, p.grad.data, m, v, *scalars
+                )
+                m[...] = new_m  # in place: the buffers' arrays are the optimiser's state
+                v[...] = new_v
                 p.copy_(new_p)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import Tensor
+from chainrule.core.namespace import namespace_of
 
 
 def clip_grad_norm_(params: Iterable[Any], max_norm: float, eps: float = 1e-6) -> float:
@@ -40,11 +41,14 @@ def clip_grad_norm_(params: Iterable[Any], max_norm: float, eps: float = 1e-6) -
     sq = 0.0
     for p in ps:
         g = p.grad.data
-        sq += float(np.vdot(g, g).real)
+        if type(g) is np.ndarray:
+            sq += float(np.vdot(g, g).real)
+        else:  # another array library: one reduction on its device
+            sq += float(namespace_of(g).sum(g * g))
     total = math.sqrt(sq)
     coef = float(max_norm) / (total + eps)
     if coef < 1:
         for p in ps:
             g = p.grad.data
-            p.grad = Tensor(g * g.dtype.type(coef))
+            p.grad = Tensor(g * g.dtype.type(coef) if type(g) is np.ndarray else g * coef)
     return total

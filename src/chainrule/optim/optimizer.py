@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import Tensor
+from chainrule.core.devices import asnumpy, move, to_like
+from chainrule.core.namespace import dtype_name
 
 
 def _check_params(params: Iterable[Any], who: str) -> list[Tensor]:
@@ -23,7 +25,7 @@ def _check_params(params: Iterable[Any], who: str) -> list[Tensor]:
                 f"{'' if not isinstance(p, Tensor) else ' without requires_grad'}; "
                 "optimisers update tensors that require grad (model.parameters())"
             )
-        if p.dtype.kind != "f":
+        if not dtype_name(p.dtype).startswith("float"):
             raise TypeError(f"{who}: parameter {i} has dtype {p.dtype}; use a float dtype")
     return ps
 
@@ -49,14 +51,14 @@ class Optimizer:
         self.buffers: dict[str, list[np.ndarray | None]] = {
             n: [None] * len(self.params) for n in self.buffer_names
         }
-        # scratch arrays for the update, so a step allocates nothing
-        self._scratch: list[np.ndarray | None] = [None] * len(self.params)
 
-    def _tmp(self, i: int, p: Tensor) -> np.ndarray:
-        s = self._scratch[i]
-        if s is None:
-            s = self._scratch[i] = np.empty_like(p.data)
-        return s
+    def to(self, device: Any) -> None:
+        """Move the buffers (momentum, moments) to ``device``, beside parameters moved with
+        :meth:`chainrule.nn.Module.to`."""
+        for bufs in self.buffers.values():
+            for i, b in enumerate(bufs):
+                if b is not None:
+                    bufs[i] = move(b, device)
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to None."""
@@ -72,8 +74,8 @@ class Optimizer:
         state["step"] = int(self.step_count)
         for name, bufs in self.buffers.items():
             for i, b in enumerate(bufs):
-                if b is not None:
-                    state[f"{name}.{i}"] = b.copy()
+                if b is not None:  # NumPy copies: a state saved on a GPU loads anywhere
+                    state[f"{name}.{i}"] = b.copy() if type(b) is np.ndarray else asnumpy(b)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -92,13 +94,13 @@ class Optimizer:
         }
         for key in expected & set(state):
             name, idx = key.rsplit(".", 1)
-            p, a = self.params[int(idx)], np.asarray(state[key])
-            if a.shape != p.shape or a.dtype != p.dtype:
+            p, a = self.params[int(idx)], asnumpy(state[key])
+            if a.shape != p.shape or a.dtype.name != dtype_name(p.dtype):
                 raise ValueError(
                     f"{who}: {key} has shape {a.shape} and dtype {a.dtype} but parameter "
                     f"{idx} has shape {p.shape} and dtype {p.dtype}"
                 )
-            bufs[name][int(idx)] = a.copy()
+            bufs[name][int(idx)] = a.copy() if type(p.data) is np.ndarray else to_like(a, p.data)
         for n in self.hyper_names:
             if n in state:
                 setattr(self, n, float(state[n]))

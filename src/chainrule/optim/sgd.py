@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from chainrule.core import no_grad
+from chainrule.core.namespace import namespace_of, zeros_like_in
 from chainrule.optim.optimizer import Optimizer
 
 
@@ -93,9 +92,11 @@ class SGD(Optimizer):
                     continue
                 buf = bufs[i]
                 if buf is None and self.momentum:
-                    buf = bufs[i] = np.zeros_like(p.data)
-                new_p, new_buf = self.update(np, p.data, p.grad.data, buf, *scalars)
+                    buf = bufs[i] = zeros_like_in(p.data, p.shape)
+                new_p, new_buf = self.update(
+                    namespace_of(p.data), p.data, p.grad.data, buf, *scalars
+                )
                 if buf is not None:
-                    np.copyto(buf, new_buf)
+                    buf[...] = new_buf  # in place: the buffer's array is the optimiser's state
                 p.copy_(new_p)
         self.step_count += 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+from chainrule.core.namespace import is_foreign
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
@@ -57,11 +59,19 @@ class _Traced(Exception):
     """An argument is symbolic: ``jit`` is being traced itself."""
 
 
+class _Foreign(Exception):
+    """An argument lives in another array library: the generated code is NumPy's."""
+
+
 def _leaf(a: Any) -> Any:
     if isinstance(a, Tensor):
         if a._interp is not None:
             raise _Traced
+        if type(a.data) is not np.ndarray and is_foreign(a.data):
+            raise _Foreign
         return a.data
+    if is_foreign(a):
+        raise _Foreign
     return np.asarray(a)
 
 
@@ -98,6 +108,7 @@ class Jitted:
         self.backend = backend
         self.cache: dict[Any, tuple[CompiledGraph | NativeGraph, Any, Any]] = {}
         self._last: tuple[Any, Any] = (None, None)  # the previous call's signature, entry
+        self._warned = False  # the eager fallback for non-NumPy arrays was announced
         functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any) -> Any:
@@ -105,6 +116,8 @@ class Jitted:
             arrays = _arrays(args)
         except _Traced:
             return self.f(*args)  # inside another trace: inline the function itself
+        except _Foreign:
+            return self._eager(args)
         sig = [(a.shape, a.dtype) for a in arrays]
         if sig == self._last[0]:
             entry = self._last[1]  # the same signature as the previous call
@@ -119,6 +132,19 @@ class Jitted:
         if rebuild is not None:
             return rebuild(outs)
         return unflatten(spec, [_out_tensor(o) for o in outs])
+
+    def _eager(self, args: tuple[Any, ...]) -> Any:
+        # generated code calls NumPy: arrays of another library (CuPy, array-api-strict)
+        # run f on the tape in their own namespace instead, said once per function
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"jit({_name(self.f)}): arguments from another array library than NumPy run "
+                "eagerly on the tape in their namespace (generated code is NumPy only)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         graph, spec = trace_with_tree(self.f, arrays)
@@ -161,6 +187,10 @@ def jit(
     ``chainrule.grad`` and friends inside). Its Python control flow runs once
     per signature, at trace time. Returns Tensors in ``f``'s output structure,
     never sharing memory with the arguments.
+
+    Arguments from another array library (CuPy, any array-API array) are not
+    compiled: ``f`` runs eagerly on the tape in their namespace, with a
+    RuntimeWarning on the first such call.
 
     Values that ``f`` closes over (arrays, tensors, Python numbers) are frozen
     per trace: the compiled code holds copies of their values at the first call

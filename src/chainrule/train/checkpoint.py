@@ -41,6 +41,8 @@ from chainrule.atomic import (
     write_bytes_atomic,
     write_file_synced,
 )
+from chainrule.core.devices import asnumpy
+from chainrule.core.namespace import is_foreign
 
 from .errors import CheckpointError
 from .runfiles import blas_threads, check_config, check_train_state, read_json
@@ -100,6 +102,8 @@ def _flatten(obj: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
         return obj.item()
     if hasattr(obj, "data") and isinstance(getattr(obj, "data", None), np.ndarray):
         return _flatten(obj.data, arrays, path)  # a Tensor
+    if is_foreign(getattr(obj, "data", obj)):  # an array on a device: saved as NumPy
+        return _flatten(asnumpy(obj), arrays, path)
     return obj
 
 

@@ -97,6 +97,12 @@ class FitConfig:
         False: one process. True: data-parallel over the MPI ranks (mpi4py).
         None: data-parallel exactly when the process was started by an MPI
         launcher (``mpiexec``) with more than one process.
+    device : str or None
+        Where to train: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (CuPy, the ``gpu``
+        extra) or ``"auto"`` (CUDA when CuPy finds a GPU), or an array-API
+        namespace or device object (not recorded by :meth:`to_dict`); None: where
+        the model is. The model is moved there once and each mini-batch once; like
+        ``progress``, it is not a setting of the run (checkpoints load anywhere).
 
     Examples
     --------
@@ -134,6 +140,7 @@ class FitConfig:
     patience: int = 5
     progress: bool | str = field(default=True, compare=False)
     distributed: bool | None = False
+    device: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for problem in self._problems():
@@ -190,6 +197,9 @@ class FitConfig:
              "True, False, 'bar' or 'lines'")  # fmt: skip
         need(self.distributed is None or isinstance(self.distributed, bool), "distributed",
              "True, False or None")  # fmt: skip
+        need(not isinstance(self.device, str) or self.device in ("cpu", "cuda", "auto")
+             or self.device.startswith("cuda:"),
+             "device", "'cpu', 'cuda', 'cuda:N', 'auto' or None")  # fmt: skip
         return out
 
     @classmethod
@@ -226,6 +236,8 @@ class FitConfig:
         """The options as JSON-ready values (what a run's ``config.json`` records)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        if not isinstance(self.device, str):  # a namespace or device object: not JSON
+            out["device"] = None
         return out
 
     @classmethod

@@ -62,6 +62,8 @@ def fit(
         (``chainrule train`` records the dataset there).
     **options
         Fields of :class:`FitConfig` overriding ``config`` (``lr=0.01``,
+        ``device="cuda"``: the model, and an optimizer passed in, move there once
+        and stay; the data stay on the host and each mini-batch moves once;
         ``epochs=5``, ...); an unknown name is a TypeError naming the closest
         option. ``optimizer`` may also be an optimizer already built on
         ``model.parameters()`` (then lr, momentum, betas and eps are its own).
@@ -110,6 +112,8 @@ def fit(
     guard = ctx.abort_on_error(collective=(TrainingDiverged,)) if ctx is not None else nullcontext()
     with guard:
         fit_data = FitData.of(data)
+        if cfg.device is not None:
+            _to_device(model, optimizer, cfg.device, ctx)
         trainer = Trainer(model, fit_data, cfg, ctx=ctx, optimizer=optimizer)
         cbs = list(callbacks)
         if cfg.early_stopping:
@@ -122,3 +126,15 @@ def fit(
             resume_from=resume_from,
             run_info=run_info,
         )
+
+
+def _to_device(model: Any, optimizer: Any, device: Any, ctx: Any) -> None:
+    """Move the model (and an optimizer built on it) to ``device`` for :func:`fit`."""
+    model.to(device)
+    if ctx is not None and model.device != "cpu":
+        raise ValueError(
+            f"fit: device={device!r} with distributed training is not supported; "
+            "data-parallel runs train on the CPU (device='cpu')"
+        )
+    if optimizer is not None:
+        optimizer.to(device)

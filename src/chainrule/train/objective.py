@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
+from chainrule.core.devices import asnumpy
 from chainrule.nn import functional as F
 
 from .metrics import predict_labels
@@ -86,6 +87,7 @@ class Objective:
         """Number of correctly classified rows (0 for regression)."""
         if not self.classification:
             return 0
+        logits = asnumpy(logits)  # the labels are counted on the host
         y = np.asarray(y)
         if y.ndim == 2 and self.output == "softmax":
             y = y.argmax(axis=1)

@@ -40,7 +40,7 @@ _RUN_SETTINGS = ("momentum", "nesterov", "early_stopping", "patience", "epochs")
 # FitConfig fields that _settings reads with a fallback of its own, or that are not
 # settings of the run (how it reports progress and where it runs)
 _SPECIAL = {"optimizer", "lr", "momentum", "nesterov", "early_stopping", "patience", "epochs",
-            "progress", "distributed"}  # fmt: skip
+            "progress", "distributed", "device"}  # fmt: skip
 
 
 def _fail(run_dir: Path, why: str) -> CheckpointError:
@@ -265,6 +265,7 @@ def resume_run(
     plots: bool = True,
     progress: bool | str = True,
     distributed: bool | None = False,
+    device: str | None = None,
 ) -> RunResult:
     """Continue the run in ``run_dir`` from its ``checkpoint/`` and update the directory in place.
 
@@ -289,6 +290,8 @@ def resume_run(
         data must be the same, which is checked.
     plots, progress, distributed
         As in :func:`chainrule.train.rundir.train_run`.
+    device : str or None
+        Where to continue training (see :class:`FitConfig`); None: the CPU.
 
     Returns
     -------
@@ -339,6 +342,7 @@ def resume_run(
         epochs=total,
         progress=progress,
         distributed=distributed,
+        device=device,
         **({} if s["patience"] is None else {"patience": int(s["patience"])}),
     )
     return fit_run(

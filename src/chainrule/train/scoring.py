@@ -10,7 +10,7 @@ from chainrule.core import no_grad, tensor
 
 from .objective import Objective
 from .parallel import Collective
-from .steps import param_dtype
+from .steps import on_model_device, param_dtype
 
 __all__ = ["evaluate"]
 
@@ -91,8 +91,9 @@ def _summed_loss_and_correct(
             for start in range(0, len(X), batch_size):
                 xb = np.asarray(X[start : start + batch_size], dtype=dtype)
                 yb = y[start : start + batch_size]
-                logits = model(tensor(xb))
-                total += float(obj(logits, obj.targets(yb, dtype)).data) * len(xb)
+                logits = model(tensor(on_model_device(model, xb)))
+                tb = on_model_device(model, obj.targets(yb, dtype))
+                total += float(obj(logits, tb).data) * len(xb)
                 correct += obj.correct(logits.data, yb)
     finally:
         model.train(was_training)

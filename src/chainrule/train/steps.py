@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import tensor
+from chainrule.core.devices import to_like
+from chainrule.core.namespace import dtype_name, is_foreign
 from chainrule.nn import textbook
 from chainrule.nn.regularization import l2_penalty
 from chainrule.optim.adam import Adam
@@ -15,14 +17,32 @@ from chainrule.optim.sgd import SGD
 from .config import OPTIMIZERS, FitConfig
 from .objective import Objective
 
-__all__ = ["config_optimizer", "make_optimizer", "param_dtype", "textbook_gradients", "train_step"]
+__all__ = [
+    "config_optimizer",
+    "make_optimizer",
+    "on_model_device",
+    "param_dtype",
+    "textbook_gradients",
+    "train_step",
+]
 
 
 def param_dtype(model: Any) -> np.dtype:
-    """The dtype of the model's first parameter (inputs are cast to it once)."""
+    """The NumPy dtype of the model's first parameter (inputs are cast to it once, on the
+    host, wherever the model lives)."""
     for p in model.parameters():
-        return p.dtype
+        return np.dtype(dtype_name(p.dtype))
     raise ValueError(f"{type(model).__name__} has no parameters to train")
+
+
+def on_model_device(model: Any, a: np.ndarray) -> Any:
+    """Host array ``a`` moved to the model's device (itself when the model is on NumPy).
+
+    The one place where training moves data: each mini-batch crosses once.
+    """
+    for p in model.parameters():
+        return a if type(p.data) is np.ndarray else to_like(a, p.data)
+    return a
 
 
 def make_optimizer(
@@ -103,6 +123,10 @@ def train_step(
     across processes or clipped first).
     """
     if backend == "textbook":
+        if is_foreign(xb):
+            raise ValueError(
+                "fit: backend 'textbook' runs on NumPy only; use backend 'tape' on a device"
+            )
         return textbook_gradients(model, xb, tb, lam), None
     for p in model.parameters():
         p.grad = None

@@ -29,7 +29,7 @@ from .objective import Objective
 from .parallel import Collective
 from .progress import Progress
 from .scoring import evaluate
-from .steps import config_optimizer, param_dtype, train_step
+from .steps import config_optimizer, on_model_device, param_dtype, train_step
 
 __all__ = ["FitData", "Trainer"]
 
@@ -226,6 +226,7 @@ class Trainer:
     def _local_step(self, part: Batch, epoch: int, step: int) -> tuple[float, int]:
         local = part.indices
         xb, tb = self._batch(part, epoch, step)
+        xb, tb = on_model_device(self.model, xb), on_model_device(self.model, tb)
         loss, logits = train_step(
             self.model, self.objective, xb, tb, lam=self.lam, backend=self.backend
         )

@@ -11,15 +11,12 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
+from chainrule.core.namespace import binary, is_floating, promote
 from chainrule.core.ops.examples import normal, one_of, positive
+from chainrule.core.ops.shapes import shape_of as _shape
 from chainrule.core.ops.shapes import sum_to
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr, Infix, Native, Ufunc
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return x.shape if isinstance(x, (np.ndarray, op.Tensor)) else np.shape(x)
-
 
 ADD = register(
     Primitive(
@@ -28,6 +25,7 @@ ADD = register(
         # d(x + y) = dx + dy
         vjp=(lambda g, out, x, y: sum_to(g, _shape(x)), lambda g, out, x, y: sum_to(g, _shape(y))),
         jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t),
+        array_api=binary("add"),
         example=normal((3, 4), (4,)),
         elementwise=True,
         broadcasting=True,
@@ -45,6 +43,7 @@ SUB = register(
         # d(x - y) = dx - dy
         vjp=(lambda g, out, x, y: sum_to(g, _shape(x)), lambda g, out, x, y: sum_to(-g, _shape(y))),
         jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t),
+        array_api=binary("subtract"),
         example=normal((3, 1), (1, 4)),
         elementwise=True,
         broadcasting=True,
@@ -64,6 +63,7 @@ MUL = register(
             lambda g, out, x, y: sum_to(g * x, _shape(y)),
         ),
         jvp=(lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
+        array_api=binary("multiply"),
         example=normal((2, 3, 4), (3, 1)),
         elementwise=True,
         broadcasting=True,
@@ -85,6 +85,7 @@ DIV = register(
             lambda g, out, x, y: sum_to(-g * out / y, _shape(y)),
         ),
         jvp=(lambda t, out, x, y: t / y, lambda t, out, x, y: -t * out / y),
+        array_api=binary("divide"),
         example=lambda rng: ((rng.normal(size=(3, 4)), rng.uniform(0.5, 2.0, size=(4,))), {}),
         elementwise=True,
         broadcasting=True,
@@ -125,6 +126,7 @@ POW = register(
             lambda t, out, x, y: _pow_base(t, x, y),
             lambda t, out, x, y: _pow_exponent(t, out, x),
         ),
+        array_api=binary("pow"),
         example=positive((3, 4), (4,)),
         elementwise=True,
         broadcasting=True,
@@ -139,9 +141,17 @@ POW = register(
 
 def _max_weights(x: Any, y: Any) -> Any:
     # 1 where x wins, 0.5 at ties (the gradient is split evenly, as in PyTorch), 0 else
-    return op.greater(x, y).astype(np.result_type(x, y)) + 0.5 * op.equal(x, y).astype(
-        np.result_type(x, y)
-    )
+    dtype = _float_dtype(x, y)
+    return op.greater(x, y).astype(dtype) + 0.5 * op.equal(x, y).astype(dtype)
+
+
+def _float_dtype(*xs: Any) -> Any:
+    # the dtype of the first floating operand (float64 for Python numbers alone)
+    for x in xs:
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and is_floating(dtype):
+            return dtype
+    return np.float64
 
 
 MAXIMUM = register(
@@ -156,6 +166,7 @@ MAXIMUM = register(
             lambda t, out, x, y: t * _max_weights(x, y),
             lambda t, out, x, y: t * _max_weights(y, x),
         ),
+        array_api=binary("maximum"),
         example=one_of(normal((3, 4), (3, 4)), normal((3, 4), (4,)), normal((3, 1), (1, 4))),
         elementwise=True,
         broadcasting=True,
@@ -169,6 +180,10 @@ MAXIMUM = register(
 
 def _where_impl(cond: Any, x: Any, y: Any) -> np.ndarray:
     return np.where(cond, x, y)
+
+
+def _where_xp(xp: Any, cond: Any, x: Any, y: Any) -> Any:
+    return xp.where(cond, *promote(xp, x, y))
 
 
 WHERE = register(
@@ -186,6 +201,7 @@ WHERE = register(
             lambda t, out, c, x, y: where(c, t, 0.0),
             lambda t, out, c, x, y: where(c, 0.0, t),
         ),
+        array_api=_where_xp,
         example=lambda rng: (
             (rng.normal(size=(3, 4)) > 0, rng.normal(size=(3, 4)), rng.normal(size=(4,))),
             {},

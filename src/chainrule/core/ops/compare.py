@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.namespace import binary
 from chainrule.core.ops.examples import normal
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Infix, Native, Ufunc
@@ -22,6 +23,7 @@ def _nondiff(name: str, ufunc: Any, n: int, op: str | None = None, **spellings: 
             getattr(np, ufunc),
             example=normal(*[(3, 4)] * n),
             differentiable=False,
+            array_api=binary(ufunc) if n == 2 else ufunc,
             elementwise=True,
             broadcasting=n == 2,
             commutative=name in ("equal", "not_equal"),

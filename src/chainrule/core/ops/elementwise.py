@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
+from chainrule.core.namespace import dtype_name, is_foreign_dtype, namespace_name, xp_dtype
 from chainrule.core.ops.examples import away_from_zero, normal, positive
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr, Infix, Native, Ufunc
@@ -34,6 +35,7 @@ NEG = register(
         np.negative,
         vjp=(lambda g, out, x: -g,),  # d(-x) = -1
         jvp=(lambda t, out, x: -t,),
+        array_api="negative",
         example=normal((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.negative"),
@@ -48,6 +50,7 @@ EXP = _unary(
     np.exp,
     lambda out, x: out,
     normal((3, 4)),
+    array_api="exp",
     numpy=Ufunc("np.exp"),
     native=Native(scalar="math.exp({0})"),
     latex=lambda x: f"e^{{{x}}}",
@@ -60,6 +63,7 @@ LOG = register(
         np.log,
         vjp=(lambda g, out, x: g / x,),
         jvp=(lambda t, out, x: t / x,),
+        array_api="log",
         example=positive((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.log"),
@@ -74,6 +78,7 @@ SIN = _unary(
     np.sin,
     lambda out, x: op.cos(x),
     normal((3, 4)),
+    array_api="sin",
     numpy=Ufunc("np.sin"),
     native=Native(scalar="math.sin({0})"),
     latex=r"\sin",
@@ -85,6 +90,7 @@ COS = _unary(
     np.cos,
     lambda out, x: -op.sin(x),
     normal((3, 4)),
+    array_api="cos",
     numpy=Ufunc("np.cos"),
     native=Native(scalar="math.cos({0})"),
     latex=r"\cos",
@@ -96,6 +102,7 @@ TANH = _unary(
     np.tanh,
     lambda out, x: 1 - out * out,
     normal((3, 4)),
+    array_api="tanh",
     numpy=Ufunc("np.tanh"),
     native=Native(scalar="math.tanh({0})"),
     latex=r"\tanh",
@@ -108,6 +115,7 @@ SQRT = register(
         np.sqrt,
         vjp=(lambda g, out, x: g / (2 * out),),
         jvp=(lambda t, out, x: t / (2 * out),),
+        array_api="sqrt",
         example=positive((3, 4)),
         elementwise=True,
         numpy=Ufunc("np.sqrt"),
@@ -123,6 +131,7 @@ LOG1P = register(
         np.log1p,
         vjp=(lambda g, out, x: g / (1 + x),),
         jvp=(lambda t, out, x: t / (1 + x),),
+        array_api="log1p",
         example=positive((3, 4), low=-0.5, high=2.0),
         elementwise=True,
         numpy=Ufunc("np.log1p"),
@@ -136,6 +145,7 @@ EXPM1 = _unary(
     np.expm1,
     lambda out, x: out + 1,
     normal((3, 4)),
+    array_api="expm1",
     numpy=Ufunc("np.expm1"),
     native=Native(scalar="math.expm1({0})"),
     sympy=lambda sp, x: sp.exp(x) - 1,
@@ -184,12 +194,19 @@ def _sigmoid_impl(x: Any) -> np.ndarray:
     return sigmoid_into(x)
 
 
+def _sigmoid_xp(xp: Any, x: Any) -> Any:
+    # sigmoid_into's two-branch form: e = exp(-|x|) never overflows
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
 # d sigma(x) = sigma(x) (1 - sigma(x))
 SIGMOID = _unary(
     "sigmoid",
     _sigmoid_impl,
     lambda out, x: out * (1 - out),
     normal((3, 4)),
+    array_api=_sigmoid_xp,
     numpy=Ufunc(sigmoid_into),
     native=Native(
         scalar="1.0 / (1.0 + math.exp(-{0}))"  # 0 for exp overflow, no branch
@@ -204,12 +221,17 @@ def _softplus_impl(x: Any) -> np.ndarray:
     return np.logaddexp(x, np.zeros((), x.dtype) if hasattr(x, "dtype") else 0.0)
 
 
+def _softplus_xp(xp: Any, x: Any) -> Any:
+    return xp.logaddexp(x, xp.zeros_like(x))
+
+
 # d softplus(x) = sigma(x)
 SOFTPLUS = _unary(
     "softplus",
     _softplus_impl,
     lambda out, x: op.sigmoid(x),
     normal((3, 4)),
+    array_api=_softplus_xp,
     numpy=Ufunc("np.logaddexp", "0.0"),
     native=Native(
         scalar="(max({0}, 0.0) + math.log1p(math.exp(-abs({0}))) if {0} == {0} else {0})"
@@ -227,6 +249,34 @@ def _erf_impl(x: np.ndarray) -> np.ndarray:
     return erf(x)
 
 
+def _erf_xp(xp: Any, x: Any) -> Any:
+    # CuPy has erf in cupyx.scipy.special; the array API standard has none, so erf is
+    # summed here: its Taylor series for |x| < 2 (48 terms, the last below 1e-25 of the
+    # sum at the end) and 1 - erfc(|x|) beyond, erfc by its continued fraction
+    # (60 levels, evaluated from the tail): within 2e-15 of math.erf
+    if namespace_name(xp) == "cupy":
+        from cupyx.scipy.special import erf  # CuPy's own special functions
+
+        return erf(x)
+    a = xp.abs(x)
+    inner = xp.clip(x, -_ERF_SPLIT, _ERF_SPLIT)
+    sq = inner * inner
+    term, series = 1.0, 1.0
+    for n in range(1, 48):  # x sum_n (-x^2)^n / (n! (2n+1)); x outside keeps erf(-0) = -0
+        term = term * sq * (-1.0 / n)
+        series = series + term / (2 * n + 1)
+    total = inner * series
+    outer = xp.clip(a, _ERF_SPLIT, None)
+    frac = outer
+    for k in range(60, 0, -1):  # x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))
+        frac = outer + (k / 2) / frac
+    erfc = xp.exp(-outer * outer) / (_SQRT_PI * frac)
+    far = xp.where(x < 0, erfc - 1.0, 1.0 - erfc)
+    return xp.where(a < _ERF_SPLIT, _TWO_OVER_SQRT_PI * total, far)
+
+
+_ERF_SPLIT = 2.0
+_SQRT_PI = math.sqrt(math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # d erf(x) = 2/sqrt(pi) exp(-x**2)
 ERF = _unary(
@@ -234,15 +284,23 @@ ERF = _unary(
     _erf_impl,
     lambda out, x: _TWO_OVER_SQRT_PI * op.exp(-(x * x)),
     normal((3, 4)),
+    array_api=_erf_xp,
     native=Native(scalar="math.erf({0})"),
     sympy=lambda sp, x: sp.erf(x),
 )
+
+
+def _relu_xp(xp: Any, x: Any) -> Any:
+    return xp.maximum(x, xp.zeros((), dtype=x.dtype, device=x.device))
+
+
 # d relu(x) = [x > 0]  (subgradient 0 at the kink, as PyTorch)
 RELU = _unary(
     "relu",
     lambda x: np.maximum(x, np.zeros((), getattr(x, "dtype", np.float64))),
     lambda out, x: op.greater(out, 0),  # a bool mask; multiplying keeps g's dtype
     away_from_zero((3, 4)),
+    array_api=_relu_xp,
     numpy=Ufunc("np.maximum", "0"),
     native=Native(scalar="(0.0 if {0} < 0 else {0})"),
     sympy=lambda sp, x: sp.Max(x, 0),
@@ -253,6 +311,7 @@ ABS = _unary(
     np.abs,
     lambda out, x: op.sign(x),
     away_from_zero((3, 4)),
+    array_api="abs",
     numpy=Ufunc("np.abs"),
     native=Native(scalar="abs({0})"),
     latex=lambda x: rf"\left|{x}\right|",
@@ -264,6 +323,10 @@ def _astype_impl(x: np.ndarray, dtype: Any) -> np.ndarray:
     return np.asarray(x).astype(dtype, copy=False)
 
 
+def _astype_xp(xp: Any, x: Any, dtype: Any) -> Any:
+    return xp.astype(x, xp_dtype(xp, dtype), copy=False)
+
+
 # d astype(x) = 1, cast back to the input's dtype
 ASTYPE = register(
     Primitive(
@@ -271,6 +334,7 @@ ASTYPE = register(
         _astype_impl,
         vjp=(lambda g, out, x, dtype: astype(g, x.dtype),),
         jvp=(lambda t, out, x, dtype: astype(t, dtype),),
+        array_api=_astype_xp,
         example=normal((3, 4), dtype=np.dtype(np.float64)),
         elementwise=True,
         view=True,  # no copy when the dtype is already right
@@ -363,7 +427,10 @@ def abs(x: Any) -> Any:  # noqa: A001
 
 def astype(x: Any, dtype: Any) -> Any:
     """Cast to ``dtype``; gradients are cast back to the input's dtype."""
-    dtype = np.dtype(dtype)
-    if getattr(x, "dtype", None) == dtype:
+    dtype = np.dtype(dtype) if not is_foreign_dtype(dtype) else dtype
+    have = getattr(x, "dtype", None)
+    if have is not None and (
+        have == dtype if isinstance(have, np.dtype) else dtype_name(have) == dtype_name(dtype)
+    ):
         return x
     return apply(ASTYPE, x, dtype=dtype)

@@ -84,6 +84,7 @@ MATMUL = register(
         "matmul",
         np.matmul,
         vjp=(_matmul_vjp_a, _matmul_vjp_b),
+        array_api="matmul",
         jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t),  # bilinear
         example=one_of(
             normal((2, 3, 4), (4, 5)),

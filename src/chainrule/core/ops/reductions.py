@@ -10,6 +10,7 @@ from chainrule.core import ops as op
 from chainrule.core.errors import axis_error
 from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import broadcast_to, reshape
+from chainrule.core.ops.shapes import shape_of as _shape
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr, Native
 
@@ -50,9 +51,13 @@ def _sum_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
     return x.sum(axis=axis, keepdims=keepdims)
 
 
+def _sum_xp(xp: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    return xp.sum(x, axis=axis, keepdims=keepdims)
+
+
 def _expand_back(g: Any, x: Any, axis: Any) -> Any:
     # put the reduced axes back as length-one axes, then broadcast to x's shape
-    return broadcast_to(reshape(g, _kept_shape(x.shape, axis)), x.shape)
+    return broadcast_to(reshape(g, _kept_shape(tuple(x.shape), axis)), tuple(x.shape))
 
 
 SUM = register(
@@ -60,6 +65,7 @@ SUM = register(
         "sum",
         _sum_impl,
         vjp=(lambda g, out, x, axis, keepdims: _expand_back(g, x, axis),),  # d sum = ones
+        array_api=_sum_xp,
         jvp=(lambda t, out, x, axis, keepdims: op.sum(t, axis=axis, keepdims=keepdims),),
         example=one_of(
             normal((3, 4, 2), axis=(0, 2), keepdims=False, vary=True),
@@ -82,9 +88,13 @@ def _max_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
     return x.max(axis=axis, keepdims=keepdims)
 
 
+def _max_xp(xp: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    return xp.max(x, axis=axis, keepdims=keepdims)
+
+
 def _argmax_weights(out: Any, x: Any, axis: Any) -> Any:
     # 1/k on each of the k maximal entries (ties share the gradient evenly)
-    hit = op.equal(x, reshape(out, _kept_shape(x.shape, axis))).astype(x.dtype)
+    hit = op.equal(x, reshape(out, _kept_shape(tuple(x.shape), axis))).astype(x.dtype)
     return hit / sum(hit, axis=axis, keepdims=True)
 
 
@@ -102,6 +112,7 @@ MAX = register(
                 t * _argmax_weights(out, x, axis), axis=axis, keepdims=keepdims
             ),
         ),
+        array_api=_max_xp,
         example=one_of(
             normal((3, 4), axis=(1,), keepdims=True, vary=True),
             normal((3, 4), axis=None, keepdims=False, vary=True),
@@ -123,13 +134,13 @@ MAX = register(
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Sum over ``axis`` (all axes by default), as :func:`numpy.sum`."""
-    ax = norm_axis(axis, np.shape(x), "sum")
+    ax = norm_axis(axis, _shape(x), "sum")
     return apply(SUM, x, axis=ax, keepdims=bool(keepdims))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Maximum over ``axis``; tied maxima share the gradient evenly."""
-    ax = norm_axis(axis, np.shape(x), "max")
+    ax = norm_axis(axis, _shape(x), "max")
     return apply(MAX, x, axis=ax, keepdims=bool(keepdims))
 
 
@@ -140,7 +151,7 @@ def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over ``axis``, as :func:`numpy.mean`."""
-    shape = np.shape(x) if not hasattr(x, "shape") else x.shape
+    shape = _shape(x)
     ax = norm_axis(axis, shape, "mean")
     n = int(np.prod([shape[a] for a in ax])) if ax is not None else int(np.prod(shape))
     return sum(x, axis=ax, keepdims=keepdims) / n

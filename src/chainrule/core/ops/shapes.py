@@ -11,13 +11,27 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
+from chainrule.core.namespace import (
+    full_index,
+    namespace_name,
+    scatter_add_sorted,
+    to_namespace_index,
+    xp_getitem,
+    zeros_like_in,
+)
 from chainrule.core.ops.examples import normal
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr, Infix, Native, is_name
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return x.shape if isinstance(x, (np.ndarray, op.Tensor)) else np.shape(x)
+def shape_of(x: Any) -> tuple[int, ...]:
+    """The shape of a Tensor, an array of any library, or a Python number (``()``)."""
+    if isinstance(x, (np.ndarray, op.Tensor)):
+        return x.shape
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+_shape = shape_of
 
 
 def _same(x: np.ndarray) -> np.ndarray:
@@ -59,6 +73,7 @@ RESHAPE = register(
         _reshape_impl,
         vjp=(lambda g, out, x, shape: reshape(g, _shape(x)),),  # reshape back
         jvp=(lambda t, out, x, shape: reshape(t, shape),),
+        array_api="reshape",
         example=normal((3, 4), shape=(2, 6)),
         view=True,
         numpy=Expr(
@@ -79,6 +94,10 @@ def _transpose_impl(x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
     if type(x) is not np.ndarray:
         return np.transpose(x, axes)
     return x.T if axes is None else x.transpose(axes)
+
+
+def _transpose_xp(xp: Any, x: Any, axes: tuple[int, ...] | None) -> Any:
+    return xp.permute_dims(x, tuple(range(x.ndim - 1, -1, -1)) if axes is None else axes)
 
 
 def _reversed_axes_view(args: list[str], shapes: list[Any], axes: Any) -> str | None:
@@ -107,6 +126,7 @@ TRANSPOSE = register(
         _transpose_impl,
         vjp=(lambda g, out, x, axes: transpose(g, _inverse_axes(axes)),),  # inverse permutation
         jvp=(lambda t, out, x, axes: transpose(t, axes),),
+        array_api=_transpose_xp,
         example=normal((2, 3, 4), axes=(1, 2, 0), vary=True),
         view=True,
         numpy=(Expr(_reversed_axes_view, inline=True), Expr("np.transpose({0}, {axes})")),
@@ -127,6 +147,7 @@ BROADCAST_TO = register(
         _broadcast_impl,
         vjp=(lambda g, out, x, shape: sum_to(g, _shape(x)),),  # sum over broadcast axes
         jvp=(lambda t, out, x, shape: broadcast_to(t, shape),),
+        array_api="broadcast_to",
         example=normal((3, 1), shape=(2, 3, 4)),
         view=True,
         numpy=Expr("np.broadcast_to({0}, {shape})"),
@@ -165,6 +186,13 @@ def _sum_to_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.add.reduce(x, axis=axes, keepdims=True).reshape(shape)
 
 
+def _sum_to_xp(xp: Any, x: Any, shape: tuple[int, ...]) -> Any:
+    axes = _sum_to_axes(tuple(x.shape), shape)
+    if axes is None:
+        return xp.sum(x, axis=0)
+    return xp.reshape(xp.sum(x, axis=axes, keepdims=True), shape)
+
+
 def _sum_to_spelling(args: list[str], shapes: list[Any], shape: tuple[int, ...]) -> str | None:
     # the impl's reduction with its axes worked out when the code is generated
     xs, shape = tuple(shapes[0]), tuple(shape)
@@ -184,6 +212,7 @@ SUM_TO = register(
         _sum_to_impl,
         vjp=(lambda g, out, x, shape: broadcast_to(g, _shape(x)),),  # transpose of broadcasting
         jvp=(lambda t, out, x, shape: sum_to(t, shape),),
+        array_api=_sum_to_xp,
         example=normal((2, 3, 4), shape=(3, 1)),
         numpy=Expr(_sum_to_spelling),
         native=Native(
@@ -197,6 +226,10 @@ def _getitem_impl(x: np.ndarray, index: Any) -> np.ndarray:
     return x[index]
 
 
+def _getitem_xp(xp: Any, x: Any, index: Any) -> Any:
+    return xp_getitem(xp, x, to_namespace_index(xp, index, x.device))
+
+
 GETITEM = register(
     Primitive(
         "getitem",
@@ -204,6 +237,7 @@ GETITEM = register(
         # the transpose of gathering is scatter-adding (repeated indices accumulate)
         vjp=(lambda g, out, x, index: scatter_add(g, index, _shape(x)),),
         jvp=(lambda t, out, x, index: getitem(t, index),),
+        array_api=_getitem_xp,
         example=normal((4, 5), index=(slice(1, 3), np.array([0, 2, 2, 4]))),
         view=True,
         numpy=Expr("{0}[{index}]"),
@@ -227,12 +261,28 @@ def _scatter_add_impl(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.n
     return z
 
 
+def _scatter_add_xp(xp: Any, g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    index = to_namespace_index(xp, index, g.device)
+    if _is_basic(index):
+        z = xp.zeros(shape, dtype=g.dtype, device=g.device)
+        z[full_index(index, len(shape))] = g  # basic indexing selects each element once
+        return z
+    if namespace_name(xp) == "cupy":
+        import cupyx  # CuPy's scatter-add (repeated indices accumulate)
+
+        z = xp.zeros(shape, dtype=g.dtype, device=g.device)
+        cupyx.scatter_add(z, index, g)
+        return z
+    return scatter_add_sorted(xp, g, index, shape)
+
+
 SCATTER_ADD = register(
     Primitive(
         "scatter_add",
         _scatter_add_impl,
         vjp=(lambda g, out, u, index, shape: getitem(g, index),),  # transpose of scatter: gather
         jvp=(lambda t, out, u, index, shape: scatter_add(t, index, shape),),
+        array_api=_scatter_add_xp,
         example=normal((2, 4), index=(slice(1, 3), np.array([0, 2, 2, 4])), shape=(4, 5)),
     )
 )
@@ -250,9 +300,13 @@ def _concat_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
     return getitem(g, index)
 
 
+def _concat_xp(xp: Any, *xs: Any, axis: int) -> Any:
+    return xp.concat(xs, axis=axis)
+
+
 def _concat_jvp(tangents: list[Any], out: Any, *xs: Any, axis: int) -> Any:
     parts = [
-        t if t is not None else np.zeros(_shape(x), dtype=out.dtype) for t, x in zip(tangents, xs)
+        t if t is not None else zeros_like_in(out.data, _shape(x)) for t, x in zip(tangents, xs)
     ]
     return concatenate(parts, axis=axis)
 
@@ -263,6 +317,7 @@ CONCATENATE = register(
         _concat_impl,
         vjp=_concat_vjp,
         jvp=_concat_jvp,
+        array_api=_concat_xp,
         example=normal((2, 3), (4, 3), (1, 3), axis=0, vary=True),
         hint="all operands must have the same number of axes and equal sizes except "
         "along the joining axis",

@@ -18,7 +18,7 @@ from chainrule.core.ops.compare import isfinite
 from chainrule.core.ops.elementwise import exp, log
 from chainrule.core.ops.examples import normal
 from chainrule.core.ops.reductions import max, norm_axis, sum
-from chainrule.core.ops.shapes import reshape
+from chainrule.core.ops.shapes import reshape, shape_of
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr, Native
 
@@ -55,7 +55,7 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     >>> round(float(cr.logsumexp(cr.tensor([1000.0, 1000.0]))), 6)
     1000.693147
     """
-    shape = np.shape(x) if not hasattr(x, "shape") else x.shape
+    shape = shape_of(x)
     ax = norm_axis(axis, shape, "logsumexp")
     # the shift is not differentiated; written x - stop_gradient(m), as the rewrite rules
     # recognise an exponent that is already shifted

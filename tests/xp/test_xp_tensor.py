@@ -1,0 +1,86 @@
+"""Tensor basics on every namespace: in-place updates, indexing, conversions, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+
+def test_inplace_operators_and_setitem_stay_in_the_namespace(space):
+    t = cr.tensor(space.put(np.arange(6.0).reshape(2, 3)))
+    t += 1.0
+    t *= cr.tensor(space.put(np.full((2, 3), 2.0)))
+    t -= 1.0
+    t /= 2.0
+    t[0, 1] = 10.0
+    t[1, :] = 0.0  # the standard sets by basic indices and masks only
+    t.copy_(t * 1.0)
+    want = (np.arange(6.0).reshape(2, 3) + 1) * 2
+    want = (want - 1) / 2
+    want[0, 1], want[1] = 10.0, 0.0
+    np.testing.assert_array_equal(space.check(t), want)
+
+
+def test_inplace_on_a_saved_tensor_is_refused(space):
+    x = cr.tensor(space.put(np.ones(3)), requires_grad=True)
+    y = cr.exp(x)
+    with cr.no_grad():
+        y += 1.0
+    with pytest.raises(cr.InplaceModificationError):
+        y.sum().backward()
+
+
+def test_conversions_and_repr(space):
+    t = cr.tensor(space.put(np.array([1.5, -2.0])))
+    assert t.tolist() == [1.5, -2.0]
+    assert float(t[0]) == 1.5 and t[1].item() == -2.0
+    assert type(t.numpy()) is np.ndarray
+    assert "1.5" in repr(t) and (space.name == "numpy") == ("device=" not in repr(t))
+    assert t.shape == (2,) and t.ndim == 1 and t.size == 2 and len(t) == 2
+    space.check(t.detach())
+    space.check(cr.tensor(t, dtype=np.float32))
+    assert cr.tensor(t, dtype=np.float32).astype(np.float64).numpy().dtype == np.float64
+
+
+def test_integer_tensors_cannot_require_grad(space):
+    with pytest.raises(TypeError, match="floating-point"):
+        cr.tensor(space.put(np.arange(3)), requires_grad=True)
+
+
+def test_anomaly_mode_finds_a_nan_on_the_device(space):
+    x = cr.tensor(space.put(np.array([-1.0, 1.0])), requires_grad=True)
+    with cr.detect_anomaly(), pytest.raises(FloatingPointError, match="log"):
+        cr.log(x)
+
+
+def test_broadcasting_reverse_and_scatter_add_with_repeats(space):
+    x = cr.tensor(space.put(np.arange(12.0).reshape(3, 4)), requires_grad=True)
+    b = cr.tensor(space.put(np.ones(4)), requires_grad=True)
+    idx = np.array([0, 2, 2, 0, 1])
+    ((x + b)[idx] * 2.0).sum().backward()
+    np.testing.assert_array_equal(space.check(b.grad), np.full(4, 10.0))
+    np.testing.assert_array_equal(space.check(x.grad), np.array([[4.0] * 4, [2.0] * 4, [4.0] * 4]))
+
+
+def test_without_array_api_compat_a_clear_error_names_the_extra(strict, monkeypatch):
+    import sys
+
+    from chainrule.core import namespace
+
+    monkeypatch.setitem(sys.modules, "array_api_compat", None)  # as if not installed
+    monkeypatch.setattr(namespace, "_NAMESPACES", {})
+    with pytest.raises(ImportError, match=r"chainrule\[array-api\]"):
+        cr.exp(cr.tensor(strict.put(np.ones(2))))
+    assert cr.exp(cr.tensor(np.ones(2))).numpy()[0] == np.e  # NumPy needs nothing more
+
+
+def test_a_user_primitive_without_array_api_says_what_to_add(strict):
+    prim = cr.Primitive(
+        "xp_test_numpy_only",
+        lambda x: np.abs(x) + 1.0,
+        example=lambda rng: ((rng.normal(size=3),), {}),
+    )
+    with pytest.raises(TypeError, match="xp_test_numpy_only: .*give the primitive an array_api="):
+        cr.apply(prim, cr.tensor(strict.put(np.ones(3))))

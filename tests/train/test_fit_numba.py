@@ -94,6 +94,9 @@ def test_compile_option_is_checked():
         FitConfig(compile="cuda")
     with pytest.raises(ValueError, match="compile must be None with augment"):
         FitConfig(compile="numba", augment=True)
+    with pytest.raises(ValueError, match="compile must be None with a device other than 'cpu'"):
+        FitConfig(compile="numba", device="cuda")
+    FitConfig(compile="numba", device="cpu")  # the CPU is where native code runs
 
 
 def test_sklearn_backend_numba_equals_tape():

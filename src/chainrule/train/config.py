@@ -187,6 +187,8 @@ class FitConfig:
             need(self.backend == "tape", "compile", "None with backend 'textbook'")
             need(not self.augment, "compile", "None with augment=True")
             need(self.clip_norm is None, "compile", "None with clip_norm")
+            need(self.device in (None, "cpu"), "compile",
+                 "None with a device other than 'cpu' (native code runs on the CPU)")  # fmt: skip
         for name in ("batch_size", "epochs", "patience"):
             v = getattr(self, name)
             need(_is_int(v) and v > 0, name, "a positive integer")

@@ -23,6 +23,16 @@ def test_inplace_operators_and_setitem_stay_in_the_namespace(space):
     np.testing.assert_array_equal(space.check(t), want)
 
 
+def test_getitem_with_newaxis_differentiates(space):
+    x = cr.tensor(space.put(np.arange(6.0).reshape(2, 3)), requires_grad=True)
+    y = x[None] * 2.0
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(space.check(x.grad), 8.0 * np.arange(6.0).reshape(2, 3))
+    z = cr.squeeze(x[:, None, 1:])
+    z.sum().backward()
+    space.check(x.grad)
+
+
 def test_inplace_on_a_saved_tensor_is_refused(space):
     x = cr.tensor(space.put(np.ones(3)), requires_grad=True)
     y = cr.exp(x)

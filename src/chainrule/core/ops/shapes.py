@@ -265,7 +265,11 @@ def _scatter_add_xp(xp: Any, g: Any, index: Any, shape: tuple[int, ...]) -> Any:
     index = to_namespace_index(xp, index, g.device)
     if _is_basic(index):
         z = xp.zeros(shape, dtype=g.dtype, device=g.device)
-        z[full_index(index, len(shape))] = g  # basic indexing selects each element once
+        # basic indexing selects each element once; the standard's setitem takes no
+        # None, so the length-1 axes it inserted are dropped from g instead
+        items = index if isinstance(index, tuple) else (index,)
+        key = full_index(tuple(i for i in items if i is not None), len(shape))
+        z[key] = xp.reshape(g, z[key].shape) if None in items else g
         return z
     if namespace_name(xp) == "cupy":
         import cupyx  # CuPy's scatter-add (repeated indices accumulate)

@@ -23,6 +23,17 @@ def test_inplace_operators_and_setitem_stay_in_the_namespace(space):
     np.testing.assert_array_equal(space.check(t), want)
 
 
+def test_setitem_with_numpy_style_indices(space):
+    # NumPy's implicit trailing axes, and a boolean mask (a Tensor) on the device
+    t = cr.tensor(space.put(np.arange(6.0).reshape(2, 3)))
+    t[0] = 5.0
+    t[t > 4.5] = -1.0
+    want = np.arange(6.0).reshape(2, 3)
+    want[0] = 5.0
+    want[want > 4.5] = -1.0
+    np.testing.assert_array_equal(space.check(t), want)
+
+
 def test_getitem_with_newaxis_differentiates(space):
     x = cr.tensor(space.put(np.arange(6.0).reshape(2, 3)), requires_grad=True)
     y = x[None] * 2.0

@@ -16,6 +16,7 @@ from chainrule.core.errors import InplaceModificationError
 from chainrule.core.namespace import (
     device_of,
     dtype_name,
+    full_index,
     is_floating,
     is_foreign,
     namespace_of,
@@ -294,7 +295,10 @@ class Tensor:
             )
         index = _index_data(index)
         if type(self.data) is not np.ndarray:
-            index = to_namespace_index(namespace_of(self.data), index, self.data.device)
+            xp = namespace_of(self.data)
+            index = full_index(to_namespace_index(xp, index, self.data.device), self.data.ndim)
+            if len(index) == 1:  # array-api-strict's setitem refuses a mask inside a tuple
+                index = index[0]
         self.data[index] = value.data if isinstance(value, Tensor) else value
         CLOCK.last_mutation = self._version = next_tick()
 

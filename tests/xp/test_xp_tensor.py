@@ -105,3 +105,11 @@ def test_a_user_primitive_without_array_api_says_what_to_add(strict):
     )
     with pytest.raises(TypeError, match="xp_test_numpy_only: .*give the primitive an array_api="):
         cr.apply(prim, cr.tensor(strict.put(np.ones(3))))
+
+
+def test_backward_cotangent_from_python_data_or_another_library(foreign):
+    x = cr.tensor(foreign.put(np.array([1.0, 2.0])), requires_grad=True)
+    (x * 3.0).backward([1.0, 0.5])  # Python data goes where the output lives
+    np.testing.assert_array_equal(foreign.check(x.grad), [3.0, 1.5])
+    with pytest.raises(TypeError, match=r"backward.*numpy"):
+        (x * 3.0).backward(np.ones(2))  # a NumPy array is not copied silently

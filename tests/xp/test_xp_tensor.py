@@ -113,3 +113,10 @@ def test_backward_cotangent_from_python_data_or_another_library(foreign):
     np.testing.assert_array_equal(foreign.check(x.grad), [3.0, 1.5])
     with pytest.raises(TypeError, match=r"backward.*numpy"):
         (x * 3.0).backward(np.ones(2))  # a NumPy array is not copied silently
+
+
+def test_implicit_numpy_conversion_of_a_device_tensor_says_how_to_copy(foreign):
+    t = cr.tensor(foreign.put(np.array([1.0, 2.0])))
+    with pytest.raises(TypeError, match=r"numpy.asarray.*asnumpy"):
+        np.asarray(t)
+    np.testing.assert_array_equal(np.asarray(t.numpy()), [1.0, 2.0])

@@ -170,6 +170,12 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         # NumPy's protocol: copy=True must not alias, copy=None may share the buffer
+        if type(self.data) is not np.ndarray and is_foreign(self.data):
+            raise TypeError(
+                f"numpy.asarray: this tensor lives on {self.device} "
+                f"({type(self.data).__module__.partition('.')[0]}) and is not converted "
+                "implicitly; copy it to the host with t.numpy() or chainrule.asnumpy(t)"
+            )
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         if dtype is not None and dtype != self.data.dtype:

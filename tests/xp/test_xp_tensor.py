@@ -120,3 +120,28 @@ def test_implicit_numpy_conversion_of_a_device_tensor_says_how_to_copy(foreign):
     with pytest.raises(TypeError, match=r"numpy.asarray.*asnumpy"):
         np.asarray(t)
     np.testing.assert_array_equal(np.asarray(t.numpy()), [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda i, b: i + 1.5,
+        lambda i, b: i / 2,
+        lambda i, b: 2.5 / i,
+        lambda i, b: i > 1.5,
+        lambda i, b: cr.maximum(i, 1.5),
+        lambda i, b: b * 1.5,
+        lambda i, b: i.mean(),
+        lambda i, b: b.mean(),
+        lambda i, b: b.sum(axis=0, keepdims=True),
+    ],
+)
+def test_integer_and_bool_data_promote_as_in_numpy(space, fn):
+    # NumPy turns integers divided or beside a Python float into float64, and sums
+    # booleans as integers; the standard leaves these undefined
+    i, b = np.array([1, 2]), np.array([True, False])
+    got = fn(cr.tensor(space.put(i)), cr.tensor(space.put(b)))
+    want = fn(cr.tensor(i), cr.tensor(b)).numpy()
+    values = space.check(got)
+    assert values.dtype == want.dtype
+    np.testing.assert_array_equal(values, want)

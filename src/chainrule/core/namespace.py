@@ -169,17 +169,21 @@ def is_floating(dtype: Any) -> bool:
     return dtype_name(dtype).startswith(("float", "complex"))
 
 
-def promote(xp: Any, *xs: Any) -> list[Any]:
+def promote(xp: Any, *xs: Any, true_divide: bool = False) -> list[Any]:
     """Operands of a binary arithmetic op in a strict namespace, with mixed kinds cast.
 
-    NumPy promotes bool and integer arrays to float beside a float array; the
-    array API leaves mixed kinds undefined, so they are cast to the floating
-    operand's dtype here (a multiplication by a mask keeps the cotangent's dtype).
+    NumPy promotes bool and integer arrays to float beside a float array, beside
+    a Python float, and in a true division; the array API leaves mixed kinds
+    undefined, so they are cast here: to the floating operand's dtype (a
+    multiplication by a mask keeps the cotangent's dtype), else to float64.
     """
     floats = [x for x in xs if not isinstance(x, _SCALARS) and is_floating(x.dtype)]
-    if not floats:
+    if floats:
+        target = floats[0].dtype
+    elif true_divide or any(isinstance(x, float) for x in xs):
+        target = xp.float64  # NumPy's result for integers divided or beside a float
+    else:
         return list(xs)
-    target = floats[0].dtype
     return [
         xp.astype(x, target) if not isinstance(x, _SCALARS) and not is_floating(x.dtype) else x
         for x in xs
@@ -190,7 +194,7 @@ def binary(name: str) -> Any:
     """The ``array_api`` spelling of a binary arithmetic primitive: ``xp.<name>`` promoted."""
 
     def call(xp: Any, x: Any, y: Any) -> Any:
-        return getattr(xp, name)(*promote(xp, x, y))
+        return getattr(xp, name)(*promote(xp, x, y, true_divide=name == "divide"))
 
     call.__name__ = f"xp_{name}"
     return call

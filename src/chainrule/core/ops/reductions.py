@@ -8,6 +8,7 @@ import numpy as np
 
 from chainrule.core import ops as op
 from chainrule.core.errors import axis_error
+from chainrule.core.namespace import dtype_name
 from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import broadcast_to, reshape
 from chainrule.core.ops.shapes import shape_of as _shape
@@ -52,6 +53,8 @@ def _sum_impl(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
 
 
 def _sum_xp(xp: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    if dtype_name(x.dtype) == "bool":  # NumPy counts the True values
+        x = xp.astype(x, xp.int64)
     return xp.sum(x, axis=axis, keepdims=keepdims)
 
 

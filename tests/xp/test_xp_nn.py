@@ -130,3 +130,24 @@ def test_cuda_without_cupy_or_gpu_is_one_clear_error():
     with pytest.raises(RuntimeError, match=r"device 'cuda'.*(CuPy is not installed|no)"):
         cr.tensor([1.0], device="cuda")
     assert cr.tensor([1.0], device="auto").device == "cpu"
+
+
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_moving_the_model_after_a_step_asks_to_move_the_optimiser(foreign, opt_name):
+    model = nn.MLP([3, 4, 2], rng=0, dtype=np.float64)
+    kw = {"momentum": 0.9} if opt_name == "SGD" else {}
+    opt = getattr(optim, opt_name)(model.parameters(), lr=0.1, **kw)
+
+    def step(x: np.ndarray) -> None:
+        opt.zero_grad()
+        (model(cr.tensor(x)) ** 2).sum().backward()
+        opt.step()
+
+    step(np.ones((2, 3)))
+    model.to(foreign.device)
+    with pytest.raises(TypeError, match=rf"{opt_name}.step: .* optimizer.to\(device\)"):
+        step(foreign.put(np.ones((2, 3))))
+    opt.to(foreign.device)
+    step(foreign.put(np.ones((2, 3))))
+    for p in model.parameters():
+        foreign.check(p)

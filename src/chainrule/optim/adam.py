@@ -91,6 +91,8 @@ class Adam(Optimizer):
                 if m is None or v is None:
                     m = ms[i] = zeros_like_in(p.data, p.shape)
                     v = vs[i] = zeros_like_in(p.data, p.shape)
+                else:
+                    self.check_buffer("moment estimates", i, m, p)
                 new_p, new_m, new_v = self.update(
                     namespace_of(p.data), p.data, p.grad.data, m, v, *scalars
                 )

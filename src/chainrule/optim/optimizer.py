@@ -9,7 +9,7 @@ import numpy as np
 
 from chainrule.core import Tensor
 from chainrule.core.devices import asnumpy, move, to_like
-from chainrule.core.namespace import dtype_name
+from chainrule.core.namespace import device_of, dtype_name
 
 
 def _check_params(params: Iterable[Any], who: str) -> list[Tensor]:
@@ -59,6 +59,19 @@ class Optimizer:
             for i, b in enumerate(bufs):
                 if b is not None:
                     bufs[i] = move(b, device)
+
+    def check_buffer(self, name: str, i: int, buf: Any, p: Tensor) -> None:
+        """Raise a TypeError when buffer ``name`` of parameter ``i`` lives elsewhere than the
+        parameter (the model moved with :meth:`chainrule.nn.Module.to` after a step)."""
+        d = p.data
+        if type(buf) is type(d) and (type(d) is np.ndarray or buf.device == d.device):
+            return
+        raise TypeError(
+            f"{type(self).__name__}.step: the {name} of parameter {i} lives on "
+            f"{device_of(buf)} ({type(buf).__module__.partition('.')[0]}) but the parameter "
+            f"on {device_of(d)} ({type(d).__module__.partition('.')[0]}); after "
+            "model.to(device), move the optimiser too with optimizer.to(device)"
+        )
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to None."""

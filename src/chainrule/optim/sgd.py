@@ -93,6 +93,8 @@ class SGD(Optimizer):
                 buf = bufs[i]
                 if buf is None and self.momentum:
                     buf = bufs[i] = zeros_like_in(p.data, p.shape)
+                elif buf is not None:
+                    self.check_buffer("momentum buffer", i, buf, p)
                 new_p, new_buf = self.update(
                     namespace_of(p.data), p.data, p.grad.data, buf, *scalars
                 )

@@ -37,6 +37,19 @@ def test_fit_on_a_device_matches_numpy(space, optimizer):
         np.testing.assert_allclose(cr.asnumpy(a), b.numpy(), rtol=1e-12, atol=1e-12)
 
 
+def test_fit_takes_data_that_already_live_on_the_device(foreign):
+    # they are copied to the host once; each mini-batch then moves to the model's device
+    ref, h_ref = _fit(None)
+    model = nn.MLP([4, 8, 3], activation="tanh", dtype=np.float64, rng=0)
+    data = tuple(foreign.put(a) for a in _data())
+    hist = train.fit(
+        model, data, epochs=3, batch_size=8, lr=0.1, seed=0, progress=False, device=foreign.device
+    )
+    np.testing.assert_allclose(hist.loss, h_ref.loss, rtol=1e-12, atol=1e-12)
+    for a, b in zip(model.parameters(), ref.parameters(), strict=True):
+        np.testing.assert_allclose(foreign.check(a), b.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_fit_moves_each_batch_once(strict, monkeypatch):
     from chainrule.train import steps
 

@@ -63,7 +63,8 @@ def fit(
     **options
         Fields of :class:`FitConfig` overriding ``config`` (``lr=0.01``,
         ``device="cuda"``: the model, and an optimizer passed in, move there once
-        and stay; the data stay on the host and each mini-batch moves once;
+        and stay; the data stay on the host (arrays given on a device are copied
+        there once) and each mini-batch moves once;
         ``epochs=5``, ...); an unknown name is a TypeError naming the closest
         option. ``optimizer`` may also be an optimizer already built on
         ``model.parameters()`` (then lr, momentum, betas and eps are its own).

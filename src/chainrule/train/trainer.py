@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import no_grad, tensor
+from chainrule.core.devices import asnumpy
+from chainrule.core.namespace import is_foreign
 from chainrule.data.augment import augment_images
 from chainrule.data.batches import Batch, MiniBatches
 from chainrule.data.checks import require_finite
@@ -54,8 +56,11 @@ class FitData:
         if isinstance(data, tuple | list):
             if len(data) not in (2, 4):
                 raise ValueError("fit: data must be a Dataset, (X, y) or (X, y, X_val, y_val)")
-            X, y = data[0], data[1]
-            Xv, yv = (data[2], data[3]) if len(data) == 4 else (X[:0], y[:0])
+            # the data stay on the host (each mini-batch moves to the model's device):
+            # arrays of another library or device are copied there once
+            arrays = [asnumpy(a) if is_foreign(a) else a for a in data]
+            X, y = arrays[0], arrays[1]
+            Xv, yv = (arrays[2], arrays[3]) if len(data) == 4 else (X[:0], y[:0])
             return cls(X, y, Xv, yv)
         try:
             X, y, Xv, yv = data.X_train, data.y_train, data.X_val, data.y_val

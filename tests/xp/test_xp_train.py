@@ -103,3 +103,20 @@ def test_checkpoint_from_a_device_resumes_on_the_cpu(strict, tmp_path):
 def test_textbook_backend_refuses_a_device(strict):
     with pytest.raises(ValueError, match="textbook"):
         _fit(strict.device, backend="textbook")
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic", "linear"])
+def test_metrics_take_device_arrays_and_tensors(space, output):
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(6, 3)), np.array([0, 1, 2, 1, 0, 2])
+    for logits in (space.put(z), cr.tensor(space.put(z))):
+        proba = train.predict_proba(logits, output)
+        assert type(proba) is np.ndarray
+        np.testing.assert_array_equal(proba, train.predict_proba(z, output))
+        if output != "linear":
+            labels = train.predict_labels(logits, output)
+            np.testing.assert_array_equal(labels, train.predict_labels(z, output))
+    yd = space.put(y)
+    assert train.accuracy(yd, cr.tensor(yd)) == 1.0
+    assert train.r2_score(space.put(z), cr.tensor(space.put(z))) == 1.0
+    np.testing.assert_array_equal(train.confusion_matrix(yd, yd, 3), np.diag([2, 2, 2]))

@@ -1,8 +1,14 @@
-"""Predictions from logits and the figures computed from them."""
+"""Predictions from logits and the figures computed from them.
+
+Every function takes NumPy data, Tensors or arrays of another library or device
+(CuPy, array-api-strict); values are copied to the host, and results are NumPy.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from chainrule.core.devices import asnumpy
 
 __all__ = ["accuracy", "confusion_matrix", "predict_labels", "predict_proba", "r2_score"]
 
@@ -29,7 +35,7 @@ def predict_proba(logits: np.ndarray, output: str) -> np.ndarray:
     >>> predict_proba(np.array([[0.0, 0.0]]), "softmax")
     array([[0.5, 0.5]])
     """
-    z = np.asarray(logits)
+    z = asnumpy(logits)
     if output == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
@@ -57,7 +63,7 @@ def predict_labels(logits: np.ndarray, output: str) -> np.ndarray:
     >>> predict_labels(np.array([[-1.0], [0.5]]), "logistic")
     array([0, 1])
     """
-    z = np.asarray(logits)
+    z = asnumpy(logits)
     if output == "softmax" or (output == "logistic" and z.shape[1] > 1):
         return np.argmax(z, axis=1)
     if output == "logistic":
@@ -73,7 +79,7 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     >>> accuracy([0, 1, 1, 2], [0, 1, 0, 2])
     0.75
     """
-    y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    y_true, y_pred = asnumpy(y_true).ravel(), asnumpy(y_pred).ravel()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"accuracy: {y_true.shape[0]} labels but {y_pred.shape[0]} predictions")
     return float(np.mean(y_true == y_pred)) if len(y_true) else float("nan")
@@ -87,8 +93,9 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     >>> r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     1.0
     """
-    t = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
-    p = np.asarray(y_pred, dtype=np.float64).reshape(t.shape)
+    t = np.asarray(asnumpy(y_true), dtype=np.float64)
+    t = t.reshape(len(t), -1)
+    p = np.asarray(asnumpy(y_pred), dtype=np.float64).reshape(t.shape)
     ss_res = ((t - p) ** 2).sum(axis=0)
     ss_tot = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
     ok = ss_tot > 0
@@ -105,8 +112,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     array([[1, 0],
            [1, 1]])
     """
-    y_true = np.asarray(y_true, dtype=np.int64).ravel()
-    y_pred = np.asarray(y_pred, dtype=np.int64).ravel()
+    y_true = np.asarray(asnumpy(y_true), dtype=np.int64).ravel()
+    y_pred = np.asarray(asnumpy(y_pred), dtype=np.int64).ravel()
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
     return cm

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.devices import to_like
+from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.namespace import (
     common_namespace,
     dtype_name,

@@ -151,3 +151,14 @@ def test_moving_the_model_after_a_step_asks_to_move_the_optimiser(foreign, opt_n
     step(foreign.put(np.ones((2, 3))))
     for p in model.parameters():
         foreign.check(p)
+
+
+def test_predict_on_a_device_model_takes_host_data(space):
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    ref = nn.MLP([3, 4, 2], rng=0, dtype=np.float64)
+    model = nn.MLP([3, 4, 2], rng=0, dtype=np.float64).to(space.device)
+    for data in (X, X.tolist(), space.put(X)):
+        proba = model.predict_proba(data)
+        assert type(proba) is np.ndarray
+        np.testing.assert_allclose(proba, ref.predict_proba(X), rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(model.predict(data), ref.predict(X))

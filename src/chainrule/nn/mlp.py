@@ -9,6 +9,7 @@ import numpy as np
 
 import chainrule.core.ops as ops
 from chainrule.core import Tensor, no_grad
+from chainrule.core.devices import to_like
 from chainrule.core.namespace import dtype_name, is_foreign
 from chainrule.nn.activations import ACTIVATIONS, canonical_activation
 from chainrule.nn.init import as_rng
@@ -147,8 +148,13 @@ class MLP(Module):
     def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
         """Output probabilities: softmax rows (N, C), or sigmoid per output (N, K).
 
-        For ``output="linear"`` this is the prediction itself.
+        For ``output="linear"`` this is the prediction itself. Host data (NumPy,
+        lists) go to the model's device first, as in :func:`chainrule.train.fit`;
+        the result is NumPy.
         """
+        like = self.parameters()[0].data
+        if is_foreign(like) and not isinstance(X, Tensor) and not is_foreign(X):
+            X = to_like(self._cast(X), like)
         with no_grad():
             z = self.forward(X)
             if self.output == "softmax":

@@ -145,3 +145,27 @@ def test_integer_and_bool_data_promote_as_in_numpy(space, fn):
     values = space.check(got)
     assert values.dtype == want.dtype
     np.testing.assert_array_equal(values, want)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        lambda put: np.array([[0, 1], [1, 0]]),
+        lambda put: put(np.array(1)),
+        lambda put: (slice(None), np.array([[0, 2], [1, 1], [2, 2]])),
+        lambda put: (Ellipsis, np.array([[3], [0]])),
+        lambda put: (slice(None), np.array(2), slice(1, None)),
+        lambda put: np.int64(1),
+        lambda put: (np.int64(1), slice(None), np.int64(-1)),
+    ],
+)
+def test_integer_array_and_numpy_integer_indices_differentiate(space, index):
+    a = np.arange(24.0).reshape(2, 3, 4)
+    x = cr.tensor(space.put(a), requires_grad=True)
+    y = x[index(space.put)]
+    (y * y).sum().backward()
+    ix = index(lambda i: i)
+    np.testing.assert_array_equal(space.check(y), a[ix])
+    want = np.zeros_like(a)
+    np.add.at(want, ix, 2 * a[ix])
+    np.testing.assert_array_equal(space.check(x.grad), want)

@@ -246,8 +246,9 @@ def full_index(index: Any, ndim: int) -> tuple[Any, ...]:
 
 def xp_getitem(xp: Any, x: Any, index: Any) -> Any:
     """``x[index]`` in namespace ``xp`` with NumPy's indexing rules where the standard has
-    narrower ones: the trailing ``...`` is implicit, and one integer array may sit among
-    slices (applied as ``take`` along its axis after the slices)."""
+    narrower ones: the trailing ``...`` is implicit, and one integer array of any shape
+    may sit among slices (applied as ``take`` along its axis after the slices, its
+    shape replacing that axis)."""
     items = full_index(index, x.ndim)
     arrays = [k for k, i in enumerate(items) if _is_array(i)]
     if (
@@ -255,15 +256,17 @@ def xp_getitem(xp: Any, x: Any, index: Any) -> Any:
         and all(
             isinstance(i, slice) or i is Ellipsis or k == arrays[0] for k, i in enumerate(items)
         )
-        and items[arrays[0]].ndim == 1
         and dtype_name(items[arrays[0]].dtype) != "bool"
     ):
-        k = arrays[0]
+        k, idx = arrays[0], items[arrays[0]]
         basic = tuple(slice(None) if j == k else i for j, i in enumerate(items))
         # slices keep their axis; an ellipsis before the array stands for the unnamed axes
         before_ell = any(i is Ellipsis for i in items[:k])
         axis = k - 1 + (x.ndim - (len(items) - 1)) if before_ell else k
-        return xp.take(x[basic], items[k], axis=axis)
+        if idx.ndim == 1:
+            return xp.take(x[basic], idx, axis=axis)
+        out = xp.take(x[basic], xp.reshape(idx, (-1,)), axis=axis)
+        return xp.reshape(out, out.shape[:axis] + tuple(idx.shape) + out.shape[axis + 1 :])
     return x[items]
 
 
@@ -295,4 +298,6 @@ def to_namespace_index(xp: Any, index: Any, device: Any) -> Any:
         return tuple(to_namespace_index(xp, i, device) for i in index)
     if isinstance(index, (np.ndarray, list)):
         return xp.asarray(np.asarray(index), device=device)
+    if isinstance(index, np.generic):  # a NumPy integer (from np.arange) or bool
+        return index.item()
     return index

@@ -169,3 +169,24 @@ def test_integer_array_and_numpy_integer_indices_differentiate(space, index):
     want = np.zeros_like(a)
     np.add.at(want, ix, 2 * a[ix])
     np.testing.assert_array_equal(space.check(x.grad), want)
+
+
+def test_inplace_values_from_python_numpy_or_elsewhere(foreign):
+    t = cr.tensor(foreign.put(np.ones(3)))
+    t += [1.0, 2.0, 3.0]  # Python data and NumPy numbers go where t lives
+    t *= np.float32(2.0)
+    t -= np.array(1.0)
+    t[:] = t * 1.0
+    t[0:1] = [7.0]
+    np.testing.assert_array_equal(foreign.check(t), [7.0, 5.0, 7.0])
+    t.copy_(np.arange(3.0))  # copy_ copies across devices, as PyTorch's
+    np.testing.assert_array_equal(foreign.check(t), [0.0, 1.0, 2.0])
+    host = cr.tensor(np.zeros(3))
+    host.copy_(t)
+    np.testing.assert_array_equal(host.numpy(), [0.0, 1.0, 2.0])
+    with pytest.raises(TypeError, match=r"in-place \+=.*numpy"):
+        t += np.ones(3)
+    with pytest.raises(TypeError, match=r"item assignment.*numpy"):
+        t[:] = np.ones(3)
+    with pytest.raises(TypeError, match=r"in-place \+=.*numpy"):
+        host += t

@@ -10,10 +10,11 @@ import numpy as np
 # ops and Tensor need each other: the operators below look ops up at call time, and
 # chainrule.core imports ops (which imports this module) first
 from chainrule.core import ops
-from chainrule.core.devices import asnumpy, move
+from chainrule.core.devices import asnumpy, move, to_like
 from chainrule.core.display import tensor_html
 from chainrule.core.errors import InplaceModificationError
 from chainrule.core.namespace import (
+    common_namespace,
     device_of,
     dtype_name,
     full_index,
@@ -270,10 +271,19 @@ class Tensor:
                 "run the update inside `with chainrule.no_grad():`."
             )
         o = other.data if isinstance(other, Tensor) else other
+        if (
+            fn is _copyto
+            and (type(o) is not np.ndarray or type(self.data) is not np.ndarray)
+            and (is_foreign(o) or is_foreign(self.data))
+            and hasattr(o, "shape")
+        ):
+            o = to_like(o, self.data)  # copy_ is an explicit copy: across devices too
         if type(self.data) is np.ndarray:
+            if type(o) is not np.ndarray and is_foreign(o):
+                common_namespace(f"in-place {name}", [self.data, o])  # raises, naming both
             fn(self.data, o, out=self.data, casting="same_kind")
         else:  # the array API's in-place operators update the array itself
-            _FOREIGN_INPLACE[fn](self.data, o)
+            _FOREIGN_INPLACE[fn](self.data, _foreign_value(f"in-place {name}", self.data, o))
         CLOCK.last_mutation = self._version = next_tick()
         return self
 
@@ -290,7 +300,8 @@ class Tensor:
         return self._inplace("/=", np.divide, other)
 
     def copy_(self, other: Any) -> Tensor:
-        """Overwrite the values in place (shape and dtype kept)."""
+        """Overwrite the values in place (shape, dtype and device kept); ``other`` may
+        live on another device or library (it is copied here, as PyTorch's ``copy_``)."""
         return self._inplace("copy_", _copyto, other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -305,7 +316,12 @@ class Tensor:
             index = full_index(to_namespace_index(xp, index, self.data.device), self.data.ndim)
             if len(index) == 1:  # array-api-strict's setitem refuses a mask inside a tuple
                 index = index[0]
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+            value = _foreign_value("item assignment", self.data, value)
+        elif isinstance(value, Tensor):
+            value = value.data
+        if type(value) is not np.ndarray and is_foreign(value) and not is_foreign(self.data):
+            common_namespace("item assignment", [self.data, value])  # raises, naming both
+        self.data[index] = value
         CLOCK.last_mutation = self._version = next_tick()
 
     # ------------------------------------------------------------- operators
@@ -438,6 +454,25 @@ class Tensor:
 
     def flatten(self) -> Tensor:
         return ops.reshape(self, (-1,))
+
+
+def _foreign_value(what: str, target: Any, value: Any) -> Any:
+    """``value`` ready to be written into ``target``, an array of another library: Python
+    and NumPy numbers as they are, Python lists moved to ``target``'s device, floats
+    cast to ``target``'s dtype (as NumPy's same-kind casting); a NumPy array or an
+    array elsewhere is a TypeError naming ``what`` and both places."""
+    v = value.data if isinstance(value, Tensor) else value
+    if isinstance(v, (np.generic, np.ndarray)) and v.ndim == 0:
+        return v.item()
+    xp = namespace_of(target)
+    if isinstance(v, (list, tuple)):
+        return xp.asarray(np.asarray(v), dtype=target.dtype, device=target.device)
+    if isinstance(v, (bool, int, float, complex)):
+        return v
+    common_namespace(what, [target, v])
+    if v.dtype != target.dtype and is_floating(v.dtype) and is_floating(target.dtype):
+        v = xp.astype(v, target.dtype)
+    return v
 
 
 def _copyto(a: Any, b: Any, out: Any, casting: Any) -> None:

@@ -162,3 +162,14 @@ def test_predict_on_a_device_model_takes_host_data(space):
         assert type(proba) is np.ndarray
         np.testing.assert_allclose(proba, ref.predict_proba(X), rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(model.predict(data), ref.predict(X))
+
+
+def test_to_another_tensors_device_text(foreign):
+    a = cr.tensor(foreign.put(np.ones(2)))
+    b = cr.tensor(np.arange(2.0)).to(a.device)  # the PyTorch idiom: y.to(x.device)
+    np.testing.assert_array_equal(foreign.check(b), [0.0, 1.0])
+    model = nn.MLP([2, 3, 1], rng=0).to(a.device)
+    for p in model.parameters():
+        foreign.check(p)
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        a.to("tpu")

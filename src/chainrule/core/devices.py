@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.namespace import device_of, is_foreign, namespace_name, namespace_of
+from chainrule.core.namespace import (
+    device_of,
+    is_foreign,
+    named_device,
+    namespace_name,
+    namespace_of,
+)
 
 
 def asnumpy(x: Any) -> np.ndarray:
@@ -90,6 +96,9 @@ def move(x: Any, device: Any) -> Any:
 
             with cupy.cuda.Device(n):
                 return cupy.asarray(asnumpy(x) if not hasattr(x, "get") else x)
+        named = named_device(device)  # the text of another library's device (t.device)
+        if named is not None:
+            return move(x, named)
         raise ValueError(
             f"device: unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
         )

@@ -81,6 +81,19 @@ def device_of(x: Any) -> str:
     return "cpu" if str(dev) == "cpu" else str(dev)
 
 
+def named_device(name: str) -> Any:
+    """The device object of an array library already in use whose text (as
+    :func:`device_of` writes it) is ``name``, or None: ``t.to(other.device)``."""
+    for xp in _NAMESPACES.values():
+        info = getattr(xp, "__array_namespace_info__", None)
+        if info is None:
+            continue
+        for dev in info().devices():
+            if str(dev) == name:
+                return dev
+    return None
+
+
 def common_namespace(what: str, arrays: Sequence[Any]) -> tuple[Any, Any]:
     """The one namespace and device of ``arrays`` (Python scalars are neutral).
 

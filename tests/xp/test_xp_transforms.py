@@ -115,3 +115,14 @@ def test_gradcheck_catches_a_wrong_rule_on_the_device(strict):
         return x * cr.stop_gradient(x)
 
     assert not num.gradcheck(wrong, strict.put(X), rng=0, raise_exception=False)
+
+
+def test_tangents_and_cotangents_from_python_data_or_numpy(foreign):
+    x = cr.tensor(foreign.put(np.array([0.5, -1.0, 2.0])))
+    _, t = cr.jvp(cr.tanh, (x,), ([1.0, 0.0, 2.0],))  # Python data go where x lives
+    want = (1 - np.tanh([0.5, -1.0, 2.0]) ** 2) * [1.0, 0.0, 2.0]
+    np.testing.assert_allclose(foreign.check(t), want, rtol=1e-12)
+    with pytest.raises(TypeError, match=r"jvp.*numpy"):
+        cr.jvp(cr.tanh, (x,), (np.ones(3),))  # a NumPy array is not copied silently
+    with pytest.raises(TypeError, match=r"vjp_fn.*numpy"):
+        cr.vjp(cr.tanh, x)[1](np.ones(3))

@@ -15,18 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.devices import to_like
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.namespace import (
-    common_namespace,
-    dtype_name,
     is_foreign,
     namespace_of,
     ones_like_in,
 )
 from chainrule.core.primitive import check_finite
 from chainrule.core.state import CLOCK, STATE, set_grad_enabled
-from chainrule.core.tensor import Tensor, from_array
+from chainrule.core.tensor import Tensor, from_array, tensor_like
 from chainrule.core.walk import post_order
 
 
@@ -256,17 +253,7 @@ def root_cotangent(root: Tensor, grad: Any, what: str) -> Tensor:
                 "call .sum().backward(); for the full derivative use chainrule.jacobian."
             )
         return from_array(ones_like_in(root.data))
-    if isinstance(grad, Tensor):
-        g = grad
-    elif is_foreign(grad):
-        g = Tensor(grad)
-    elif is_foreign(root.data) and not isinstance(grad, np.ndarray):
-        # Python numbers or lists are neutral: they go where the output lives
-        g = from_array(to_like(np.asarray(grad, dtype=dtype_name(root.dtype)), root.data))
-    else:
-        g = Tensor(np.asarray(grad, dtype=root.dtype) if not is_foreign(root.data) else grad)
-    if is_foreign(root.data) or is_foreign(g.data):
-        common_namespace(f"{what} (the output and its cotangent `grad`)", [root.data, g.data])
+    g = tensor_like(grad, root, f"{what} (the output and its cotangent `grad`)")
     if g.shape != root.shape:
         raise ShapeError(
             f"{what}: the cotangent has shape {g.shape} but the output has shape {root.shape}; "

@@ -523,6 +523,28 @@ def from_array(data: Any, requires_grad: bool = False, cls: type[Tensor] = Tenso
     return t
 
 
+def tensor_like(value: Any, like: Tensor, what: str) -> Tensor:
+    """``value`` (a cotangent or tangent) as a Tensor where ``like`` lives.
+
+    A Tensor or array-API array is taken as it is; Python data get ``like``'s
+    dtype, namespace and device; a NumPy array beside an array-API ``like`` (or
+    any other mix of places) is a TypeError naming ``what`` and both.
+    """
+    if isinstance(value, Tensor):
+        t = value
+    elif is_foreign(value):
+        t = Tensor(value)
+    elif is_foreign(like.data) and not isinstance(value, np.ndarray):
+        t = from_array(to_like(np.asarray(value, dtype=dtype_name(like.dtype)), like.data))
+    elif not is_foreign(like.data):
+        return Tensor(np.asarray(value, dtype=like.dtype))
+    else:
+        t = Tensor(value)
+    if is_foreign(like.data) or is_foreign(t.data):
+        common_namespace(what, [like.data, t.data])
+    return t
+
+
 def _index_data(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data

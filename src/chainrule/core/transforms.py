@@ -21,7 +21,7 @@ from chainrule.core.namespace import is_floating, is_foreign, namespace_of, zero
 from chainrule.core.ops.shapes import shape_of
 from chainrule.core.reverse import GradPlan, root_cotangent
 from chainrule.core.state import STATE, end_level, new_level, set_grad_enabled
-from chainrule.core.tensor import Tensor, from_array
+from chainrule.core.tensor import Tensor, from_array, tensor_like
 
 
 def _input(x: Any, what: str) -> Tensor:
@@ -230,7 +230,7 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, has_aux: bool = Fals
         xs = []
         for p, t in zip(primals, tangents):
             x = _input(p, "jvp")
-            tt = t if isinstance(t, Tensor) else Tensor(t, dtype=x.dtype)
+            tt = tensor_like(t, x, "jvp (a primal and its tangent)")
             if tt.shape != x.shape:
                 raise ShapeError(
                     f"jvp: tangent of shape {tt.shape} for a primal of shape {x.shape}; "

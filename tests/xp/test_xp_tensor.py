@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -190,3 +192,15 @@ def test_inplace_values_from_python_numpy_or_elsewhere(foreign):
         t[:] = np.ones(3)
     with pytest.raises(TypeError, match=r"in-place \+=.*numpy"):
         host += t
+
+
+def test_dtypes_of_the_array_library_are_accepted(strict):
+    xp, dev = strict.xp, strict.device
+    t = cr.tensor([1.0, 2.0], dtype=xp.float32, device=dev)
+    assert strict.check(t).dtype == np.float32
+    assert cr.tensor([1.0], dtype=xp.float32).numpy().dtype == np.float32  # NumPy data
+    assert cr.tensor(np.ones(2)).astype(xp.float32).numpy().dtype == np.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no cross-library dtype comparison
+        assert strict.check(t.astype(np.float32)).dtype == np.float32
+        assert strict.check(t.astype(xp.float64)).dtype == np.float64

@@ -166,6 +166,14 @@ def dtype_name(dtype: Any) -> str:
         return str(dtype).rsplit(".", 1)[-1]
 
 
+def numpy_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of ``dtype``, a NumPy or another library's dtype (by its name)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(dtype_name(dtype))
+
+
 def is_foreign_dtype(dtype: Any) -> bool:
     """True for a dtype object of another array library (one NumPy does not understand)."""
     try:

@@ -21,6 +21,7 @@ from chainrule.core.namespace import (
     is_floating,
     is_foreign,
     namespace_of,
+    numpy_dtype,
     to_namespace_index,
     xp_dtype,
 )
@@ -90,7 +91,7 @@ class Tensor:
                 _check_differentiable_dtype(arr.dtype, "tensor(requires_grad=True)")
             _init(self, arr, bool(requires_grad))
             return
-        arr = np.asarray(data, dtype=dtype)
+        arr = np.asarray(data, dtype=None if dtype is None else numpy_dtype(dtype))
         if arr.dtype.kind not in "biufc":
             what = "Python objects" if arr.dtype == object else "non-numeric data"
             raise TypeError(
@@ -582,6 +583,6 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: An
         if isinstance(data, Tensor):
             data = data.data
         if not is_foreign(data):
-            data = np.asarray(data, dtype=dtype)
+            data = np.asarray(data, dtype=None if dtype is None else numpy_dtype(dtype))
         data = move(data, device)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)

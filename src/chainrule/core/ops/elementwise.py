@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.namespace import dtype_name, is_foreign_dtype, namespace_name, xp_dtype
+from chainrule.core.namespace import (
+    dtype_name,
+    is_foreign,
+    is_foreign_dtype,
+    namespace_name,
+    numpy_dtype,
+    xp_dtype,
+)
 from chainrule.core.ops.examples import away_from_zero, normal, positive
 from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Expr, Infix, Native, Ufunc
@@ -427,10 +434,13 @@ def abs(x: Any) -> Any:  # noqa: A001
 
 def astype(x: Any, dtype: Any) -> Any:
     """Cast to ``dtype``; gradients are cast back to the input's dtype."""
-    dtype = np.dtype(dtype) if not is_foreign_dtype(dtype) else dtype
+    if not is_foreign_dtype(dtype) or not is_foreign(getattr(x, "data", x)):
+        dtype = numpy_dtype(dtype)  # another library's dtype names a NumPy one for NumPy data
     have = getattr(x, "dtype", None)
     if have is not None and (
-        have == dtype if isinstance(have, np.dtype) else dtype_name(have) == dtype_name(dtype)
+        have == dtype
+        if isinstance(have, np.dtype) and isinstance(dtype, np.dtype)
+        else dtype_name(have) == dtype_name(dtype)
     ):
         return x
     return apply(ASTYPE, x, dtype=dtype)

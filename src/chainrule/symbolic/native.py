@@ -20,12 +20,15 @@ machine code on disk per source and signature (``cache=True``).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import math
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -373,12 +376,60 @@ def _returns(w: Writer, graph: Graph) -> list[str]:
 
 
 def cache_dir() -> Path:
-    """Where generated modules (and Numba's cache of them) live."""
+    """Where generated modules (and Numba's cache of them) live: ``$CHAINRULE_CACHE/native``
+    (default ``~/.cache/chainrule/native``), or, with a warning, a temporary directory of
+    this process when that one cannot be created or written (Numba needs to write its cache
+    beside the module, even to read it)."""
     root = os.environ.get("CHAINRULE_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "chainrule"
     )
     path = Path(root) / "native"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return private_cache_dir(path, e.strerror or str(e))
+    rwx = os.W_OK | os.X_OK
+    pycache = path / "__pycache__"
+    if not os.access(path, rwx) or (pycache.exists() and not os.access(pycache, rwx)):
+        return private_cache_dir(path, "it is not writable")
+    return path
+
+
+_PRIVATE: list[Path] = []
+
+
+def private_cache_dir(wanted: Path, reason: str) -> Path:
+    """A temporary directory of this process (removed at exit) standing in for the cache
+    directory ``wanted``, which cannot be used for ``reason`` (said once per process)."""
+    if not _PRIVATE:
+        tmp = Path(tempfile.mkdtemp(prefix="chainrule-native-"))
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        _PRIVATE.append(tmp)
+        warnings.warn(
+            f"native backend: cannot use the cache directory {wanted} ({reason}); compiled "
+            f"code is kept in {tmp} for this process only, so the next process compiles it "
+            "again. Set CHAINRULE_CACHE to a writable directory to cache it on disk.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return _PRIVATE[0]
+
+
+def _module_file(name: str, text: str) -> Path:
+    """The file of module ``name`` holding ``text``, written (atomically) when missing."""
+    path = cache_dir() / f"{name}.py"
+    try:
+        if path.exists():
+            return path
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as e:
+        path = private_cache_dir(path.parent, e.strerror or str(e)) / path.name
+        path.write_text(text)
     return path
 
 
@@ -395,11 +446,7 @@ def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
     mod_name = f"chainrule_native_{digest}"
     if mod_name in sys.modules:
         return sys.modules[mod_name]
-    path = cache_dir() / f"{mod_name}.py"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    path = _module_file(mod_name, text)
     spec = importlib.util.spec_from_file_location(mod_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,0 +1,52 @@
+"""The native backend's disk cache: a cache directory that cannot be used falls back to a
+directory of the process with one warning (never a traceback from inside Numba or pathlib)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="the native backend needs Numba (pip install chainrule[fast])")
+
+from chainrule.symbolic import native  # noqa: E402  (after the importorskip)
+
+
+def _source(tag: float) -> str:
+    # a module of its own per test (modules are kept per process by their text)
+    return f"def f(a0):\n    return (a0 * {tag!r},)\n"
+
+
+@pytest.fixture
+def fresh_private(monkeypatch):
+    monkeypatch.setattr(native, "_PRIVATE", [], raising=False)
+
+
+def test_a_cache_path_that_is_a_file_falls_back_with_one_warning(
+    tmp_path, monkeypatch, fresh_private
+):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("CHAINRULE_CACHE", str(blocker))
+    with pytest.warns(RuntimeWarning, match="CHAINRULE_CACHE to a writable directory") as rec:
+        mod = native.load(_source(1.25), {})
+        mod2 = native.load(_source(1.5), {})
+    assert len(rec) == 1 and "not-a-dir" in str(rec[0].message)
+    np.testing.assert_array_equal(mod.f(np.ones(3))[0], np.full(3, 1.25))
+    np.testing.assert_array_equal(mod2.f(np.ones(3))[0], np.full(3, 1.5))
+
+
+def test_an_unwritable_cache_dir_is_not_written(tmp_path, monkeypatch, fresh_private):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    (tmp_path / "native").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(  # a read-only directory (the tests may run as root)
+        native.os,
+        "access",
+        lambda p, mode: False if str(tmp_path) in str(p) else real_access(p, mode),
+    )
+    with pytest.warns(RuntimeWarning, match="not writable"):
+        mod = native.load(_source(1.75), {})
+    np.testing.assert_array_equal(mod.f(np.ones(2))[0], np.full(2, 1.75))
+    assert not list((tmp_path / "native").iterdir())

@@ -1,5 +1,6 @@
 """The native backend's disk cache: a cache directory that cannot be used falls back to a
-directory of the process with one warning (never a traceback from inside Numba or pathlib)."""
+directory of the process with one warning (never a traceback from inside Numba or pathlib),
+and a corrupt generated module on disk is replaced, not imported."""
 
 from __future__ import annotations
 
@@ -50,3 +51,19 @@ def test_an_unwritable_cache_dir_is_not_written(tmp_path, monkeypatch, fresh_pri
         mod = native.load(_source(1.75), {})
     np.testing.assert_array_equal(mod.f(np.ones(2))[0], np.full(2, 1.75))
     assert not list((tmp_path / "native").iterdir())
+
+
+def test_a_corrupt_module_file_is_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    (tmp_path / "native").mkdir()
+    src = _source(2.25)
+    first = native.load(src, {})
+    path = first.__file__
+    text = open(path).read()
+    for corrupt in (text[: len(text) // 2], "garbage\n"):  # a truncated write, another file
+        with open(path, "w") as fh:
+            fh.write(corrupt)
+        monkeypatch.delitem(native.sys.modules, first.__name__)
+        mod = native.load(src, {})
+        np.testing.assert_array_equal(mod.f(np.ones(2))[0], np.full(2, 2.25))
+        assert open(path).read() == text

@@ -416,10 +416,11 @@ def private_cache_dir(wanted: Path, reason: str) -> Path:
 
 
 def _module_file(name: str, text: str) -> Path:
-    """The file of module ``name`` holding ``text``, written (atomically) when missing."""
+    """The file of module ``name`` holding ``text``: written (atomically) when missing or
+    when what is there differs (a corrupt or truncated file is replaced)."""
     path = cache_dir() / f"{name}.py"
     try:
-        if path.exists():
+        if path.is_file() and path.read_text() == text:
             return path
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         try:
@@ -427,8 +428,9 @@ def _module_file(name: str, text: str) -> Path:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-    except OSError as e:
-        path = private_cache_dir(path.parent, e.strerror or str(e)) / path.name
+    except (OSError, UnicodeDecodeError) as e:
+        reason = (e.strerror or str(e)) if isinstance(e, OSError) else "unreadable"
+        path = private_cache_dir(path.parent, reason) / path.name
         path.write_text(text)
     return path
 

@@ -5,6 +5,7 @@ and a corrupt generated module on disk is replaced, not imported."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -67,3 +68,29 @@ def test_a_corrupt_module_file_is_replaced(tmp_path, monkeypatch):
         mod = native.load(src, {})
         np.testing.assert_array_equal(mod.f(np.ones(2))[0], np.full(2, 2.25))
         assert open(path).read() == text
+
+
+def test_a_corrupt_numba_cache_entry_is_compiled_again(tmp_path, monkeypatch):
+    import chainrule as cr
+
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    x = np.linspace(-1.0, 1.0, 5)
+
+    def f(x):
+        return cr.tanh(x) * 3.125
+
+    first = cr.jit(f, backend="numba")
+    first(x)
+    graph = first.cache[next(iter(first.cache))][0]
+    assert isinstance(graph, native.NativeGraph)
+    pycache = tmp_path / "native" / "__pycache__"
+    entries = sorted(pycache.iterdir())
+    assert {p.suffix for p in entries} == {".nbi", ".nbc"}
+    for p in entries:  # a truncated index and data file, as a full disk leaves them
+        p.write_bytes(p.read_bytes()[:40])
+    monkeypatch.delitem(native.sys.modules, graph.dispatcher.py_func.__module__)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", native.NativeFallbackWarning)
+        again = cr.jit(f, backend="numba")
+        np.testing.assert_allclose(again(x).numpy(), np.tanh(x) * 3.125, rtol=1e-15)
+    assert isinstance(again.cache[next(iter(again.cache))][0], native.NativeGraph)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import importlib.util
+import inspect
 import math
 import os
 import re
@@ -47,6 +48,7 @@ __all__ = [
     "Writer",
     "NotNative",
     "compile_native",
+    "compile_signature",
     "generate_native",
     "load",
     "require_numba",
@@ -461,6 +463,25 @@ def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
     return module
 
 
+def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:
+    """Compile Numba dispatcher ``fn`` for ``sig`` (or load it from the disk cache).
+
+    A cache entry that cannot be loaded (a corrupt or truncated index or data file)
+    would fail every process the same way: on an error the function's cache files
+    are removed and it is compiled once more; the second error is raised.
+    """
+    try:
+        fn.compile(sig)
+    except Exception:
+        module = Path(inspect.getfile(fn.py_func))
+        stale = list((module.parent / "__pycache__").glob(f"{module.stem}.*"))
+        if not stale:
+            raise
+        for f in stale:
+            f.unlink(missing_ok=True)
+        fn.compile(sig)
+
+
 class NativeGraph:
     """A graph compiled by the native backend; call it with arrays of the traced shapes.
 
@@ -536,7 +557,7 @@ def compile_native(
     sig = [numba.typeof(np.empty(v.shape, v.dtype)) for v in graph.inputs]
     sig += [numba.typeof(c) for c in w.consts]
     try:
-        fn.compile(tuple(sig))
+        compile_signature(fn, tuple(sig))
     except Exception as e:  # Numba rejected the generated code: name the first primitive
         prims = ", ".join(sorted({v.op.name for v in graph.equations if v.op.native.kernel}))
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

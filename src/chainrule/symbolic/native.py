@@ -206,9 +206,15 @@ def _is_reduce(v: Var) -> bool:
 def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
     """The source of ``graph`` as one Numba function (raises :class:`NotNative`)."""
     for v in list(graph.inputs) + graph.equations:
-        if v.dtype.kind not in "biuf":
-            who = v.op.name if v.kind == "eqn" else str(v.name)
-            raise NotNative(who, f"dtype {v.dtype.name} is not compiled natively")
+        dt = v.dtype
+        if (dt.kind not in "biu" and dt not in (np.float32, np.float64)) or not dt.isnative:
+            who = f"operation {v.op.name}" if v.kind == "eqn" else f"input {v.name}"
+            order = "" if dt.isnative else f" in non-native byte order ({dt.str})"
+            raise NotNative(
+                f"dtype {dt.name}{order}",
+                f"{who} has it; bool, integer, float32 and float64 values in native byte "
+                "order are compiled natively",
+            )
     w = Writer(graph)
     for v in graph.inputs:
         nm = f"a{len(w.params)}"

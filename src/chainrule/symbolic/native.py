@@ -209,9 +209,9 @@ def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
         dt = v.dtype
         if (dt.kind not in "biu" and dt not in (np.float32, np.float64)) or not dt.isnative:
             who = f"operation {v.op.name}" if v.kind == "eqn" else f"input {v.name}"
-            order = "" if dt.isnative else f" in non-native byte order ({dt.str})"
+            endian = "" if dt.isnative else f" in non-native byte order ({dt.str})"
             raise NotNative(
-                f"dtype {dt.name}{order}",
+                f"dtype {dt.name}{endian}",
                 f"{who} has it; bool, integer, float32 and float64 values in native byte "
                 "order are compiled natively",
             )

@@ -94,3 +94,23 @@ def test_a_corrupt_numba_cache_entry_is_compiled_again(tmp_path, monkeypatch):
         again = cr.jit(f, backend="numba")
         np.testing.assert_allclose(again(x).numpy(), np.tanh(x) * 3.125, rtol=1e-15)
     assert isinstance(again.cache[next(iter(again.cache))][0], native.NativeGraph)
+
+
+def _times_two(x):
+    return x * 2.0
+
+
+def _times_three(x):
+    return x * 3.0
+
+
+def test_an_edited_kernel_is_compiled_again(tmp_path, monkeypatch):
+    # the same generated graph calling a kernel whose code changed (an edited user
+    # primitive, an upgraded chainrule) must not reuse the module or machine code
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    src = "def f(a0):\n    return (k_scale(a0) + 0.5,)\n"
+    two = native.load(src, {"k_scale": _times_two})
+    three = native.load(src, {"k_scale": _times_three})
+    np.testing.assert_array_equal(two.f(np.ones(2))[0], [2.5, 2.5])
+    np.testing.assert_array_equal(three.f(np.ones(2))[0], [3.5, 3.5])
+    assert native.load(src, {"k_scale": _times_two}) is two

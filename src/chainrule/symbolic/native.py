@@ -49,6 +49,7 @@ __all__ = [
     "NotNative",
     "compile_native",
     "compile_signature",
+    "kernel_fingerprint",
     "generate_native",
     "load",
     "require_numba",
@@ -446,11 +447,28 @@ def _module_file(name: str, text: str) -> Path:
 _KERNELS: dict[int, Any] = {}
 
 
+def kernel_fingerprint(fn: Callable[..., Any]) -> str:
+    """A digest of kernel ``fn``: its code and the source of the module defining it (a
+    kernel may call its neighbours there), the same in every process."""
+    code = fn.__code__
+    parts = [code.co_code.hex(), repr(code.co_names)]
+    parts += [repr(c) for c in code.co_consts if not inspect.iscode(c)]
+    try:
+        module = inspect.getmodule(fn)
+        parts.append(inspect.getsource(module) if module is not None else "")
+    except (OSError, TypeError):  # defined interactively: its code alone
+        pass
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
+
+
 def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
     """Write ``source`` (top-level functions) to a cached module file; every function in it
     is compiled by Numba (``njit``, cached on disk). Returns the module."""
     numba = require_numba()
-    header = "import math\n\nimport numba\nimport numpy as np\n\n"
+    # Numba's cache of a function does not notice edits to the functions it calls: the
+    # kernels' fingerprints in the text give an edited kernel a module (and cache) of its own
+    stamps = "".join(f"# {k}: {kernel_fingerprint(fn)}\n" for k, fn in sorted(kernels.items()))
+    header = f"{stamps}import math\n\nimport numba\nimport numpy as np\n\n"
     text = header + re.sub(r"^def ", f"@numba.njit({_NJIT_OPTIONS})\ndef ", source, flags=re.M)
     digest = hashlib.sha1(text.encode()).hexdigest()[:20]
     mod_name = f"chainrule_native_{digest}"

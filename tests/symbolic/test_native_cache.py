@@ -114,3 +114,13 @@ def test_an_edited_kernel_is_compiled_again(tmp_path, monkeypatch):
     np.testing.assert_array_equal(two.f(np.ones(2))[0], [2.5, 2.5])
     np.testing.assert_array_equal(three.f(np.ones(2))[0], [3.5, 3.5])
     assert native.load(src, {"k_scale": _times_two}) is two
+
+
+def test_a_kernel_numba_cannot_cache_is_compiled_in_the_process(tmp_path, monkeypatch):
+    # a kernel defined without a source file (exec, a notebook, a read-only install with no
+    # writable home): Numba has nowhere to cache it, which must not stop the graph
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    ns: dict = {"np": np}
+    exec(compile("def loops(x):\n    return x * 4.0\n", "<user cell>", "exec"), ns)  # noqa: S102
+    mod = native.load("def f(a0):\n    return (k_loops(a0) - 1.0,)\n", {"k_loops": ns["loops"]})
+    np.testing.assert_array_equal(mod.f(np.ones(2))[0], [3.0, 3.0])

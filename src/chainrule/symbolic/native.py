@@ -480,7 +480,11 @@ def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
     module = importlib.util.module_from_spec(spec)
     for kname, fn in kernels.items():  # the primitives' own loops, compiled once per process
         if id(fn) not in _KERNELS:
-            _KERNELS[id(fn)] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+            try:
+                _KERNELS[id(fn)] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+            except RuntimeError:  # Numba finds no writable place to cache it (a function
+                # defined interactively, a read-only install): compiled in each process
+                _KERNELS[id(fn)] = numba.njit(error_model="numpy", nogil=True)(fn)
         setattr(module, kname, _KERNELS[id(fn)])
     spec.loader.exec_module(module)
     sys.modules[mod_name] = module

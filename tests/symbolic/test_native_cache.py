@@ -124,3 +124,7 @@ def test_a_kernel_numba_cannot_cache_is_compiled_in_the_process(tmp_path, monkey
     exec(compile("def loops(x):\n    return x * 4.0\n", "<user cell>", "exec"), ns)  # noqa: S102
     mod = native.load("def f(a0):\n    return (k_loops(a0) - 1.0,)\n", {"k_loops": ns["loops"]})
     np.testing.assert_array_equal(mod.f(np.ones(2))[0], [3.0, 3.0])
+    # the cell run again with an edit: the new code, not the module made for the old one
+    exec(compile("def loops(x):\n    return x * 5.0\n", "<user cell>", "exec"), ns)  # noqa: S102
+    mod = native.load("def f(a0):\n    return (k_loops(a0) - 1.0,)\n", {"k_loops": ns["loops"]})
+    np.testing.assert_array_equal(mod.f(np.ones(2))[0], [4.0, 4.0])

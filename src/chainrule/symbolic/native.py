@@ -448,16 +448,18 @@ _KERNELS: dict[int, Any] = {}
 
 
 def kernel_fingerprint(fn: Callable[..., Any]) -> str:
-    """A digest of kernel ``fn``: its code and the source of the module defining it (a
-    kernel may call its neighbours there), the same in every process."""
-    code = fn.__code__
-    parts = [code.co_code.hex(), repr(code.co_names)]
-    parts += [repr(c) for c in code.co_consts if not inspect.iscode(c)]
+    """A digest of kernel ``fn``, the same in every process: its name and the source of the
+    module defining it (a kernel may call its neighbours there), or its code when it has no
+    source file (defined interactively)."""
     try:
         module = inspect.getmodule(fn)
-        parts.append(inspect.getsource(module) if module is not None else "")
-    except (OSError, TypeError):  # defined interactively: its code alone
-        pass
+        if module is None:
+            raise TypeError(fn)
+        parts = [fn.__qualname__, inspect.getsource(module)]
+    except (OSError, TypeError):
+        code = fn.__code__
+        parts = [code.co_code.hex(), repr(code.co_names)]
+        parts += [repr(c) for c in code.co_consts if not inspect.iscode(c)]
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
 
 

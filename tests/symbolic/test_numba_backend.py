@@ -237,6 +237,16 @@ def test_a_graph_without_native_spelling_falls_back_and_warns_once():
         np.testing.assert_array_equal(g(x).numpy(), x * x * x + 1.0)
 
 
+@pytest.mark.parametrize("dtype", [">f8", "<f2", ">i4"])
+def test_dtypes_numba_cannot_take_fall_back_naming_the_dtype(dtype):
+    # big-endian arrays (read from files) and float16 run on the NumPy backend, never fail
+    x = np.linspace(-2.0, 2.0, 6).astype(dtype)
+    f = cr.jit(lambda x: cr.exp(x) * 2, backend="numba")
+    with pytest.warns(NativeFallbackWarning, match=f"dtype {np.dtype(dtype).name}"):
+        out = f(x).numpy()
+    np.testing.assert_array_equal(out, cr.jit(lambda x: cr.exp(x) * 2)(x).numpy())
+
+
 def test_results_never_share_memory_with_arguments():
     x = np.arange(6.0).reshape(2, 3)
     f = cr.jit(lambda x: (x, x.T, cr.reshape(x, (3, 2)), cr.stop_gradient(x)), backend="numba")

@@ -20,12 +20,16 @@ machine code on disk per source and signature (``cache=True``).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
+import inspect
 import math
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,6 +48,8 @@ __all__ = [
     "Writer",
     "NotNative",
     "compile_native",
+    "compile_signature",
+    "kernel_fingerprint",
     "generate_native",
     "load",
     "require_numba",
@@ -201,9 +207,15 @@ def _is_reduce(v: Var) -> bool:
 def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
     """The source of ``graph`` as one Numba function (raises :class:`NotNative`)."""
     for v in list(graph.inputs) + graph.equations:
-        if v.dtype.kind not in "biuf":
-            who = v.op.name if v.kind == "eqn" else str(v.name)
-            raise NotNative(who, f"dtype {v.dtype.name} is not compiled natively")
+        dt = v.dtype
+        if (dt.kind not in "biu" and dt not in (np.float32, np.float64)) or not dt.isnative:
+            who = f"operation {v.op.name}" if v.kind == "eqn" else f"input {v.name}"
+            endian = "" if dt.isnative else f" in non-native byte order ({dt.str})"
+            raise NotNative(
+                f"dtype {dt.name}{endian}",
+                f"{who} has it; bool, integer, float32 and float64 values in native byte "
+                "order are compiled natively",
+            )
     w = Writer(graph)
     for v in graph.inputs:
         nm = f"a{len(w.params)}"
@@ -373,43 +385,131 @@ def _returns(w: Writer, graph: Graph) -> list[str]:
 
 
 def cache_dir() -> Path:
-    """Where generated modules (and Numba's cache of them) live."""
+    """Where generated modules (and Numba's cache of them) live: ``$CHAINRULE_CACHE/native``
+    (default ``~/.cache/chainrule/native``), or, with a warning, a temporary directory of
+    this process when that one cannot be created or written (Numba needs to write its cache
+    beside the module, even to read it)."""
     root = os.environ.get("CHAINRULE_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "chainrule"
     )
     path = Path(root) / "native"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return private_cache_dir(path, e.strerror or str(e))
+    rwx = os.W_OK | os.X_OK
+    pycache = path / "__pycache__"
+    if not os.access(path, rwx) or (pycache.exists() and not os.access(pycache, rwx)):
+        return private_cache_dir(path, "it is not writable")
+    return path
+
+
+_PRIVATE: list[Path] = []
+
+
+def private_cache_dir(wanted: Path, reason: str) -> Path:
+    """A temporary directory of this process (removed at exit) standing in for the cache
+    directory ``wanted``, which cannot be used for ``reason`` (said once per process)."""
+    if not _PRIVATE:
+        tmp = Path(tempfile.mkdtemp(prefix="chainrule-native-"))
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        _PRIVATE.append(tmp)
+        warnings.warn(
+            f"native backend: cannot use the cache directory {wanted} ({reason}); compiled "
+            f"code is kept in {tmp} for this process only, so the next process compiles it "
+            "again. Set CHAINRULE_CACHE to a writable directory to cache it on disk.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return _PRIVATE[0]
+
+
+def _module_file(name: str, text: str) -> Path:
+    """The file of module ``name`` holding ``text``: written (atomically) when missing or
+    when what is there differs (a corrupt or truncated file is replaced)."""
+    path = cache_dir() / f"{name}.py"
+    try:
+        if path.is_file() and path.read_text() == text:
+            return path
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except (OSError, UnicodeDecodeError) as e:
+        reason = (e.strerror or str(e)) if isinstance(e, OSError) else "unreadable"
+        path = private_cache_dir(path.parent, reason) / path.name
+        path.write_text(text)
     return path
 
 
 _KERNELS: dict[int, Any] = {}
 
 
+def kernel_fingerprint(fn: Callable[..., Any]) -> str:
+    """A digest of kernel ``fn``, the same in every process: its name and the source of the
+    module defining it (a kernel may call its neighbours there), or its code when it has no
+    source file (defined interactively)."""
+    try:
+        module = inspect.getmodule(fn)
+        if module is None:
+            raise TypeError(fn)
+        parts = [fn.__qualname__, inspect.getsource(module)]
+    except (OSError, TypeError):
+        code = fn.__code__
+        parts = [code.co_code.hex(), repr(code.co_names)]
+        parts += [repr(c) for c in code.co_consts if not inspect.iscode(c)]
+    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
+
+
 def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
     """Write ``source`` (top-level functions) to a cached module file; every function in it
     is compiled by Numba (``njit``, cached on disk). Returns the module."""
     numba = require_numba()
-    header = "import math\n\nimport numba\nimport numpy as np\n\n"
+    # Numba's cache of a function does not notice edits to the functions it calls: the
+    # kernels' fingerprints in the text give an edited kernel a module (and cache) of its own
+    stamps = "".join(f"# {k}: {kernel_fingerprint(fn)}\n" for k, fn in sorted(kernels.items()))
+    header = f"{stamps}import math\n\nimport numba\nimport numpy as np\n\n"
     text = header + re.sub(r"^def ", f"@numba.njit({_NJIT_OPTIONS})\ndef ", source, flags=re.M)
     digest = hashlib.sha1(text.encode()).hexdigest()[:20]
     mod_name = f"chainrule_native_{digest}"
     if mod_name in sys.modules:
         return sys.modules[mod_name]
-    path = cache_dir() / f"{mod_name}.py"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    path = _module_file(mod_name, text)
     spec = importlib.util.spec_from_file_location(mod_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     for kname, fn in kernels.items():  # the primitives' own loops, compiled once per process
         if id(fn) not in _KERNELS:
-            _KERNELS[id(fn)] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+            try:
+                _KERNELS[id(fn)] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+            except RuntimeError:  # Numba finds no writable place to cache it (a function
+                # defined interactively, a read-only install): compiled in each process
+                _KERNELS[id(fn)] = numba.njit(error_model="numpy", nogil=True)(fn)
         setattr(module, kname, _KERNELS[id(fn)])
     spec.loader.exec_module(module)
     sys.modules[mod_name] = module
     return module
+
+
+def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:
+    """Compile Numba dispatcher ``fn`` for ``sig`` (or load it from the disk cache).
+
+    A cache entry that cannot be loaded (a corrupt or truncated index or data file)
+    would fail every process the same way: on an error the function's cache files
+    are removed and it is compiled once more; the second error is raised.
+    """
+    try:
+        fn.compile(sig)
+    except Exception:
+        module = Path(inspect.getfile(fn.py_func))
+        stale = list((module.parent / "__pycache__").glob(f"{module.stem}.*"))
+        if not stale:
+            raise
+        for f in stale:
+            f.unlink(missing_ok=True)
+        fn.compile(sig)
 
 
 class NativeGraph:
@@ -487,7 +587,7 @@ def compile_native(
     sig = [numba.typeof(np.empty(v.shape, v.dtype)) for v in graph.inputs]
     sig += [numba.typeof(c) for c in w.consts]
     try:
-        fn.compile(tuple(sig))
+        compile_signature(fn, tuple(sig))
     except Exception as e:  # Numba rejected the generated code: name the first primitive
         prims = ", ".join(sorted({v.op.name for v in graph.equations if v.op.native.kernel}))
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

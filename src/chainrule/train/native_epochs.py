@@ -24,7 +24,13 @@ from chainrule.core import no_grad
 from chainrule.nn.regularization import l2_penalty
 from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.native import NotNative, generate_native, load, require_numba
+from chainrule.symbolic.native import (
+    NotNative,
+    compile_signature,
+    generate_native,
+    load,
+    require_numba,
+)
 
 from .objective import Objective
 
@@ -134,7 +140,7 @@ class CompiledEpochs:
             *self.consts,
         ]
         try:
-            self.epoch_fn.compile(tuple(numba.typeof(a) for a in examples))
+            compile_signature(self.epoch_fn, tuple(numba.typeof(a) for a in examples))
         except Exception as e:  # Numba rejected the generated code
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise NotNative("training step", f"Numba could not compile it ({first[:200]})") from e

@@ -174,11 +174,9 @@ def cr_natural_loss(w: dict):
 
 
 # ------------------------------------------------------------- systems
-def systems(w: dict, use_torch: bool, use_jax: bool) -> tuple[dict, dict, dict]:
-    params, X, y = problem(w)
+def hand_numpy_system(w: dict, params: list, X, y) -> tuple[dict, dict, dict]:
+    """The reference every ratio divides by: ``(run, first, compile_s)`` holding hand NumPy."""
     infer = w["out"] == "infer"
-    run, first, compile_s = {}, {}, {}
-
     np_fn = np_step_fn(w)
     st = {"p": [p.copy() for p in params]}
 
@@ -188,8 +186,15 @@ def systems(w: dict, use_torch: bool, use_jax: bool) -> tuple[dict, dict, dict]:
         loss, st["p"] = np_fn(st["p"], X, y)
         return loss
 
-    first["hand NumPy"] = float(np.asarray(run_np()).ravel()[0])
-    run["hand NumPy"] = run_np
+    first = {"hand NumPy": float(np.asarray(run_np()).ravel()[0])}
+    return {"hand NumPy": run_np}, first, {}
+
+
+def systems(w: dict, use_torch: bool, use_jax: bool) -> tuple[dict, dict, dict]:
+    params, X, y = problem(w)
+    infer = w["out"] == "infer"
+    run, first, compile_s = hand_numpy_system(w, params, X, y)
+
 
     fn = cr_step_fn(w)
     data = (X,) if infer else (X, y)
@@ -264,18 +269,7 @@ def numba_systems(w: dict, use_jax: bool) -> tuple[dict, dict, dict]:
     with the caller's SGD update, or E1's inference."""
     params, X, y = problem(w)
     infer = w["out"] == "infer"
-    run, first, compile_s = {}, {}, {}
-    np_fn = np_step_fn(w)
-    st = {"p": [p.copy() for p in params]}
-
-    def run_np():
-        if infer:
-            return np_fn(st["p"], X)
-        loss, st["p"] = np_fn(st["p"], X, y)
-        return loss
-
-    first["hand NumPy"] = float(np.asarray(run_np()).ravel()[0])
-    run["hand NumPy"] = run_np
+    run, first, compile_s = hand_numpy_system(w, params, X, y)
     n = len(params)
     data = (X,) if infer else (X, y)
     for backend in ("numpy", "numba"):

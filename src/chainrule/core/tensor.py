@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
@@ -12,20 +11,17 @@ import numpy as np
 from chainrule.core import ops
 from chainrule.core.devices import asnumpy, move, to_like
 from chainrule.core.display import tensor_html
-from chainrule.core.errors import InplaceModificationError
+from chainrule.core.inplace import InPlaceMethods
 from chainrule.core.namespace import (
     common_namespace,
     device_of,
     dtype_name,
-    full_index,
     is_floating,
     is_foreign,
     namespace_of,
     numpy_dtype,
-    to_namespace_index,
     xp_dtype,
 )
-from chainrule.core.state import CLOCK, STATE, next_tick
 
 
 def _check_differentiable_dtype(dtype: Any, what: str) -> None:
@@ -36,12 +32,14 @@ def _check_differentiable_dtype(dtype: Any, what: str) -> None:
         )
 
 
-class Tensor:
+class Tensor(InPlaceMethods):
     """An n-dimensional array that records the operations applied to it.
 
     Use :func:`chainrule.tensor` to create one. Arithmetic follows NumPy
     (broadcasting, dtype promotion, ``@`` for matmul); when ``requires_grad`` is
-    set, operations are recorded and :meth:`backward` fills ``.grad``.
+    set, operations are recorded and :meth:`backward` fills ``.grad``. The in-place
+    methods (``+=``, ``copy_``, item assignment) come from
+    :class:`~chainrule.core.inplace.InPlaceMethods`.
 
     Attributes
     ----------
@@ -62,14 +60,12 @@ class Tensor:
         "_parents",
         "_params",
         "_tick",
-        "_version",
         "_tangents",
         "__weakref__",
     )
     data: np.ndarray
     requires_grad: bool
     grad: Tensor | None
-    _version: int  # the clock time of the last in-place modification (0: never)
     # the tape: the primitive, operands and parameters that made this tensor, and the
     # clock time of recording (all None off the tape); forward-mode tangents by level
     _prim: Any
@@ -263,68 +259,6 @@ class Tensor:
         """Reset the accumulated gradient to None."""
         self.grad = None
 
-    # ---------------------------------------------------------------- in place
-    def _inplace(self, name: str, fn: Any, other: Any) -> Tensor:
-        if self.requires_grad and STATE.grad_enabled:
-            raise InplaceModificationError(
-                f"in-place {name} on a tensor that requires grad while recording: it would "
-                "change values the tape saved. Use the out-of-place operator (x = x + y) or "
-                "run the update inside `with chainrule.no_grad():`."
-            )
-        o = other.data if isinstance(other, Tensor) else other
-        if (
-            fn is _copyto
-            and (type(o) is not np.ndarray or type(self.data) is not np.ndarray)
-            and (is_foreign(o) or is_foreign(self.data))
-            and hasattr(o, "shape")
-        ):
-            o = to_like(o, self.data)  # copy_ is an explicit copy: across devices too
-        if type(self.data) is np.ndarray:
-            if type(o) is not np.ndarray and is_foreign(o):
-                common_namespace(f"in-place {name}", [self.data, o])  # raises, naming both
-            fn(self.data, o, out=self.data, casting="same_kind")
-        else:  # the array API's in-place operators update the array itself
-            _FOREIGN_INPLACE[fn](self.data, _foreign_value(f"in-place {name}", self.data, o))
-        CLOCK.last_mutation = self._version = next_tick()
-        return self
-
-    def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace("+=", np.add, other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self._inplace("-=", np.subtract, other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self._inplace("*=", np.multiply, other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace("/=", np.divide, other)
-
-    def copy_(self, other: Any) -> Tensor:
-        """Overwrite the values in place (shape, dtype and device kept); ``other`` may
-        live on another device or library (it is copied here, as PyTorch's ``copy_``)."""
-        return self._inplace("copy_", _copyto, other)
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        if self.requires_grad and STATE.grad_enabled:
-            raise InplaceModificationError(
-                "item assignment on a tensor that requires grad while recording; build a new "
-                "tensor with chainrule.where or concatenate, or assign inside no_grad()"
-            )
-        index = _index_data(index)
-        if type(self.data) is not np.ndarray:
-            xp = namespace_of(self.data)
-            index = full_index(to_namespace_index(xp, index, self.data.device), self.data.ndim)
-            if len(index) == 1:  # array-api-strict's setitem refuses a mask inside a tuple
-                index = index[0]
-            value = _foreign_value("item assignment", self.data, value)
-        elif isinstance(value, Tensor):
-            value = value.data
-        if type(value) is not np.ndarray and is_foreign(value) and not is_foreign(self.data):
-            common_namespace("item assignment", [self.data, value])  # raises, naming both
-        self.data[index] = value
-        CLOCK.last_mutation = self._version = next_tick()
-
     # ------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
         return ops.add(self, other)
@@ -457,43 +391,6 @@ class Tensor:
         return ops.reshape(self, (-1,))
 
 
-def _foreign_value(what: str, target: Any, value: Any) -> Any:
-    """``value`` ready to be written into ``target``, an array of another library: Python
-    and NumPy numbers as they are, Python lists moved to ``target``'s device, floats
-    cast to ``target``'s dtype (as NumPy's same-kind casting); a NumPy array or an
-    array elsewhere is a TypeError naming ``what`` and both places."""
-    v = value.data if isinstance(value, Tensor) else value
-    if isinstance(v, (np.generic, np.ndarray)) and v.ndim == 0:
-        return v.item()
-    xp = namespace_of(target)
-    if isinstance(v, (list, tuple)):
-        return xp.asarray(np.asarray(v), dtype=target.dtype, device=target.device)
-    if isinstance(v, (bool, int, float, complex)):
-        return v
-    common_namespace(what, [target, v])
-    if v.dtype != target.dtype and is_floating(v.dtype) and is_floating(target.dtype):
-        v = xp.astype(v, target.dtype)
-    return v
-
-
-def _copyto(a: Any, b: Any, out: Any, casting: Any) -> None:
-    np.copyto(out, b, casting)
-
-
-def _setitem_all(a: Any, b: Any) -> None:
-    a[...] = b
-
-
-# the array API's in-place operators, for the NumPy ufuncs used on NumPy data
-_FOREIGN_INPLACE: dict[Any, Any] = {
-    np.add: operator.iadd,
-    np.subtract: operator.isub,
-    np.multiply: operator.imul,
-    np.divide: operator.itruediv,
-    _copyto: _setitem_all,
-}
-
-
 def _init(t: Tensor, data: Any, requires_grad: bool) -> None:
     # every Tensor's fields are set here, whichever way it is made
     t.data = data
@@ -544,14 +441,6 @@ def tensor_like(value: Any, like: Tensor, what: str) -> Tensor:
     if is_foreign(like.data) or is_foreign(t.data):
         common_namespace(what, [like.data, t.data])
     return t
-
-
-def _index_data(index: Any) -> Any:
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: Any = None) -> Tensor:

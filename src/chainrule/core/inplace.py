@@ -1,0 +1,154 @@
+"""Writing into a tensor's data in place: ``+=``, ``-=``, ``*=``, ``/=``, ``copy_``, ``t[i] = v``.
+
+Each write checks that the tensor is not being recorded, works on NumPy data
+(a ufunc with ``out=``) and on arrays of another array-API library (its own
+in-place operators), and stamps the tensor's version with the tape clock, so
+that backward refuses a graph that saved the old values. :class:`Tensor`
+inherits these methods from :class:`InPlaceMethods`.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, TypeVar
+
+import numpy as np
+
+from chainrule.core.devices import to_like
+from chainrule.core.errors import InplaceModificationError
+from chainrule.core.namespace import (
+    common_namespace,
+    full_index,
+    is_floating,
+    is_foreign,
+    namespace_of,
+    to_namespace_index,
+)
+from chainrule.core.state import CLOCK, STATE, next_tick
+
+T = TypeVar("T", bound="InPlaceMethods")
+
+
+def mark_modified(*tensors: InPlaceMethods) -> None:
+    """Stamp ``tensors`` as modified in place now, after code wrote into their ``data``
+    directly (as an optimiser's NumPy step does), so that backward detects graphs
+    that saved the old values."""
+    CLOCK.last_mutation = tick = next_tick()
+    for t in tensors:
+        t._version = tick
+
+
+class InPlaceMethods:
+    """The in-place methods of :class:`~chainrule.core.tensor.Tensor` (a mixin: every
+    instance is a tensor, with ``data``, ``requires_grad`` and a version stamp)."""
+
+    __slots__ = ("_version",)
+    _version: int  # the clock time of the last in-place modification (0: never)
+    data: Any
+    requires_grad: bool
+
+    def _inplace(self: T, name: str, fn: Any, other: Any) -> T:
+        if self.requires_grad and STATE.grad_enabled:
+            raise InplaceModificationError(
+                f"in-place {name} on a tensor that requires grad while recording: it would "
+                "change values the tape saved. Use the out-of-place operator (x = x + y) or "
+                "run the update inside `with chainrule.no_grad():`."
+            )
+        o = other.data if isinstance(other, InPlaceMethods) else other
+        if (
+            fn is _copyto
+            and (type(o) is not np.ndarray or type(self.data) is not np.ndarray)
+            and (is_foreign(o) or is_foreign(self.data))
+            and hasattr(o, "shape")
+        ):
+            o = to_like(o, self.data)  # copy_ is an explicit copy: across devices too
+        if type(self.data) is np.ndarray:
+            if type(o) is not np.ndarray and is_foreign(o):
+                common_namespace(f"in-place {name}", [self.data, o])  # raises, naming both
+            fn(self.data, o, out=self.data, casting="same_kind")
+        else:  # the array API's in-place operators update the array itself
+            _FOREIGN_INPLACE[fn](self.data, _foreign_value(f"in-place {name}", self.data, o))
+        mark_modified(self)
+        return self
+
+    def __iadd__(self: T, other: Any) -> T:
+        return self._inplace("+=", np.add, other)
+
+    def __isub__(self: T, other: Any) -> T:
+        return self._inplace("-=", np.subtract, other)
+
+    def __imul__(self: T, other: Any) -> T:
+        return self._inplace("*=", np.multiply, other)
+
+    def __itruediv__(self: T, other: Any) -> T:
+        return self._inplace("/=", np.divide, other)
+
+    def copy_(self: T, other: Any) -> T:
+        """Overwrite the values in place (shape, dtype and device kept); ``other`` may
+        live on another device or library (it is copied here, as PyTorch's ``copy_``)."""
+        return self._inplace("copy_", _copyto, other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if self.requires_grad and STATE.grad_enabled:
+            raise InplaceModificationError(
+                "item assignment on a tensor that requires grad while recording; build a new "
+                "tensor with chainrule.where or concatenate, or assign inside no_grad()"
+            )
+        index = _index_data(index)
+        if type(self.data) is not np.ndarray:
+            xp = namespace_of(self.data)
+            index = full_index(to_namespace_index(xp, index, self.data.device), self.data.ndim)
+            if len(index) == 1:  # array-api-strict's setitem refuses a mask inside a tuple
+                index = index[0]
+            value = _foreign_value("item assignment", self.data, value)
+        elif isinstance(value, InPlaceMethods):
+            value = value.data
+        if type(value) is not np.ndarray and is_foreign(value) and not is_foreign(self.data):
+            common_namespace("item assignment", [self.data, value])  # raises, naming both
+        self.data[index] = value
+        mark_modified(self)
+
+
+def _foreign_value(what: str, target: Any, value: Any) -> Any:
+    """``value`` ready to be written into ``target``, an array of another library: Python
+    and NumPy numbers as they are, Python lists moved to ``target``'s device, floats
+    cast to ``target``'s dtype (as NumPy's same-kind casting); a NumPy array or an
+    array elsewhere is a TypeError naming ``what`` and both places."""
+    v = value.data if isinstance(value, InPlaceMethods) else value
+    if isinstance(v, (np.generic, np.ndarray)) and v.ndim == 0:
+        return v.item()
+    xp = namespace_of(target)
+    if isinstance(v, (list, tuple)):
+        return xp.asarray(np.asarray(v), dtype=target.dtype, device=target.device)
+    if isinstance(v, (bool, int, float, complex)):
+        return v
+    common_namespace(what, [target, v])
+    if v.dtype != target.dtype and is_floating(v.dtype) and is_floating(target.dtype):
+        v = xp.astype(v, target.dtype)
+    return v
+
+
+def _copyto(a: Any, b: Any, out: Any, casting: Any) -> None:
+    np.copyto(out, b, casting)
+
+
+def _setitem_all(a: Any, b: Any) -> None:
+    a[...] = b
+
+
+# the array API's in-place operators, for the NumPy ufuncs used on NumPy data
+_FOREIGN_INPLACE: dict[Any, Any] = {
+    np.add: operator.iadd,
+    np.subtract: operator.isub,
+    np.multiply: operator.imul,
+    np.divide: operator.itruediv,
+    _copyto: _setitem_all,
+}
+
+
+def _index_data(index: Any) -> Any:
+    if isinstance(index, InPlaceMethods):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, InPlaceMethods) else i for i in index)
+    return index

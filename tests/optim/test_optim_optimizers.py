@@ -183,3 +183,98 @@ def test_optimizer_errors():
         opt.load_state_dict({"lr": 0.1, "momentum_buffer.0": np.zeros(1)})
     with pytest.raises(ValueError, match=r"exp_avg.0 has shape \(2,\)"):
         opt.load_state_dict({"exp_avg.0": np.zeros(2)})
+
+
+OPTIMISERS = [
+    *[
+        (
+            lambda ps, lr=lr, mu=mu, nest=nest, wd=wd: optim.SGD(
+                ps, lr=lr, momentum=mu, nesterov=nest, weight_decay=wd
+            )
+        )
+        for lr, mu, nest, wd in SGD_CASES
+    ],
+    lambda ps: optim.Adam(ps, lr=1e-2),
+    lambda ps: optim.Adam(ps, lr=0.1, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.05),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", OPTIMISERS)
+def test_step_in_place_is_bitwise_the_rule_out_of_place(make, dtype):
+    # step() writes NumPy results into p, the buffers and a scratch array; the same rule
+    # called with the namespace (as compiled training traces it) returns new arrays
+    rng = np.random.default_rng(3)
+    shapes = [(5, 4), (4,), ()]
+    params = [cr.tensor(rng.normal(size=s).astype(dtype), requires_grad=True) for s in shapes]
+    opt = make(params)
+    ps = [p.numpy().copy() for p in params]
+    bufs = [[np.zeros(s, dtype) for _ in opt.buffer_names] for s in shapes]
+    for t in range(1, 5):
+        for i, p in enumerate(params):
+            g = rng.normal(size=p.shape).astype(dtype)
+            p.grad = cr.tensor(g)
+            ps[i], *bufs[i] = opt.update(np, ps[i], g, *bufs[i], *opt.hyper(t))
+        opt.step()
+        for i, p in enumerate(params):
+            assert p.dtype == dtype
+            np.testing.assert_array_equal(p.numpy(), ps[i])
+            if opt.uses_buffers():
+                for name, b in zip(opt.buffer_names, bufs[i], strict=True):
+                    np.testing.assert_array_equal(opt.buffers[name][i], b)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1),
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+        lambda ps: optim.Adam(ps, lr=1e-2),
+    ],
+)
+def test_numpy_step_allocates_no_temporaries(make):
+    import tracemalloc
+
+    w = cr.tensor(np.ones((300, 300)), requires_grad=True)
+    w.grad = cr.tensor(np.full((300, 300), 0.5))
+    opt = make([w])
+    opt.step()  # the first step makes the buffers and the scratch array
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        opt.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak - before < w.data.nbytes // 10  # one temporary would be 720 kB
+
+
+def test_step_follows_replaced_data_buffers_and_momentum():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.5)
+    w.grad = cr.tensor([1.0, 1.0])
+    opt.step()
+    assert w.tolist() == [0.5, 1.5] and opt.buffers["momentum_buffer"] == [None]
+    opt.momentum = 0.5  # now the buffer is made and used
+    opt.step()
+    assert w.tolist() == [0.0, 1.0] and opt.buffers["momentum_buffer"][0].tolist() == [1.0, 1.0]
+    opt.buffers["momentum_buffer"][0] = np.array([2.0, 0.0])  # as compiled training writes it
+    opt.step()  # buf = 0.5 * buf + g
+    assert opt.buffers["momentum_buffer"][0].tolist() == [2.0, 1.0]
+    assert w.tolist() == [-1.0, 0.5]
+    w.data = np.array([10.0, 10.0])  # a new array (as Module.load_state_dict may set)
+    opt.step()  # buf = [2, 1.5]
+    assert w.tolist() == [9.0, 9.25]
+    w.grad = cr.tensor(np.array([1.0, 1.0], np.float32))  # another dtype: out of place
+    opt.step()  # buf = [2, 1.75]
+    assert w.dtype == np.float64 and w.tolist() == [8.0, 8.375]
+
+
+def test_step_stamps_parameters_so_stale_graphs_fail():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    w.grad = cr.tensor([1.0, 1.0])
+    y = (w.exp()).sum()  # saves exp(w)
+    opt.step()
+    with pytest.raises(cr.InplaceModificationError):
+        y.backward()

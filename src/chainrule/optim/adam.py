@@ -6,9 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from chainrule.core import no_grad
-from chainrule.core.namespace import namespace_of, zeros_like_in
 from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.update_ops import update_ops
 
 
 class Adam(Optimizer):
@@ -65,37 +64,19 @@ class Adam(Optimizer):
     ) -> tuple[Any, Any, Any]:
         """One Adam update: ``(p, m, v)`` after a step with gradient ``g``.
 
-        The one formula of the optimiser: :meth:`step` applies it to NumPy arrays
-        (``xp = numpy``) and compiled training (``train.fit(..., compile="numba")``)
-        traces it with chainrule operations (``xp = chainrule``). ``step_size`` and
-        ``inv_sqrt_bc2`` come from :meth:`hyper`; a buffer never written is zeros.
+        The one formula of the optimiser, written with the operations of
+        :func:`~chainrule.optim.update_ops.update_ops`: :meth:`step` runs it in place
+        on NumPy arrays (into ``p``, ``m``, ``v`` and a scratch array) and out of place
+        in another namespace, and compiled training (``train.fit(..., compile="numba")``)
+        traces it (``xp = chainrule``). ``step_size`` and ``inv_sqrt_bc2`` come from
+        :meth:`hyper`; a buffer never written is zeros; the gradient is never written.
         """
-        b1, b2 = self.beta1, self.beta2
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        m = m * b1 + g * (1 - b1)
-        v = v * b2 + (g * g) * (1 - b2)
-        denom = xp.sqrt(v) * inv_sqrt_bc2 + self.eps
-        return p - (m / denom) * step_size, m, v
-
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place (see :meth:`update`)."""
-        self.step_count += 1
-        scalars = self.hyper(self.step_count)
-        ms, vs = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
-        with no_grad():
-            for i, p in enumerate(self.params):
-                if p.grad is None:
-                    continue
-                m, v = ms[i], vs[i]
-                if m is None or v is None:
-                    m = ms[i] = zeros_like_in(p.data, p.shape)
-                    v = vs[i] = zeros_like_in(p.data, p.shape)
-                else:
-                    self.check_buffer("moment estimates", i, m, p)
-                new_p, new_m, new_v = self.update(
-                    namespace_of(p.data), p.data, p.grad.data, m, v, *scalars
-                )
-                m[...] = new_m  # in place: the buffers' arrays are the optimiser's state
-                v[...] = new_v
-                p.copy_(new_p)
+        ops = update_ops(xp)
+        add, mul, tmp = ops.add, ops.multiply, ops.scratch  # op(a, b, out), as NumPy's ufuncs
+        b1, b2, wd = self.beta1, self.beta2, self.weight_decay
+        if wd:
+            g = add(g, mul(wd, p))  # a new array: never the gradient itself
+        m = add(mul(m, b1, m), mul(g, 1 - b1, tmp), m)
+        v = add(mul(v, b2, v), mul(mul(g, g, tmp), 1 - b2, tmp), v)
+        denom = add(mul(ops.sqrt(v, tmp), inv_sqrt_bc2, tmp), self.eps, tmp)
+        return ops.subtract(p, mul(ops.divide(m, denom, tmp), step_size, tmp), p), m, v

@@ -1,15 +1,17 @@
-"""What every optimiser shares: the parameter list, ``lr``, ``zero_grad`` and state handling."""
+"""What every optimiser shares: the parameter list, ``lr``, ``step``, ``zero_grad`` and state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from chainrule.core import Tensor
+from chainrule.core import Tensor, no_grad
 from chainrule.core.devices import asnumpy, move, to_like
-from chainrule.core.namespace import device_of, dtype_name
+from chainrule.core.inplace import mark_modified
+from chainrule.core.namespace import device_of, dtype_name, namespace_of, zeros_like_in
+from chainrule.optim.update_ops import InPlaceOps
 
 
 def _check_params(params: Iterable[Any], who: str) -> list[Tensor]:
@@ -30,8 +32,28 @@ def _check_params(params: Iterable[Any], who: str) -> list[Tensor]:
     return ps
 
 
+class InPlaceStep:
+    """How a NumPy parameter steps in place: its data ``param``, the in-place operations
+    (with a scratch array like it) and the :meth:`Optimizer.uses_buffers` they were
+    prepared for; valid while the parameter keeps that data array."""
+
+    __slots__ = ("param", "ops", "uses_buffers")
+
+    def __init__(self, param: np.ndarray, uses_buffers: bool) -> None:
+        self.param = param
+        self.ops = InPlaceOps(np.empty_like(param))
+        self.uses_buffers = uses_buffers
+
+
 class Optimizer:
-    """Base class: holds ``params`` and ``lr``; subclasses define :meth:`step`.
+    """Base class: holds ``params`` and ``lr``; subclasses define ``hyper`` and ``update``.
+
+    An optimiser's rule is its ``update(xp, p, g, *buffers, *hyper(t))``, written
+    once with the operations of :func:`chainrule.optim.update_ops.update_ops`:
+    :meth:`step` applies it in place to NumPy parameters (no temporaries) and
+    out of place in the parameter's namespace otherwise, and compiled training
+    traces it. A subclass may instead override :meth:`step` alone (it is then
+    not compiled).
 
     ``state_dict`` holds the hyper-parameters and step count as Python scalars
     and the per-parameter buffers as arrays named ``"<buffer>.<index>"``.
@@ -41,6 +63,13 @@ class Optimizer:
     buffer_names: tuple[str, ...] = ()
     #: names of float hyper-parameters saved in the state dict
     hyper_names: tuple[str, ...] = ("lr",)
+    # The rule, defined by subclasses (an optimiser of the user's may define step()
+    # alone; compiled training checks for both): hyper(t) -> the scalars of step t
+    # (1-based); update(xp, p, g, *buffers, *hyper(t)) -> (p, *buffers), with xp an
+    # array namespace (new values) or an InPlaceOps (results written into p, the
+    # buffers and the scratch array).
+    hyper: Callable[[int], tuple[float, ...]]
+    update: Callable[..., tuple[Any, ...]]
 
     def __init__(self, params: Iterable[Any], lr: float) -> None:
         self.params = _check_params(params, type(self).__name__)
@@ -51,6 +80,13 @@ class Optimizer:
         self.buffers: dict[str, list[np.ndarray | None]] = {
             n: [None] * len(self.params) for n in self.buffer_names
         }
+        # per parameter, how it steps in place (None: not prepared yet, or not NumPy)
+        self.inplace_steps: list[InPlaceStep | None] = [None] * len(self.params)
+
+    def uses_buffers(self) -> bool:
+        """Whether :meth:`update` uses the buffers now: if so, :meth:`step` creates missing
+        ones (zeros); if not, it passes None for each."""
+        return True
 
     def to(self, device: Any) -> None:
         """Move the buffers (momentum, moments) to ``device``, beside parameters moved with
@@ -59,6 +95,7 @@ class Optimizer:
             for i, b in enumerate(bufs):
                 if b is not None:
                     bufs[i] = move(b, device)
+        self.inplace_steps = [None] * len(self.params)
 
     def check_buffer(self, name: str, i: int, buf: Any, p: Tensor) -> None:
         """Raise a TypeError when buffer ``name`` of parameter ``i`` lives elsewhere than the
@@ -79,7 +116,69 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        raise NotImplementedError
+        """Update every parameter that has a gradient with :meth:`update`, in place."""
+        t = self.step_count + 1
+        scalars = self.hyper(t)
+        uses = self.uses_buffers()
+        names, n = self.buffer_names, len(self.params)
+        if uses and names:  # per parameter, its buffers in the order of buffer_names
+            buffers = list(zip(*[self.buffers[k] for k in names]))
+        else:
+            buffers = [(None,) * len(names)] * n
+        update, steps, ndarray = self.update, self.inplace_steps, np.ndarray
+        written: list[Tensor] = []  # parameters whose data the NumPy path wrote into
+        try:
+            for i, p in enumerate(self.params):
+                grad = p.grad
+                if grad is None:
+                    continue
+                d, g = p.data, grad.data
+                fast = steps[i]
+                if (
+                    fast is None
+                    or fast.param is not d
+                    or fast.uses_buffers is not uses
+                    or type(g) is not ndarray
+                    or g.dtype != d.dtype
+                ):
+                    fast, bufs = self.prepare(i, p, g, uses)
+                else:
+                    bufs = buffers[i]
+                if fast is not None:  # NumPy arrays: in place (no tensor operation to record)
+                    update(fast.ops, d, g, *bufs, *scalars)
+                    written.append(p)
+                    continue
+                with no_grad():
+                    new_p, *new_bufs = update(namespace_of(d), d, g, *bufs, *scalars)
+                    for b, nb in zip(bufs, new_bufs, strict=True):
+                        if b is not None:
+                            b[...] = nb  # in place: the buffers' arrays are the optimiser's state
+                    p.copy_(new_p)
+        finally:
+            mark_modified(*written)
+        self.step_count = t
+
+    def prepare(
+        self, i: int, p: Tensor, g: Any, uses_buffers: bool
+    ) -> tuple[InPlaceStep | None, tuple[Any, ...]]:
+        """The buffers of parameter ``i`` for :meth:`update` (made when missing and
+        checked to live where the parameter does; all None unless ``uses_buffers``),
+        and how it steps in place: None unless the parameter, its gradient ``g`` and
+        the buffers are NumPy arrays of one dtype."""
+        d, bufs = p.data, []
+        for name in self.buffer_names:
+            b = self.buffers[name][i] if uses_buffers else None
+            if b is None and uses_buffers:
+                b = self.buffers[name][i] = zeros_like_in(d, p.shape)
+            elif b is not None:
+                self.check_buffer(name, i, b, p)
+            bufs.append(b)
+        fast = None
+        if type(d) is np.ndarray and type(g) is np.ndarray and g.dtype == d.dtype:
+            if all(b is None or type(b) is np.ndarray for b in bufs):
+                fast = InPlaceStep(d, uses_buffers)
+        self.inplace_steps[i] = fast
+        return fast, tuple(bufs)
 
     def state_dict(self) -> dict[str, Any]:
         """Hyper-parameters, step count and buffers (copies), serialisable."""
@@ -119,3 +218,4 @@ class Optimizer:
                 setattr(self, n, float(state[n]))
         self.step_count = int(state.get("step", 0))
         self.buffers = bufs
+        self.inplace_steps = [None] * len(self.params)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chainrule.core import no_grad
-from chainrule.core.namespace import namespace_of, zeros_like_in
 from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.update_ops import update_ops
 
 
 class SGD(Optimizer):
@@ -66,39 +65,26 @@ class SGD(Optimizer):
         """The scalars of step ``t``: the learning rate."""
         return (float(self.lr),)
 
+    def uses_buffers(self) -> bool:
+        """The momentum buffer is used (and kept) only with momentum."""
+        return bool(self.momentum)
+
     def update(self, xp: Any, p: Any, g: Any, buf: Any, lr: Any) -> tuple[Any, Any]:
         """One SGD update: ``(p, buf)`` after a step with gradient ``g``.
 
-        The one formula of the optimiser: :meth:`step` applies it to NumPy arrays
-        and compiled training traces it with chainrule operations (``xp`` is the
-        array namespace; unused here). A momentum buffer never written is zeros,
-        so the first step's ``momentum * 0 + g`` is ``g`` itself.
+        The one formula of the optimiser, written with the operations of
+        :func:`~chainrule.optim.update_ops.update_ops`: :meth:`step` runs it in place
+        on NumPy arrays (into ``p``, ``buf`` and a scratch array) and out of place in
+        another namespace, and compiled training traces it (``xp = chainrule``). A
+        momentum buffer never written is zeros, so the first step's
+        ``momentum * 0 + g`` is ``g`` itself; the gradient is never written.
         """
-        mu = self.momentum
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+        ops = update_ops(xp)
+        add, mul, tmp = ops.add, ops.multiply, ops.scratch  # op(a, b, out), as NumPy's ufuncs
+        mu, wd = self.momentum, self.weight_decay
+        if wd:
+            g = add(g, mul(wd, p))  # a new array: never the gradient itself
         if mu:
-            buf = buf * mu + g
-            g = g + buf * mu if self.nesterov else buf
-        return p - g * lr, buf
-
-    def step(self) -> None:
-        """Update every parameter that has a gradient, in place (see :meth:`update`)."""
-        scalars = self.hyper(self.step_count + 1)
-        bufs = self.buffers["momentum_buffer"]
-        with no_grad():
-            for i, p in enumerate(self.params):
-                if p.grad is None:
-                    continue
-                buf = bufs[i]
-                if buf is None and self.momentum:
-                    buf = bufs[i] = zeros_like_in(p.data, p.shape)
-                elif buf is not None:
-                    self.check_buffer("momentum buffer", i, buf, p)
-                new_p, new_buf = self.update(
-                    namespace_of(p.data), p.data, p.grad.data, buf, *scalars
-                )
-                if buf is not None:
-                    buf[...] = new_buf  # in place: the buffer's array is the optimiser's state
-                p.copy_(new_p)
-        self.step_count += 1
+            buf = add(mul(buf, mu, buf), g, buf)
+            g = add(g, mul(buf, mu, tmp), tmp) if self.nesterov else buf
+        return ops.subtract(p, mul(g, lr, tmp), p), buf

@@ -284,3 +284,16 @@ def test_gradient_of_a_transposed_weight_is_exact_and_row_major():
     g2 = cr.grad(lambda w_: (cr.tanh(x @ w_.T) * np.arange(4.0)).sum())(w)
     np.testing.assert_allclose(g2.numpy(), tw.grad.numpy(), rtol=1e-15)
     assert cr.numeric.gradcheck(lambda w_: cr.tanh(x @ w_.T), w)
+
+
+def test_from_array_and_tensor_set_every_field_alike():
+    # from_array (every result on the tape) sets the fields inline, Tensor() after its
+    # checks: a field added to one must be added to the other
+    from chainrule.core.tensor import Tensor, from_array
+
+    slots = {s for c in Tensor.__mro__ for s in getattr(c, "__slots__", ())} - {"__weakref__"}
+    a = np.ones(2)
+    made, checked = from_array(a, True), Tensor(a, requires_grad=True)
+    for name in sorted(slots - {"data"}):
+        assert getattr(made, name) == getattr(checked, name), name
+    assert made.data is a and checked.data is a

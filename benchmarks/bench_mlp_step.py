@@ -10,11 +10,13 @@ backprop (``backend="textbook"``), hand-written NumPy, and PyTorch eager when
 importable. Every system starts from the same weights and data (the first
 losses are checked to agree); rounds are interleaved and the report gives
 medians per step and the median of per-round ratios to hand NumPy.
+``--optimizer-step`` also times ``opt.step()`` alone (SGD, SGD with momentum,
+Adam) on the gradients of one backward pass.
 
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_mlp_step.py [--rounds 15] [--min-time 0.1]
-        [--workload A C] [--threads 1] [--profile]
+        [--workload A C] [--threads 1] [--profile] [--optimizer-step]
 
 Times are CPU time of this process by default (``BENCH_CLOCK=wall`` for wall
 time, see ``harness.py``), so keep one BLAS thread per system for a fair count.
@@ -206,6 +208,28 @@ def report(times: dict[str, list[float]]) -> None:
               f"{_ratio(ts, times.get('torch')):>9}")
 
 
+OPTIMISERS: dict[str, Callable[[list], optim.Optimizer]] = {
+    "sgd": lambda ps: optim.SGD(ps, lr=LR),
+    "sgd+momentum": lambda ps: optim.SGD(ps, lr=LR, momentum=0.9),
+    "adam": lambda ps: optim.Adam(ps, lr=1e-3),
+}
+
+
+def optimizer_steps(w: dict, rounds: int, min_time: float) -> dict[str, list[float]]:
+    """Per-round seconds of ``opt.step()`` alone, per optimiser, interleaved."""
+    steps = {}
+    for name, make in OPTIMISERS.items():
+        model, X, y = make_problem(w)
+        opt = make(model.parameters())
+        nn.F.loss_for_output(model.output)(model(X), y).backward()
+        steps[name] = opt.step
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name].append(time_call(step, min_time))
+    return times
+
+
 def profile_tape(w: dict, steps: int) -> None:
     """cProfile of the tape step: where the time goes, by internal time."""
     model, X, y = make_problem(w)
@@ -231,6 +255,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS threads for NumPy and torch (default 1; 0 leaves them as they are)")
     ap.add_argument("--profile", action="store_true", help="cProfile the tape step too")
+    ap.add_argument("--optimizer-step", action="store_true",
+                    help="also time opt.step() alone for SGD, SGD+momentum and Adam")
     args = ap.parse_args()
     from threadpoolctl import threadpool_limits
 
@@ -250,6 +276,12 @@ def main() -> None:
         print(f"\nworkload {key}: {w['sizes']} {w['activation']}/{w['output']}, "
               f"batch {w['batch']}, {np.dtype(w['dtype']).name}; {args.rounds} rounds")
         report(run(w, args.rounds, args.min_time))
+        if args.optimizer_step:
+            print(f"  {'opt.step() alone':<18}{'median':>10}")
+            for name, ts in optimizer_steps(w, args.rounds, args.min_time).items():
+                med = statistics.median(ts)
+                unit, scale = ("ms", 1e3) if med > 1e-3 else ("us", 1e6)
+                print(f"  {name:<18}{med * scale:>7.3g} {unit}")
         if args.profile:
             profile_tape(w, 200 if key == "A" else 3000)
     del limits

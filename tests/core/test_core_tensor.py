@@ -145,6 +145,23 @@ def test_error_axis_out_of_range_names_operation_shape_and_axis():
         x.sum(axis=2)
 
 
+def test_error_max_min_of_nothing_names_operation_shape_axis_and_fix():
+    x = cr.tensor(np.zeros((0, 3)), requires_grad=True)
+    for call, name, where in [
+        (lambda: x.max(), "max", "all axes"),
+        (lambda: cr.max(x, axis=0, keepdims=True), "max", "axis 0"),
+        (lambda: x.min(axis=(1, 0)), "min", "axes 0, 1"),
+        (lambda: cr.min(cr.tensor([])), "min", "all axes"),
+    ]:
+        with pytest.raises(cr.ShapeError) as e:
+            call()
+        msg = str(e.value)
+        assert msg.startswith(f"{name}: no values to reduce over {where}"), msg
+        assert "shape (0, 3)" in msg or "shape (0,)" in msg
+        assert "Fix:" in msg and "zero-size array" not in msg and "broadcasting" not in msg
+    assert x.max(axis=1).shape == (0,) and x.min(axis=1).shape == (0,)  # 3 values per row
+
+
 def test_error_matmul_leads_with_its_own_sentence_and_keeps_the_fix():
     a = cr.tensor(np.ones((2, 3)))
     b = cr.tensor(np.ones((4, 5)))

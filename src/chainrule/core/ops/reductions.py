@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
-from chainrule.core.errors import axis_error
+from chainrule.core.errors import ShapeError, axis_error
 from chainrule.core.namespace import dtype_name
 from chainrule.core.ops.examples import normal, one_of
 from chainrule.core.ops.shapes import broadcast_to, reshape
@@ -29,6 +29,27 @@ def norm_axis(axis: Any, shape: tuple[int, ...], what: str) -> tuple[int, ...] |
             raise axis_error(what, shape, a)
         out.append(a % ndim)
     return tuple(sorted(set(out)))
+
+
+def _check_values(what: str, shape: tuple[int, ...], axis: tuple[int, ...] | None) -> None:
+    """Raise a ShapeError when ``what`` (``"max"`` or ``"min"``) reduces over an axis of
+    length 0: the extremum of no values is undefined (NumPy: "zero-size array to
+    reduction operation maximum which has no identity")."""
+    axes = range(len(shape)) if axis is None else axis
+    empty = [a for a in axes if shape[a] == 0]
+    if not empty:
+        return
+    if axis is None:
+        where = "all axes"
+    else:
+        where = ("axis " if len(axis) == 1 else "axes ") + ", ".join(map(str, axis))
+    extremum = "maximum" if what == "max" else "minimum"
+    raise ShapeError(
+        f"{what}: no values to reduce over {where} of an operand of shape {tuple(shape)} "
+        f"(axis {empty[0]} has length 0): the {extremum} of no values is undefined. Fix: "
+        "reduce over axes that have elements, or skip empty inputs (an empty batch or "
+        "selection) before the reduction."
+    )
 
 
 def _kept_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -142,13 +163,20 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """Maximum over ``axis``; tied maxima share the gradient evenly."""
-    ax = norm_axis(axis, _shape(x), "max")
+    """Maximum over ``axis``; tied maxima share the gradient evenly.
+
+    Reducing over an axis of length 0 is a :class:`~chainrule.ShapeError`.
+    """
+    shape = _shape(x)
+    ax = norm_axis(axis, shape, "max")
+    _check_values("max", shape, ax)
     return apply(MAX, x, axis=ax, keepdims=bool(keepdims))
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """Minimum over ``axis`` (``-max(-x)``)."""
+    """Minimum over ``axis`` (``-max(-x)``); over an axis of length 0, a ShapeError."""
+    shape = _shape(x)
+    _check_values("min", shape, norm_axis(axis, shape, "min"))
     return -max(-x, axis=axis, keepdims=keepdims)
 
 

@@ -278,3 +278,19 @@ def test_step_stamps_parameters_so_stale_graphs_fail():
     opt.step()
     with pytest.raises(cr.InplaceModificationError):
         y.backward()
+
+
+def test_a_rule_of_the_users_returning_new_values_steps_out_of_place():
+    class Plain(optim.Optimizer):  # update written with the namespace, not update_ops
+        def hyper(self, t):
+            return (self.lr,)
+
+        def update(self, xp, p, g, lr):
+            return (p - xp.exp(g * 0.0) * lr * g,)
+
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = Plain([w], lr=0.5)
+    for _ in range(2):
+        w.grad = cr.tensor([1.0, 2.0])
+        opt.step()
+    assert w.tolist() == [0.0, 0.0] and opt.step_count == 2

@@ -30,6 +30,7 @@ class Adam(Optimizer):
     """
 
     buffer_names = ("exp_avg", "exp_avg_sq")
+    update_in_place = True
     hyper_names = ("lr", "beta1", "beta2", "eps", "weight_decay")
 
     def __init__(

@@ -70,6 +70,9 @@ class Optimizer:
     # buffers and the scratch array).
     hyper: Callable[[int], tuple[float, ...]]
     update: Callable[..., tuple[Any, ...]]
+    #: True when ``update`` is written with :func:`~chainrule.optim.update_ops.update_ops`,
+    #: so that :meth:`step` may run it in place on NumPy arrays (else always out of place)
+    update_in_place: bool = False
 
     def __init__(self, params: Iterable[Any], lr: float) -> None:
         self.params = _check_params(params, type(self).__name__)
@@ -174,7 +177,8 @@ class Optimizer:
                 self.check_buffer(name, i, b, p)
             bufs.append(b)
         fast = None
-        if type(d) is np.ndarray and type(g) is np.ndarray and g.dtype == d.dtype:
+        numpy = type(d) is np.ndarray and type(g) is np.ndarray and g.dtype == d.dtype
+        if numpy and self.update_in_place:
             if all(b is None or type(b) is np.ndarray for b in bufs):
                 fast = InPlaceStep(d, uses_buffers)
         self.inplace_steps[i] = fast

@@ -40,6 +40,7 @@ class SGD(Optimizer):
     """
 
     buffer_names = ("momentum_buffer",)
+    update_in_place = True
     hyper_names = ("lr", "momentum", "weight_decay")
 
     def __init__(

@@ -122,7 +122,7 @@ class Optimizer:
         """Update every parameter that has a gradient with :meth:`update`, in place."""
         t = self.step_count + 1
         scalars = self.hyper(t)
-        uses = self.uses_buffers()
+        uses = bool(self.uses_buffers())
         names, n = self.buffer_names, len(self.params)
         if uses and names:  # per parameter, its buffers in the order of buffer_names
             buffers = list(zip(*[self.buffers[k] for k in names]))
@@ -147,19 +147,26 @@ class Optimizer:
                     fast, bufs = self.prepare(i, p, g, uses)
                 else:
                     bufs = buffers[i]
-                if fast is not None:  # NumPy arrays: in place (no tensor operation to record)
-                    update(fast.ops, d, g, *bufs, *scalars)
-                    written.append(p)
+                if fast is None:
+                    self._update_out_of_place(p, g, bufs, scalars)
                     continue
-                with no_grad():
-                    new_p, *new_bufs = update(namespace_of(d), d, g, *bufs, *scalars)
-                    for b, nb in zip(bufs, new_bufs, strict=True):
-                        if b is not None:
-                            b[...] = nb  # in place: the buffers' arrays are the optimiser's state
-                    p.copy_(new_p)
+                update(fast.ops, d, g, *bufs, *scalars)  # NumPy: in place, nothing to record
+                written.append(p)
         finally:
             mark_modified(*written)
         self.step_count = t
+
+    def _update_out_of_place(
+        self, p: Tensor, g: Any, bufs: tuple[Any, ...], scalars: tuple[float, ...]
+    ) -> None:
+        # the rule on new values in the parameter's namespace, copied into p and the buffers
+        d = p.data
+        with no_grad():
+            new_p, *new_bufs = self.update(namespace_of(d), d, g, *bufs, *scalars)
+            for b, nb in zip(bufs, new_bufs, strict=True):
+                if b is not None:
+                    b[...] = nb  # in place: the buffers' arrays are the optimiser's state
+            p.copy_(new_p)
 
     def prepare(
         self, i: int, p: Tensor, g: Any, uses_buffers: bool

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.spelling import Native
+from chainrule.symbolic import native_math
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph, schedule
 from chainrule.symbolic.ir import Graph, Var, input_array
 
@@ -467,10 +468,15 @@ def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
     """Write ``source`` (top-level functions) to a cached module file; every function in it
     is compiled by Numba (``njit``, cached on disk). Returns the module."""
     numba = require_numba()
+    native_math.register()
     # Numba's cache of a function does not notice edits to the functions it calls: the
     # kernels' fingerprints in the text give an edited kernel a module (and cache) of its own
     stamps = "".join(f"# {k}: {kernel_fingerprint(fn)}\n" for k, fn in sorted(kernels.items()))
-    header = f"{stamps}import math\n\nimport numba\nimport numpy as np\n\n"
+    stamps += f"# math: {kernel_fingerprint(native_math.exp)}\n"
+    header = (
+        f"{stamps}import numba\nimport numpy as np\n\n"
+        "from chainrule.symbolic import native_math as math\n\n"
+    )
     text = header + re.sub(r"^def ", f"@numba.njit({_NJIT_OPTIONS})\ndef ", source, flags=re.M)
     digest = hashlib.sha1(text.encode()).hexdigest()[:20]
     mod_name = f"chainrule_native_{digest}"

@@ -271,3 +271,21 @@ def test_missing_numba_names_the_extra(monkeypatch):
         require_numba()
     with pytest.raises(ImportError, match="chainrule"):
         cr.jit(lambda x: x, backend="numba")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_row_times_a_large_matrix_is_a_matrix_vector_product(dtype):
+    # batch-1 inference: BLAS's gemv (as NumPy calls it), on a contiguous row or a column's .T
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(300, 40)).astype(dtype)
+    x = rng.normal(size=(1, 300)).astype(dtype)
+    col = rng.normal(size=(300, 1)).astype(dtype)
+    f = lambda W, x, col: (cr.relu(x @ W), col.T @ W)  # noqa: E731
+    fast = cr.jit(f, backend="numba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NativeFallbackWarning)
+        got = fast(W, x, col)
+    assert "np.dot(np.ascontiguousarray(" in fast.source(W, x, col)
+    for g, r in zip(got, cr.jit(f)(W, x, col), strict=True):
+        _close(g.numpy(), r.numpy(), TOL[dtype], "row @ matrix")
+        assert g.numpy().shape == (1, 40) and g.numpy().flags.c_contiguous

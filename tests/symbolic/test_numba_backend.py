@@ -290,3 +290,27 @@ def test_a_row_times_a_large_matrix_is_a_matrix_vector_product(dtype):
     for g, r in zip(got, cr.jit(f)(W, x, col), strict=True):
         _close(g.numpy(), r.numpy(), TOL[dtype], "row @ matrix")
         assert g.numpy().shape == (1, 40) and g.numpy().flags.c_contiguous
+
+
+def test_memory_layout_is_part_of_the_signature():
+    # the machine code is called without Numba's type dispatch: each layout of the same
+    # shape and dtype (row-major, column-major, strided) has a compiled entry of its own
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(4, 6))
+    f = cr.jit(lambda W, x: cr.tanh(x @ W) * W.sum(axis=0), backend="numba")
+    x = rng.normal(size=(3, 4))
+    layouts = {
+        "C": np.ascontiguousarray(base),
+        "F": np.asfortranarray(base),
+        "A": rng.normal(size=(4, 12))[:, ::2],
+    }
+    for kind, W in layouts.items():
+        got = f(W, x).numpy()
+        _close(got, np.tanh(x @ W) * W.sum(axis=0), TOL[np.float64], f"layout {kind}")
+        graph = f.cache[((W.shape, W.dtype, kind), (x.shape, x.dtype, "C"))][0]
+        assert isinstance(graph, NativeGraph)
+        assert [t.layout for t in graph.dispatcher.signatures[-1]] == [kind, "C"]
+    assert len(f.cache) == 3
+    # back to the first layout: its entry, not the last one
+    again = f(layouts["C"], x).numpy()
+    _close(again, np.tanh(x @ base) * base.sum(axis=0), TOL[np.float64], "layout C again")

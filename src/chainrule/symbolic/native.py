@@ -371,8 +371,12 @@ class NativeGraph:
     source : str
         The generated function (before Numba compiles it).
     fn : callable
-        The raw compiled function of the graph inputs (no argument checks; returns
-        a tuple of arrays).
+        The raw compiled function of the graph inputs: the machine code compiled for
+        the inputs' shapes, dtypes and layouts, called without Numba's dispatch or any
+        argument check (arrays of another signature are undefined behaviour; returns a
+        tuple of arrays).
+    dispatcher : numba.core.dispatcher.Dispatcher
+        The Numba function (checks its arguments' types, compiles other layouts).
     graph : Graph
         The graph it was made from.
     compile_seconds : float
@@ -380,14 +384,22 @@ class NativeGraph:
     """
 
     def __init__(
-        self, graph: Graph, source: str, dispatcher: Any, consts: Sequence[Any], seconds: float
+        self,
+        graph: Graph,
+        source: str,
+        dispatcher: Any,
+        consts: Sequence[Any],
+        seconds: float,
+        entry: Callable[..., Any] | None = None,
     ) -> None:
         self.graph = graph
         self.source = source
         self.dispatcher = dispatcher
         self.compile_seconds = seconds
         extra = tuple(consts)
-        self.fn: Callable[..., Any] = (
+        raw = dispatcher if entry is None else entry
+        self.fn: Callable[..., Any] = raw if not extra else (lambda *a: raw(*a, *extra))
+        self._checked: Callable[..., Any] = (
             dispatcher if not extra else (lambda *a: dispatcher(*a, *extra))
         )
 
@@ -397,14 +409,18 @@ class NativeGraph:
                 f"compiled graph expects {len(self.graph.inputs)} inputs, got {len(args)}"
             )
         arrays = [input_array(v, a, "compiled graph") for v, a in zip(self.graph.inputs, args)]
-        return [np.asarray(o) for o in self.fn(*arrays)]
+        return [np.asarray(o) for o in self._checked(*arrays)]
 
     def __repr__(self) -> str:
         return f"<NativeGraph {len(self.graph)} equations>\n{self.source}"
 
 
 def compile_native(
-    graph: Graph, *, name: str = "f", reuse_min_size: int | None = 2048
+    graph: Graph,
+    *,
+    name: str = "f",
+    reuse_min_size: int | None = 2048,
+    layouts: Sequence[str] | None = None,
 ) -> NativeGraph | CompiledGraph:
     """Compile ``graph`` with the native backend, or fall back to NumPy (warning once).
 
@@ -416,6 +432,10 @@ def compile_native(
         Name of the generated function.
     reuse_min_size : int or None
         Passed to the NumPy backend when the graph falls back.
+    layouts : sequence of str, optional
+        Memory layout of each input (``"C"``, ``"F"`` or ``"A"`` for strided, as
+        :func:`chainrule.symbolic.jit.layout` says): the machine code is compiled for
+        them (default: all row-major).
 
     Returns
     -------
@@ -435,7 +455,11 @@ def compile_native(
         warn_fallback(e.prim, e.reason)
         return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
     fn = getattr(load(src, w.kernels), name)
-    sig = [numba.typeof(np.empty(v.shape, v.dtype)) for v in graph.inputs]
+    kinds = layouts if layouts is not None else ["C"] * len(graph.inputs)
+    sig = [
+        numba.types.Array(numba.from_dtype(v.dtype), len(v.shape), k if v.shape else "C")
+        for v, k in zip(graph.inputs, kinds, strict=True)
+    ]
     sig += [numba.typeof(c) for c in w.consts]
     try:
         compile_signature(fn, tuple(sig))
@@ -444,4 +468,5 @@ def compile_native(
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         warn_fallback(prims or "graph", f"Numba could not compile it ({first[:200]})")
         return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
-    return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start)
+    entry = fn.overloads[tuple(sig)].entry_point
+    return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start, entry)

@@ -8,10 +8,10 @@ computed in float64 arithmetic that LLVM vectorises (range reduction by ln 2, a 
 polynomial, the power of two written into the exponent bits) and rounded once to float32:
 the correctly rounded float32 exponential (checked against float64 ``exp`` rounded to
 float32 on 2**24 float32 values spread over the whole range, with no difference; the C
-library's ``expf`` differs from it on about one value in 2,500). Every other name, and
+library's ``expf`` differs from it on one value in a few thousand). Every other name, and
 ``exp`` of other types, is the standard library's.
 
-Numba is imported by :func:`register`, which :func:`chainrule.symbolic.native.load` calls
+Numba is imported by :func:`register`, which :func:`chainrule.symbolic.native_cache.load` calls
 before compiling generated code (Numba is an optional dependency).
 """
 

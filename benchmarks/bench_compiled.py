@@ -24,7 +24,8 @@ The "numba" section times the same natural-loss step (and E1's inference) compil
 the NumPy backend and by the native backend (``cr.jit(..., backend="numba")``, one Numba
 function per signature; its compile time, or the load from Numba's disk cache, is
 printed apart), against hand NumPy and JAX jit; a last row compiles the whole step with
-the SGD update inside (``cr_step_fn``, the update JAX's step has inside too).
+the SGD update inside (``cr_step_fn``, the update JAX's step has inside too). E1 also
+times its floor: the three matrix products alone (no bias, no relu, no call overhead).
 
 Usage::
 
@@ -195,7 +196,6 @@ def systems(w: dict, use_torch: bool, use_jax: bool) -> tuple[dict, dict, dict]:
     infer = w["out"] == "infer"
     run, first, compile_s = hand_numpy_system(w, params, X, y)
 
-
     fn = cr_step_fn(w)
     data = (X,) if infer else (X, y)
     jitted = cr.jit(fn)
@@ -309,6 +309,9 @@ def numba_systems(w: dict, use_jax: bool) -> tuple[dict, dict, dict]:
 
         first[label] = float(run_fused().numpy())
         run[label] = run_fused
+    if infer:  # the floor: the three matrix products alone, BLAS called from Python
+        Ws = params[0::2]
+        run["floor: 3 np.dot alone"] = lambda: np.dot(np.dot(np.dot(X, Ws[0]), Ws[1]), Ws[2])
     if use_jax:
         _add_jax(w, params, X, y, run, first, compile_s)
     return run, first, compile_s

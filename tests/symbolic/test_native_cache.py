@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("numba", reason="the native backend needs Numba (pip install chainrule[fast])")
 
-from chainrule.symbolic import native  # noqa: E402  (after the importorskip)
+from chainrule.symbolic import native, native_cache  # noqa: E402  (after the importorskip)
 
 
 def _source(tag: float) -> str:
@@ -22,7 +22,7 @@ def _source(tag: float) -> str:
 
 @pytest.fixture
 def fresh_private(monkeypatch):
-    monkeypatch.setattr(native, "_PRIVATE", [], raising=False)
+    monkeypatch.setattr(native_cache, "_PRIVATE", [])
 
 
 def test_a_cache_path_that_is_a_file_falls_back_with_one_warning(
@@ -32,9 +32,10 @@ def test_a_cache_path_that_is_a_file_falls_back_with_one_warning(
     blocker.write_text("")
     monkeypatch.setenv("CHAINRULE_CACHE", str(blocker))
     with pytest.warns(RuntimeWarning, match="CHAINRULE_CACHE to a writable directory") as rec:
-        mod = native.load(_source(1.25), {})
-        mod2 = native.load(_source(1.5), {})
+        mod = native_cache.load(_source(1.25), {})
+        mod2 = native_cache.load(_source(1.5), {})
     assert len(rec) == 1 and "not-a-dir" in str(rec[0].message)
+    assert rec[0].filename == __file__  # the user's line, not chainrule's
     np.testing.assert_array_equal(mod.f(np.ones(3))[0], np.full(3, 1.25))
     np.testing.assert_array_equal(mod2.f(np.ones(3))[0], np.full(3, 1.5))
 
@@ -44,12 +45,12 @@ def test_an_unwritable_cache_dir_is_not_written(tmp_path, monkeypatch, fresh_pri
     (tmp_path / "native").mkdir()
     real_access = os.access
     monkeypatch.setattr(  # a read-only directory (the tests may run as root)
-        native.os,
+        native_cache.os,
         "access",
         lambda p, mode: False if str(tmp_path) in str(p) else real_access(p, mode),
     )
     with pytest.warns(RuntimeWarning, match="not writable"):
-        mod = native.load(_source(1.75), {})
+        mod = native_cache.load(_source(1.75), {})
     np.testing.assert_array_equal(mod.f(np.ones(2))[0], np.full(2, 1.75))
     assert not list((tmp_path / "native").iterdir())
 
@@ -58,14 +59,14 @@ def test_a_corrupt_module_file_is_replaced(tmp_path, monkeypatch):
     monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
     (tmp_path / "native").mkdir()
     src = _source(2.25)
-    first = native.load(src, {})
+    first = native_cache.load(src, {})
     path = first.__file__
     text = open(path).read()
     for corrupt in (text[: len(text) // 2], "garbage\n"):  # a truncated write, another file
         with open(path, "w") as fh:
             fh.write(corrupt)
-        monkeypatch.delitem(native.sys.modules, first.__name__)
-        mod = native.load(src, {})
+        monkeypatch.delitem(native_cache.sys.modules, first.__name__)
+        mod = native_cache.load(src, {})
         np.testing.assert_array_equal(mod.f(np.ones(2))[0], np.full(2, 2.25))
         assert open(path).read() == text
 
@@ -88,7 +89,7 @@ def test_a_corrupt_numba_cache_entry_is_compiled_again(tmp_path, monkeypatch):
     assert {p.suffix for p in entries} == {".nbi", ".nbc"}
     for p in entries:  # a truncated index and data file, as a full disk leaves them
         p.write_bytes(p.read_bytes()[:40])
-    monkeypatch.delitem(native.sys.modules, graph.dispatcher.py_func.__module__)
+    monkeypatch.delitem(native_cache.sys.modules, graph.dispatcher.py_func.__module__)
     with warnings.catch_warnings():
         warnings.simplefilter("error", native.NativeFallbackWarning)
         again = cr.jit(f, backend="numba")
@@ -109,11 +110,14 @@ def test_an_edited_kernel_is_compiled_again(tmp_path, monkeypatch):
     # primitive, an upgraded chainrule) must not reuse the module or machine code
     monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
     src = "def f(a0):\n    return (k_scale(a0) + 0.5,)\n"
-    two = native.load(src, {"k_scale": _times_two})
-    three = native.load(src, {"k_scale": _times_three})
+    two = native_cache.load(src, {"k_scale": _times_two})
+    three = native_cache.load(src, {"k_scale": _times_three})
     np.testing.assert_array_equal(two.f(np.ones(2))[0], [2.5, 2.5])
     np.testing.assert_array_equal(three.f(np.ones(2))[0], [3.5, 3.5])
-    assert native.load(src, {"k_scale": _times_two}) is two
+    assert native_cache.load(src, {"k_scale": _times_two}) is two
+
+
+_LOOPS_GRAPH = "def f(a0):\n    return (k_loops(a0) - 1.0,)\n"
 
 
 def test_a_kernel_numba_cannot_cache_is_compiled_in_the_process(tmp_path, monkeypatch):
@@ -122,9 +126,9 @@ def test_a_kernel_numba_cannot_cache_is_compiled_in_the_process(tmp_path, monkey
     monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
     ns: dict = {"np": np}
     exec(compile("def loops(x):\n    return x * 4.0\n", "<user cell>", "exec"), ns)  # noqa: S102
-    mod = native.load("def f(a0):\n    return (k_loops(a0) - 1.0,)\n", {"k_loops": ns["loops"]})
+    mod = native_cache.load(_LOOPS_GRAPH, {"k_loops": ns["loops"]})
     np.testing.assert_array_equal(mod.f(np.ones(2))[0], [3.0, 3.0])
     # the cell run again with an edit: the new code, not the module made for the old one
     exec(compile("def loops(x):\n    return x * 5.0\n", "<user cell>", "exec"), ns)  # noqa: S102
-    mod = native.load("def f(a0):\n    return (k_loops(a0) - 1.0,)\n", {"k_loops": ns["loops"]})
+    mod = native_cache.load(_LOOPS_GRAPH, {"k_loops": ns["loops"]})
     np.testing.assert_array_equal(mod.f(np.ones(2))[0], [4.0, 4.0])

@@ -226,8 +226,9 @@ def test_a_graph_without_native_spelling_falls_back_and_warns_once():
     x = np.linspace(-1.0, 1.0, 7)
     loss = lambda x: apply(cube, cr.sin(x)).sum()  # noqa: E731
     f = cr.jit(cr.value_and_grad(loss), backend="numba")
-    with pytest.warns(NativeFallbackWarning, match="numba_test_cube"):
+    with pytest.warns(NativeFallbackWarning, match="numba_test_cube") as rec:
         value, grad = f(x)
+    assert rec[0].filename == __file__  # the user's line, not chainrule's
     np.testing.assert_allclose(float(value), np.sum(np.sin(x) ** 3), rtol=1e-14)
     np.testing.assert_allclose(grad.numpy(), 3 * np.sin(x) ** 2 * np.cos(x), rtol=1e-14)
     # another graph holding the same primitive: no second warning
@@ -271,3 +272,45 @@ def test_missing_numba_names_the_extra(monkeypatch):
         require_numba()
     with pytest.raises(ImportError, match="chainrule"):
         cr.jit(lambda x: x, backend="numba")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_row_times_a_large_matrix_is_a_matrix_vector_product(dtype):
+    # batch-1 inference: BLAS's gemv (as NumPy calls it), on a contiguous row or a column's .T
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(300, 40)).astype(dtype)
+    x = rng.normal(size=(1, 300)).astype(dtype)
+    col = rng.normal(size=(300, 1)).astype(dtype)
+    f = lambda W, x, col: (cr.relu(x @ W), col.T @ W)  # noqa: E731
+    fast = cr.jit(f, backend="numba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NativeFallbackWarning)
+        got = fast(W, x, col)
+    assert "np.dot(np.ascontiguousarray(" in fast.source(W, x, col)
+    for g, r in zip(got, cr.jit(f)(W, x, col), strict=True):
+        _close(g.numpy(), r.numpy(), TOL[dtype], "row @ matrix")
+        assert g.numpy().shape == (1, 40) and g.numpy().flags.c_contiguous
+
+
+def test_memory_layout_is_part_of_the_signature():
+    # the machine code is called without Numba's type dispatch: each layout of the same
+    # shape and dtype (row-major, column-major, strided) has a compiled entry of its own
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(4, 6))
+    f = cr.jit(lambda W, x: cr.tanh(x @ W) * W.sum(axis=0), backend="numba")
+    x = rng.normal(size=(3, 4))
+    layouts = {
+        "C": np.ascontiguousarray(base),
+        "F": np.asfortranarray(base),
+        "A": rng.normal(size=(4, 12))[:, ::2],
+    }
+    for kind, W in layouts.items():
+        got = f(W, x).numpy()
+        _close(got, np.tanh(x @ W) * W.sum(axis=0), TOL[np.float64], f"layout {kind}")
+        graph = f.cache[((W.shape, W.dtype, kind), (x.shape, x.dtype, "C"))][0]
+        assert isinstance(graph, NativeGraph)
+        assert [t.layout for t in graph.dispatcher.signatures[-1]] == [kind, "C"]
+    assert len(f.cache) == 3
+    # back to the first layout: its entry, not the last one
+    again = f(layouts["C"], x).numpy()
+    _close(again, np.tanh(x @ base) * base.sum(axis=0), TOL[np.float64], "layout C again")

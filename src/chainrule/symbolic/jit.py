@@ -79,13 +79,22 @@ def _arrays(args: tuple[Any, ...]) -> list[Any]:
     return [a if type(a) is np.ndarray else _leaf(a) for a in args]
 
 
+def layout(a: np.ndarray) -> str:
+    """The memory layout of ``a`` as a compiled signature holds it: ``"C"`` (row-major
+    contiguous), ``"F"`` (column-major contiguous) or ``"A"`` (strided)."""
+    flags = a.flags
+    return "C" if flags.c_contiguous else ("F" if flags.f_contiguous else "A")
+
+
 class Jitted:
-    """A function compiled per input signature (shapes and dtypes of its arguments).
+    """A function compiled per input signature (shape, dtype and memory layout of each
+    argument).
 
     Attributes
     ----------
     cache : dict
-        Signature -> (compiled graph, output structure, fast output rebuild or None).
+        Signature (a ``(shape, dtype, layout)`` per argument, see :func:`layout`) ->
+        (compiled graph, output structure, fast output rebuild or None).
     backend : str
         ``"numpy"`` (generated NumPy code) or ``"numba"`` (one native function).
     """
@@ -118,14 +127,12 @@ class Jitted:
             return self.f(*args)  # inside another trace: inline the function itself
         except _Foreign:
             return self._eager(args)
-        sig = [(a.shape, a.dtype) for a in arrays]
+        # shapes, dtypes and strides: compiled code is specialised to the memory layout
+        sig = [(a.shape, a.dtype, a.strides) for a in arrays]
         if sig == self._last[0]:
             entry = self._last[1]  # the same signature as the previous call
         else:
-            key = tuple(sig)
-            entry = self.cache.get(key)
-            if entry is None:
-                entry = self.cache[key] = self._build(arrays)
+            entry = self._entry(arrays)
             self._last = (sig, entry)
         fn, spec, rebuild = entry
         outs = fn.fn(*arrays)
@@ -146,27 +153,36 @@ class Jitted:
             )
         return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
 
+    def _entry(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
+        # the cache entry of the arrays' signature: shape, dtype and layout of each
+        key = tuple([(a.shape, a.dtype, layout(a)) for a in arrays])
+        entry = self.cache.get(key)
+        if entry is None:
+            entry = self.cache[key] = self._build(arrays)
+        return entry
+
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         graph, spec = trace_with_tree(self.f, arrays)
         if self.simplify:
             graph = simplify(graph)
-        compile_fn = compile_native if self.backend == "numba" else compile_graph
-        fn = compile_fn(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
+        name = _name(self.f)
+        fn: CompiledGraph | NativeGraph
+        if self.backend == "numba":
+            layouts = [layout(a) for a in arrays]
+            fn = compile_native(
+                graph, name=name, reuse_min_size=self.reuse_min_size, layouts=layouts
+            )
+        else:
+            fn = compile_graph(graph, name=name, reuse_min_size=self.reuse_min_size)
         return fn, spec, _flat_builder(spec, len(graph.outputs))
 
     def graph(self, *args: Any) -> Graph:
         """The (simplified) graph compiled for the signature of ``args``."""
-        arrays = _arrays(args)
-        key = tuple([(a.shape, a.dtype) for a in arrays])
-        if key not in self.cache:
-            self.cache[key] = self._build(arrays)
-        return self.cache[key][0].graph
+        return self._entry(_arrays(args))[0].graph
 
     def source(self, *args: Any) -> str:
         """The generated Python source for the signature of ``args``."""
-        self.graph(*args)
-        arrays = _arrays(args)
-        return self.cache[tuple([(a.shape, a.dtype) for a in arrays])][0].source
+        return self._entry(_arrays(args))[0].source
 
 
 def _name(f: Any) -> str:

@@ -15,25 +15,17 @@ runs on the NumPy backend instead: :func:`compile_native` warns once per
 primitive with a :class:`NativeFallbackWarning` naming it, and never fails.
 The generated source is written to a file under the cache directory
 (``$CHAINRULE_CACHE`` or ``~/.cache/chainrule``) so that Numba caches the
-machine code on disk per source and signature (``cache=True``).
+machine code on disk per source and signature (``cache=True``; see
+:mod:`chainrule.symbolic.native_cache`). Generated code calls ``math`` functions
+through :mod:`chainrule.symbolic.native_math` (a float32 ``exp`` that vectorises).
 """
 
 from __future__ import annotations
 
-import atexit
-import hashlib
-import importlib.util
-import inspect
 import math
-import os
-import re
-import shutil
-import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +33,12 @@ import numpy as np
 from chainrule.core.spelling import Native
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph, schedule
 from chainrule.symbolic.ir import Graph, Var, input_array
+from chainrule.symbolic.native_cache import (
+    compile_signature,
+    load,
+    require_numba,
+    user_stacklevel,
+)
 
 __all__ = [
     "NativeFallbackWarning",
@@ -48,15 +46,9 @@ __all__ = [
     "Writer",
     "NotNative",
     "compile_native",
-    "compile_signature",
-    "kernel_fingerprint",
     "generate_native",
-    "load",
-    "require_numba",
+    "warn_fallback",
 ]
-
-INSTALL_HINT = 'the native backend needs Numba: pip install "chainrule[fast]"'
-_NJIT_OPTIONS = "cache=True, error_model='numpy', fastmath=False, nogil=True"
 
 
 class NativeFallbackWarning(UserWarning):
@@ -72,15 +64,6 @@ class NotNative(Exception):
         self.reason = reason
 
 
-def require_numba() -> Any:
-    """The ``numba`` module, or an ImportError saying how to install it."""
-    try:
-        import numba
-    except ImportError as e:  # an optional dependency
-        raise ImportError(INSTALL_HINT) from e
-    return numba
-
-
 _WARNED: set[str] = set()
 
 
@@ -93,7 +76,7 @@ def warn_fallback(prim: str, reason: str) -> None:
         f"native backend: {prim}: {reason}; graphs holding {prim!r} run on the NumPy backend "
         "(same results, Python between operations)",
         NativeFallbackWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -198,10 +181,6 @@ class Writer:
 def like_shape(v: Var) -> tuple[int, ...]:
     """The shape a loop member iterates over (a reduction iterates over its operand)."""
     return v.args[0].shape if isinstance(v.op.native, Native) and v.op.native.reduce else v.shape
-
-
-def _is_reduce(v: Var) -> bool:
-    return bool(v.op.native.reduce)
 
 
 def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
@@ -384,134 +363,6 @@ def _returns(w: Writer, graph: Graph) -> list[str]:
     return rets
 
 
-def cache_dir() -> Path:
-    """Where generated modules (and Numba's cache of them) live: ``$CHAINRULE_CACHE/native``
-    (default ``~/.cache/chainrule/native``), or, with a warning, a temporary directory of
-    this process when that one cannot be created or written (Numba needs to write its cache
-    beside the module, even to read it)."""
-    root = os.environ.get("CHAINRULE_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "chainrule"
-    )
-    path = Path(root) / "native"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return private_cache_dir(path, e.strerror or str(e))
-    rwx = os.W_OK | os.X_OK
-    pycache = path / "__pycache__"
-    if not os.access(path, rwx) or (pycache.exists() and not os.access(pycache, rwx)):
-        return private_cache_dir(path, "it is not writable")
-    return path
-
-
-_PRIVATE: list[Path] = []
-
-
-def private_cache_dir(wanted: Path, reason: str) -> Path:
-    """A temporary directory of this process (removed at exit) standing in for the cache
-    directory ``wanted``, which cannot be used for ``reason`` (said once per process)."""
-    if not _PRIVATE:
-        tmp = Path(tempfile.mkdtemp(prefix="chainrule-native-"))
-        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-        _PRIVATE.append(tmp)
-        warnings.warn(
-            f"native backend: cannot use the cache directory {wanted} ({reason}); compiled "
-            f"code is kept in {tmp} for this process only, so the next process compiles it "
-            "again. Set CHAINRULE_CACHE to a writable directory to cache it on disk.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-    return _PRIVATE[0]
-
-
-def _module_file(name: str, text: str) -> Path:
-    """The file of module ``name`` holding ``text``: written (atomically) when missing or
-    when what is there differs (a corrupt or truncated file is replaced)."""
-    path = cache_dir() / f"{name}.py"
-    try:
-        if path.is_file() and path.read_text() == text:
-            return path
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    except (OSError, UnicodeDecodeError) as e:
-        reason = (e.strerror or str(e)) if isinstance(e, OSError) else "unreadable"
-        path = private_cache_dir(path.parent, reason) / path.name
-        path.write_text(text)
-    return path
-
-
-_KERNELS: dict[int, Any] = {}
-
-
-def kernel_fingerprint(fn: Callable[..., Any]) -> str:
-    """A digest of kernel ``fn``, the same in every process: its name and the source of the
-    module defining it (a kernel may call its neighbours there), or its code when it has no
-    source file (defined interactively)."""
-    try:
-        module = inspect.getmodule(fn)
-        if module is None:
-            raise TypeError(fn)
-        parts = [fn.__qualname__, inspect.getsource(module)]
-    except (OSError, TypeError):
-        code = fn.__code__
-        parts = [code.co_code.hex(), repr(code.co_names)]
-        parts += [repr(c) for c in code.co_consts if not inspect.iscode(c)]
-    return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
-
-
-def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
-    """Write ``source`` (top-level functions) to a cached module file; every function in it
-    is compiled by Numba (``njit``, cached on disk). Returns the module."""
-    numba = require_numba()
-    # Numba's cache of a function does not notice edits to the functions it calls: the
-    # kernels' fingerprints in the text give an edited kernel a module (and cache) of its own
-    stamps = "".join(f"# {k}: {kernel_fingerprint(fn)}\n" for k, fn in sorted(kernels.items()))
-    header = f"{stamps}import math\n\nimport numba\nimport numpy as np\n\n"
-    text = header + re.sub(r"^def ", f"@numba.njit({_NJIT_OPTIONS})\ndef ", source, flags=re.M)
-    digest = hashlib.sha1(text.encode()).hexdigest()[:20]
-    mod_name = f"chainrule_native_{digest}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
-    path = _module_file(mod_name, text)
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    for kname, fn in kernels.items():  # the primitives' own loops, compiled once per process
-        if id(fn) not in _KERNELS:
-            try:
-                _KERNELS[id(fn)] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
-            except RuntimeError:  # Numba finds no writable place to cache it (a function
-                # defined interactively, a read-only install): compiled in each process
-                _KERNELS[id(fn)] = numba.njit(error_model="numpy", nogil=True)(fn)
-        setattr(module, kname, _KERNELS[id(fn)])
-    spec.loader.exec_module(module)
-    sys.modules[mod_name] = module
-    return module
-
-
-def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:
-    """Compile Numba dispatcher ``fn`` for ``sig`` (or load it from the disk cache).
-
-    A cache entry that cannot be loaded (a corrupt or truncated index or data file)
-    would fail every process the same way: on an error the function's cache files
-    are removed and it is compiled once more; the second error is raised.
-    """
-    try:
-        fn.compile(sig)
-    except Exception:
-        module = Path(inspect.getfile(fn.py_func))
-        stale = list((module.parent / "__pycache__").glob(f"{module.stem}.*"))
-        if not stale:
-            raise
-        for f in stale:
-            f.unlink(missing_ok=True)
-        fn.compile(sig)
-
-
 class NativeGraph:
     """A graph compiled by the native backend; call it with arrays of the traced shapes.
 
@@ -520,8 +371,12 @@ class NativeGraph:
     source : str
         The generated function (before Numba compiles it).
     fn : callable
-        The raw compiled function of the graph inputs (no argument checks; returns
-        a tuple of arrays).
+        The raw compiled function of the graph inputs: the machine code compiled for
+        the inputs' shapes, dtypes and layouts, called without Numba's dispatch or any
+        argument check (arrays of another signature are undefined behaviour; returns a
+        tuple of arrays).
+    dispatcher : numba.core.dispatcher.Dispatcher
+        The Numba function (checks its arguments' types, compiles other layouts).
     graph : Graph
         The graph it was made from.
     compile_seconds : float
@@ -529,14 +384,22 @@ class NativeGraph:
     """
 
     def __init__(
-        self, graph: Graph, source: str, dispatcher: Any, consts: Sequence[Any], seconds: float
+        self,
+        graph: Graph,
+        source: str,
+        dispatcher: Any,
+        consts: Sequence[Any],
+        seconds: float,
+        entry: Callable[..., Any] | None = None,
     ) -> None:
         self.graph = graph
         self.source = source
         self.dispatcher = dispatcher
         self.compile_seconds = seconds
         extra = tuple(consts)
-        self.fn: Callable[..., Any] = (
+        raw = dispatcher if entry is None else entry
+        self.fn: Callable[..., Any] = raw if not extra else (lambda *a: raw(*a, *extra))
+        self._checked: Callable[..., Any] = (
             dispatcher if not extra else (lambda *a: dispatcher(*a, *extra))
         )
 
@@ -546,14 +409,18 @@ class NativeGraph:
                 f"compiled graph expects {len(self.graph.inputs)} inputs, got {len(args)}"
             )
         arrays = [input_array(v, a, "compiled graph") for v, a in zip(self.graph.inputs, args)]
-        return [np.asarray(o) for o in self.fn(*arrays)]
+        return [np.asarray(o) for o in self._checked(*arrays)]
 
     def __repr__(self) -> str:
         return f"<NativeGraph {len(self.graph)} equations>\n{self.source}"
 
 
 def compile_native(
-    graph: Graph, *, name: str = "f", reuse_min_size: int | None = 2048
+    graph: Graph,
+    *,
+    name: str = "f",
+    reuse_min_size: int | None = 2048,
+    layouts: Sequence[str] | None = None,
 ) -> NativeGraph | CompiledGraph:
     """Compile ``graph`` with the native backend, or fall back to NumPy (warning once).
 
@@ -565,6 +432,10 @@ def compile_native(
         Name of the generated function.
     reuse_min_size : int or None
         Passed to the NumPy backend when the graph falls back.
+    layouts : sequence of str, optional
+        Memory layout of each input (``"C"``, ``"F"`` or ``"A"`` for strided, as
+        :func:`chainrule.symbolic.jit.layout` says): the machine code is compiled for
+        them (default: all row-major).
 
     Returns
     -------
@@ -584,7 +455,11 @@ def compile_native(
         warn_fallback(e.prim, e.reason)
         return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
     fn = getattr(load(src, w.kernels), name)
-    sig = [numba.typeof(np.empty(v.shape, v.dtype)) for v in graph.inputs]
+    kinds = layouts if layouts is not None else ["C"] * len(graph.inputs)
+    sig = [
+        numba.types.Array(numba.from_dtype(v.dtype), len(v.shape), k if v.shape else "C")
+        for v, k in zip(graph.inputs, kinds, strict=True)
+    ]
     sig += [numba.typeof(c) for c in w.consts]
     try:
         compile_signature(fn, tuple(sig))
@@ -593,4 +468,5 @@ def compile_native(
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         warn_fallback(prims or "graph", f"Numba could not compile it ({first[:200]})")
         return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
-    return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start)
+    entry = fn.overloads[tuple(sig)].entry_point
+    return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start, entry)

@@ -76,6 +76,8 @@ def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | 
         (m, k), n = shapes[0], shapes[1][1]
         if m * k * n <= _SMALL_PRODUCT:
             return f"matmul_loops({args[0]}, {args[1]})"
+        if m == 1:  # a row times a matrix: BLAS's matrix-vector product (as NumPy calls it)
+            return f"np.dot(np.ascontiguousarray({args[0]}[0]), {args[1]}).reshape((1, {n}))"
     return f"np.dot({args[0]}, {args[1]})"
 
 

@@ -9,13 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.core.namespace import is_foreign
+from chainrule.core.namespace import (
+    common_namespace,
+    dtype_name,
+    is_foreign,
+    namespace_name,
+    numpy_dtype,
+)
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import NativeGraph, compile_native, require_numba
 from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
+from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
 
 def _out_tensor(arr: Any) -> Tensor:
@@ -60,7 +67,17 @@ class _Traced(Exception):
 
 
 class _Foreign(Exception):
-    """An argument lives in another array library: the generated code is NumPy's."""
+    """An argument lives in another array library: code for its namespace is generated."""
+
+
+class Eager:
+    """A signature whose graph holds an operation without a namespace spelling: ``f`` runs
+    on the tape in the arguments' namespace (see :func:`chainrule.symbolic.xpcode.unspelled`)."""
+
+    def __init__(self, graph: Graph, op: str) -> None:
+        self.graph = graph
+        self.op = op
+        self.source = f"# {op} has no array_api spelling: runs eagerly on the tape"
 
 
 def _leaf(a: Any) -> Any:
@@ -97,6 +114,7 @@ class Jitted:
         simplify: bool = True,
         reuse_min_size: int | None = 2048,
         backend: str = "numpy",
+        fuse: Fuse | bool | None = None,
     ) -> None:
         if backend not in ("numpy", "numba"):
             raise ValueError(f"jit: backend must be 'numpy' or 'numba', got {backend!r}")
@@ -106,7 +124,8 @@ class Jitted:
         self.simplify = simplify
         self.reuse_min_size = reuse_min_size
         self.backend = backend
-        self.cache: dict[Any, tuple[CompiledGraph | NativeGraph, Any, Any]] = {}
+        self.fuse = fuse
+        self.cache: dict[Any, tuple[CompiledGraph | NativeGraph | XpGraph | Eager, Any, Any]] = {}
         self._last: tuple[Any, Any] = (None, None)  # the previous call's signature, entry
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
         functools.update_wrapper(self, f)
@@ -117,7 +136,7 @@ class Jitted:
         except _Traced:
             return self.f(*args)  # inside another trace: inline the function itself
         except _Foreign:
-            return self._eager(args)
+            return self._foreign(args)
         sig = [(a.shape, a.dtype) for a in arrays]
         if sig == self._last[0]:
             entry = self._last[1]  # the same signature as the previous call
@@ -133,18 +152,53 @@ class Jitted:
             return rebuild(outs)
         return unflatten(spec, [_out_tensor(o) for o in outs])
 
-    def _eager(self, args: tuple[Any, ...]) -> Any:
-        # generated code calls NumPy: arrays of another library (CuPy, array-api-strict)
-        # run f on the tape in their own namespace instead, said once per function
-        if not self._warned:
-            self._warned = True
-            warnings.warn(
-                f"jit({_name(self.f)}): arguments from another array library than NumPy run "
-                "eagerly on the tape in their namespace (generated code is NumPy only)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
+    def _foreign(self, args: tuple[Any, ...]) -> Any:
+        # arrays of another library (CuPy, array-api-strict): code for their namespace
+        arrays, key = self._xp_key(args)
+        entry = self.cache.get(key)
+        if entry is None:
+            entry = self.cache[key] = self._build_xp(arrays, key[1])
+        fn, spec, _ = entry
+        if isinstance(fn, Eager):
+            return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
+        return unflatten(spec, [from_array(o) for o in fn.fn(*arrays)])
+
+    def _xp_key(self, args: tuple[Any, ...]) -> tuple[list[Any], Any]:
+        """The arguments as arrays of their one namespace, and the signature: namespace,
+        device, shapes and dtypes (a NumPy argument beside them is an error naming both)."""
+        datas = [a.data if isinstance(a, Tensor) else a for a in args]
+        xp, dev = common_namespace(f"jit({_name(self.f)})", datas)
+        arrays = [
+            d if is_foreign(d) else xp.asarray(np.asarray(d), device=dev) for d in datas
+        ]
+        sig = tuple((tuple(a.shape), dtype_name(a.dtype)) for a in arrays)
+        return arrays, ("xp", xp, str(dev), sig)
+
+    def _build_xp(self, arrays: list[Any], xp: Any) -> tuple[XpGraph | Eager, Any, Any]:
+        # trace on shape-and-dtype placeholders (no data copied to the host)
+        holders = [
+            np.broadcast_to(np.empty((), numpy_dtype(a.dtype)), tuple(a.shape)) for a in arrays
+        ]
+        graph, spec = trace_with_tree(self.f, holders)
+        if self.simplify:
+            graph = simplify(graph)
+        bad = unspelled(graph)
+        if bad is not None:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"jit({_name(self.f)}): operation {bad.op.name!r} has no array_api "
+                    f"spelling, so arguments from {namespace_name(xp)} run eagerly on the "
+                    "tape in their namespace; give its Primitive an array_api= spelling "
+                    "to compile it",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            return Eager(graph, bad.op.name), spec, None
+        fuse = default_fuse(xp) if self.fuse is None or self.fuse is True else self.fuse
+        dev = arrays[0].device if arrays else None
+        fn = compile_xp(graph, xp, dev, name=_name(self.f), fuse=fuse or None)
+        return fn, spec, None
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         graph, spec = trace_with_tree(self.f, arrays)
@@ -154,19 +208,28 @@ class Jitted:
         fn = compile_fn(graph, name=_name(self.f), reuse_min_size=self.reuse_min_size)
         return fn, spec, _flat_builder(spec, len(graph.outputs))
 
-    def graph(self, *args: Any) -> Graph:
-        """The (simplified) graph compiled for the signature of ``args``."""
-        arrays = _arrays(args)
+    def compiled(self, *args: Any) -> CompiledGraph | NativeGraph | XpGraph | Eager:
+        """What runs for the signature of ``args`` (compiled on demand): a compiled graph,
+        or :class:`Eager` where a non-NumPy graph runs on the tape."""
+        try:
+            arrays = _arrays(args)
+        except _Foreign:
+            xarrays, key = self._xp_key(args)
+            if key not in self.cache:
+                self.cache[key] = self._build_xp(xarrays, key[1])
+            return self.cache[key][0]
         key = tuple([(a.shape, a.dtype) for a in arrays])
         if key not in self.cache:
             self.cache[key] = self._build(arrays)
-        return self.cache[key][0].graph
+        return self.cache[key][0]
+
+    def graph(self, *args: Any) -> Graph:
+        """The (simplified) graph compiled for the signature of ``args``."""
+        return self.compiled(*args).graph
 
     def source(self, *args: Any) -> str:
         """The generated Python source for the signature of ``args``."""
-        self.graph(*args)
-        arrays = _arrays(args)
-        return self.cache[tuple([(a.shape, a.dtype) for a in arrays])][0].source
+        return self.compiled(*args).source
 
 
 def _name(f: Any) -> str:
@@ -180,6 +243,7 @@ def jit(
     simplify: bool = True,
     reuse_min_size: int | None = 2048,
     backend: str = "numpy",
+    fuse: Fuse | bool | None = None,
 ) -> Any:
     """Compile ``f`` on its first call for each input signature; later calls run compiled code.
 
@@ -188,9 +252,14 @@ def jit(
     per signature, at trace time. Returns Tensors in ``f``'s output structure,
     never sharing memory with the arguments.
 
-    Arguments from another array library (CuPy, any array-API array) are not
-    compiled: ``f`` runs eagerly on the tape in their namespace, with a
-    RuntimeWarning on the first such call.
+    Arguments from another array library (CuPy, any array-API array; all from
+    one library and device, which are part of the signature) get generated code
+    calling their namespace (:mod:`chainrule.symbolic.xpcode`), spelled as the
+    tape computes there. On CuPy each chain of elementwise operations is one
+    ``cupy.fuse`` kernel; ``fuse=`` replaces the wrapper (a callable
+    ``fuse(fn) -> fn``) or turns fusion off (``False``). A graph holding an
+    operation without a namespace spelling runs eagerly on the tape instead,
+    with a RuntimeWarning on the first such call.
 
     Values that ``f`` closes over (arrays, tensors, Python numbers) are frozen
     per trace: the compiled code holds copies of their values at the first call
@@ -216,6 +285,6 @@ def jit(
     """
     if f is None:
         return functools.partial(
-            jit, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend
+            jit, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend, fuse=fuse
         )
-    return Jitted(f, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend)
+    return Jitted(f, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend, fuse=fuse)

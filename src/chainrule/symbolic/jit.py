@@ -168,9 +168,7 @@ class Jitted:
         device, shapes and dtypes (a NumPy argument beside them is an error naming both)."""
         datas = [a.data if isinstance(a, Tensor) else a for a in args]
         xp, dev = common_namespace(f"jit({_name(self.f)})", datas)
-        arrays = [
-            d if is_foreign(d) else xp.asarray(np.asarray(d), device=dev) for d in datas
-        ]
+        arrays = [d if is_foreign(d) else xp.asarray(np.asarray(d), device=dev) for d in datas]
         sig = tuple((tuple(a.shape), dtype_name(a.dtype)) for a in arrays)
         return arrays, ("xp", xp, str(dev), sig)
 

@@ -245,3 +245,18 @@ def test_mixing_numpy_and_another_library_names_both(strict):
     jf = cr.jit(lambda a, b: a + b)
     with pytest.raises(TypeError, match="different array libraries: .*numpy"):
         jf(strict.put(np.ones(3)), np.ones(3))
+
+
+def test_closed_over_device_arrays_and_targets_are_constants_of_the_trace(space):
+    Xs, Ys = cr.tensor(space.put(X)), cr.tensor(space.put(Y))
+
+    def update(w):  # the batch is closed over, on the device (as benchmarks/bench_gpu.py does)
+        return w - 0.1 * cr.grad(lambda w: cr.nn.F.softmax_cross_entropy(Xs @ w, Ys))(w)
+
+    Xn, Yn = cr.tensor(X), cr.tensor(Y)
+    w0 = cr.tensor(W)
+    want = w0 - 0.1 * cr.grad(lambda w: cr.nn.F.softmax_cross_entropy(Xn @ w, Yn))(w0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = cr.jit(update)(space.put(W))
+    _close(space.check(got), want.numpy())

@@ -128,6 +128,7 @@ class Jitted:
         self.cache: dict[Any, tuple[CompiledGraph | NativeGraph | XpGraph | Eager, Any, Any]] = {}
         self._last: tuple[Any, Any] = (None, None)  # the previous call's signature, entry
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
+        self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any) -> Any:
@@ -154,19 +155,29 @@ class Jitted:
 
     def _foreign(self, args: tuple[Any, ...]) -> Any:
         # arrays of another library (CuPy, array-api-strict): code for their namespace
-        arrays, key = self._xp_key(args)
-        entry = self.cache.get(key)
+        datas = [a.data if isinstance(a, Tensor) else a for a in args]
+        try:  # arrays only: their types, shapes, dtypes and devices find a checked entry
+            fast: Any = tuple([(type(d), d.shape, d.dtype, d.device) for d in datas])
+        except AttributeError:  # a Python number among them
+            fast = None
+        entry = self._xp_fast.get(fast) if fast is not None else None
         if entry is None:
-            entry = self.cache[key] = self._build_xp(arrays, key[1])
+            arrays, key = self._xp_key(datas)
+            entry = self.cache.get(key)
+            if entry is None:
+                entry = self.cache[key] = self._build_xp(arrays, key[1])
+            if fast is not None and all(a is d for a, d in zip(arrays, datas, strict=True)):
+                self._xp_fast[fast] = entry
+        else:
+            arrays = datas
         fn, spec, _ = entry
         if isinstance(fn, Eager):
             return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
         return unflatten(spec, [from_array(o) for o in fn.fn(*arrays)])
 
-    def _xp_key(self, args: tuple[Any, ...]) -> tuple[list[Any], Any]:
+    def _xp_key(self, datas: list[Any]) -> tuple[list[Any], Any]:
         """The arguments as arrays of their one namespace, and the signature: namespace,
         device, shapes and dtypes (a NumPy argument beside them is an error naming both)."""
-        datas = [a.data if isinstance(a, Tensor) else a for a in args]
         xp, dev = common_namespace(f"jit({_name(self.f)})", datas)
         arrays = [d if is_foreign(d) else xp.asarray(np.asarray(d), device=dev) for d in datas]
         sig = tuple((tuple(a.shape), dtype_name(a.dtype)) for a in arrays)
@@ -212,7 +223,7 @@ class Jitted:
         try:
             arrays = _arrays(args)
         except _Foreign:
-            xarrays, key = self._xp_key(args)
+            xarrays, key = self._xp_key([a.data if isinstance(a, Tensor) else a for a in args])
             if key not in self.cache:
                 self.cache[key] = self._build_xp(xarrays, key[1])
             return self.cache[key][0]

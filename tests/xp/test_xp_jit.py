@@ -260,3 +260,17 @@ def test_closed_over_device_arrays_and_targets_are_constants_of_the_trace(space)
         warnings.simplefilter("error")
         got = cr.jit(update)(space.put(W))
     _close(space.check(got), want.numpy())
+
+
+def test_each_device_has_its_own_entry_and_mixing_devices_names_both(strict):
+    xps = strict.xp
+    other = xps.Device("device2")
+    jf = cr.jit(lambda a, b: a * b + 1.0)
+    x = np.linspace(0, 1, 3)
+    on1 = jf(strict.put(x), strict.put(x))
+    on2 = jf(xps.asarray(x, device=other), xps.asarray(x, device=other))
+    assert on1.data.device == strict.device and on2.data.device == other
+    assert len(jf.cache) == 2
+    _close(cr.asnumpy(on2), x * x + 1.0)
+    with pytest.raises(TypeError, match="different devices"):
+        jf(strict.put(x), xps.asarray(x, device=other))

@@ -223,9 +223,13 @@ class XpGraph:
     """
 
     def __init__(
-        self, graph: Graph, source: str, fn: Callable[..., Any], groups: list[list[Var]],
+        self,
+        graph: Graph,
+        source: str,
+        fn: Callable[..., Any],
+        groups: list[list[Var]],
         launches: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.graph = graph
         self.source = source
         self.fn = fn

@@ -10,8 +10,10 @@ namespace first, and a registered primitive without one calls its ``impl``
 (the registry-wide test on array-api-strict holds such an ``impl`` to the
 standard). The generated code holds no table of its own.
 
-Fusion: :func:`fusion_groups` puts each maximal chain of elementwise equations
-producing one shape into one group (a pure function of the graph). Given a
+Fusion: :func:`fusion_groups` puts each chain of elementwise equations producing
+one shape into one group (a pure function of the graph): an equation joins the
+group of one of its operands whenever that creates no cycle; groups are never
+merged with each other. Given a
 ``fuse`` wrapper (``cupy.fuse`` on CuPy), each group of two or more
 equations becomes one generated function, wrapped once, so that a step launches
 one kernel per chain instead of one per operation. :attr:`XpGraph.launches`

@@ -56,6 +56,8 @@ import numpy as np
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
+from chainrule.core.namespace import is_foreign, namespace_of
+from chainrule.symbolic.xpcode import default_fuse
 
 LR = 0.01
 WORKLOADS = {
@@ -136,22 +138,23 @@ def chainrule_step(model: Any, X: Any, Y: Any) -> Callable[[], None]:
 
 def jit_update(model: Any, X: Any, Y: Any, fuse: Any = None) -> tuple[Any, list[str]]:
     """The jitted SGD step of ``model``'s layers on batch ``X, Y`` and the names of the fused
-    functions it calls (appended each call: a count per step; ``fuse=False``: unfused)."""
+    functions it calls (appended each call: a count per step). ``fuse``: None for the
+    namespace's own (``cupy.fuse`` on CuPy), False for none, or a wrapper."""
     calls: list[str] = []
-    wrapper = fuse
-    if fuse is None and cr.core.namespace.is_foreign(getattr(X, "data", X)):
-        from chainrule.symbolic.xpcode import default_fuse
+    base = fuse
+    if fuse is None and is_foreign(getattr(X, "data", X)):
+        base = default_fuse(namespace_of(X.data))  # cupy.fuse on CuPy
+    wrapper = base
+    if callable(base):
 
-        base = default_fuse(cr.core.namespace.namespace_of(X.data))
-        if base is not None:
-            def wrapper(fn: Callable[..., Any]) -> Callable[..., Any]:
-                fused = base(fn)
+        def wrapper(fn: Callable[..., Any]) -> Callable[..., Any]:
+            fused = base(fn)
 
-                def counted(*args: Any) -> Any:
-                    calls.append(fn.__name__)
-                    return fused(*args)
+            def counted(*args: Any) -> Any:
+                calls.append(fn.__name__)
+                return fused(*args)
 
-                return counted
+            return counted
 
     @functools.partial(cr.jit, fuse=wrapper)
     def update(*ws: Any) -> Any:

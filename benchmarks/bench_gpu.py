@@ -10,18 +10,31 @@ cross-entropy, backward and an SGD update, in float32.
 
 First the correctness check: the gradients of the loss computed by chainrule on
 the device agree with chainrule on NumPy within 1e-5 (float32, relative to
-the largest entry of each gradient). Then the timings, each system starting
-from the same weights and batch: chainrule's tape on CuPy, ``cr.jit`` (which
-runs the tape on non-NumPy arrays), hand-written CuPy, PyTorch CUDA eager,
-PyTorch CUDA-graph replay of the whole step, and JAX ``jit`` when installed.
-Every measurement is one JSON line: the median microseconds per step over
-``--rounds`` rounds of ``--steps`` steps (synchronised at the end of each
-round). PyTorch's kernel launches per step come from its profiler.
+the largest entry of each gradient), and one ``cr.jit`` step on the device
+agrees with the same step on NumPy. Then the timings, each system starting
+from the same weights and batch: chainrule's tape on CuPy, ``cr.jit`` on CuPy
+(generated CuPy code, each elementwise chain one ``cupy.fuse`` kernel; and the
+same code unfused), hand-written CuPy, PyTorch CUDA eager, PyTorch CUDA-graph
+replay of the whole step, and JAX ``jit`` when installed. Every measurement is
+one JSON line: the median microseconds per step over ``--rounds`` rounds of
+``--steps`` steps (synchronised at the end of each round).
 
-Usage::
+Kernel launches per step: ``launches`` is what the CUDA profiler (CUPTI, through
+PyTorch's profiler, which sees the kernels of every library in the process)
+counts in one step, where PyTorch with CUDA is installed; for ``cr.jit`` rows
+also ``launches_estimate`` (one per fused chain and per other computing
+operation, from the generated code) and ``fused_calls`` (calls of fused
+functions in one step, counted by wrapping ``cupy.fuse``).
 
-    PYTHONPATH=src python benchmarks/bench_gpu.py [--workload A G1 G2] [--rounds 15]
-        [--steps 20] [--device cuda]
+``--precision high medium`` adds ``cr.jit`` and hand CuPy rows under
+``cr.matmul_precision`` (TF32, bfloat16 matrix products), each with its
+gradient error against NumPy (float32 products: about 1e-6; TF32 about 1e-3;
+bfloat16 about 1e-2).
+
+Usage (about 3 minutes on an H200 with the defaults)::
+
+    PYTHONPATH=src python benchmarks/bench_gpu.py [--workload A G1 G2] [--rounds 10]
+        [--steps 20] [--device cuda] [--precision high medium] [--systems jit hand torch]
 
 Without CuPy or a GPU it says so in one line and exits with status 1
 (``--device cpu`` runs the same code on NumPy, as a check of the script).
@@ -30,11 +43,11 @@ Without CuPy or a GPU it says so in one line and exits with status 1
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +56,8 @@ import numpy as np
 import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
+from chainrule.core.namespace import is_foreign, namespace_of
+from chainrule.symbolic.xpcode import default_fuse
 
 LR = 0.01
 WORKLOADS = {
@@ -51,6 +66,7 @@ WORKLOADS = {
     "G2": ([784, 4096, 4096, 4096, 10], 8192),
     "T": ([32, 16, 10], 16),
 }
+SYSTEMS = ("tape", "jit", "hand", "torch", "jax")
 CHECK_ROWS = 1024  # rows of the batch used for the gradient check against NumPy
 
 
@@ -72,14 +88,27 @@ def chainrule_grads(model: Any, X: Any, Y: Any) -> list[np.ndarray]:
     return [cr.asnumpy(p.grad) for p in model.parameters()]
 
 
-def check(name: str, sizes: list[int], device: str) -> None:
+def rel_err(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """The largest error relative to the largest entry of each array."""
+    return max(float(np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30))
+               for g, w in zip(got, want, strict=True))
+
+
+def check(name: str, sizes: list[int], device: str, precision: str = "highest") -> None:
     model, X, Y = problem(sizes, min(WORKLOADS[name][1], CHECK_ROWS))
     want = chainrule_grads(model, X, Y)
+    jit_want = [cr.asnumpy(w) for w in jit_update(model, X, Y)[0](*model.parameters())]
     model.to(device)
-    got = chainrule_grads(model, cr.tensor(X, device=device), cr.tensor(Y, device=device))
-    err = max(float(np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30))
-              for g, w in zip(got, want, strict=True))
-    emit(workload=name, check="gradients vs NumPy", max_rel_err=err, ok=err <= 1e-5)
+    Xd, Yd = cr.tensor(X, device=device), cr.tensor(Y, device=device)
+    with cr.matmul_precision(precision):
+        err = rel_err(chainrule_grads(model, Xd, Yd), want)
+        jit_got = [cr.asnumpy(w) for w in jit_update(model, Xd, Yd)[0](*model.parameters())]
+    bound = {"highest": 1e-5, "high": 1e-2, "medium": 5e-2}[precision]
+    emit(workload=name, check="gradients vs NumPy", precision=precision, max_rel_err=err,
+         ok=err <= bound)
+    jerr = rel_err(jit_got, jit_want)
+    emit(workload=name, check="cr.jit step vs NumPy", precision=precision, max_rel_err=jerr,
+         ok=jerr <= bound)
 
 
 def median_us(step: Callable[[], Any], sync: Callable[[], None], rounds: int, steps: int) -> float:
@@ -107,10 +136,27 @@ def chainrule_step(model: Any, X: Any, Y: Any) -> Callable[[], None]:
     return step
 
 
-def chainrule_jit_step(model: Any, X: Any, Y: Any) -> Callable[[], None]:
-    params = model.parameters()
+def jit_update(model: Any, X: Any, Y: Any, fuse: Any = None) -> tuple[Any, list[str]]:
+    """The jitted SGD step of ``model``'s layers on batch ``X, Y`` and the names of the fused
+    functions it calls (appended each call: a count per step). ``fuse``: None for the
+    namespace's own (``cupy.fuse`` on CuPy), False for none, or a wrapper."""
+    calls: list[str] = []
+    base = fuse
+    if fuse is None and is_foreign(getattr(X, "data", X)):
+        base = default_fuse(namespace_of(X.data))  # cupy.fuse on CuPy
+    wrapper = base
+    if callable(base):
 
-    @cr.jit
+        def wrapper(fn: Callable[..., Any]) -> Callable[..., Any]:
+            fused = base(fn)
+
+            def counted(*args: Any) -> Any:
+                calls.append(fn.__name__)
+                return fused(*args)
+
+            return counted
+
+    @functools.partial(cr.jit, fuse=wrapper)
     def update(*ws: Any) -> Any:
         def loss(*ws: Any) -> Any:
             a = X
@@ -122,14 +168,24 @@ def chainrule_jit_step(model: Any, X: Any, Y: Any) -> Callable[[], None]:
         gs = cr.grad(loss, argnums=tuple(range(len(ws))))(*ws)
         return tuple(w - LR * g for w, g in zip(ws, gs, strict=True))
 
-    state = [p.detach() for p in params]
+    return update, calls
+
+
+def chainrule_jit_step(model: Any, X: Any, Y: Any, fuse: Any = None) -> tuple[Any, Any]:
+    update, calls = jit_update(model, X, Y, fuse)
+    state = [p.detach() for p in model.parameters()]
 
     def step() -> None:
         state[:] = update(*state)
 
-    return step
+    def counts() -> dict[str, Any]:
+        before = len(calls)
+        step()
+        compiled = update.compiled(*state)
+        return {"launches_estimate": getattr(compiled, "launches", None),
+                "fused_calls": len(calls) - before}
 
-
+    return step, counts
 def hand_step(xp: Any, model: Any, X: Any, Y: Any) -> Callable[[], None]:
     """The step written by hand in ``xp`` (NumPy or CuPy: CuPy follows NumPy's API)."""
     Ws = [xp.asarray(cr.asnumpy(layer.W)) for layer in model.layers]
@@ -216,6 +272,16 @@ def torch_launches(torch: Any, step: Callable[[], None]) -> int | None:
         return None
 
 
+def cuda_launches(step: Callable[[], None], sync: Callable[[], None]) -> int | None:
+    """CUDA kernels in one step of any library (CuPy included), counted by CUPTI through
+    PyTorch's profiler; None without a CUDA build of PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch_launches(torch, lambda: (step(), sync()))
+
+
 def jax_system(model: Any, X: np.ndarray, Y: np.ndarray, device: str, rounds: int,
                steps: int, name: str) -> None:
     try:
@@ -253,9 +319,11 @@ def jax_system(model: Any, X: np.ndarray, Y: np.ndarray, device: str, rounds: in
          median_us=median_us(step, lambda: jax.block_until_ready(state[0]), rounds, steps))
 
 
-def run(name: str, device: str, rounds: int, steps: int) -> None:
+def run(name: str, device: str, rounds: int, steps: int, systems: list[str],
+        precisions: list[str]) -> None:
     sizes, batch = WORKLOADS[name]
-    check(name, sizes, device)
+    for p in ["highest", *precisions]:
+        check(name, sizes, device, p)
     if device == "cpu":
         xp: Any = np
         sync: Callable[[], None] = lambda: None  # noqa: E731
@@ -265,27 +333,47 @@ def run(name: str, device: str, rounds: int, steps: int) -> None:
         xp, sync = cupy, cupy.cuda.Device().synchronize
     model, X, Y = problem(sizes, batch)
     Xd, Yd = cr.tensor(X, device=device), cr.tensor(Y, device=device)
-    with warnings.catch_warnings():  # jit's one-line note that it runs the tape on CuPy
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for system, make in (("chainrule tape", chainrule_step), ("chainrule jit",
-                                                                  chainrule_jit_step)):
+
+    def measure(system: str, step: Callable[[], None], precision: str, **extra: Any) -> None:
+        with cr.matmul_precision(precision):
+            us = median_us(step, sync, rounds, steps)
+            launches = cuda_launches(step, sync) if device != "cpu" else None
+        emit(workload=name, system=system, device=device, precision=precision, median_us=us,
+             launches=launches, **extra)
+
+    for precision in ["highest", *precisions]:
+        if "tape" in systems and precision == "highest":
             m, _, _ = problem(sizes, batch)
-            m.to(device)
-            emit(workload=name, system=system, device=device,
-                 median_us=median_us(make(m, Xd, Yd), sync, rounds, steps))
-    hand = hand_step(xp, model, xp.asarray(X), xp.asarray(Y))
-    emit(workload=name, system="hand " + xp.__name__, device=device,
-         median_us=median_us(hand, sync, rounds, steps))
-    torch_systems(sizes, model, X, Y, device, rounds, steps, name)
-    jax_system(model, X, Y, device, rounds, steps, name)
+            measure("chainrule tape", chainrule_step(m.to(device), Xd, Yd), precision)
+        if "jit" in systems:
+            for system, fuse in (("chainrule jit", None), ("chainrule jit unfused", False)):
+                if fuse is False and (precision != "highest" or device == "cpu"):
+                    continue
+                m, _, _ = problem(sizes, batch)
+                step, counts = chainrule_jit_step(m.to(device), Xd, Yd, fuse)
+                with cr.matmul_precision(precision):
+                    step()  # compile before counting
+                    extra = counts()
+                measure(system, step, precision, **extra)
+        if "hand" in systems:
+            hand = hand_step(xp, model, xp.asarray(X), xp.asarray(Y))
+            measure("hand " + xp.__name__, hand, precision)
+    if "torch" in systems:
+        torch_systems(sizes, model, X, Y, device, rounds, steps, name)
+    if "jax" in systems:
+        jax_system(model, X, Y, device, rounds, steps, name)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", nargs="+", default=["A", "G1", "G2"], choices=list(WORKLOADS))
-    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=20, help="steps per timed round")
     ap.add_argument("--device", default="cuda", help="cuda or cuda:N; cpu checks the script")
+    ap.add_argument("--precision", nargs="*", default=[], choices=["high", "medium"],
+                    help="also time cr.jit and hand CuPy with TF32 (high) or bf16 (medium) "
+                    "matrix products")
+    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     args = ap.parse_args()
     if args.device != "cpu" and not cr.cuda_available():
         try:
@@ -293,7 +381,7 @@ def main() -> None:
         except (RuntimeError, ValueError) as e:
             sys.exit(f"bench_gpu: no GPU to measure: {e}")
     for name in args.workload:
-        run(name, args.device, args.rounds, args.steps)
+        run(name, args.device, args.rounds, args.steps, args.systems, args.precision)
 
 
 if __name__ == "__main__":

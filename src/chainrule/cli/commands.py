@@ -143,8 +143,8 @@ def _notes() -> Iterator[None]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``chainrule train``: train a new run, or continue one with ``--resume``; the exit status."""
-    if args.device == "cuda":  # fail in one line before anything is loaded or written
-        check_cuda("cuda")
+    if args.device.startswith("cuda"):  # fail in one line before anything is loaded or written
+        check_cuda(args.device)
     if args.resume is not None:
         return _cmd_resume(args)
     if args.momentum is not None and args.optimizer != "sgd":

@@ -16,6 +16,7 @@ from chainrule.cli.commands import (
     cmd_predict,
     cmd_train,
 )
+from chainrule.core.devices import device_name
 from chainrule.data import list_datasets
 from chainrule.nn.activations import ACTIVATION_NAMES
 
@@ -58,6 +59,13 @@ def _layers(text: str) -> list[int]:
     if any(s <= 0 for s in sizes):
         raise argparse.ArgumentTypeError(f"invalid layer sizes {text!r}: sizes must be positive")
     return sizes
+
+
+def _device(text: str) -> str:
+    try:
+        return device_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("device: ")) from None
 
 
 def _positive(kind: type):
@@ -193,8 +201,9 @@ def _add_train(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--device",
         default="cpu",
-        choices=("cpu", "cuda", "auto"),
-        help="where to train: cpu (NumPy), cuda (CuPy on the GPU; pip install "
+        type=_device,
+        metavar="{cpu,cuda,cuda:N,auto}",
+        help="where to train: cpu (NumPy), cuda or cuda:N (CuPy on GPU N; pip install "
         "'chainrule[gpu]'), auto (cuda when CuPy finds a GPU)",
     )
     p.add_argument(

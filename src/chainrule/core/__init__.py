@@ -1,7 +1,13 @@
 """The engine: Tensor, the primitive registry, reverse and forward mode, transforms."""
 
 from chainrule.core import ops
-from chainrule.core.devices import asnumpy, cuda_available
+from chainrule.core.devices import (
+    asnumpy,
+    cuda_available,
+    get_matmul_precision,
+    matmul_precision,
+    set_matmul_precision,
+)
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
 from chainrule.core.primitive import REGISTRY, Primitive, apply, register
 from chainrule.core.reverse import GradPlan, backward
@@ -41,6 +47,9 @@ __all__ = [
     "asnumpy",
     "backward",
     "cuda_available",
+    "get_matmul_precision",
+    "matmul_precision",
+    "set_matmul_precision",
     "detect_anomaly",
     "enable_grad",
     "grad",

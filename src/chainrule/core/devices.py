@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,22 @@ def asnumpy(x: Any) -> np.ndarray:
     return np.from_dlpack(x)
 
 
+def device_name(text: str) -> str:
+    """``text`` as one of chainrule's device names: ``"cpu"``, ``"auto"``, ``"cuda"`` or
+    ``"cuda:N"`` (case and surrounding spaces ignored); a ValueError names the choices.
+
+    Examples
+    --------
+    >>> device_name(" CUDA:1 ")
+    'cuda:1'
+    """
+    name = str(text).strip().lower()
+    kind, colon, num = name.partition(":")
+    if name in ("cpu", "auto", "cuda") or (kind == "cuda" and colon and num.isdigit()):
+        return name
+    raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {text!r}")
+
+
 def cuda_namespace(device: str) -> tuple[Any, int]:
     """CuPy (through ``array_api_compat``) and the GPU number of ``"cuda"``/``"cuda:N"``.
 
@@ -63,6 +81,8 @@ def cuda_namespace(device: str) -> tuple[Any, int]:
         )
     import array_api_compat.cupy as xp
 
+    if _PRECISION["applied"] != _PRECISION["current"]:
+        apply_cupy_precision()
     return xp, n
 
 
@@ -128,3 +148,110 @@ def to_like(a: Any, like: Any) -> Any:
     if is_foreign(a) and namespace_of(a) is xp and a.device == like.device:
         return a
     return xp.asarray(asnumpy(a), device=like.device)
+
+
+# ------------------------------------------------------------ matmul precision
+_ALIASES = {
+    "highest": "highest",
+    "high": "high",
+    "tf32": "high",
+    "medium": "medium",
+    "bf16": "medium",
+}
+_PRECISION = {"current": "highest", "applied": "highest"}
+
+
+def set_matmul_precision(precision: str) -> None:
+    """The internal precision of float32 matrix products on the GPU, as in PyTorch's
+    ``torch.set_float32_matmul_precision``.
+
+    Parameters
+    ----------
+    precision : {"highest", "high", "medium"}
+        ``"highest"`` (the default): float32 arithmetic. ``"high"`` (alias
+        ``"tf32"``): cuBLAS rounds the factors to TensorFloat-32, 10 mantissa bits,
+        so a product is off by about 1e-3 relative. ``"medium"`` (alias
+        ``"bf16"``): bfloat16 factors, 8 significant bits, about 1e-2 relative.
+        Sums are accumulated in float32 and results stay float32 in every mode.
+
+    Notes
+    -----
+    It acts on CuPy (cuBLAS compute type of float32 products, GPUs of compute
+    capability 8.0 and newer, such as A100 and H100/H200; older ones keep float32
+    with CuPy's warning), at once if CuPy is imported, else when chainrule first
+    moves an array to CUDA. NumPy and the other namespaces on the CPU have no such
+    mode: there it has no effect, as PyTorch's setting has none on the CPU.
+    float64 products are never affected. Use it for large float32 layers where
+    the matrix products dominate (workload G2 of ``benchmarks/bench_gpu.py``), not
+    for gradient checks.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> cr.set_matmul_precision("tf32")
+    >>> cr.get_matmul_precision()
+    'high'
+    >>> cr.set_matmul_precision("highest")
+    """
+    key = _ALIASES.get(str(precision).lower())
+    if key is None:
+        raise ValueError(
+            f"set_matmul_precision: unknown precision {precision!r}; use 'highest' (float32), "
+            "'high' or 'tf32' (TensorFloat-32), 'medium' or 'bf16' (bfloat16)"
+        )
+    _PRECISION["current"] = key
+    if "cupy" in sys.modules:
+        apply_cupy_precision()
+
+
+def get_matmul_precision() -> str:
+    """The current float32 matrix product precision: ``"highest"``, ``"high"`` or ``"medium"``."""
+    return _PRECISION["current"]
+
+
+@contextmanager
+def matmul_precision(precision: str) -> Iterator[None]:
+    """Set the float32 matrix product precision inside a ``with`` block (see
+    :func:`set_matmul_precision`); the previous one is restored on leaving it.
+
+    Examples
+    --------
+    >>> import chainrule as cr
+    >>> with cr.matmul_precision("bf16"):
+    ...     cr.get_matmul_precision()
+    'medium'
+    >>> cr.get_matmul_precision()
+    'highest'
+    """
+    before = get_matmul_precision()
+    set_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        set_matmul_precision(before)
+
+
+def cupy_compute_type(linalg: Any, precision: str) -> Any:
+    """CuPy's cuBLAS compute type for ``precision`` from its linear-algebra core module."""
+    name = {"highest": "COMPUTE_TYPE_DEFAULT", "high": "COMPUTE_TYPE_TF32"}.get(
+        precision, "COMPUTE_TYPE_BF16"
+    )
+    return getattr(linalg, name)
+
+
+def apply_cupy_precision() -> None:
+    """Give CuPy the current precision for float32 matrix products (its cuBLAS compute
+    type: ``cupy._core._routines_linalg.set_compute_type``, the setting that the
+    ``CUPY_TF32=1`` environment variable also selects)."""
+    import cupy
+
+    try:
+        from cupy._core import _routines_linalg as linalg  # CuPy's own setting, no public name
+    except ImportError:
+        raise RuntimeError(
+            "set_matmul_precision: this CuPy version has no cupy._core._routines_linalg; "
+            "set the environment variable CUPY_TF32=1 before the first product instead"
+        ) from None
+    current = _PRECISION["current"]
+    linalg.set_compute_type(cupy.float32, cupy_compute_type(linalg, current))
+    _PRECISION["applied"] = current

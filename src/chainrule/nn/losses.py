@@ -20,6 +20,7 @@ import numpy as np
 
 import chainrule.core.ops as ops
 from chainrule.core import Tensor
+from chainrule.core.devices import asnumpy
 from chainrule.core.namespace import is_floating, is_foreign, namespace_of
 from chainrule.core.ops.shapes import shape_of
 from chainrule.core.primitive import Primitive, apply, register
@@ -115,6 +116,8 @@ def _as_target(y: Any, pred: Any) -> Any:
     if is_foreign(p):
         xp = namespace_of(p)
         return y if is_foreign(y) else xp.asarray(np.asarray(y), device=p.device)
+    if is_foreign(y) and not isinstance(p, np.ndarray):
+        return asnumpy(y)  # a traced prediction: device targets become a graph constant
     return np.asarray(y)
 
 

@@ -191,7 +191,7 @@ class Emitter:
 
     def param(self, key: str, value: Any) -> str:
         """Source for a parameter: a literal, or the name of the value in the namespace."""
-        if _plain(value):
+        if plain(value):
             return repr(value)
         return self.bind(key, value)
 
@@ -238,14 +238,14 @@ class Emitter:
         )
 
 
-def _plain(value: Any) -> bool:
-    # a parameter whose repr is Python source for an equal value
+def plain(value: Any) -> bool:
+    """True for a parameter whose ``repr`` is Python source for an equal value."""
     if value is None or isinstance(value, (bool, int, str)) and not isinstance(value, np.generic):
         return True
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, tuple):
-        return all(_plain(x) for x in value)
+        return all(plain(x) for x in value)
     return False
 
 

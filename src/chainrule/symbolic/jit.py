@@ -5,17 +5,24 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from chainrule.core.namespace import is_foreign
+from chainrule.core.namespace import (
+    common_namespace,
+    dtype_name,
+    is_foreign,
+    namespace_name,
+    numpy_dtype,
+)
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import NativeGraph, compile_native, require_numba
 from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
+from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
 
 def _out_tensor(arr: Any) -> Tensor:
@@ -60,7 +67,17 @@ class _Traced(Exception):
 
 
 class _Foreign(Exception):
-    """An argument lives in another array library: the generated code is NumPy's."""
+    """An argument lives in another array library: code for its namespace is generated."""
+
+
+class Eager:
+    """A signature whose graph holds an operation without a namespace spelling: ``f`` runs
+    on the tape in the arguments' namespace (see :func:`chainrule.symbolic.xpcode.unspelled`)."""
+
+    def __init__(self, graph: Graph, op: str) -> None:
+        self.graph = graph
+        self.op = op
+        self.source = f"# {op} has no array_api spelling: runs eagerly on the tape"
 
 
 def _leaf(a: Any) -> Any:
@@ -106,6 +123,7 @@ class Jitted:
         simplify: bool = True,
         reuse_min_size: int | None = 2048,
         backend: str = "numpy",
+        fuse: Fuse | bool | None = None,
     ) -> None:
         if backend not in ("numpy", "numba"):
             raise ValueError(f"jit: backend must be 'numpy' or 'numba', got {backend!r}")
@@ -115,9 +133,11 @@ class Jitted:
         self.simplify = simplify
         self.reuse_min_size = reuse_min_size
         self.backend = backend
-        self.cache: dict[Any, tuple[CompiledGraph | NativeGraph, Any, Any]] = {}
+        self.fuse = fuse
+        self.cache: dict[Any, tuple[CompiledGraph | NativeGraph | XpGraph | Eager, Any, Any]] = {}
         self._last: tuple[Any, Any] = (None, None)  # the previous call's signature, entry
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
+        self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any) -> Any:
@@ -126,7 +146,7 @@ class Jitted:
         except _Traced:
             return self.f(*args)  # inside another trace: inline the function itself
         except _Foreign:
-            return self._eager(args)
+            return self._foreign(args)
         # shapes, dtypes and strides: compiled code is specialised to the memory layout
         sig = [(a.shape, a.dtype, a.strides) for a in arrays]
         if sig == self._last[0]:
@@ -140,18 +160,61 @@ class Jitted:
             return rebuild(outs)
         return unflatten(spec, [_out_tensor(o) for o in outs])
 
-    def _eager(self, args: tuple[Any, ...]) -> Any:
-        # generated code calls NumPy: arrays of another library (CuPy, array-api-strict)
-        # run f on the tape in their own namespace instead, said once per function
-        if not self._warned:
-            self._warned = True
-            warnings.warn(
-                f"jit({_name(self.f)}): arguments from another array library than NumPy run "
-                "eagerly on the tape in their namespace (generated code is NumPy only)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
+    def _foreign(self, args: tuple[Any, ...]) -> Any:
+        # arrays of another library (CuPy, array-api-strict): code for their namespace
+        datas = [a.data if isinstance(a, Tensor) else a for a in args]
+        try:  # arrays only: their types, shapes, dtypes and devices find a checked entry
+            fast: Any = tuple([(type(d), d.shape, d.dtype, d.device) for d in datas])
+        except AttributeError:  # a Python number among them
+            fast = None
+        entry = self._xp_fast.get(fast) if fast is not None else None
+        if entry is None:
+            arrays, key = self._xp_key(datas)
+            entry = self.cache.get(key)
+            if entry is None:
+                entry = self.cache[key] = self._build_xp(arrays, key[1])
+            if fast is not None and all(a is d for a, d in zip(arrays, datas, strict=True)):
+                self._xp_fast[fast] = entry
+        else:
+            arrays = datas
+        fn, spec, _ = entry
+        if isinstance(fn, Eager):
+            return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
+        return unflatten(spec, [from_array(o) for o in fn.fn(*arrays)])
+
+    def _xp_key(self, datas: list[Any]) -> tuple[list[Any], Any]:
+        """The arguments as arrays of their one namespace, and the signature: namespace,
+        device, shapes and dtypes (a NumPy argument beside them is an error naming both)."""
+        xp, dev = common_namespace(f"jit({_name(self.f)})", datas)
+        arrays = [d if is_foreign(d) else xp.asarray(np.asarray(d), device=dev) for d in datas]
+        sig = tuple((tuple(a.shape), dtype_name(a.dtype)) for a in arrays)
+        return arrays, ("xp", xp, str(dev), sig)
+
+    def _build_xp(self, arrays: list[Any], xp: Any) -> tuple[XpGraph | Eager, Any, Any]:
+        # trace on shape-and-dtype placeholders (no data copied to the host)
+        holders = [
+            np.broadcast_to(np.empty((), numpy_dtype(a.dtype)), tuple(a.shape)) for a in arrays
+        ]
+        graph, spec = trace_with_tree(self.f, holders)
+        if self.simplify:
+            graph = simplify(graph)
+        bad = unspelled(graph)
+        if bad is not None:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"jit({_name(self.f)}): operation {bad.op.name!r} has no array_api "
+                    f"spelling, so arguments from {namespace_name(xp)} run eagerly on the "
+                    "tape in their namespace; give its Primitive an array_api= spelling "
+                    "to compile it",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            return Eager(graph, bad.op.name), spec, None
+        fuse = default_fuse(xp) if self.fuse is None or self.fuse is True else self.fuse
+        dev = arrays[0].device if arrays else None
+        fn = compile_xp(graph, xp, dev, name=_name(self.f), fuse=fuse or None)
+        return fn, spec, None
 
     def _entry(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         # the cache entry of the arrays' signature: shape, dtype and layout of each
@@ -159,7 +222,7 @@ class Jitted:
         entry = self.cache.get(key)
         if entry is None:
             entry = self.cache[key] = self._build(arrays)
-        return entry
+        return cast("tuple[CompiledGraph | NativeGraph, Any, Any]", entry)  # NumPy keys only
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         graph, spec = trace_with_tree(self.f, arrays)
@@ -176,13 +239,25 @@ class Jitted:
             fn = compile_graph(graph, name=name, reuse_min_size=self.reuse_min_size)
         return fn, spec, _flat_builder(spec, len(graph.outputs))
 
+    def compiled(self, *args: Any) -> CompiledGraph | NativeGraph | XpGraph | Eager:
+        """What runs for the signature of ``args`` (compiled on demand): a compiled graph,
+        or :class:`Eager` where a non-NumPy graph runs on the tape."""
+        try:
+            arrays = _arrays(args)
+        except _Foreign:
+            xarrays, key = self._xp_key([a.data if isinstance(a, Tensor) else a for a in args])
+            if key not in self.cache:
+                self.cache[key] = self._build_xp(xarrays, key[1])
+            return self.cache[key][0]
+        return self._entry(arrays)[0]
+
     def graph(self, *args: Any) -> Graph:
         """The (simplified) graph compiled for the signature of ``args``."""
-        return self._entry(_arrays(args))[0].graph
+        return self.compiled(*args).graph
 
     def source(self, *args: Any) -> str:
         """The generated Python source for the signature of ``args``."""
-        return self._entry(_arrays(args))[0].source
+        return self.compiled(*args).source
 
 
 def _name(f: Any) -> str:
@@ -196,6 +271,7 @@ def jit(
     simplify: bool = True,
     reuse_min_size: int | None = 2048,
     backend: str = "numpy",
+    fuse: Fuse | bool | None = None,
 ) -> Any:
     """Compile ``f`` on its first call for each input signature; later calls run compiled code.
 
@@ -204,9 +280,14 @@ def jit(
     per signature, at trace time. Returns Tensors in ``f``'s output structure,
     never sharing memory with the arguments.
 
-    Arguments from another array library (CuPy, any array-API array) are not
-    compiled: ``f`` runs eagerly on the tape in their namespace, with a
-    RuntimeWarning on the first such call.
+    Arguments from another array library (CuPy, any array-API array; all from
+    one library and device, which are part of the signature) get generated code
+    calling their namespace (:mod:`chainrule.symbolic.xpcode`), spelled as the
+    tape computes there. On CuPy each chain of elementwise operations is one
+    ``cupy.fuse`` kernel; ``fuse=`` replaces the wrapper (a callable
+    ``fuse(fn) -> fn``) or turns fusion off (``False``). A graph holding an
+    operation without a namespace spelling runs eagerly on the tape instead,
+    with a RuntimeWarning on the first such call.
 
     Values that ``f`` closes over (arrays, tensors, Python numbers) are frozen
     per trace: the compiled code holds copies of their values at the first call
@@ -232,6 +313,6 @@ def jit(
     """
     if f is None:
         return functools.partial(
-            jit, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend
+            jit, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend, fuse=fuse
         )
-    return Jitted(f, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend)
+    return Jitted(f, simplify=simplify, reuse_min_size=reuse_min_size, backend=backend, fuse=fuse)

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.devices import asnumpy
 from chainrule.core.forward import forward_apply
+from chainrule.core.namespace import is_foreign
 from chainrule.core.ops.shapes import IDENTITY
 from chainrule.core.primitive import forward_error, record
 from chainrule.core.state import STATE, enable_grad
@@ -191,7 +193,9 @@ def to_node(a: Any) -> Var:
 
     An array (or a concrete tensor's data) is copied: the graph holds the value
     it had at trace time, so changing the caller's array afterwards changes
-    neither the graph nor code compiled from it.
+    neither the graph nor code compiled from it. An array of another library
+    (CuPy, array-API) is copied to the host once, here; code generated for its
+    namespace moves it back to the arguments' device once, at compile time.
     """
     if isinstance(a, SymTensor):
         return a.node
@@ -199,6 +203,8 @@ def to_node(a: Any) -> Var:
         a = a.data
     if isinstance(a, np.ndarray):
         return const_var(a.copy())
+    if is_foreign(a):  # an array of another library (a device): its value, copied to the host
+        return const_var(asnumpy(a))
     return const_var(a)
 
 

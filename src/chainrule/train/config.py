@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.core.devices import device_name
+
 from .objective import LOSSES
 
 __all__ = ["FitConfig"]
@@ -24,6 +26,14 @@ OPTIMIZERS = ("adam", "sgd")
 BACKENDS = ("tape", "textbook")
 COMPILERS = ("numba",)
 PROGRESS = ("bar", "lines")
+
+
+def _is_device_name(text: str) -> bool:
+    # a device name exactly as chainrule writes it (the CLI lower-cases what users type)
+    try:
+        return device_name(text) == text
+    except ValueError:
+        return False
 
 
 def _is_int(value: Any) -> bool:
@@ -199,9 +209,8 @@ class FitConfig:
              "True, False, 'bar' or 'lines'")  # fmt: skip
         need(self.distributed is None or isinstance(self.distributed, bool), "distributed",
              "True, False or None")  # fmt: skip
-        need(not isinstance(self.device, str) or self.device in ("cpu", "cuda", "auto")
-             or self.device.startswith("cuda:"),
-             "device", "'cpu', 'cuda', 'cuda:N', 'auto' or None")  # fmt: skip
+        need(not isinstance(self.device, str) or _is_device_name(self.device), "device",
+             "'cpu', 'cuda', 'cuda:N' (N a GPU number), 'auto' (lower case) or None")  # fmt: skip
         return out
 
     @classmethod

@@ -229,7 +229,8 @@ def _softplus_impl(x: Any) -> np.ndarray:
 
 
 def _softplus_xp(xp: Any, x: Any) -> Any:
-    return xp.logaddexp(x, xp.zeros_like(x))
+    # a Python scalar operand (array API 2024.12) keeps x's dtype and fuses (cupy.fuse)
+    return xp.logaddexp(x, 0)
 
 
 # d softplus(x) = sigma(x)
@@ -298,7 +299,8 @@ ERF = _unary(
 
 
 def _relu_xp(xp: Any, x: Any) -> Any:
-    return xp.maximum(x, xp.zeros((), dtype=x.dtype, device=x.device))
+    # a Python scalar operand (array API 2024.12) keeps x's dtype and fuses (cupy.fuse)
+    return xp.maximum(x, 0)
 
 
 # d relu(x) = [x > 0]  (subgradient 0 at the kink, as PyTorch)

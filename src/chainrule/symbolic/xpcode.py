@@ -1,0 +1,415 @@
+"""Code generation for another array namespace (CuPy, array-api-strict): each equation is
+its primitive's ``array_api`` spelling, and chains of elementwise operations can be fused.
+
+:mod:`chainrule.symbolic.codegen` writes NumPy (ufuncs with ``out=`` buffers, BLAS
+tricks); arrays of another array-API library get straight-line code calling
+their namespace instead, spelled exactly as the tape computes on such arrays
+(:func:`chainrule.core.primitive.foreign_apply`): a primitive's ``array_api``
+name is written ``xp.<name>(...)``, a callable spelling is called with the
+namespace first, and a registered primitive without one calls its ``impl``
+(the registry-wide test on array-api-strict holds such an ``impl`` to the
+standard). The generated code holds no table of its own.
+
+Fusion: :func:`fusion_groups` puts each chain of elementwise equations producing
+one shape into one group (a pure function of the graph): an equation joins the
+group of one of its operands whenever that creates no cycle; groups are never
+merged with each other. Given a
+``fuse`` wrapper (``cupy.fuse`` on CuPy), each group of two or more
+equations becomes one generated function, wrapped once, so that a step launches
+one kernel per chain instead of one per operation. :attr:`XpGraph.launches`
+is the resulting estimate of kernel launches per call.
+"""
+
+from __future__ import annotations
+
+import builtins
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.core.namespace import namespace_name, xp_dtype
+from chainrule.core.primitive import REGISTRY
+from chainrule.symbolic.codegen import schedule
+from chainrule.symbolic.emit import ident, literal, plain
+from chainrule.symbolic.ir import Graph, Var
+
+Fuse = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class FusionFallbackWarning(RuntimeWarning):
+    """A fused group could not be compiled by the fuse wrapper and runs op by op."""
+
+
+def unspelled(graph: Graph) -> Var | None:
+    """The first equation of ``graph`` whose primitive has no namespace spelling, or None.
+
+    A registered primitive without an ``array_api`` spelling computes with its
+    ``impl`` (namespace-generic, as the registry-wide tests check); a primitive
+    that is neither registered nor spelled (an ad-hoc ``Primitive``) may be
+    NumPy code, so :func:`chainrule.jit` runs such a graph eagerly instead.
+    """
+    for v in graph.equations:
+        if v.op.array_api is None and REGISTRY.get(v.op.name) is not v.op:
+            return v
+    return None
+
+
+def fusible(v: Var) -> bool:
+    """True when equation ``v`` may join an elementwise chain (a non-scalar elementwise op)."""
+    return v.kind == "eqn" and bool(v.op.elementwise) and len(v.shape) >= 1
+
+
+def fusion_groups(order: Sequence[Var]) -> list[list[Var]]:
+    """The elementwise chains of ``order`` (equations in a topological order), in order.
+
+    Each elementwise equation joins the group of one of its operands when that
+    group produces the same shape and no other operand depends on the group
+    (which would make the fused call wait for its own result); otherwise it
+    starts a group. Every fusible equation is in exactly one group; groups of
+    one are returned too (they need no fused function). Pure: the same graph
+    always gives the same groups.
+    """
+    group_of: dict[int, int] = {}
+    groups: list[list[Var]] = []
+    above: dict[int, set[int]] = {}  # equation -> groups among its ancestors
+
+    def reach(a: Var) -> set[int]:
+        s = above.get(id(a), set())
+        g = group_of.get(id(a))
+        return s | {g} if g is not None else s
+
+    for v in order:
+        eqns = [a for a in v.args if a.kind == "eqn"]
+        up: set[int] = set()
+        for a in eqns:
+            up |= reach(a)
+        above[id(v)] = up
+        if not fusible(v):
+            continue
+        target = None
+        for a in eqns:
+            ga = group_of.get(id(a))
+            if ga is None or groups[ga][0].shape != v.shape:
+                continue
+            if all(group_of.get(id(b)) == ga or ga not in reach(b) for b in eqns):
+                target = ga
+                break
+        if target is None:
+            target = len(groups)
+            groups.append([])
+        groups[target].append(v)
+        group_of[id(v)] = target
+    return groups
+
+
+def _units(order: list[Var], groups: list[list[Var]]) -> list[list[Var]]:
+    """Evaluation order of units (a fused group, or one equation), dependencies first."""
+    unit_of: dict[int, int] = {}
+    units: list[list[Var]] = []
+    for g in groups:
+        if len(g) > 1:
+            for v in g:
+                unit_of[id(v)] = len(units)
+            units.append(g)
+    for v in order:
+        if id(v) not in unit_of:
+            unit_of[id(v)] = len(units)
+            units.append([v])
+    done: set[int] = set()
+    out: list[list[Var]] = []
+
+    def visit(u: int) -> None:
+        stack = [(u, False)]
+        while stack:
+            k, ready = stack.pop()
+            if k in done:
+                continue
+            if ready:
+                done.add(k)
+                out.append(units[k])
+                continue
+            stack.append((k, True))
+            for v in reversed(units[k]):
+                for a in reversed(v.args):
+                    d = unit_of.get(id(a))
+                    if d is not None and d != k and d not in done:
+                        stack.append((d, False))
+
+    for v in order:
+        visit(unit_of[id(v)])
+    return out
+
+
+class _Writer:
+    """Names, constants and lines of one generated function for namespace ``xp``."""
+
+    def __init__(self, xp: Any, device: Any) -> None:
+        self.xp = xp
+        self.device = device
+        self.ns: dict[str, Any] = {"xp": xp}
+        self.taken: set[str] = {"xp"}
+        self.names: dict[int, str] = {}
+        self.consts: dict[int, str] = {}
+        self.fns: dict[int, str] = {}
+
+    def bind(self, prefix: str, obj: Any) -> str:
+        name = ident(f"_{prefix}", self.taken)
+        self.ns[name] = obj
+        return name
+
+    def scalar(self, v: Var) -> str | None:
+        """Source of a scalar constant (a NumPy 0-d array is a Python number, as on the
+        tape), or None for an array constant."""
+        value = v.value
+        if isinstance(value, (np.ndarray, np.generic)):
+            if value.ndim:
+                return None
+            value = value.item()
+        lit = literal(value)
+        if lit is not None:
+            return f"({lit})" if lit.startswith("-") else lit
+        if id(v) not in self.consts:
+            self.consts[id(v)] = self.bind("c", value)
+        return self.consts[id(v)]
+
+    def array_const(self, v: Var) -> str:
+        """The name of an array constant, moved once into the namespace and device."""
+        if id(v) not in self.consts:
+            arr = self.xp.asarray(np.asarray(v.value), device=self.device)
+            self.consts[id(v)] = self.bind("c", arr)
+        return self.consts[id(v)]
+
+    def ref(self, v: Var, local: dict[int, str] | None = None) -> str:
+        if local is not None and id(v) in local:
+            return local[id(v)]
+        if v.kind == "const":
+            s = self.scalar(v)
+            return s if s is not None else self.array_const(v)
+        return self.names[id(v)]
+
+    def call(self, v: Var, args: list[str]) -> str:
+        """The namespace call computing equation ``v`` from operand sources."""
+        sp = v.op.array_api
+        kw = "".join(f", {k}={self.param(k, p)}" for k, p in v.params.items())
+        operands = ", ".join(args)
+        if isinstance(sp, str):
+            return f"xp.{sp}({operands}{kw})"
+        fn = sp if sp is not None else v.op.impl
+        if id(fn) not in self.fns:
+            self.fns[id(fn)] = self.bind(v.op.name, fn)
+        lead = "xp, " if sp is not None else ""
+        return f"{self.fns[id(fn)]}({lead}{operands}{kw})"
+
+    def param(self, key: str, value: Any) -> str:
+        return repr(value) if plain(value) else self.bind(key, value)
+
+
+class XpGraph:
+    """A graph compiled to Python calling one array namespace on one device.
+
+    Attributes
+    ----------
+    source : str
+        The generated Python (fused group functions first, then the function).
+    fn : callable
+        The generated function (arrays of the namespace in, a tuple out).
+    graph : Graph
+        The graph it was made from.
+    groups : list of list of Var
+        The fused groups (two or more elementwise equations each); empty without fusion.
+    launches : int
+        Estimated kernel launches per call: one per fused group plus one per other
+        equation that computes (views such as reshape and transpose launch none).
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        source: str,
+        fn: Callable[..., Any],
+        groups: list[list[Var]],
+        launches: int,
+    ) -> None:
+        self.graph = graph
+        self.source = source
+        self.fn = fn
+        self.groups = groups
+        self.launches = launches
+
+    def __repr__(self) -> str:
+        return f"<XpGraph {len(self.graph)} equations, {self.launches} launches>\n{self.source}"
+
+
+def guarded(fuse: Fuse, fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """``fuse(fn)``, falling back to ``fn`` for good (with one warning naming ``what``) when
+    the fused function fails on its first call: a fuse wrapper compiles lazily and
+    may refuse a spelling (e.g. a namespace function that is not a ufunc)."""
+    fused = fuse(fn)
+    state: list[Callable[..., Any] | None] = [None]
+
+    def first(*args: Any) -> Any:
+        if state[0] is not None:
+            return state[0](*args)
+        try:
+            out = fused(*args)
+        except Exception as e:  # noqa: BLE001  # any compile error of the fuse wrapper
+            warnings.warn(
+                f"jit: fusing {what} failed ({type(e).__name__}: {e}); it runs op by op",
+                FusionFallbackWarning,
+                stacklevel=2,
+            )
+            state[0] = fn
+            return fn(*args)
+        state[0] = fused
+        return out
+
+    return first
+
+
+def compile_xp(
+    graph: Graph, xp: Any, device: Any, *, name: str = "f", fuse: Fuse | None = None
+) -> XpGraph:
+    """Compile ``graph`` to Python calling namespace ``xp`` on ``device``.
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph (simplify it first).
+    xp : module
+        The array namespace (``array_api_compat``'s CuPy, ``array_api_strict``).
+    device : object
+        The device of the arguments (array constants are moved there once).
+    name : str
+        Name of the generated function.
+    fuse : callable, optional
+        ``fuse(fn) -> fn``, e.g. ``cupy.fuse``: each elementwise chain of two or
+        more equations becomes one function wrapped by it. None: no fusion.
+
+    Returns
+    -------
+    XpGraph
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> from chainrule.symbolic import trace
+    >>> g = trace(lambda x: cr.exp(x) * 2.0 + 1.0, np.ones(3))
+    >>> c = compile_xp(g, np, None, fuse=lambda f: f)  # NumPy 2 is an array-API namespace
+    >>> print(c.source)
+    def g0(a0):
+        t0 = xp.exp(a0)
+        t1 = _mul(xp, t0, 2.0)
+        t2 = _add(xp, t1, 1.0)
+        return t2
+    def f(x):
+        v0 = g0_fused(x)
+        return (v0,)
+    <BLANKLINE>
+    >>> c.fn(np.zeros(3))[0], c.launches
+    (array([3., 3., 3.]), 1)
+    """
+    w = _Writer(xp, device)
+    params = []
+    for v in graph.inputs:
+        w.names[id(v)] = ident(v.name or "x", w.taken)
+        params.append(w.names[id(v)])
+    order = schedule(graph)
+    groups = [g for g in fusion_groups(order) if len(g) > 1] if fuse is not None else []
+    outputs = {id(o) for o in graph.outputs}
+    users: dict[int, set[int]] = {}
+    for v in order:
+        for a in v.args:
+            users.setdefault(id(a), set()).add(id(v))
+    head: list[str] = []
+    body: list[str] = []
+    launches = 0
+    k = 0
+    wrap: list[tuple[str, str, str]] = []
+    for unit in _units(order, groups):
+        if len(unit) == 1:
+            v = unit[0]
+            target = f"v{k}"
+            k += 1
+            w.names[id(v)] = target
+            w.taken.add(target)
+            body.append(f"    {target} = {w.call(v, [w.ref(a) for a in v.args])}")
+            launches += 0 if v.op.view else 1
+            continue
+        gname = ident(f"g{len(wrap)}", w.taken)
+        members = {id(v) for v in unit}
+        local: dict[int, str] = {}
+        ins: list[Var] = []
+        for v in unit:
+            for a in v.args:
+                if id(a) in members or id(a) in local:
+                    continue
+                if a.kind == "const" and w.scalar(a) is not None:
+                    continue
+                local[id(a)] = f"a{len(ins)}"
+                ins.append(a)
+        lines = [f"def {gname}({', '.join(local[id(a)] for a in ins)}):"]
+        for i, v in enumerate(unit):
+            local[id(v)] = f"t{i}"
+            lines.append(f"    t{i} = {w.call(v, [w.ref(a, local) for a in v.args])}")
+        leaving = [v for v in unit if id(v) in outputs or users.get(id(v), set()) - members]
+        lines.append(f"    return {', '.join(local[id(v)] for v in leaving)}")
+        head.extend(lines)
+        targets = []
+        for v in leaving:
+            target = f"v{k}"
+            k += 1
+            w.names[id(v)] = target
+            w.taken.add(target)
+            targets.append(target)
+        fused = ident(f"{gname}_fused", w.taken)
+        what = f"{' '.join(v.op.name for v in unit)} over {unit[0].shape}"
+        wrap.append((gname, fused, what))
+        body.append(f"    {', '.join(targets)} = {fused}({', '.join(w.ref(a) for a in ins)})")
+        launches += 1
+    outs = ", ".join(_returned(graph, w))
+    comma = "," if len(graph.outputs) == 1 else ""
+    src = "\n".join(head + [f"def {name}({', '.join(params)}):"] + (body or ["    pass"]))
+    src += f"\n    return ({outs}{comma})\n"
+    exec(builtins.compile(src, f"<chainrule.symbolic generated {name}>", "exec"), w.ns)  # noqa: S102
+    for gname, fused, what in wrap:
+        assert fuse is not None
+        w.ns[fused] = guarded(fuse, w.ns[gname], what)
+    return XpGraph(graph, src, w.ns[name], groups, launches)
+
+
+def _returned(graph: Graph, w: _Writer) -> list[str]:
+    """Returned expressions: an output that is (a view of) an input, a constant, or a value
+    already returned is copied, so no result shares memory with an argument, with the
+    compiled function or with another result."""
+    inputs = {id(v) for v in graph.inputs}
+    seen: set[int] = set()
+    out = []
+    for o in graph.outputs:
+        ref = w.ref(o)
+        if o.kind == "const":
+            dtype = xp_dtype(w.xp, o.dtype)
+            dt = w.bind("dtype", dtype)
+            out.append(
+                f"xp.asarray({ref}, dtype={dt}, device={w.bind('device', w.device)}, copy=True)"
+            )
+            continue
+        root = o
+        while root.kind == "eqn" and root.op.view and root.args and root.args[0].kind != "const":
+            root = root.args[0]
+        copy = id(root) in inputs or id(root) in seen or root is not o
+        seen.add(id(root))
+        out.append(f"xp.asarray({ref}, copy=True)" if copy else ref)
+    return out
+
+
+def default_fuse(xp: Any) -> Fuse | None:
+    """The fuse wrapper of namespace ``xp``: ``cupy.fuse`` on CuPy, else None (no fusion)."""
+    if namespace_name(xp) != "cupy":
+        return None
+    import cupy  # an optional dependency, present whenever CuPy arrays are
+
+    fuse: Fuse = cupy.fuse
+    return fuse

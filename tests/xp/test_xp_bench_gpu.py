@@ -1,0 +1,69 @@
+"""benchmarks/bench_gpu.py checked on the CPU: its cr.jit rows count fused calls and launches
+(array-api-strict standing in for CuPy), it runs on NumPy, and without a GPU it says so in
+one line."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import chainrule as cr
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu.py"
+ENV = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1] / "src")}
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_jit_rows_count_fused_calls_and_estimate_launches(strict):
+    b = _bench()
+    rows = {}
+    for fuse in (lambda f: f, False):
+        model, X, Y = b.problem([12, 8, 6, 4], 16)
+        model.to(strict.device)
+        Xd, Yd = cr.tensor(X, device=strict.device), cr.tensor(Y, device=strict.device)
+        step, counts = b.chainrule_jit_step(model, Xd, Yd, fuse)
+        step()
+        rows[fuse is False] = counts()
+    fused, unfused = rows[False], rows[True]
+    # per layer: bias add + ReLU + its mask, and each parameter's update, among others
+    assert fused["fused_calls"] >= 6 and unfused["fused_calls"] == 0
+    # each fused call replaces two or more launches
+    assert unfused["launches_estimate"] >= fused["launches_estimate"] + fused["fused_calls"]
+
+
+def test_runs_on_numpy_and_checks_against_it():
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "cpu", "--workload", "T", "--rounds", "1",
+         "--steps", "1", "--systems", "tape", "jit", "hand"],
+        capture_output=True, text=True, env=ENV, timeout=300, check=True,
+    )  # fmt: skip
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    checks = [r for r in rows if "check" in r]
+    assert {r["check"] for r in checks} == {"gradients vs NumPy", "cr.jit step vs NumPy"}
+    assert all(r["ok"] for r in checks)
+    systems = {r["system"] for r in rows if "system" in r}
+    assert systems == {"chainrule tape", "chainrule jit", "hand numpy"}
+
+
+def test_without_a_gpu_it_says_so_in_one_line():
+    if cr.cuda_available():
+        pytest.skip("a GPU is present")
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT)], capture_output=True, text=True, env=ENV, timeout=300
+    )
+    assert out.returncode == 1 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bench_gpu: no GPU to measure")

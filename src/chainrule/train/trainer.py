@@ -121,6 +121,7 @@ class Trainer:
         self.scheduler: Any = None
         self.run_info: dict = {}
         self.optimizer = optimizer if optimizer is not None else config_optimizer(model, config)
+        self.compile_seconds = 0.0  # preparing native code, before (and apart from) any epoch
         self.compiled = self._compile() if config.compile is not None else None
         if ctx is not None:  # a mismatch would meet in an all-reduce of different lengths
             ctx.check_same("models and training settings", self._fingerprint())
@@ -133,6 +134,7 @@ class Trainer:
                 "fit: compile='numba' trains on one process; drop compile for a distributed run"
             )
         self.T_compiled = compiled_targets(self.objective, self.T, self.dtype)
+        start = time.perf_counter()
         try:
             return CompiledEpochs(
                 self.model,
@@ -145,6 +147,8 @@ class Trainer:
         except NotNative as e:
             warn_fallback(e.prim, e.reason)
             return None
+        finally:
+            self.compile_seconds = time.perf_counter() - start
 
     def _fingerprint(self) -> dict[str, Any]:
         """What every rank of a data-parallel run must share: model, data shape and options."""
@@ -336,7 +340,7 @@ class Trainer:
         self.scheduler, self.run_info = scheduler, dict(run_info or {})
         self.ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         root = self.ctx is None or self.ctx.is_root
-        history = History()
+        history = History(compile_time=self.compile_seconds)
         run = Run(model=self.model, optimizer=self.optimizer, history=history)
         first = 1 if resume_from is None else self._resume(Path(resume_from), run, callbacks)
         steps = len(self.batches)
@@ -421,6 +425,7 @@ class Trainer:
         if optim_state is not None:
             self.optimizer.load_state_dict(optim_state)
         hist = History.from_dict(state["history"])
+        hist.compile_time = self.compile_seconds  # this process's, not the saved run's
         run.history.__dict__.update(hist.__dict__)
         run.global_step = int(state.get("global_step", 0))
         saved = state.get("callbacks", [])

@@ -274,14 +274,13 @@ class Trainer:
         assert self.compiled is not None
         order = np.concatenate([p.indices for p in parts])
         losses, logits, _ = self.compiled.run(self.X, self.T_compiled, order)
-        start = 0
-        for part, loss in zip(parts, losses, strict=False):
-            idx = part.indices
-            ok = 0
-            if self.objective.classification:
-                ok = self.objective.correct(logits[start : start + len(idx)], self.y[idx])
-            start += len(idx)
-            yield float(loss) * len(idx), ok
+        sizes = [len(p.indices) for p in parts]
+        ok = np.zeros(len(parts), np.int64)
+        if self.objective.classification:  # counted for the whole epoch at once
+            hits = self.objective.hits(logits, self.y[order])
+            ok = np.add.reduceat(hits, np.cumsum([0, *sizes[:-1]]), dtype=np.int64)
+        for rows, loss, hit in zip(sizes, losses.tolist(), ok.tolist(), strict=False):
+            yield loss * rows, hit
 
     def _epoch(self, run: Run, callbacks: list[Callback], prog: Progress) -> dict[str, float]:
         start = time.perf_counter()

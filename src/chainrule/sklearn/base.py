@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from numbers import Integral
 from typing import Any, cast
@@ -273,14 +274,24 @@ class BaseMLP(BaseEstimator):
         cached = self.__dict__.get("_compiled")
         if cached is not None and cached[0] == key:
             return cast(CompiledEpochs | None, cached[1])
+        start = time.perf_counter()  # compile time: importing Numba, tracing, compiling
         if auto:
             try:
                 require_numba()
             except ImportError:
-                return None
+                return None  # no Numba: the tape, silently, and nothing compiled
         else:
             require_numba()
-        compiled: CompiledEpochs | None = None
+        try:
+            compiled = self._native_epochs(n, bs, scale, auto)
+        finally:
+            self.compile_time_ += time.perf_counter() - start
+        if compiled is not None or not auto:  # a miss of "auto" looks at the cache again
+            self._compiled = (key, compiled)
+        return compiled
+
+    def _native_epochs(self, n: int, bs: int, scale: float, auto: bool) -> CompiledEpochs | None:
+        """Trace the epochs and compile them (``auto``: only when ready or worth it)."""
         try:
             compiled = CompiledEpochs(
                 self.model_,
@@ -293,15 +304,12 @@ class BaseMLP(BaseEstimator):
                 compile=False,
             )
             if auto and not compiled.ready and self.max_iter * -(-n // bs) < AUTO_COMPILE_STEPS:
-                self.compile_time_ += compiled.compile_seconds
-                return None  # not remembered: a later call looks at the cache again
+                return None  # not worth a compile
             compiled.compile()
-            self.compile_time_ += compiled.compile_seconds
         except NotNative as e:
             if not auto:
                 warn_fallback(e.prim, e.reason)
-            compiled = None
-        self._compiled = (key, compiled)
+            return None
         return compiled
 
     def _choose_backend(self, n: int, scale: float) -> CompiledEpochs | None:

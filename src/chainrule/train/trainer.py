@@ -128,13 +128,13 @@ class Trainer:
 
     def _compile(self) -> CompiledEpochs | None:
         """The native epoch function (``compile="numba"``), or None when the model falls back."""
+        start = time.perf_counter()  # compile time: importing Numba, tracing, compiling
         require_numba()
         if self.ctx is not None:
             raise ValueError(
                 "fit: compile='numba' trains on one process; drop compile for a distributed run"
             )
         self.T_compiled = compiled_targets(self.objective, self.T, self.dtype)
-        start = time.perf_counter()
         try:
             return CompiledEpochs(
                 self.model,

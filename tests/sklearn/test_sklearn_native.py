@@ -12,6 +12,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from chainrule.sklearn import MLPClassifier, MLPRegressor, base
+from chainrule.train import native_epochs
 from chainrule.train.native_epochs import CompiledEpochs
 
 pytest.importorskip("numba", reason="the native backend needs Numba (chainrule[fast])")
@@ -60,7 +61,7 @@ def test_auto_leaves_an_uncompiled_short_fit_and_a_large_network_on_the_tape(tmp
         warnings.simplefilter("ignore", category=ConvergenceWarning)
         short = MLPRegressor((5,), max_iter=3, random_state=0).fit(X, y)
     assert short.backend_ == "tape"
-    assert short.compile_time_ > 0  # the trace that looked for compiled code
+    assert short.compile_time_ == 0.0  # never compiled: not even traced to look
     # 32 x (7 x 4096 + 4096 x 512 + 512 x 3) multiply-adds per step > AUTO_NATIVE_MACS
     wide = MLPClassifier((4096, 512), max_iter=1, random_state=0, batch_size=32).fit(X, y)
     assert wide.backend_ == "tape" and wide.compile_time_ == 0.0  # not even traced
@@ -96,3 +97,15 @@ def test_backend_is_checked():
     X, y = _data()
     with pytest.raises(ValueError, match="backend must be 'auto', 'tape', 'textbook' or 'numba'"):
         MLPClassifier(backend="cuda").fit(X, y)
+
+
+def test_a_compiled_setup_is_recorded_in_the_cache_for_later_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    X, y = _data()
+    est = MLPClassifier(backend="numba", **KW).fit(X, y)
+    setup = dict(n_rows=len(X), batch_size=len(X), lam=lambda rows: est.alpha / rows)
+    args = (est.model_, est._objective, est._optimizer)
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())  # a new process
+    assert native_epochs.compiled_before(*args, **setup)  # from the record alone
+    assert len(list((tmp_path / "native" / "epochs").iterdir())) == 1
+    assert not native_epochs.compiled_before(*args, **{**setup, "batch_size": 7})

@@ -22,7 +22,7 @@ from chainrule.core import no_grad, tensor
 from chainrule.nn.activations import ACTIVATION_NAMES
 from chainrule.symbolic.native import NotNative, require_numba, warn_fallback
 from chainrule.train.config import FitConfig
-from chainrule.train.native_epochs import CompiledEpochs, compiled_targets
+from chainrule.train.native_epochs import CompiledEpochs, compiled_before, compiled_targets
 from chainrule.train.objective import Objective
 from chainrule.train.steps import config_optimizer, train_step
 
@@ -275,41 +275,37 @@ class BaseMLP(BaseEstimator):
         if cached is not None and cached[0] == key:
             return cast(CompiledEpochs | None, cached[1])
         start = time.perf_counter()  # compile time: importing Numba, tracing, compiling
-        if auto:
-            try:
-                require_numba()
-            except ImportError:
-                return None  # no Numba: the tape, silently, and nothing compiled
-        else:
-            require_numba()
+        setup: dict[str, Any] = dict(
+            n_rows=n, batch_size=bs, lam=lambda rows: self.alpha / (scale * rows), scale=scale
+        )
+        worth_compiling = self.max_iter * -(-n // bs) >= AUTO_COMPILE_STEPS
+        if auto and not worth_compiling:
+            # cheap (no Numba import, no tracing): a setup never compiled stays on the tape
+            if not compiled_before(self.model_, self._objective, self._optimizer, **setup):
+                return None
         try:
-            compiled = self._native_epochs(n, bs, scale, auto)
+            require_numba()
+        except ImportError:
+            if auto:
+                return None  # no Numba: the tape, silently
+            raise
+        compiled: CompiledEpochs | None = None
+        try:
+            compiled = CompiledEpochs(
+                self.model_, self._objective, self._optimizer, compile=False, **setup
+            )
+            if auto and not worth_compiling and not compiled.ready:
+                compiled = None  # recorded, but not in Numba's cache (any more)
+            else:
+                compiled.compile()
+        except NotNative as e:
+            if not auto:
+                warn_fallback(e.prim, e.reason)
+            compiled = None
         finally:
             self.compile_time_ += time.perf_counter() - start
         if compiled is not None or not auto:  # a miss of "auto" looks at the cache again
             self._compiled = (key, compiled)
-        return compiled
-
-    def _native_epochs(self, n: int, bs: int, scale: float, auto: bool) -> CompiledEpochs | None:
-        """Trace the epochs and compile them (``auto``: only when ready or worth it)."""
-        try:
-            compiled = CompiledEpochs(
-                self.model_,
-                self._objective,
-                self._optimizer,
-                n_rows=n,
-                batch_size=bs,
-                lam=lambda rows: self.alpha / (scale * rows),
-                scale=scale,
-                compile=False,
-            )
-            if auto and not compiled.ready and self.max_iter * -(-n // bs) < AUTO_COMPILE_STEPS:
-                return None  # not worth a compile
-            compiled.compile()
-        except NotNative as e:
-            if not auto:
-                warn_fallback(e.prim, e.reason)
-            return None
         return compiled
 
     def _choose_backend(self, n: int, scale: float) -> CompiledEpochs | None:

@@ -19,6 +19,7 @@ tracing; Numba keeps its machine code on disk (see
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import time
 from collections import OrderedDict
@@ -37,6 +38,7 @@ from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import (
     NotNative,
+    cache_dir,
     compile_signature,
     generate_native,
     load,
@@ -45,7 +47,7 @@ from chainrule.symbolic.native import (
 
 from .objective import Objective
 
-__all__ = ["CompiledEpochs", "compiled_targets"]
+__all__ = ["CompiledEpochs", "compiled_before", "compiled_targets"]
 
 
 def compiled_targets(objective: Objective, T: np.ndarray, dtype: Any) -> np.ndarray:
@@ -88,6 +90,64 @@ class _Built:
 # dropped first): a refit of the same setup (cross-validation, a grid search) skips tracing
 _BUILT: OrderedDict[tuple, _Built] = OrderedDict()
 _BUILT_MAX = 32
+
+
+def _setup(
+    model: Any,
+    objective: Objective,
+    optimizer: Any,
+    n_rows: int,
+    batch_size: int,
+    lam: Callable[[int], float],
+    scale: float,
+) -> tuple[list[int], tuple[float, ...], tuple]:
+    """The batch sizes of an epoch, their L2 coefficients and the key of the training setup:
+    everything the traced step depends on (the parameters' values do not count). Its
+    ``repr`` is the same in every process."""
+    batch_size = min(batch_size, n_rows)
+    sizes = sorted({batch_size, n_rows % batch_size} - {0}, reverse=True)
+    lams = tuple(float(lam(rows)) for rows in sizes)
+    key = (
+        type(model),
+        repr(model.config()),
+        getattr(model, "training", None),
+        tuple((p.shape, p.dtype.str) for p in model.parameters()),
+        (objective.output, objective.loss, objective.n_outputs),
+        type(optimizer),
+        _scalar_settings(optimizer),
+        n_rows,
+        batch_size,
+        lams,
+        float(scale),
+    )
+    return sizes, lams, key
+
+
+def _record(key: tuple) -> Path:
+    """The file recording that the epochs of setup ``key`` were compiled (in the cache)."""
+    digest = hashlib.sha1(repr(key).encode()).hexdigest()[:20]
+    return cache_dir() / "epochs" / digest
+
+
+def compiled_before(
+    model: Any,
+    objective: Objective,
+    optimizer: Any,
+    *,
+    n_rows: int,
+    batch_size: int,
+    lam: Callable[[int], float] = lambda rows: 0.0,
+    scale: float = 1.0,
+) -> bool:
+    """Whether the epochs of this training setup (arguments as :class:`CompiledEpochs`)
+    were compiled before, in this process or (recorded in the cache directory) an earlier
+    one. Cheap: nothing is traced and Numba is not imported; a True answer is a hint
+    (:attr:`CompiledEpochs.ready` checks Numba's cache itself)."""
+    _, _, key = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
+    built = _BUILT.get(key)
+    if built is not None and built.epoch_fn.signatures:
+        return True
+    return _record(key).is_file()
 
 
 def _scalar_settings(obj: Any) -> tuple:
@@ -158,9 +218,8 @@ class CompiledEpochs:
         self.n_rows, self.batch_size = n_rows, min(batch_size, n_rows)
         self.n_hyper = len(optimizer.hyper(1))
         self.n_bufs = len(optimizer.buffer_names)
-        sizes = sorted({self.batch_size, n_rows % self.batch_size} - {0}, reverse=True)
-        lams = tuple(float(lam(rows)) for rows in sizes)
-        key = self._setup_key(lams, scale)
+        sizes, lams, key = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
+        self.key = key
         built = _BUILT.get(key)
         if built is None:
             built = self._build(sizes, lams, scale)
@@ -173,23 +232,6 @@ class CompiledEpochs:
         self.compile_seconds = time.perf_counter() - start
         if compile:
             self.compile()
-
-    def _setup_key(self, lams: tuple[float, ...], scale: float) -> tuple:
-        """Everything the traced step depends on (the parameters' values do not count)."""
-        model, opt, obj = self.model, self.optimizer, self.objective
-        return (
-            type(model),
-            repr(model.config()),
-            getattr(model, "training", None),
-            tuple((p.shape, p.dtype.str) for p in self.params),
-            (obj.output, obj.loss, obj.n_outputs),
-            type(opt),
-            _scalar_settings(opt),
-            self.n_rows,
-            self.batch_size,
-            lams,
-            float(scale),
-        )
 
     def _build(self, sizes: list[int], lams: tuple[float, ...], scale: float) -> _Built:
         """Trace the step of every batch size and load the generated epoch function."""
@@ -237,6 +279,12 @@ class CompiledEpochs:
             raise NotNative("training step", f"Numba could not compile it ({first[:200]})") from e
         finally:
             self.compile_seconds += time.perf_counter() - start
+        record = _record(self.key)
+        try:  # for compiled_before in a later process (a hint: nothing fails without it)
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(Path(inspect.getfile(self.epoch_fn.py_func)).stem)
+        except OSError:
+            pass
 
     def _trace(self, rows: int, lam: float, scale: float) -> Graph:
         n_p, n_b, n_h = len(self.params), self.n_bufs, self.n_hyper

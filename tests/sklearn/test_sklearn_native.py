@@ -91,6 +91,10 @@ def test_without_numba_auto_is_the_tape_and_numba_says_how_to_install(monkeypatc
         np.testing.assert_array_equal(wb, wa)
     with pytest.raises(ImportError, match="chainrule\\[fast\\]"):
         MLPClassifier(backend="numba", **KW).fit(X, y)
+    # not installed at all: auto does not even look at the cache
+    monkeypatch.setattr(base, "numba_installed", lambda: False)
+    monkeypatch.setattr(base, "compiled_before", None)  # would fail if called
+    assert MLPClassifier(**KW).fit(X, y).backend_ == "tape"
 
 
 def test_backend_is_checked():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from numbers import Integral
@@ -26,7 +27,7 @@ from chainrule.train.native_epochs import CompiledEpochs, compiled_before, compi
 from chainrule.train.objective import Objective
 from chainrule.train.steps import config_optimizer, train_step
 
-__all__ = ["AUTO_COMPILE_STEPS", "AUTO_NATIVE_MACS", "BaseMLP"]
+__all__ = ["AUTO_COMPILE_STEPS", "AUTO_NATIVE_MACS", "BaseMLP", "numba_installed"]
 
 # backend="auto": the native backend for a network of at most this many multiply-adds per
 # mini-batch (batch size times the weights), where NumPy's per-operation overhead dominates,
@@ -34,6 +35,11 @@ AUTO_NATIVE_MACS = 2**21
 # once its machine code is compiled (in this process or Numba's disk cache), or at once when
 # the fit may run this many mini-batch steps: enough to pay back a first compile (~20-40 s)
 AUTO_COMPILE_STEPS = 50_000
+
+
+def numba_installed() -> bool:
+    """Whether Numba can be imported (found without importing it: that takes a while)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 class BaseMLP(BaseEstimator):
@@ -279,6 +285,8 @@ class BaseMLP(BaseEstimator):
             n_rows=n, batch_size=bs, lam=lambda rows: self.alpha / (scale * rows), scale=scale
         )
         worth_compiling = self.max_iter * -(-n // bs) >= AUTO_COMPILE_STEPS
+        if auto and not numba_installed():
+            return None  # no Numba: the tape, silently
         if auto and not worth_compiling:
             # cheap (no Numba import, no tracing): a setup never compiled stays on the tape
             if not compiled_before(self.model_, self._objective, self._optimizer, **setup):

@@ -79,9 +79,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``"auto"`` (default) is ``"numba"`` when Numba is installed, the network
         is small (batch size times weights at most ``AUTO_NATIVE_MACS`` = 2**21
         multiply-adds per step: overhead-bound, not arithmetic-bound) and either
-        its machine code is compiled already (this process or the disk cache) or
-        the fit may run ``AUTO_COMPILE_STEPS`` = 50,000 mini-batch steps or more
-        (``max_iter`` times batches per epoch), enough to pay back the compile;
+        its machine code is compiled already (in this process or an earlier one:
+        compiled setups are recorded in the cache directory, so looking costs
+        nothing for a setup never compiled) or the fit may run
+        ``AUTO_COMPILE_STEPS`` = 50,000 mini-batch steps or more (``max_iter``
+        times batches per epoch), enough to pay back the compile;
         otherwise ``"tape"``, silently. Both give the same results to rounding
         (float64: within 1e-12; float32: within float32 rounding), so the
         choice changes the speed, not the model; ``backend_`` says which ran.

@@ -120,3 +120,17 @@ def test_sklearn_backend_numba_equals_tape():
             np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)
         np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-12)
         np.testing.assert_array_equal(b.predict(X), a.predict(X))
+
+
+def test_history_reports_the_compile_time_apart_from_the_epochs():
+    X, y = _data(50, 4, 3)
+    # a setup of this test alone (lam): traced here first
+    opts = dict(optimizer="adam", lr=0.01, epochs=2, batch_size=16, lam=2e-3, seed=3)
+    _, (plain, compiled) = _fit_both([4, 8, 3], "softmax", np.float64, X, y, **opts)
+    assert plain.compile_time == 0.0
+    assert compiled.compile_time > 0  # tracing at least (compiled, or loaded from disk)
+    assert cr.train.History.from_dict(compiled.to_dict()).compile_time == compiled.compile_time
+    # the same setup again in this process: its epoch function is reused, not traced again
+    m = cr.nn.MLP([4, 8, 3], rng=0, dtype=np.float64)
+    again = cr.train.fit(m, (X, y), progress=False, compile="numba", **opts)
+    assert again.compile_time < compiled.compile_time

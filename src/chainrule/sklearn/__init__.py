@@ -3,7 +3,9 @@
 They follow scikit-learn's ``MLPClassifier``/``MLPRegressor`` (parameters,
 attributes, stopping rules) and pass scikit-learn's estimator checks, but
 compute gradients with chainrule's reverse mode (``backend="tape"``) or the
-chapter's delta recursion (``backend="textbook"``).
+chapter's delta recursion (``backend="textbook"``), or run whole epochs in
+native code (``backend="numba"``; the default ``"auto"`` picks it for a small
+network when Numba is installed: see :class:`MLPClassifier`).
 
 Examples
 --------
@@ -15,7 +17,8 @@ Examples
 True
 """
 
+from .base import AUTO_COMPILE_STEPS, AUTO_NATIVE_MACS
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["AUTO_COMPILE_STEPS", "AUTO_NATIVE_MACS", "MLPClassifier", "MLPRegressor"]

@@ -11,7 +11,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from chainrule.train import metrics
 
-from ._base import BaseMLP
+from .base import BaseMLP
 
 __all__ = ["MLPClassifier"]
 
@@ -69,10 +69,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Adam's parameters.
     n_iter_no_change : int
         Epochs without ``tol`` improvement before stopping.
-    backend : {"tape", "textbook", "numba"}
-        Gradients by reverse-mode autodiff or by the chapter's delta recursion;
-        ``"numba"`` runs whole epochs of autodiff and update in one native
-        function (``pip install "chainrule[fast]"``; see ``train.fit(compile=)``).
+    backend : {"auto", "tape", "textbook", "numba"}
+        Gradients by reverse-mode autodiff (``"tape"``) or by the chapter's
+        delta recursion (``"textbook"``); ``"numba"`` runs whole epochs of
+        autodiff and update in one native function (``pip install
+        "chainrule[fast]"``; see ``train.fit(compile=)``), compiled on the first
+        fit of a shape (20-40 s, then cached on disk under ``$CHAINRULE_CACHE``;
+        a model it cannot compile trains on the tape, with a warning).
+        ``"auto"`` (default) is ``"numba"`` when Numba is installed, the network
+        is small (batch size times weights at most ``AUTO_NATIVE_MACS`` = 2**21
+        multiply-adds per step: overhead-bound, not arithmetic-bound) and either
+        its machine code is compiled already (in this process or an earlier one:
+        compiled setups are recorded in the cache directory, so looking costs
+        nothing for a setup never compiled) or the fit may run
+        ``AUTO_COMPILE_STEPS`` = 50,000 mini-batch steps or more (``max_iter``
+        times batches per epoch), enough to pay back the compile;
+        otherwise ``"tape"``, silently. Both give the same results to rounding
+        (float64: within 1e-12; float32: within float32 rounding), so the
+        choice changes the speed, not the model; ``backend_`` says which ran.
 
     Attributes
     ----------
@@ -103,6 +117,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Column names, when ``X`` had string column names.
     model_ : chainrule.nn.MLP
         The trained network (returns logits).
+    backend_ : str
+        The backend the last ``fit`` or ``partial_fit`` used: ``"numba"``,
+        ``"tape"`` or ``"textbook"`` (see ``backend``).
+    compile_time_ : float
+        Seconds the last call spent tracing and compiling the native code (or
+        loading it from Numba's disk cache); included in the call's wall time,
+        0.0 when nothing was compiled.
 
     Examples
     --------

@@ -10,7 +10,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from chainrule.train.metrics import r2_score
 
-from ._base import BaseMLP
+from .base import BaseMLP
 
 __all__ = ["MLPRegressor"]
 

@@ -82,7 +82,9 @@ class FitConfig:
         loop to rounding. Per-batch callbacks and the progress bar run after
         each epoch; not with ``augment``, ``clip_norm``, the textbook backend
         or several processes. A model the native backend cannot compile trains
-        uncompiled, with a warning.
+        uncompiled, with a warning. The time spent tracing and compiling (or
+        loading Numba's disk cache, ``$CHAINRULE_CACHE``) is the returned
+        history's ``compile_time``, apart from the epochs' ``time``.
     batch_size : int
         Rows per (global) mini-batch.
     shuffle : bool

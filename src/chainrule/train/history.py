@@ -35,6 +35,10 @@ class History:
         Epoch where early stopping ended the run.
     best_epoch : int or None
         Epoch whose weights were restored by early stopping.
+    compile_time : float
+        Seconds spent before the first epoch preparing native code (tracing,
+        compiling or loading it from the disk cache: ``fit(..., compile="numba")``);
+        0.0 when uncompiled. No part of :attr:`time`.
 
     Examples
     --------
@@ -53,6 +57,7 @@ class History:
     time: list[float] = field(default_factory=list)
     stopped_epoch: int | None = None
     best_epoch: int | None = None
+    compile_time: float = 0.0
 
     COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
 
@@ -78,6 +83,7 @@ class History:
             f.name: list(getattr(self, f.name)) for f in fields(self) if f.name in self.COLUMNS
         }
         out["stopped_epoch"], out["best_epoch"] = self.stopped_epoch, self.best_epoch
+        out["compile_time"] = self.compile_time
         return out
 
     @classmethod

@@ -9,12 +9,24 @@ loops over the mini-batches of a given row order: it gathers each batch, calls
 the step and carries the new parameters and optimiser buffers to the next
 step, with no Python in between. The order is drawn in Python by the caller
 (the same generator as the uncompiled loop), so both visit the same batches.
+
+The generated function of a training setup (architecture, parameter shapes and
+dtype, loss, optimiser class and settings, rows, batch size, L2 coefficients) is
+kept for the rest of the process, so a second fit of the same setup skips the
+tracing; Numba keeps its machine code on disk (see
+:func:`chainrule.symbolic.native.cache_dir`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +38,7 @@ from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import (
     NotNative,
+    cache_dir,
     compile_signature,
     generate_native,
     load,
@@ -34,7 +47,7 @@ from chainrule.symbolic.native import (
 
 from .objective import Objective
 
-__all__ = ["CompiledEpochs", "compiled_targets"]
+__all__ = ["CompiledEpochs", "compiled_before", "compiled_targets"]
 
 
 def compiled_targets(objective: Objective, T: np.ndarray, dtype: Any) -> np.ndarray:
@@ -63,6 +76,91 @@ def _parameters_replaced(model: Any, values: Sequence[Any]) -> Iterator[None]:
             object.__setattr__(owner, attr, p)
 
 
+@dataclass(frozen=True)
+class _Built:
+    """What the tracing of a training setup produces (see :meth:`CompiledEpochs._build`)."""
+
+    epoch_fn: Any
+    consts: list[Any]
+    sizes: list[int]
+    kept: list[bool]
+
+
+# the generated epoch functions of this process, by training setup (least recently used
+# dropped first): a refit of the same setup (cross-validation, a grid search) skips tracing
+_BUILT: OrderedDict[tuple, _Built] = OrderedDict()
+_BUILT_MAX = 32
+
+
+def _setup(
+    model: Any,
+    objective: Objective,
+    optimizer: Any,
+    n_rows: int,
+    batch_size: int,
+    lam: Callable[[int], float],
+    scale: float,
+) -> tuple[list[int], tuple[float, ...], tuple]:
+    """The batch sizes of an epoch, their L2 coefficients and the key of the training setup:
+    everything the traced step depends on (the parameters' values do not count). Its
+    ``repr`` is the same in every process."""
+    batch_size = min(batch_size, n_rows)
+    sizes = sorted({batch_size, n_rows % batch_size} - {0}, reverse=True)
+    lams = tuple(float(lam(rows)) for rows in sizes)
+    key = (
+        type(model),
+        repr(model.config()),
+        getattr(model, "training", None),
+        tuple((p.shape, p.dtype.str) for p in model.parameters()),
+        (objective.output, objective.loss, objective.n_outputs),
+        type(optimizer),
+        _scalar_settings(optimizer),
+        n_rows,
+        batch_size,
+        lams,
+        float(scale),
+    )
+    return sizes, lams, key
+
+
+def _record(key: tuple) -> Path:
+    """The file recording that the epochs of setup ``key`` were compiled (in the cache)."""
+    digest = hashlib.sha1(repr(key).encode()).hexdigest()[:20]
+    return cache_dir() / "epochs" / digest
+
+
+def compiled_before(
+    model: Any,
+    objective: Objective,
+    optimizer: Any,
+    *,
+    n_rows: int,
+    batch_size: int,
+    lam: Callable[[int], float] = lambda rows: 0.0,
+    scale: float = 1.0,
+) -> bool:
+    """Whether the epochs of this training setup (arguments as :class:`CompiledEpochs`)
+    were compiled before, in this process or (recorded in the cache directory) an earlier
+    one. Cheap: nothing is traced and Numba is not imported; a True answer is a hint
+    (:attr:`CompiledEpochs.ready` checks Numba's cache itself)."""
+    _, _, key = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
+    built = _BUILT.get(key)
+    if built is not None and built.epoch_fn.signatures:
+        return True
+    return _record(key).is_file()
+
+
+def _scalar_settings(obj: Any) -> tuple:
+    """The plain scalar attributes of ``obj`` (an optimiser's settings) as a sorted tuple."""
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in vars(obj).items()
+            if isinstance(v, bool | int | float | str) and k != "step_count"
+        )
+    )
+
+
 class CompiledEpochs:
     """A model's training epochs compiled into one native function.
 
@@ -82,6 +180,15 @@ class CompiledEpochs:
     scale : float
         The loss and gradients are multiplied by it (scikit-learn's squared error
         is half chainrule's).
+    compile : bool
+        Compile (or load from Numba's disk cache) now; False leaves it to
+        :meth:`compile` (see :attr:`ready`).
+
+    Attributes
+    ----------
+    compile_seconds : float
+        Seconds spent tracing, generating and compiling (or loading) the native
+        code so far; no part of any epoch.
 
     Raises
     ------
@@ -99,7 +206,9 @@ class CompiledEpochs:
         batch_size: int,
         lam: Callable[[int], float] = lambda rows: 0.0,
         scale: float = 1.0,
+        compile: bool = True,
     ) -> None:
+        start = time.perf_counter()
         if not (hasattr(optimizer, "update") and hasattr(optimizer, "hyper")):
             raise NotNative(type(optimizer).__name__, "the optimiser defines no update rule")
         self.model, self.objective, self.optimizer = model, objective, optimizer
@@ -109,25 +218,49 @@ class CompiledEpochs:
         self.n_rows, self.batch_size = n_rows, min(batch_size, n_rows)
         self.n_hyper = len(optimizer.hyper(1))
         self.n_bufs = len(optimizer.buffer_names)
-        sizes = sorted({self.batch_size, n_rows % self.batch_size} - {0}, reverse=True)
-        self.sizes = sizes
+        sizes, lams, key = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
+        self.key = key
+        built = _BUILT.get(key)
+        if built is None:
+            built = self._build(sizes, lams, scale)
+            _BUILT[key] = built
+            while len(_BUILT) > _BUILT_MAX:
+                _BUILT.popitem(last=False)
+        _BUILT.move_to_end(key)
+        self.sizes, self.kept, self.consts = built.sizes, built.kept, built.consts
+        self.epoch_fn = built.epoch_fn
+        self.compile_seconds = time.perf_counter() - start
+        if compile:
+            self.compile()
+
+    def _build(self, sizes: list[int], lams: tuple[float, ...], scale: float) -> _Built:
+        """Trace the step of every batch size and load the generated epoch function."""
         sources, consts, kernels = [], [], {}
-        self.kept: list[bool] = []
-        for rows in sizes:
-            graph = simplify(self._trace(rows, lam(rows), scale))
+        kept: list[bool] = []
+        for rows, lam in zip(sizes, lams, strict=True):
+            graph = simplify(self._trace(rows, lam, scale))
             src, w = generate_native(graph, f"step{rows}")
             sources.append(src)
             consts.append(w.consts)
             kernels.update(w.kernels)
             if rows == sizes[0]:  # a buffer returned as it came in is not the optimiser's
-                self.kept = self._kept_buffers(graph)
-        self.consts = [c for cs in consts for c in cs]
-        sources.append(self._epoch_source([len(c) for c in consts]))
-        self.epoch_fn = load("\n\n".join(sources), kernels).epoch
-        self._compile()
+                kept = self._kept_buffers(graph)
+        sources.append(self._epoch_source(sizes, [len(c) for c in consts]))
+        epoch_fn = load("\n\n".join(sources), kernels).epoch
+        return _Built(epoch_fn, [c for cs in consts for c in cs], sizes, kept)
 
-    def _compile(self) -> None:
+    @property
+    def ready(self) -> bool:
+        """Whether the machine code exists already: compiled in this process or in Numba's
+        disk cache (so :meth:`compile` loads it instead of compiling it)."""
+        if self.epoch_fn.signatures:
+            return True
+        module = Path(inspect.getfile(self.epoch_fn.py_func))  # Numba's index file names:
+        return any((module.parent / "__pycache__").glob(f"{module.stem}.epoch-*.nbi"))
+
+    def compile(self) -> None:
         """Compile (or load from the disk cache) now, so that a failure falls back."""
+        start = time.perf_counter()
         numba = require_numba()
         d, n_in = self.dtype, self.params[0].shape[1]
         examples: list[Any] = [
@@ -144,6 +277,14 @@ class CompiledEpochs:
         except Exception as e:  # Numba rejected the generated code
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise NotNative("training step", f"Numba could not compile it ({first[:200]})") from e
+        finally:
+            self.compile_seconds += time.perf_counter() - start
+        record = _record(self.key)
+        try:  # for compiled_before in a later process (a hint: nothing fails without it)
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(Path(inspect.getfile(self.epoch_fn.py_func)).stem)
+        except OSError:
+            pass
 
     def _trace(self, rows: int, lam: float, scale: float) -> Graph:
         n_p, n_b, n_h = len(self.params), self.n_bufs, self.n_hyper
@@ -191,7 +332,7 @@ class CompiledEpochs:
         outs = graph.outputs[2 + n_p :]
         return [o is not i for i, o in zip(ins, outs, strict=True)]
 
-    def _epoch_source(self, n_consts: list[int]) -> str:
+    def _epoch_source(self, sizes: list[int], n_consts: list[int]) -> str:
         n_p, n_b, n_h = len(self.params), self.n_bufs, self.n_hyper
         ps = [f"p{i}" for i in range(n_p)]
         bs = [f"b{i}" for i in range(n_p * n_b)]
@@ -215,7 +356,7 @@ class CompiledEpochs:
             *[f"        {h}[()] = hyper[k, {j}]" for j, h in enumerate(hs)],
         ]
         k0 = 0
-        for j, (rows, nc) in enumerate(zip(self.sizes, n_consts, strict=True)):
+        for j, (rows, nc) in enumerate(zip(sizes, n_consts, strict=True)):
             args = ", ".join(ps + bs + hs + ["xb", "tb"] + cs[k0 : k0 + nc])
             k0 += nc
             head = "if" if j == 0 else "else"

@@ -85,12 +85,16 @@ class Objective:
 
     def correct(self, logits: np.ndarray, y: np.ndarray) -> int:
         """Number of correctly classified rows (0 for regression)."""
+        return int(self.hits(logits, y).sum())
+
+    def hits(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether each row is correctly classified (all False for regression)."""
         if not self.classification:
-            return 0
+            return np.zeros(len(y), bool)
         logits = asnumpy(logits)  # the labels are counted on the host
         y = np.asarray(y)
         if y.ndim == 2 and self.output == "softmax":
             y = y.argmax(axis=1)
         if y.ndim == 2:  # multilabel: a row is correct when every label is
-            return int(np.all((np.asarray(logits) > 0) == (y > 0.5), axis=1).sum())
-        return int((predict_labels(logits, self.output) == y).sum())
+            return np.all((np.asarray(logits) > 0) == (y > 0.5), axis=1)
+        return np.asarray(predict_labels(logits, self.output) == y)

@@ -121,12 +121,14 @@ class Trainer:
         self.scheduler: Any = None
         self.run_info: dict = {}
         self.optimizer = optimizer if optimizer is not None else config_optimizer(model, config)
+        self.compile_seconds = 0.0  # preparing native code, before (and apart from) any epoch
         self.compiled = self._compile() if config.compile is not None else None
         if ctx is not None:  # a mismatch would meet in an all-reduce of different lengths
             ctx.check_same("models and training settings", self._fingerprint())
 
     def _compile(self) -> CompiledEpochs | None:
         """The native epoch function (``compile="numba"``), or None when the model falls back."""
+        start = time.perf_counter()  # compile time: importing Numba, tracing, compiling
         require_numba()
         if self.ctx is not None:
             raise ValueError(
@@ -145,6 +147,8 @@ class Trainer:
         except NotNative as e:
             warn_fallback(e.prim, e.reason)
             return None
+        finally:
+            self.compile_seconds = time.perf_counter() - start
 
     def _fingerprint(self) -> dict[str, Any]:
         """What every rank of a data-parallel run must share: model, data shape and options."""
@@ -270,14 +274,13 @@ class Trainer:
         assert self.compiled is not None
         order = np.concatenate([p.indices for p in parts])
         losses, logits, _ = self.compiled.run(self.X, self.T_compiled, order)
-        start = 0
-        for part, loss in zip(parts, losses, strict=False):
-            idx = part.indices
-            ok = 0
-            if self.objective.classification:
-                ok = self.objective.correct(logits[start : start + len(idx)], self.y[idx])
-            start += len(idx)
-            yield float(loss) * len(idx), ok
+        sizes = [len(p.indices) for p in parts]
+        ok = np.zeros(len(parts), np.int64)
+        if self.objective.classification:  # counted for the whole epoch at once
+            hits = self.objective.hits(logits, self.y[order])
+            ok = np.add.reduceat(hits, np.cumsum([0, *sizes[:-1]]), dtype=np.int64)
+        for rows, loss, hit in zip(sizes, losses.tolist(), ok.tolist(), strict=False):
+            yield loss * rows, hit
 
     def _epoch(self, run: Run, callbacks: list[Callback], prog: Progress) -> dict[str, float]:
         start = time.perf_counter()
@@ -336,7 +339,7 @@ class Trainer:
         self.scheduler, self.run_info = scheduler, dict(run_info or {})
         self.ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         root = self.ctx is None or self.ctx.is_root
-        history = History()
+        history = History(compile_time=self.compile_seconds)
         run = Run(model=self.model, optimizer=self.optimizer, history=history)
         first = 1 if resume_from is None else self._resume(Path(resume_from), run, callbacks)
         steps = len(self.batches)
@@ -421,6 +424,7 @@ class Trainer:
         if optim_state is not None:
             self.optimizer.load_state_dict(optim_state)
         hist = History.from_dict(state["history"])
+        hist.compile_time = self.compile_seconds  # this process's, not the saved run's
         run.history.__dict__.update(hist.__dict__)
         run.global_step = int(state.get("global_step", 0))
         saved = state.get("callbacks", [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import time
 import warnings
 from numbers import Integral
 from typing import Any, cast
@@ -21,11 +23,23 @@ from chainrule.core import no_grad, tensor
 from chainrule.nn.activations import ACTIVATION_NAMES
 from chainrule.symbolic.native import NotNative, require_numba, warn_fallback
 from chainrule.train.config import FitConfig
-from chainrule.train.native_epochs import CompiledEpochs, compiled_targets
+from chainrule.train.native_epochs import CompiledEpochs, compiled_before, compiled_targets
 from chainrule.train.objective import Objective
 from chainrule.train.steps import config_optimizer, train_step
 
-__all__ = ["BaseMLP"]
+__all__ = ["AUTO_COMPILE_STEPS", "AUTO_NATIVE_MACS", "BaseMLP", "numba_installed"]
+
+# backend="auto": the native backend for a network of at most this many multiply-adds per
+# mini-batch (batch size times the weights), where NumPy's per-operation overhead dominates,
+AUTO_NATIVE_MACS = 2**21
+# once its machine code is compiled (in this process or Numba's disk cache), or at once when
+# the fit may run this many mini-batch steps: enough to pay back a first compile (~20-40 s)
+AUTO_COMPILE_STEPS = 50_000
+
+
+def numba_installed() -> bool:
+    """Whether Numba can be imported (found without importing it: that takes a while)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 class BaseMLP(BaseEstimator):
@@ -61,7 +75,7 @@ class BaseMLP(BaseEstimator):
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
-        backend: str = "tape",
+        backend: str = "auto",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -104,8 +118,8 @@ class BaseMLP(BaseEstimator):
                 "solver must be 'sgd' or 'adam' (lbfgs is not offered)",
             ),
             (
-                self.backend in ("tape", "textbook", "numba"),
-                "backend must be 'tape', 'textbook' or 'numba'",
+                self.backend in ("auto", "tape", "textbook", "numba"),
+                "backend must be 'auto', 'tape', 'textbook' or 'numba'",
             ),
             (self.alpha >= 0, "alpha must be >= 0"),
             (self.learning_rate_init > 0, "learning_rate_init must be > 0"),
@@ -180,7 +194,7 @@ class BaseMLP(BaseEstimator):
             nesterov=bool(sgd and self.nesterovs_momentum and self.momentum > 0),
             betas=(self.beta_1, self.beta_2),
             eps=self.epsilon,
-            backend="tape" if self.backend == "numba" else self.backend,
+            backend="textbook" if self.backend == "textbook" else "tape",
             compile="numba" if self.backend == "numba" else None,
             batch_size=FitConfig.batch_size if n is None else self._batch_size(n),
             shuffle=bool(self.shuffle),
@@ -258,47 +272,83 @@ class BaseMLP(BaseEstimator):
             )
         return int(np.clip(int(self.batch_size), 1, n))
 
-    def _compiled_epochs(self, X: np.ndarray, bs: int, scale: float) -> CompiledEpochs | None:
-        """The native epoch function of ``backend="numba"`` for this data size (None: the
-        model falls back to the uncompiled loop, with a warning)."""
-        key = (len(X), bs, scale, self.alpha, id(self._optimizer))
+    def _compiled_epochs(self, n: int, bs: int, scale: float, auto: bool) -> CompiledEpochs | None:
+        """The native epoch function for ``n`` rows (None: the uncompiled loop). With
+        ``backend="numba"`` it is compiled (a model Numba cannot compile falls back, with a
+        warning); with ``"auto"`` only when ready or worth it (see :class:`MLPClassifier`)."""
+        key = (n, bs, scale, self.alpha, id(self._optimizer))
         cached = self.__dict__.get("_compiled")
         if cached is not None and cached[0] == key:
             return cast(CompiledEpochs | None, cached[1])
-        require_numba()
+        start = time.perf_counter()  # compile time: importing Numba, tracing, compiling
+        setup: dict[str, Any] = dict(
+            n_rows=n, batch_size=bs, lam=lambda rows: self.alpha / (scale * rows), scale=scale
+        )
+        worth_compiling = self.max_iter * -(-n // bs) >= AUTO_COMPILE_STEPS
+        if auto and not numba_installed():
+            return None  # no Numba: the tape, silently
+        if auto and not worth_compiling:
+            # cheap (no Numba import, no tracing): a setup never compiled stays on the tape
+            if not compiled_before(self.model_, self._objective, self._optimizer, **setup):
+                return None
         try:
-            compiled: CompiledEpochs | None = CompiledEpochs(
-                self.model_,
-                self._objective,
-                self._optimizer,
-                n_rows=len(X),
-                batch_size=bs,
-                lam=lambda rows: self.alpha / (scale * rows),
-                scale=scale,
+            require_numba()
+        except ImportError:
+            if auto:
+                return None  # no Numba: the tape, silently
+            raise
+        compiled: CompiledEpochs | None = None
+        try:
+            compiled = CompiledEpochs(
+                self.model_, self._objective, self._optimizer, compile=False, **setup
             )
+            if auto and not worth_compiling and not compiled.ready:
+                compiled = None  # recorded, but not in Numba's cache (any more)
+            else:
+                compiled.compile()
         except NotNative as e:
-            warn_fallback(e.prim, e.reason)
+            if not auto:
+                warn_fallback(e.prim, e.reason)
             compiled = None
-        self._compiled = (key, compiled)
+        finally:
+            self.compile_time_ += time.perf_counter() - start
+        if compiled is not None or not auto:  # a miss of "auto" looks at the cache again
+            self._compiled = (key, compiled)
         return compiled
 
-    def _epoch(self, X: np.ndarray, T: np.ndarray, order: np.ndarray) -> float:
+    def _choose_backend(self, n: int, scale: float) -> CompiledEpochs | None:
+        """Set ``backend_`` and ``compile_time_`` for this call; the native epochs or None."""
+        self.compile_time_ = 0.0
+        bs = self._batch_size(n)
+        compiled = None
+        if self.backend == "numba":
+            compiled = self._compiled_epochs(n, bs, scale, auto=False)
+        elif self.backend == "auto":
+            sizes = self.model_.layer_sizes
+            macs = bs * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+            if macs <= AUTO_NATIVE_MACS:
+                compiled = self._compiled_epochs(n, bs, scale, auto=True)
+        if compiled is not None:
+            self.backend_ = "numba"
+        else:
+            self.backend_ = "textbook" if self.backend == "textbook" else "tape"
+        return compiled
+
+    def _epoch(self, X: np.ndarray, T: np.ndarray, order: np.ndarray, native: Any) -> float:
         n = len(X)
         bs = self._batch_size(n)
         scale = self._loss_scale()
         total = 0.0
-        compiled = self._compiled_epochs(X, bs, scale) if self.backend == "numba" else None
-        if compiled is not None:
-            dtype = self.model_.layers[0].W.dtype
-            Xc = np.ascontiguousarray(X, dtype=dtype)  # noqa: N806
-            losses, _, done = compiled.run(Xc, compiled_targets(self._objective, T, dtype), order)
-            for k, loss in enumerate(losses):
-                if not np.isfinite(loss):
-                    raise ValueError(
-                        f"{type(self).__name__}: the loss became {loss} at iteration "
-                        f"{self.n_iter_ + 1}; lower learning_rate_init or standardise X"
-                    )
-                total += float(loss) * min(bs, n - k * bs)
+        if native is not None:  # (compiled epochs, X and targets as they take them)
+            compiled, Xc, Tc = native  # noqa: N806
+            losses, _, done = compiled.run(Xc, Tc, order)
+            if done < -(-n // bs):
+                raise ValueError(
+                    f"{type(self).__name__}: the loss became {losses[done]} at iteration "
+                    f"{self.n_iter_ + 1}; lower learning_rate_init or standardise X"
+                )
+            for k, loss in enumerate(losses.tolist()):  # summed as the uncompiled loop does
+                total += loss * min(bs, n - k * bs)
             self.t_ += n
             return total / n
         for start in range(0, n, bs):
@@ -311,7 +361,7 @@ class BaseMLP(BaseEstimator):
                 X[idx],
                 T[idx],
                 lam=self.alpha / (scale * len(idx)),
-                backend=self.backend,
+                backend=self.backend_,
             )
             loss *= scale
             if scale != 1.0:
@@ -349,10 +399,16 @@ class BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         epochs = 1 if incremental else self.max_iter
         order = np.arange(len(X))
+        compiled = self._choose_backend(len(X), self._loss_scale())
+        native = None
+        if compiled is not None:  # the arrays as the native code takes them, once per call
+            dtype = self.model_.layers[0].W.dtype
+            Xc = np.ascontiguousarray(X, dtype=dtype)  # noqa: N806
+            native = (compiled, Xc, compiled_targets(self._objective, T, dtype))
         for _ in range(epochs):
             if self.shuffle:  # scikit-learn reshuffles the previous epoch's order
                 order = order[rng.permutation(len(X))]
-            loss = self._epoch(X, T, order)
+            loss = self._epoch(X, T, order, native)
             self.n_iter_ += 1
             self.loss_ = float(loss)
             self.loss_curve_.append(self.loss_)

@@ -1,0 +1,115 @@
+"""The estimators' native backend: ``backend="auto"`` (the default) picks it for a small
+network whose machine code is ready (or worth compiling), with the tape's results; it
+falls back to the tape silently without Numba; ``backend_`` and ``compile_time_`` report
+what ran and what compiling cost."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from chainrule.sklearn import MLPClassifier, MLPRegressor, base
+from chainrule.train import native_epochs
+from chainrule.train.native_epochs import CompiledEpochs
+
+pytest.importorskip("numba", reason="the native backend needs Numba (chainrule[fast])")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _data(n=60, n_in=5, seed=2):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_in))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 0.5)
+    return X, y
+
+
+# the setup of tests/train/test_fit_numba.py's estimator test: compiled once for both
+KW = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, alpha=1e-3)
+
+
+def _weights(est):
+    return est.coefs_ + est.intercepts_
+
+
+def test_auto_uses_ready_native_code_with_the_tapes_results():
+    X, y = _data()
+    numba = MLPClassifier(backend="numba", **KW).fit(X, y)  # compiles (or loads) the code
+    assert numba.backend_ == "numba" and numba.compile_time_ > 0
+    auto = MLPClassifier(**KW).fit(X, y)  # the default: ready, small -> native
+    tape = MLPClassifier(backend="tape", **KW).fit(X, y)
+    assert auto.backend == "auto" and auto.backend_ == "numba" and tape.backend_ == "tape"
+    assert tape.compile_time_ == 0.0
+    for wa, wb in zip(_weights(tape), _weights(auto), strict=True):
+        np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(auto.loss_curve_, tape.loss_curve_, rtol=1e-12)
+    np.testing.assert_array_equal(auto.predict(X), tape.predict(X))
+    # partial_fit reuses the compiled epochs: nothing compiled in the later calls
+    est = MLPClassifier(**KW)
+    est.partial_fit(X, y, classes=np.arange(3))
+    est.partial_fit(X, y)
+    assert est.backend_ == "numba" and est.compile_time_ == 0.0
+
+
+def test_auto_leaves_an_uncompiled_short_fit_and_a_large_network_on_the_tape(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))  # nothing compiled on disk
+    X, y = _data(n=41, n_in=7, seed=5)  # a shape no other test compiles
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silently
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        short = MLPRegressor((5,), max_iter=3, random_state=0).fit(X, y)
+    assert short.backend_ == "tape"
+    assert short.compile_time_ == 0.0  # never compiled: not even traced to look
+    # 32 x (7 x 4096 + 4096 x 512 + 512 x 3) multiply-adds per step > AUTO_NATIVE_MACS
+    wide = MLPClassifier((4096, 512), max_iter=1, random_state=0, batch_size=32).fit(X, y)
+    assert wide.backend_ == "tape" and wide.compile_time_ == 0.0  # not even traced
+
+
+def test_auto_compiles_a_fit_long_enough_to_pay_it_back(monkeypatch):
+    X, y = _data()
+    monkeypatch.setattr(CompiledEpochs, "ready", property(lambda self: False))  # as if cold
+    assert MLPClassifier(**KW).fit(X, y).backend_ == "tape"  # 3 epochs x 1 batch
+    monkeypatch.setattr(base, "AUTO_COMPILE_STEPS", 3)
+    assert MLPClassifier(**KW).fit(X, y).backend_ == "numba"
+
+
+def test_without_numba_auto_is_the_tape_and_numba_says_how_to_install(monkeypatch):
+    def missing():
+        raise ImportError('the native backend needs Numba: pip install "chainrule[fast]"')
+
+    monkeypatch.setattr(base, "require_numba", missing)
+    X, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        auto = MLPClassifier(**KW).fit(X, y)
+    tape = MLPClassifier(backend="tape", **KW).fit(X, y)
+    assert auto.backend_ == "tape" and auto.compile_time_ == 0.0
+    for wa, wb in zip(_weights(tape), _weights(auto), strict=True):
+        np.testing.assert_array_equal(wb, wa)
+    with pytest.raises(ImportError, match="chainrule\\[fast\\]"):
+        MLPClassifier(backend="numba", **KW).fit(X, y)
+    # not installed at all: auto does not even look at the cache
+    monkeypatch.setattr(base, "numba_installed", lambda: False)
+    monkeypatch.setattr(base, "compiled_before", None)  # would fail if called
+    assert MLPClassifier(**KW).fit(X, y).backend_ == "tape"
+
+
+def test_backend_is_checked():
+    X, y = _data()
+    with pytest.raises(ValueError, match="backend must be 'auto', 'tape', 'textbook' or 'numba'"):
+        MLPClassifier(backend="cuda").fit(X, y)
+
+
+def test_a_compiled_setup_is_recorded_in_the_cache_for_later_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    X, y = _data()
+    est = MLPClassifier(backend="numba", **KW).fit(X, y)
+    setup = dict(n_rows=len(X), batch_size=len(X), lam=lambda rows: est.alpha / rows)
+    args = (est.model_, est._objective, est._optimizer)
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())  # a new process
+    assert native_epochs.compiled_before(*args, **setup)  # from the record alone
+    assert len(list((tmp_path / "native" / "epochs").iterdir())) == 1
+    assert not native_epochs.compiled_before(*args, **{**setup, "batch_size": 7})

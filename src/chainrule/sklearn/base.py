@@ -21,7 +21,8 @@ from sklearn.utils.validation import (
 from chainrule import nn
 from chainrule.core import no_grad, tensor
 from chainrule.nn.activations import ACTIVATION_NAMES
-from chainrule.symbolic.native import NotNative, require_numba, warn_fallback
+from chainrule.symbolic.native import NotNative, warn_fallback
+from chainrule.symbolic.native_cache import require_numba
 from chainrule.train.config import FitConfig
 from chainrule.train.native_epochs import CompiledEpochs, compiled_before, compiled_targets
 from chainrule.train.objective import Objective

@@ -19,7 +19,8 @@ from chainrule.core.namespace import (
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.native import NativeGraph, compile_native, require_numba
+from chainrule.symbolic.native import NativeGraph, compile_native
+from chainrule.symbolic.native_cache import require_numba
 from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled

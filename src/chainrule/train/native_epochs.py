@@ -36,14 +36,8 @@ from chainrule.core import no_grad
 from chainrule.nn.regularization import l2_penalty
 from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.native import (
-    NotNative,
-    cache_dir,
-    compile_signature,
-    generate_native,
-    load,
-    require_numba,
-)
+from chainrule.symbolic.native import NotNative, generate_native
+from chainrule.symbolic.native_cache import cache_dir, compile_signature, load, require_numba
 
 from .objective import Objective
 

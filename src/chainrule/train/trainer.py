@@ -19,7 +19,8 @@ from chainrule.data.augment import augment_images
 from chainrule.data.batches import Batch, MiniBatches
 from chainrule.data.checks import require_finite
 from chainrule.optim.clip import clip_grad_norm_
-from chainrule.symbolic.native import NotNative, require_numba, warn_fallback
+from chainrule.symbolic.native import NotNative, warn_fallback
+from chainrule.symbolic.native_cache import require_numba
 
 from .callbacks import Callback, EarlyStopping, Run
 from .checkpoint import STATE_FILE, current_dir, load_arrays, load_checkpoint, save_checkpoint

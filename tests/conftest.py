@@ -105,3 +105,21 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = "train --dataset iris --layers 8 --lr 0.05 --epochs 3 --no-plots --quiet --out"
     assert main([*argv.split(), str(out)]) == 0
     return out
+
+
+def _mlp_loss(W1: Any, b1: Any, W2: Any, b2: Any, X: Any, y: Any) -> Any:
+    h = cr.tanh(X @ W1 + b1)
+    z = h @ W2 + b2
+    return -(cr.log_softmax(z, axis=1) * y).sum() / X.shape[0]
+
+
+def _mlp_train_step(W1: Any, b1: Any, W2: Any, b2: Any, X: Any, y: Any) -> Any:
+    value, grads = cr.value_and_grad(_mlp_loss, argnums=(0, 1, 2, 3))(W1, b1, W2, b2, X, y)
+    return value, tuple(p - 0.5 * g for p, g in zip((W1, b1, W2, b2), grads, strict=True))
+
+
+@pytest.fixture
+def mlp_train_step() -> Any:
+    """One SGD step (lr 0.5) of a 1-hidden-layer tanh MLP with softmax cross-entropy:
+    ``step(W1, b1, W2, b2, X, Y) -> (loss, new parameters)``, for jit-vs-tape tests."""
+    return _mlp_train_step

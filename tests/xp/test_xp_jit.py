@@ -106,17 +106,6 @@ def test_closed_over_arrays_are_frozen_and_moved_to_the_device(space):
     _close(firsts[0], ref)
 
 
-def _loss(W1, b1, W2, b2, X, y):
-    h = cr.tanh(X @ W1 + b1)
-    z = h @ W2 + b2
-    return -(cr.log_softmax(z, axis=1) * y).sum() / X.shape[0]
-
-
-def _train_step(W1, b1, W2, b2, X, y):
-    value, grads = cr.value_and_grad(_loss, argnums=(0, 1, 2, 3))(W1, b1, W2, b2, X, y)
-    return value, tuple(p - 0.5 * g for p, g in zip((W1, b1, W2, b2), grads, strict=True))
-
-
 def _counting():
     calls: list[str] = []
     wrapped: list[str] = []
@@ -134,20 +123,20 @@ def _counting():
 
 
 @pytest.mark.parametrize("fuse", [False, "identity", "counting"])
-def test_jitted_training_step_equals_the_numpy_tape_step_by_step(space, fuse):
+def test_jitted_training_step_equals_the_numpy_tape_step_by_step(space, fuse, mlp_train_step):
     rng = np.random.default_rng(7)
     Xn = rng.normal(size=(16, 5))
     y = np.eye(3)[rng.integers(0, 3, 16)]
     params = [rng.normal(size=s) * 0.5 for s in ((5, 8), (8,), (8, 3), (3,))]
     counter = _counting() if fuse == "counting" else None
     wrapper = {False: False, "identity": lambda f: f, "counting": counter and counter[0]}[fuse]
-    jstep = cr.jit(_train_step, fuse=wrapper)
+    jstep = cr.jit(mlp_train_step, fuse=wrapper)
     p_jit = [space.put(p) for p in params]
     p_tape = [cr.tensor(p) for p in params]
     losses = []
     for _ in range(4):
         loss_j, new_j = jstep(*p_jit, space.put(Xn), space.put(y))
-        loss_t, new_t = _train_step(*p_tape, cr.tensor(Xn), cr.tensor(y))
+        loss_t, new_t = mlp_train_step(*p_tape, cr.tensor(Xn), cr.tensor(y))
         _close(space.check(loss_j), loss_t.numpy())
         for a, b in zip(new_j, new_t, strict=True):
             _close(space.check(a), b.numpy())
@@ -231,8 +220,9 @@ def test_an_unspelled_operation_keeps_the_eager_fallback_with_one_warning(strict
     )
     jf = cr.jit(lambda x: cr.exp(apply(twice, x)))
     x = np.linspace(-1, 1, 4)
-    with pytest.warns(RuntimeWarning, match="'twice_adhoc' has no array_api spelling"):
+    with pytest.warns(RuntimeWarning, match="'twice_adhoc' has no array_api spelling") as rec:
         got = jf(strict.put(x))
+    assert rec[0].filename == __file__  # the warning points at the caller's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the second call says nothing
         again = jf(strict.put(x))

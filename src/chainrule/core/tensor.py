@@ -392,7 +392,7 @@ class Tensor(InPlaceMethods):
 
 
 def _init(t: Tensor, data: Any, requires_grad: bool) -> None:
-    # Tensor.__init__'s fields: the same as from_array sets (there inline, for speed)
+    # every field of a tensor, set once here for Tensor.__init__ and from_array alike
     t.data = data
     t.requires_grad = requires_grad
     t.grad = None
@@ -416,16 +416,8 @@ def from_array(data: Any, requires_grad: bool = False, cls: type[Tensor] = Tenso
     the same fields. ``data`` must already be a NumPy array or an array-API
     array (or, for symbolic tensors, their abstract value).
     """
-    t = _new(cls)  # every result on the tape is made here: the fields are set inline
-    t.data = data
-    t.requires_grad = requires_grad
-    t.grad = None
-    t._prim = None
-    t._parents = None
-    t._params = None
-    t._tick = None
-    t._version = 0
-    t._tangents = None
+    t = _new(cls)
+    _init(t, data, requires_grad)
     return t
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.ops.shapes import RESHAPE
-from chainrule.symbolic.emit import Emitter, ident, ufunc_of
+from chainrule.symbolic.emit import Emitter, input_params, ufunc_of
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
 from chainrule.symbolic.rewrite import fusions
 
@@ -65,10 +65,7 @@ def generate(
 ) -> tuple[str, dict[str, Any]]:
     """The source of ``graph`` as a Python function and the namespace it needs."""
     em = Emitter(graph, reuse_min_size)
-    params = []
-    for v in graph.inputs:
-        em.names[id(v)] = ident(v.name or "x", em.taken)
-        params.append(em.names[id(v)])
+    params = input_params(graph, em.names, em.taken)
     order = schedule(graph)
     fused, absorbed = fusions.plan(order, graph.outputs)
     order = [v for v in order if id(v) not in absorbed]

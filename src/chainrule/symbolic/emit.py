@@ -45,6 +45,15 @@ def ident(name: str, taken: set[str]) -> str:
     return out
 
 
+def input_params(graph: Graph, names: dict[int, str], taken: set[str]) -> list[str]:
+    """Fresh parameter names for ``graph``'s inputs, recorded in ``names`` (by ``id``)."""
+    params = []
+    for v in graph.inputs:
+        names[id(v)] = ident(v.name or "x", taken)
+        params.append(names[id(v)])
+    return params
+
+
 def literal(value: Any) -> str | None:
     """Python source for a small scalar constant, or None."""
     if isinstance(value, bool):

@@ -20,7 +20,7 @@ from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import NativeGraph, compile_native
-from chainrule.symbolic.native_cache import require_numba
+from chainrule.symbolic.native_cache import require_numba, user_stacklevel
 from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
@@ -170,10 +170,7 @@ class Jitted:
             fast = None
         entry = self._xp_fast.get(fast) if fast is not None else None
         if entry is None:
-            arrays, key = self._xp_key(datas)
-            entry = self.cache.get(key)
-            if entry is None:
-                entry = self.cache[key] = self._build_xp(arrays, key[1])
+            arrays, entry = self._xp_entry(datas)
             if fast is not None and all(a is d for a, d in zip(arrays, datas, strict=True)):
                 self._xp_fast[fast] = entry
         else:
@@ -183,13 +180,18 @@ class Jitted:
             return self.f(*[Tensor(a) if is_foreign(a) else a for a in args])
         return unflatten(spec, [from_array(o) for o in fn.fn(*arrays)])
 
-    def _xp_key(self, datas: list[Any]) -> tuple[list[Any], Any]:
-        """The arguments as arrays of their one namespace, and the signature: namespace,
-        device, shapes and dtypes (a NumPy argument beside them is an error naming both)."""
+    def _xp_entry(self, datas: list[Any]) -> tuple[list[Any], Any]:
+        """The arguments as arrays of their one namespace, and the cache entry (built on
+        demand) of their signature: namespace, device, shapes and dtypes (a NumPy argument
+        beside them is an error naming both)."""
         xp, dev = common_namespace(f"jit({_name(self.f)})", datas)
         arrays = [d if is_foreign(d) else xp.asarray(np.asarray(d), device=dev) for d in datas]
         sig = tuple((tuple(a.shape), dtype_name(a.dtype)) for a in arrays)
-        return arrays, ("xp", xp, str(dev), sig)
+        key = ("xp", xp, str(dev), sig)
+        entry = self.cache.get(key)
+        if entry is None:
+            entry = self.cache[key] = self._build_xp(arrays, xp)
+        return arrays, entry
 
     def _build_xp(self, arrays: list[Any], xp: Any) -> tuple[XpGraph | Eager, Any, Any]:
         # trace on shape-and-dtype placeholders (no data copied to the host)
@@ -209,7 +211,7 @@ class Jitted:
                     "tape in their namespace; give its Primitive an array_api= spelling "
                     "to compile it",
                     RuntimeWarning,
-                    stacklevel=4,
+                    stacklevel=user_stacklevel(),
                 )
             return Eager(graph, bad.op.name), spec, None
         fuse = default_fuse(xp) if self.fuse is None or self.fuse is True else self.fuse
@@ -246,10 +248,7 @@ class Jitted:
         try:
             arrays = _arrays(args)
         except _Foreign:
-            xarrays, key = self._xp_key([a.data if isinstance(a, Tensor) else a for a in args])
-            if key not in self.cache:
-                self.cache[key] = self._build_xp(xarrays, key[1])
-            return self.cache[key][0]
+            return self._xp_entry([a.data if isinstance(a, Tensor) else a for a in args])[1][0]
         return self._entry(arrays)[0]
 
     def graph(self, *args: Any) -> Graph:

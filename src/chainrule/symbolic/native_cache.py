@@ -35,6 +35,7 @@ from chainrule.symbolic import native_math
 
 __all__ = [
     "cache_dir",
+    "cache_files",
     "compile_signature",
     "kernel_fingerprint",
     "load",
@@ -184,6 +185,13 @@ def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
     return module
 
 
+def cache_files(fn: Any, function: str = "*") -> list[Path]:
+    """Numba's disk-cache files (index ``.nbi`` and data ``.nbc``) of dispatcher ``fn``'s
+    module, of every function in it or of the one named ``function``."""
+    module = Path(inspect.getfile(fn.py_func))
+    return list((module.parent / "__pycache__").glob(f"{module.stem}.{function}-*"))
+
+
 def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:
     """Compile Numba dispatcher ``fn`` for ``sig`` (or load it from the disk cache).
 
@@ -194,8 +202,7 @@ def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:
     try:
         fn.compile(sig)
     except Exception:
-        module = Path(inspect.getfile(fn.py_func))
-        stale = list((module.parent / "__pycache__").glob(f"{module.stem}.*"))
+        stale = cache_files(fn)
         if not stale:
             raise
         for f in stale:

@@ -32,7 +32,7 @@ import numpy as np
 from chainrule.core.namespace import namespace_name, xp_dtype
 from chainrule.core.primitive import REGISTRY
 from chainrule.symbolic.codegen import schedule
-from chainrule.symbolic.emit import ident, literal, plain
+from chainrule.symbolic.emit import ident, input_params, literal, plain
 from chainrule.symbolic.ir import Graph, Var
 
 Fuse = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -312,10 +312,7 @@ def compile_xp(
     (array([3., 3., 3.]), 1)
     """
     w = _Writer(xp, device)
-    params = []
-    for v in graph.inputs:
-        w.names[id(v)] = ident(v.name or "x", w.taken)
-        params.append(w.names[id(v)])
+    params = input_params(graph, w.names, w.taken)
     order = schedule(graph)
     groups = [g for g in fusion_groups(order) if len(g) > 1] if fuse is not None else []
     outputs = {id(o) for o in graph.outputs}

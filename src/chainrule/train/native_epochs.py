@@ -37,7 +37,13 @@ from chainrule.nn.regularization import l2_penalty
 from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import NotNative, generate_native
-from chainrule.symbolic.native_cache import cache_dir, compile_signature, load, require_numba
+from chainrule.symbolic.native_cache import (
+    cache_dir,
+    cache_files,
+    compile_signature,
+    load,
+    require_numba,
+)
 
 from .objective import Objective
 
@@ -249,8 +255,7 @@ class CompiledEpochs:
         disk cache (so :meth:`compile` loads it instead of compiling it)."""
         if self.epoch_fn.signatures:
             return True
-        module = Path(inspect.getfile(self.epoch_fn.py_func))  # Numba's index file names:
-        return any((module.parent / "__pycache__").glob(f"{module.stem}.epoch-*.nbi"))
+        return any(f.suffix == ".nbi" for f in cache_files(self.epoch_fn, "epoch"))
 
     def compile(self) -> None:
         """Compile (or load from the disk cache) now, so that a failure falls back."""

@@ -94,7 +94,7 @@ class InPlaceMethods:
                 "item assignment on a tensor that requires grad while recording; build a new "
                 "tensor with chainrule.where or concatenate, or assign inside no_grad()"
             )
-        index = _index_data(index)
+        index = index_data(index)
         if type(self.data) is not np.ndarray:
             xp = namespace_of(self.data)
             index = full_index(to_namespace_index(xp, index, self.data.device), self.data.ndim)
@@ -146,9 +146,13 @@ _FOREIGN_INPLACE: dict[Any, Any] = {
 }
 
 
-def _index_data(index: Any) -> Any:
+def index_data(index: Any) -> Any:
+    """An index as NumPy or the data's library takes it: tensors inside it replaced by
+    their data, Python lists by NumPy arrays (read by ``getitem`` and item assignment)."""
+    if isinstance(index, tuple):
+        return tuple(index_data(i) for i in index)
     if isinstance(index, InPlaceMethods):
         return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, InPlaceMethods) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
     return index

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core import ops as op
+from chainrule.core.inplace import index_data
 from chainrule.core.namespace import (
     full_index,
     namespace_name,
@@ -392,19 +393,9 @@ def squeeze(x: Any, axis: int | tuple[int, ...] | None = None) -> Any:
     return reshape(x, np.squeeze(np.empty(_shape(x), dtype=bool), axis).shape)
 
 
-def _index_data(index: Any) -> Any:
-    if isinstance(index, tuple):
-        return tuple(_index_data(i) for i in index)
-    if isinstance(index, op.Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
-
-
 def getitem(x: Any, index: Any) -> Any:
     """``x[index]`` with slices, integers, ``None``, ellipsis and integer or bool arrays."""
-    return apply(GETITEM, x, index=_index_data(index))
+    return apply(GETITEM, x, index=index_data(index))
 
 
 def scatter_add(u: Any, index: Any, shape: tuple[int, ...]) -> Any:

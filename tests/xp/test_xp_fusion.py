@@ -27,6 +27,7 @@ from chainrule.symbolic.xpcode import (
     FusionFallbackWarning,
     KernelNamespace,
     compile_xp,
+    cuda_graphed,
     fusion_groups,
     kernel_namespace,
     reduction_tails,
@@ -349,3 +350,79 @@ def test_a_fused_result_of_another_dtype_or_shape_falls_back_with_one_warning(st
             out = strict.check(r)
             assert out.dtype == np.float32 and out.shape == (2, 3)
             _close(out, np.exp(x) * 2.0 + 1.0)
+
+
+def static_capture(log: list[str]) -> Any:
+    """A stand-in for :func:`cupy_capture` on NumPy with CUDA graphs' semantics: capturing
+    computes nothing (the arrays it makes hold NaN until a replay), a replay reads the
+    arrays bound when it was captured (whatever is bound now) and writes into the very
+    arrays made at capture."""
+
+    def capture(run):
+        g = run.__globals__
+        before = dict(g)
+        run()
+        made = {k: v for k, v in g.items() if v is not before.get(k)}
+        known = {id(v) for v in before.values()}
+        for v in made.values():
+            for a in v if isinstance(v, tuple) else (v,):
+                # memory allocated by the capture (not a view, not an older array) is
+                # not computed yet
+                fresh = isinstance(a, np.ndarray) and a.base is None and id(a) not in known
+                if fresh and a.dtype.kind == "f":
+                    a[...] = np.nan
+        log.append(run.__name__)
+
+        seen = {k: v for k, v in g.items() if k not in made}  # what the capture read
+
+        def replay():
+            now = dict(g)
+            g.update(seen)  # a graph reads the arrays it was captured with, whatever is bound
+            run()
+            for k, old in made.items():
+                new = g[k]
+                for o, n in zip(*((old, new) if isinstance(old, tuple) else ((old,), (new,)))):
+                    np.copyto(o, n)
+            g.update({k: v for k, v in now.items() if k not in made})
+            g.update(made)
+
+        return replay
+
+    return capture
+
+
+def test_a_graphed_step_replays_its_captures_between_the_matrix_products():
+    g, ws = _mlp_step_graph(np.random.default_rng(5))
+    c = compile_xp(g, np, None, fuse=FuseSim())
+    log: list[str] = []
+    gf = cuda_graphed(c, capture=static_capture(log))
+    assert gf.eager == 5  # the forward's two products, the backward's three
+    assert gf.segments >= 4 and not log  # nothing captured before the first call
+    state, want = ws, ws
+    outs = []
+    for _ in range(3):  # a training loop: each call takes the previous results
+        state = gf(*state)
+        want = c.fn(*want)
+        outs.append(state)
+        for a, b in zip(state, want, strict=True):
+            _close(a, b)
+    assert len(log) == gf.segments >= 4  # each stretch between products captured once
+    assert all(a is b for a, b in zip(outs[0], outs[2], strict=True))  # fixed buffers
+    fresh = [w + 0.5 for w in ws]  # arguments of another origin are copied in
+    for a, b in zip(gf(*fresh), c.fn(*fresh), strict=True):
+        _close(a, b)
+
+
+def test_cuda_graphed_needs_cupy_or_a_capture_and_names_a_failing_segment(strict):
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    g = _graph(lambda a: cr.tanh(a @ a.T) * 2.0 + 1.0, x)
+    c = compile_xp(g, strict.xp, strict.device, fuse=lambda f: f)
+    with pytest.raises(TypeError, match="CUDA graphs need CuPy arrays.*array_api_strict"):
+        cuda_graphed(c)
+
+    def refusing(run):
+        raise NotImplementedError("calling cuBLAS API during stream capture is unsupported")
+
+    gf = cuda_graphed(compile_xp(g, np, None, fuse=FuseSim()), capture=refusing)
+    with pytest.raises(RuntimeError, match="capturing _seg2 failed .*NotImplementedError"):
+        gf(x)

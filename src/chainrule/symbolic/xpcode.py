@@ -313,6 +313,39 @@ def _scalar_value(v: Var) -> Any:
     return value
 
 
+Stmt = tuple[str, tuple[str, ...], tuple[str, ...] | None, bool]
+
+
+class Plan:
+    """The generated function of an :class:`XpGraph` statement by statement.
+
+    Attributes
+    ----------
+    xp : module
+        The namespace.
+    ns : dict
+        The globals of the generated code (namespace, constants, fused functions).
+    params : list of str
+        Names of the arguments.
+    stmts : list of (str, tuple of str, tuple of str or None, bool)
+        Each statement's source line, the names it assigns, for a matrix product
+        (see :func:`cuda_graphed`) the sources of its operands, and whether it
+        launches kernels (a view launches none).
+    result : str
+        The source of the returned tuple.
+    """
+
+    def __init__(
+        self,
+        xp: Any,
+        ns: dict[str, Any],
+        params: list[str],
+        stmts: list[Stmt],
+        result: str,
+    ) -> None:
+        self.xp, self.ns, self.params, self.stmts, self.result = xp, ns, params, stmts, result
+
+
 class XpGraph:
     """A graph compiled to Python calling one array namespace on one device.
 
@@ -330,6 +363,8 @@ class XpGraph:
     launches : int
         Estimated kernel launches per call: one per fused group plus one per other
         equation that computes (views such as reshape and transpose launch none).
+    plan : Plan or None
+        The statements of ``fn`` one by one (for :func:`cuda_graphed`).
     """
 
     def __init__(
@@ -339,12 +374,14 @@ class XpGraph:
         fn: Callable[..., Any],
         groups: list[list[Var]],
         launches: int,
+        plan: Plan | None = None,
     ) -> None:
         self.graph = graph
         self.source = source
         self.fn = fn
         self.groups = groups
         self.launches = launches
+        self.plan = plan
 
     def __repr__(self) -> str:
         return f"<XpGraph {len(self.graph)} equations, {self.launches} launches>\n{self.source}"
@@ -461,6 +498,7 @@ def compile_xp(
     launches = 0
     k = 0
     wrap: list[tuple[str, str, str, list[tuple[tuple[int, ...], str]]]] = []
+    stmts: list[Stmt] = []
     for unit in _units(order, groups):
         if len(unit) == 1:
             v = unit[0]
@@ -469,6 +507,8 @@ def compile_xp(
             w.names[id(v)] = target
             w.taken.add(target)
             body.append(f"    {target} = {w.call(v, [w.ref(a) for a in v.args])}")
+            eager = tuple(w.ref(a) for a in v.args) if v.op.name in _EAGER_IN_GRAPHS else None
+            stmts.append((body[-1], (target,), eager, not v.op.view))
             launches += 0 if v.op.view else 1
             continue
         gname = ident(f"g{len(wrap)}", w.taken)
@@ -508,6 +548,7 @@ def compile_xp(
         if len(leaving) == 1 and shapes[0] != leaving[0].shape:  # a reduction's kept axes
             call = f"xp.reshape({call}, {leaving[0].shape!r})"
         body.append(f"    {', '.join(targets)} = {call}")
+        stmts.append((body[-1], tuple(targets), None, True))
         launches += 1
     outs = ", ".join(_returned(graph, w))
     comma = "," if len(graph.outputs) == 1 else ""
@@ -517,7 +558,8 @@ def compile_xp(
     for gname, fused, what, expect in wrap:
         assert fuse is not None
         w.ns[fused] = guarded(fuse, w.ns[gname], what, expect)
-    return XpGraph(graph, src, w.ns[name], groups, launches)
+    plan = Plan(xp, w.ns, params, stmts, f"({outs}{comma})")
+    return XpGraph(graph, src, w.ns[name], groups, launches, plan)
 
 
 def _returned(graph: Graph, w: _Writer) -> list[str]:
@@ -578,12 +620,179 @@ def kernel_namespace(xp: Any) -> Any:
     >>> kernel_namespace(np) is np
     True
     """
-    name = getattr(xp, "__name__", "")
-    if not name.startswith("array_api_compat."):
+    base = _library(xp)
+    if base is xp:
         return xp
-    base = importlib.import_module(name.removeprefix("array_api_compat."))
     own = {n: getattr(base, n) for n in _OWN_IN_KERNELS if hasattr(base, n)}
     return KernelNamespace(xp, own) if own else xp
+
+
+# CuPy refuses cuBLAS calls during stream capture (cupy_backends/cuda/libs/cublas.pyx,
+# setStream; cupy/cupy#6290): in a graphed function these run eagerly, into fixed buffers
+_EAGER_IN_GRAPHS = ("matmul",)
+
+Capture = Callable[[Callable[[], None]], Callable[[], None]]
+
+
+def cupy_capture(run: Callable[[], None]) -> Callable[[], None]:
+    """The CUDA graph of the CuPy work that ``run`` issues (captured on a fresh
+    non-blocking stream, in CuPy's default relaxed mode); its replay launches it on
+    the current stream."""
+    import cupy  # an optional dependency, present whenever CuPy arrays are
+
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        stream.begin_capture()
+        try:
+            run()
+        except BaseException:
+            try:
+                stream.end_capture()
+            except Exception:  # noqa: BLE001, S110  # an invalidated capture ends with an error
+                pass
+            raise
+        graph = stream.end_capture()
+    return graph.launch
+
+
+class GraphedFunction:
+    """A compiled function replayed as CUDA graphs between its matrix products.
+
+    See :func:`cuda_graphed`. ``segments`` is the number of captured graphs,
+    ``eager`` the number of matrix products run between them.
+    """
+
+    def __init__(self, c: XpGraph, capture: Capture) -> None:
+        plan = c.plan
+        if plan is None:
+            raise ValueError("cuda_graphed: this XpGraph has no plan (made by compile_xp)")
+        self.capture = capture
+        self.ns: dict[str, Any] = dict(plan.ns)  # the fixed buffers live here, as globals
+        self.ns["_mm_out"] = _library(plan.xp).matmul
+        self.params = plan.params
+        lines: list[str] = []
+        seg: list[Stmt] = []
+        # (kind, function name) in call order; kind "views" launches nothing: it runs once
+        self.order: list[tuple[str, str]] = []
+
+        def close(final: bool = False) -> None:
+            if not seg and not final:
+                return
+            name = f"_seg{len(self.order)}"
+            names = sorted(
+                {t for _, ts, _, _ in seg for t in ts} | ({"_result"} if final else set())
+            )
+            lines.append(f"def {name}():")
+            if names:
+                lines.append(f"    global {', '.join(names)}")
+            lines.extend(st[0] for st in seg)
+            if final:
+                lines.append(f"    _result = {plan.result}")
+            lines.append("    return None")
+            # a result is copied (a kernel) unless it is a value computed already
+            computes = any(st[3] for st in seg) or (final and "copy=True" in plan.result)
+            self.order.append(("segment" if computes else "views", name))
+            seg.clear()
+
+        for st in plan.stmts:
+            line, targets, eager, _ = st
+            if eager is None:
+                seg.append(st)
+                continue
+            close()
+            k = len(self.order)
+            (t,) = targets
+            lines += [f"def _warm{k}():", f"    global {t}", line]
+            lines += [f"def _eager{k}():", f"    _mm_out({', '.join(eager)}, out={t})"]
+            self.order.append(("eager", f"{k}"))
+        close(final=True)
+        self.source = "\n".join(lines) + "\n"
+        exec(builtins.compile(self.source, "<chainrule.symbolic graphed>", "exec"), self.ns)  # noqa: S102
+        self.segments = sum(1 for kind, _ in self.order if kind == "segment")
+        self.eager = sum(1 for kind, _ in self.order if kind == "eager")
+        self._replays: list[Callable[[], None]] | None = None
+
+    def __call__(self, *args: Any) -> tuple[Any, ...]:
+        ns = self.ns
+        if self._replays is None:
+            for p, a in zip(self.params, args, strict=True):  # the fixed argument buffers
+                ns[p] = _library(self.ns["xp"]).array(a, copy=True)
+            for kind, name in self.order:  # warm up: compile kernels, fill the memory pool
+                ns[f"_warm{name}" if kind == "eager" else name]()
+            replays: list[Callable[[], None]] = []
+            for kind, name in self.order:
+                if kind == "eager":
+                    replays.append(ns[f"_eager{name}"])
+                    continue
+                if kind == "views":  # views of the buffers captured so far, made once
+                    ns[name]()
+                    continue
+                try:
+                    replays.append(self.capture(ns[name]))
+                except Exception as e:
+                    raise RuntimeError(
+                        f"cuda_graphed: capturing {name} failed ({type(e).__name__}: {e}); "
+                        "run the function without graphs"
+                    ) from e
+            self._replays = replays
+        else:
+            for p, a in zip(self.params, args, strict=True):
+                if a is not ns[p]:
+                    ns[p][...] = a
+        for replay in self._replays:
+            replay()
+        result: tuple[Any, ...] = ns["_result"]
+        return result
+
+
+def _library(xp: Any) -> Any:
+    """The library behind an ``array_api_compat`` namespace (``cupy``), else ``xp``."""
+    name = getattr(xp, "__name__", "")
+    if name.startswith("array_api_compat."):
+        return importlib.import_module(name.removeprefix("array_api_compat."))
+    return xp
+
+
+def cuda_graphed(c: XpGraph, capture: Capture | None = None) -> GraphedFunction:
+    """``c`` run as CUDA graphs: each stretch of work between two matrix products is
+    captured once and replayed, the products (cuBLAS, which CuPy refuses to capture,
+    cupy/cupy#6290) run eagerly into fixed buffers.
+
+    An opt-in mode with graph semantics, as PyTorch's CUDA graphs: the arguments are
+    copied into fixed buffers at each call (no copy when an argument is that buffer),
+    and the results are fixed buffers too, overwritten by the next call (copy what
+    you keep). The first call warms up (compiles the fused kernels, fills CuPy's
+    memory pool), captures, then replays.
+
+    Parameters
+    ----------
+    c : XpGraph
+        A function compiled by :func:`compile_xp` (``cr.jit(f).compiled(*args)``).
+    capture : callable, optional
+        ``capture(run) -> replay``; :func:`cupy_capture` for CuPy arrays (the default).
+        Other namespaces have no CUDA graphs: pass a stand-in to test the plan.
+
+    Returns
+    -------
+    GraphedFunction
+        Called with the arrays ``c.fn`` takes, returning its results.
+
+    Raises
+    ------
+    TypeError
+        For a namespace other than CuPy without ``capture``.
+    RuntimeError
+        At the first call, when a capture fails (the message names the segment).
+    """
+    if capture is None:
+        if c.plan is None or namespace_name(c.plan.xp) != "cupy":
+            got = "?" if c.plan is None else namespace_name(c.plan.xp)
+            raise TypeError(
+                f"cuda_graphed: CUDA graphs need CuPy arrays, this function computes on {got}; "
+                "pass capture= to try the plan elsewhere"
+            )
+        capture = cupy_capture
+    return GraphedFunction(c, capture)
 
 
 def default_fuse(xp: Any) -> Fuse | None:

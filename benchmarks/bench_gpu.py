@@ -14,9 +14,11 @@ the largest entry of each gradient), and one ``cr.jit`` step on the device
 agrees with the same step on NumPy. Then the timings, each system starting
 from the same weights and batch: chainrule's tape on CuPy, ``cr.jit`` on CuPy
 (generated CuPy code, each elementwise chain one ``cupy.fuse`` kernel; and the
-same code unfused), an attempt to capture the ``cr.jit`` step in a CUDA graph
-(CuPy refuses cuBLAS during capture, cupy/cupy#6290: the row records the error
-this CuPy gives), hand-written CuPy, PyTorch CUDA eager, PyTorch CUDA-graph
+same code unfused), an attempt to capture the whole ``cr.jit`` step in a CUDA
+graph (CuPy refuses cuBLAS during capture, cupy/cupy#6290: the row records the
+error this CuPy gives), the ``cr.jit`` step replayed as CUDA graphs between its
+matrix products (``chainrule.symbolic.xpcode.cuda_graphed``, with its error
+against the plain step), hand-written CuPy, PyTorch CUDA eager, PyTorch CUDA-graph
 replay of the whole step, and JAX ``jit`` (default and highest matmul precision)
 when installed. Every measurement is one JSON line: the median microseconds per
 step over ``--rounds`` rounds (synchronised at the end of each round) of
@@ -73,7 +75,7 @@ import chainrule as cr
 import chainrule.nn as nn
 import chainrule.optim as optim
 from chainrule.core.namespace import is_foreign, namespace_of
-from chainrule.symbolic.xpcode import FusionFallbackWarning, default_fuse
+from chainrule.symbolic.xpcode import FusionFallbackWarning, cuda_graphed, default_fuse
 
 LR = 0.01
 WORKLOADS = {
@@ -494,6 +496,26 @@ def run(name: str, setup: Setup, args: argparse.Namespace) -> None:
         step, _ = chainrule_jit_step(m.to(setup.device), Xd, Yd, setup.fuse)
         measure("chainrule jit CUDA graph", cupy_graph(step), "highest")
 
+    def graphed_row() -> None:
+        system = "chainrule jit graphed"  # captured between the products (cuda_graphed)
+        if not setup.gpu:
+            emit(workload=name, system=system, skipped="needs CuPy")
+            return
+        m, _, _ = problem(sizes, batch)
+        update, _ = jit_update(m.to(setup.device), Xd, Yd, setup.fuse)
+        state = [p.detach() for p in m.parameters()]
+        want = [cr.asnumpy(w) for w in update(*state)]  # compiles; one plain step
+        gf = cuda_graphed(update.compiled(*state))
+        args = [t.data for t in state]
+        err = rel_err([cr.asnumpy(w) for w in gf(*args)], want)  # warm up, capture, replay
+        held = [tuple(gf(*args))]
+
+        def step() -> None:
+            held[0] = gf(*held[0])  # a training loop: results are the next arguments
+
+        measure(system, step, "highest", segments=gf.segments, eager_products=gf.eager,
+                max_rel_err_vs_jit=err)  # fmt: skip
+
     for precision in precisions:
         if "tape" in systems and precision == "highest":
             section(budget, {"workload": name, "system": "chainrule tape"},
@@ -508,6 +530,7 @@ def run(name: str, setup: Setup, args: argparse.Namespace) -> None:
                         functools.partial(jit_row, system, fuse, precision))  # fmt: skip
         if "graph" in systems and precision == "highest":
             section(budget, {"workload": name, "system": "chainrule jit CUDA graph"}, graph_row)
+            section(budget, {"workload": name, "system": "chainrule jit graphed"}, graphed_row)
         if "hand" in systems:
             section(budget, {"workload": name, "system": f"hand {setup.xp.__name__}",
                              "precision": precision},

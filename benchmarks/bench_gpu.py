@@ -269,6 +269,7 @@ def cupy_graph(step: Callable[[], None]) -> Callable[[], None]:
     (``cupy_backends/cuda/libs/cublas.pyx``, setStream; cupy/cupy#6290)."""
     import cupy
 
+    cupy.cuda.Device().synchronize()  # the arguments come from the default stream
     stream = cupy.cuda.Stream(non_blocking=True)
     with stream:
         for _ in range(3):

@@ -36,6 +36,12 @@ group code (the same values under NEP 50; CuPy's old fusion path mistypes weak
 integers, cupy/cupy#10003). A group that the wrapper cannot compile, or whose
 results come back with another shape or dtype than the graph's, runs op by op
 for good, with one :class:`FusionFallbackWarning`.
+
+CUDA graphs: CuPy refuses cuBLAS calls during stream capture (cupy/cupy#6290), so
+a whole step cannot be captured. :func:`cuda_graphed` (opt-in) captures each
+stretch of a compiled function between two matrix products once and replays
+it, the products running eagerly into fixed buffers: a step then costs one
+graph launch per stretch and one call per product.
 """
 
 from __future__ import annotations

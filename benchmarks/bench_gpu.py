@@ -31,7 +31,8 @@ is also appended to FILE as it comes, so a cut-off run keeps its results.
 
 Kernel launches per step: ``launches`` is what the CUDA profiler (CUPTI, through
 PyTorch's profiler, which sees the kernels of every library in the process)
-counts in one step, where PyTorch with CUDA is installed; for ``cr.jit`` rows
+counts in one step (rows of the highest precision), where PyTorch with CUDA is
+installed; for ``cr.jit`` rows
 also ``launches_estimate`` (one per fused chain and per other computing
 operation, from the generated code), ``fused_calls`` (calls of fused
 functions in one step, counted by wrapping ``cupy.fuse``) and
@@ -471,7 +472,8 @@ def run(name: str, setup: Setup, args: argparse.Namespace) -> None:
         sync = sync or setup.sync
         with cr.matmul_precision(precision if precision in BOUNDS else "highest"):
             us, steps = median_us(step, sync, args.rounds, args.steps, args.max_seconds)
-            launches = cuda_launches(step, sync) if setup.gpu else None
+            profile = setup.gpu and args.profile and precision in ("highest", "default")
+            launches = cuda_launches(step, sync) if profile else None
         emit(workload=name, system=system, device=extra.pop("device", setup.name),
              precision=precision, median_us=round(us, 1), steps=steps, launches=launches,
              **extra)  # fmt: skip
@@ -614,6 +616,12 @@ def main() -> None:
         help="seconds after which no new section starts (default 420)",
     )
     ap.add_argument("--device", default="cuda", help="cuda or cuda:N; cpu runs on NumPy")
+    ap.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="no kernel count (PyTorch's profiler) for the rows of the highest precision",
+    )
     ap.add_argument(
         "--dry-run",
         action="store_true",

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.core.primitive import REGISTRY, apply
+from chainrule.core.primitive import REGISTRY, Primitive, apply
 from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.codegen import schedule
 from chainrule.symbolic.xpcode import (
@@ -427,6 +427,17 @@ def test_cuda_graphed_needs_cupy_or_a_capture_and_names_a_failing_segment(strict
     gf = cuda_graphed(compile_xp(g, np, None, fuse=FuseSim()), capture=refusing)
     with pytest.raises(RuntimeError, match="capturing _seg2 failed .*NotImplementedError"):
         gf(x)
+    twice = Primitive(  # ad hoc, without a spelling: the jitted function stays eager
+        "twice_graphed",
+        lambda a: a * 2.0,
+        vjp=(lambda g, out, a: g * 2.0,),
+        example=lambda rng: ((rng.normal(size=3),), {}),
+    )
+    jf = cr.jit(lambda a: cr.exp(apply(twice, a)))
+    with pytest.warns(RuntimeWarning, match="no array_api spelling"):
+        jf(strict.put(x))
+    with pytest.raises(TypeError, match="compiled by compile_xp, got Eager"):
+        cuda_graphed(jf.compiled(strict.put(x)))
 
 
 ELEMENTWISE = sorted(n for n, p in REGISTRY.items() if p.elementwise and p.array_api is not None)

@@ -608,6 +608,8 @@ class KernelNamespace:
         self._own = own
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("_xp", "_own"):  # not set yet (a copy being made)
+            raise AttributeError(name)
         own = self._own.get(name)
         return own if own is not None else getattr(self._xp, name)
 
@@ -670,8 +672,7 @@ class GraphedFunction:
 
     def __init__(self, c: XpGraph, capture: Capture) -> None:
         plan = c.plan
-        if plan is None:
-            raise ValueError("cuda_graphed: this XpGraph has no plan (made by compile_xp)")
+        assert plan is not None  # checked by cuda_graphed
         self.capture = capture
         self.ns: dict[str, Any] = dict(plan.ns)  # the fixed buffers live here, as globals
         self.ns["_mm_out"] = _library(plan.xp).matmul
@@ -790,9 +791,15 @@ def cuda_graphed(c: XpGraph, capture: Capture | None = None) -> GraphedFunction:
     RuntimeError
         At the first call, when a capture fails (the message names the segment).
     """
+    plan = getattr(c, "plan", None)
+    if plan is None:
+        raise TypeError(
+            f"cuda_graphed: needs a function compiled by compile_xp, got {type(c).__name__} "
+            "(an operation without an array_api spelling keeps a jitted function eager)"
+        )
     if capture is None:
-        if c.plan is None or namespace_name(c.plan.xp) != "cupy":
-            got = "?" if c.plan is None else namespace_name(c.plan.xp)
+        if namespace_name(plan.xp) != "cupy":
+            got = namespace_name(plan.xp)
             raise TypeError(
                 f"cuda_graphed: CUDA graphs need CuPy arrays, this function computes on {got}; "
                 "pass capture= to try the plan elsewhere"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import chainrule as cr
@@ -44,13 +45,18 @@ def test_jit_rows_count_fused_calls_and_estimate_launches(strict):
     assert unfused["launches_estimate"] >= fused["launches_estimate"] + fused["fused_calls"]
 
 
+def _rows(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
 def test_runs_on_numpy_and_checks_against_it():
     out = subprocess.run(
         [sys.executable, str(SCRIPT), "--device", "cpu", "--workload", "T", "--rounds", "1",
          "--steps", "1", "--systems", "tape", "jit", "hand"],
         capture_output=True, text=True, env=ENV, timeout=300, check=True,
     )  # fmt: skip
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = _rows(out.stdout)
+    assert rows[0]["kind"] == "environment" and rows[0]["numpy"] == np.__version__
     checks = [r for r in rows if "check" in r]
     assert {r["check"] for r in checks} == {"gradients vs NumPy", "cr.jit step vs NumPy"}
     assert all(r["ok"] for r in checks)
@@ -67,3 +73,46 @@ def test_without_a_gpu_it_says_so_in_one_line():
     assert out.returncode == 1 and out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bench_gpu: no GPU to measure")
+
+
+def test_a_dry_run_exercises_every_section_on_array_api_strict(tmp_path):
+    # array-api-strict stands in for CuPy, an identity wrapper for cupy.fuse
+    out_file = tmp_path / "rows.jsonl"
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run", "--rounds", "1", "--steps", "1",
+         "--precision", "high", "--systems", "tape", "jit", "graph", "hand",
+         "--out", str(out_file)],
+        capture_output=True, text=True, env=ENV, timeout=300, check=True,
+    )  # fmt: skip
+    rows = _rows(out.stdout)
+    assert [json.loads(line) for line in out_file.read_text().splitlines()] == rows
+    assert not [r for r in rows if "error" in r]
+    checks = [r for r in rows if "check" in r]
+    assert len(checks) == 4 and all(r["ok"] for r in checks)
+    jit = [r for r in rows if r.get("system") == "chainrule jit"]
+    assert {r["precision"] for r in jit} == {"highest", "high"}
+    assert all(r["fused_calls"] > 0 and r["fusion_fallbacks"] == [] for r in jit)
+    unfused = next(r for r in rows if r.get("system") == "chainrule jit unfused")
+    assert unfused["launches_estimate"] > jit[0]["launches_estimate"]
+    graphs = [r for r in rows if r.get("system", "").startswith("chainrule jit CUDA graph")]
+    graphs += [r for r in rows if r.get("system") == "chainrule jit graphed"]
+    assert [r["skipped"] for r in graphs] == ["needs CuPy", "needs CuPy"]
+    table = out.stdout.split("# summary", 1)[1]
+    assert "chainrule jit unfused" in table and "# checks: 4/4 ok" in table
+
+
+def test_a_failing_section_prints_its_error_and_the_run_goes_on():
+    b = _bench()
+    b.ROWS.clear()
+
+    def broken():
+        raise RuntimeError("no kernel for this GPU")
+
+    b.section(1e9, {"workload": "T", "system": "x"}, broken)
+    b.section(1e9, {"workload": "T", "system": "y"}, lambda: b.emit(workload="T", done=True))
+    b.section(-1.0, {"workload": "T", "system": "z"}, broken)  # the budget is spent
+    err, done, skipped = b.ROWS
+    assert err["error"] == "RuntimeError: no kernel for this GPU" and err["system"] == "x"
+    assert err["where"].startswith("test_xp_bench_gpu.py:")
+    assert done == {"workload": "T", "done": True}
+    assert skipped["system"] == "z" and skipped["skipped"].startswith("time budget")

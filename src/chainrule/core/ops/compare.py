@@ -17,13 +17,13 @@ def _nondiff(name: str, ufunc: Any, n: int, op: str | None = None, **spellings: 
     (a comparison operator ``op`` is its native scalar form too)."""
     if op is not None:
         spellings["native"] = Native(scalar=f"({{0}} {op} {{1}})")
+    spellings.setdefault("array_api", binary(ufunc) if n == 2 else ufunc)
     return register(
         Primitive(
             name,
             getattr(np, ufunc),
             example=normal(*[(3, 4)] * n),
             differentiable=False,
-            array_api=binary(ufunc) if n == 2 else ufunc,
             elementwise=True,
             broadcasting=n == 2,
             commutative=name in ("equal", "not_equal"),
@@ -42,10 +42,20 @@ LESS = _nondiff("less", "less", 2, "<", sympy=lambda sp, x, y: sp.Lt(x, y))
 LESS_EQUAL = _nondiff("less_equal", "less_equal", 2, "<=", sympy=lambda sp, x, y: sp.Le(x, y))
 EQUAL = _nondiff("equal", "equal", 2, "==", sympy=lambda sp, x, y: sp.Eq(x, y))
 NOT_EQUAL = _nondiff("not_equal", "not_equal", 2, "!=", sympy=lambda sp, x, y: sp.Ne(x, y))
+
+
+def _sign_xp(xp: Any, x: Any) -> Any:
+    # sign(nan) is nan (the standard, NumPy); CuPy's own ufunc gives 0, and inside a
+    # cupy.fuse kernel it is that ufunc that runs (array-api-compat's NaN repair writes
+    # through a boolean mask, which a fused trace cannot follow)
+    return xp.where(x == x, xp.sign(x), x)
+
+
 SIGN = _nondiff(
     "sign",
     "sign",
     1,
+    array_api=_sign_xp,
     native=Native(scalar="(1 if {0} > 0 else (-1 if {0} < 0 else {0}))"),
     sympy=lambda sp, x: sp.sign(x),
 )

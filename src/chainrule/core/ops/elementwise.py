@@ -10,6 +10,7 @@ import numpy as np
 from chainrule.core import ops as op
 from chainrule.core.namespace import (
     dtype_name,
+    is_floating,
     is_foreign,
     is_foreign_dtype,
     namespace_name,
@@ -229,8 +230,9 @@ def _softplus_impl(x: Any) -> np.ndarray:
 
 
 def _softplus_xp(xp: Any, x: Any) -> Any:
-    # a Python scalar operand (array API 2024.12) keeps x's dtype and fuses (cupy.fuse)
-    return xp.logaddexp(x, 0)
+    # a Python scalar operand (array API 2024.12) keeps x's dtype and fuses (cupy.fuse); a
+    # float one, as CuPy's fused traces mistype weak integers beside floats (cupy/cupy#10003)
+    return xp.logaddexp(x, 0.0)
 
 
 # d softplus(x) = sigma(x)
@@ -299,8 +301,9 @@ ERF = _unary(
 
 
 def _relu_xp(xp: Any, x: Any) -> Any:
-    # a Python scalar operand (array API 2024.12) keeps x's dtype and fuses (cupy.fuse)
-    return xp.maximum(x, 0)
+    # a Python scalar operand (array API 2024.12) keeps x's dtype and fuses (cupy.fuse); a
+    # float one beside floats, as CuPy's fused traces mistype weak integers (cupy/cupy#10003)
+    return xp.maximum(x, 0.0 if is_floating(x.dtype) else 0)
 
 
 # d relu(x) = [x > 0]  (subgradient 0 at the kink, as PyTorch)

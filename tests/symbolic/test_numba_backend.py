@@ -344,6 +344,11 @@ def test_every_call_checks_its_arguments_against_the_signature_it_runs():
     check(np.asfortranarray(W), x, s, "column-major W")
     check(W, x, s, "row-major again")
     check(cr.tensor(W), x, s, "a Tensor")
+    check(cr.tensor(W), cr.tensor(x), s, "Tensors again")
+    check(cr.tensor(W), rng.normal(size=(5, 4)), s, "a Tensor, the other batch size")
+    check(cr.tensor(np.asfortranarray(W)), x, s, "a Tensor of a column-major array")
+    inlined = cr.jit(lambda W: jf(W, x, s)[0] * 2.0, backend="numba")(W)  # jf traced inside
+    _close(inlined.numpy(), 2.0 * np.tanh(x @ W) * s, TOL[np.float64], "inside another trace")
     check(W, x, np.float64(2.5), "a NumPy scalar")
     check(W, x, 2.5, "a Python float")
     check(W, x, s, "NumPy arrays again")
@@ -356,6 +361,7 @@ def test_every_call_checks_its_arguments_against_the_signature_it_runs():
         ((4, 3), (2, 4), np.float64),
         ((4, 3), (5, 4), np.float64),
         ((4, 3), (2, 4), np.float64),  # column-major: traced for its layout
+        ((4, 3), (2, 4), np.float64),  # inlined into the outer trace
         ((4, 3), (2, 4), np.float32),
         ((4, 3), (2, 4), np.float64),  # strided
     ]

@@ -29,6 +29,7 @@ from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, u
 #: What compiled code is specialised to, read from each NumPy argument in one C call:
 #: its class (exactly ``ndarray``), shape, dtype and strides (which fix the layout).
 _PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
+_PLAIN, _TENSORS = 1, 2  # Jitted._mode: the previous call's arguments
 
 
 def _leaf_expr(spec: Any, names: Iterator[str], arrays: bool) -> str | None:
@@ -140,25 +141,25 @@ class Jitted:
         self.fuse = fuse
         self.cache: dict[Any, tuple[CompiledGraph | NativeGraph | XpGraph | Eager, Any, Any]] = {}
         # the previous NumPy call: its arguments' probes (see _PROBE), the compiled function
-        # and the output rebuild; _plain: its arguments were all NumPy arrays
+        # and the output rebuild; _mode: its arguments were all NumPy arrays (_PLAIN), all
+        # NumPy arrays or Tensors (_TENSORS), or not (0: no fast path)
         self._last: tuple[Any, Any, Any] = (None, None, None)
-        self._plain = False
+        self._mode = 0
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
         self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any) -> Any:
-        if self._plain:  # NumPy arrays of the previous call's signature: straight to its code
+        key, fn, rebuild = self._last
+        if self._mode:  # NumPy arrays (or Tensors of them) last time: try that signature first
+            given: Any = args
+            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks)
+                given = [a.data if isinstance(a, Tensor) else a for a in args]
             try:
-                probes = list(map(_PROBE, args))
-            except AttributeError:  # a Tensor or a Python number among the arguments
-                probes = None
-            key, fn, rebuild = self._last
-            if probes == key:
-                return rebuild(fn(*args))
-        return self._call(args)
-
-    def _call(self, args: tuple[Any, ...]) -> Any:
+                if list(map(_PROBE, given)) == key:
+                    return rebuild(fn(*given))
+            except AttributeError:  # a Python number among the arguments
+                pass
         try:
             arrays = _arrays(args)
         except _Traced:
@@ -167,12 +168,14 @@ class Jitted:
             return self._foreign(args)
         # compiled code is specialised to each array's shape, dtype and memory layout
         probes = list(map(_PROBE, arrays))
-        key, fn, rebuild = self._last
         if probes != key:
             compiled, _, rebuild = self._entry(arrays)
             fn = compiled.fn
             self._last = (probes, fn, rebuild)
-        self._plain = all(map(operator.is_, arrays, args))
+        if all(map(operator.is_, arrays, args)):
+            self._mode = _PLAIN
+        else:
+            self._mode = _TENSORS if all(isinstance(a, Tensor | np.ndarray) for a in args) else 0
         return rebuild(fn(*arrays))
 
     def _foreign(self, args: tuple[Any, ...]) -> Any:

@@ -26,7 +26,7 @@ from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
-#: What compiled code is specialised to, read from each NumPy argument in one C call:
+#: What compiled code is specialised to, read from each NumPy argument by one C-level call:
 #: its class (exactly ``ndarray``), shape, dtype and strides (which fix the layout).
 _PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
 _PLAIN, _TENSORS = 1, 2  # Jitted._mode: the previous call's arguments

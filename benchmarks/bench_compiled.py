@@ -23,8 +23,11 @@ NumPy step.
 The "numba" section times the same natural-loss step (and E1's inference) compiled by
 the NumPy backend and by the native backend (``cr.jit(..., backend="numba")``, one Numba
 function per signature; its compile time, or the load from Numba's disk cache, is
-printed apart), against hand NumPy and JAX jit; a last row compiles the whole step with
-the SGD update inside (``cr_step_fn``, the update JAX's step has inside too). E1 also
+printed apart), against hand NumPy and JAX jit; a row passes the parameters as Tensors and
+updates them as Tensors (``p -= LR * g``), and a last row compiles the whole step with
+the SGD update inside (``cr_step_fn``, the update JAX's step has inside too). Rows
+"parts: ..." time pieces of the native step apart: its generated code alone, called without
+``jit``'s argument checks and Tensors, and the caller's update alone. E1 also
 times its floor: the three matrix products alone (no bias, no relu, no call overhead).
 
 Usage::
@@ -294,6 +297,37 @@ def numba_systems(w: dict, use_jax: bool) -> tuple[dict, dict, dict]:
 
         first[label] = float(np.asarray(run_jit().numpy()).ravel()[0])
         run[label] = run_jit
+    # the native step in parts (after the loop, step and ps are the numba backend's): the
+    # generated code alone (NativeGraph.fn: no argument checks, no Tensors) and, when
+    # training, the caller's update alone (the same gradients each time, other copies)
+    native = step.compiled(*ps, *data).fn
+    run["parts: native code alone"] = lambda: native(*ps, *data)
+    if not infer:
+        _, grads = step(*ps, X, y)
+        pu = [p.copy() for p in params]
+
+        def run_update():
+            for p, g in zip(pu, grads, strict=False):
+                p -= LR * g.data
+
+        run["parts: caller's update alone"] = run_update
+    if not infer:  # the same native step on Tensor parameters, the update on Tensors
+        label = "chainrule jit, numba backend, Tensors"
+        vg = cr.value_and_grad(cr_natural_loss(w), argnums=tuple(range(n)))
+        tstep = cr.jit(vg, backend="numba")
+        tps = [cr.tensor(p.copy()) for p in params]
+        t0 = time.perf_counter()
+        tstep(*tps, X, y)
+        compile_s[label] = time.perf_counter() - t0
+
+        def run_tensors():
+            loss, gs = tstep(*tps, X, y)
+            for p, g in zip(tps, gs, strict=False):
+                p -= LR * g  # the caller's update, on Tensors (grad off)
+            return loss
+
+        first[label] = float(run_tensors().numpy())
+        run[label] = run_tensors
     if not infer:  # the whole step compiled natively, SGD update inside (as JAX's step)
         label = "chainrule jit, numba backend, update inside"
         fused = cr.jit(cr_step_fn(w), backend="numba")

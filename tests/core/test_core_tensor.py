@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import pytest
 
@@ -209,6 +211,34 @@ def test_error_saved_tensor_modified_in_place_is_detected():
         w -= 0.5  # an optimiser step between forward and backward
     with pytest.raises(cr.InplaceModificationError, match=r"'mul' was modified in place"):
         y.backward()
+
+
+def test_inplace_operators_on_numpy_data_act_as_numpy_in_place():
+    # the user's update `p -= lr * g` off the tape: NumPy's in-place result and casting
+    # rules, the tensor's own buffer, and a version stamp backward can check
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(4,))
+    for op in (operator.iadd, operator.isub, operator.imul, operator.itruediv):
+        for other in (b, cr.tensor(b), 0.5, b.tolist(), np.float32(2.0)):
+            t = cr.tensor(a.copy())
+            buf, before = t.data, t._version
+            assert op(t, other) is t and t.data is buf and t._version > before
+            ref = a.copy()
+            op(ref, np.asarray(other))
+            np.testing.assert_array_equal(t.numpy(), ref)
+    t32 = cr.tensor(a.astype(np.float32))
+    t32 -= 0.01 * cr.tensor(a)  # float64 into float32: same-kind casting, as NumPy's -=
+    ref32 = a.astype(np.float32)
+    ref32 -= 0.01 * a
+    assert t32.dtype == np.float32
+    np.testing.assert_array_equal(t32.numpy(), ref32)
+    ti = cr.tensor(np.arange(3))
+    with pytest.raises(TypeError, match="same_kind"):
+        ti += 0.5  # float into int: refused, as NumPy's +=
+    with pytest.raises(TypeError, match="same_kind"):
+        ti.copy_(np.ones(3))
+    ti.copy_(np.array([4, 5, 6]))
+    np.testing.assert_array_equal(ti.numpy(), [4, 5, 6])
 
 
 def test_detect_anomaly_forward_and_backward():

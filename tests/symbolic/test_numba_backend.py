@@ -314,3 +314,55 @@ def test_memory_layout_is_part_of_the_signature():
     # back to the first layout: its entry, not the last one
     again = f(layouts["C"], x).numpy()
     _close(again, np.tanh(x @ base) * base.sum(axis=0), TOL[np.float64], "layout C again")
+
+
+def test_every_call_checks_its_arguments_against_the_signature_it_runs():
+    # the machine code reads its arguments unchecked, so each call (the fast path for
+    # NumPy arrays repeating the previous signature too) must notice a new shape, dtype,
+    # layout or kind of argument and run (or compile) that signature's code
+    rng = np.random.default_rng(9)
+    traces = []
+
+    def f(W, x, s):
+        traces.append((W.shape, x.shape, x.dtype))
+        return cr.tanh(x @ W) * s, W.sum(axis=0)
+
+    jf = cr.jit(f, backend="numba")
+    W, x = rng.normal(size=(4, 3)), rng.normal(size=(2, 4))
+    s = np.asarray(1.5)
+
+    def check(W, x, s, what):
+        out, col = jf(W, x, s)
+        Wd = np.asarray(W.numpy() if isinstance(W, cr.Tensor) else W)
+        ref = np.tanh(np.asarray(x) @ Wd) * np.asarray(s)
+        _close(out.numpy(), ref.astype(out.numpy().dtype), TOL[out.numpy().dtype.type], what)
+        _close(col.numpy(), Wd.sum(axis=0), TOL[np.float64], what)
+
+    check(W, x, s, "first")
+    check(W, x, s, "again")
+    check(W, rng.normal(size=(5, 4)), s, "new batch size")
+    check(np.asfortranarray(W), x, s, "column-major W")
+    check(W, x, s, "row-major again")
+    check(cr.tensor(W), x, s, "a Tensor")
+    check(cr.tensor(W), cr.tensor(x), s, "Tensors again")
+    check(cr.tensor(W), rng.normal(size=(5, 4)), s, "a Tensor, the other batch size")
+    check(cr.tensor(np.asfortranarray(W)), x, s, "a Tensor of a column-major array")
+    inlined = cr.jit(lambda W: jf(W, x, s)[0] * 2.0, backend="numba")(W)  # jf traced inside
+    _close(inlined.numpy(), 2.0 * np.tanh(x @ W) * s, TOL[np.float64], "inside another trace")
+    check(W, x, np.float64(2.5), "a NumPy scalar")
+    check(W, x, 2.5, "a Python float")
+    check(W, x, s, "NumPy arrays again")
+    check(W.astype(np.float32), x.astype(np.float32), np.float32(1.5), "float32")
+    check(W[::-1][::-1], x, s, "W through two reversals (a view, row-major)")
+    wide = rng.normal(size=(4, 6))
+    check(wide[:, ::2], x, s, "strided W")
+    check(wide[:, 1::2], x, s, "strided W, another view")
+    assert traces == [
+        ((4, 3), (2, 4), np.float64),
+        ((4, 3), (5, 4), np.float64),
+        ((4, 3), (2, 4), np.float64),  # column-major: traced for its layout
+        ((4, 3), (2, 4), np.float64),  # inlined into the outer trace
+        ((4, 3), (2, 4), np.float32),
+        ((4, 3), (2, 4), np.float64),  # strided
+    ]
+    assert len(jf.cache) == 5

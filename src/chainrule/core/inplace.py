@@ -54,21 +54,14 @@ class InPlaceMethods:
                 "change values the tape saved. Use the out-of-place operator (x = x + y) or "
                 "run the update inside `with chainrule.no_grad():`."
             )
+        data = self.data
         o = other.data if isinstance(other, InPlaceMethods) else other
-        if (
-            fn is _copyto
-            and (type(o) is not np.ndarray or type(self.data) is not np.ndarray)
-            and (is_foreign(o) or is_foreign(self.data))
-            and hasattr(o, "shape")
-        ):
-            o = to_like(o, self.data)  # copy_ is an explicit copy: across devices too
-        if type(self.data) is np.ndarray:
-            if type(o) is not np.ndarray and is_foreign(o):
-                common_namespace(f"in-place {name}", [self.data, o])  # raises, naming both
-            fn(self.data, o, out=self.data, casting="same_kind")
-        else:  # the array API's in-place operators update the array itself
-            _FOREIGN_INPLACE[fn](self.data, _foreign_value(f"in-place {name}", self.data, o))
-        mark_modified(self)
+        if type(data) is _NDARRAY and (type(o) is _NDARRAY or not is_foreign(o)):
+            fn(data, o, data)  # NumPy: the ufunc into data itself (same-kind casting, as -=)
+        else:
+            _foreign_inplace(name, fn, data, o)
+        # mark_modified(self), inlined: this is the hot path of a user's `p -= lr * g`
+        CLOCK.last_mutation = self._version = next_tick()
         return self
 
     def __iadd__(self: T, other: Any) -> T:
@@ -109,6 +102,20 @@ class InPlaceMethods:
         mark_modified(self)
 
 
+def _foreign_inplace(name: str, fn: Any, data: Any, o: Any) -> None:
+    """``fn`` (a NumPy ufunc or :func:`_copyto`) into ``data`` where ``data`` or ``o`` is an
+    array of another library: ``copy_`` copies across libraries and devices, other
+    operations refuse a mix of places (a TypeError naming both)."""
+    if fn is _copyto and (is_foreign(o) or is_foreign(data)) and hasattr(o, "shape"):
+        o = to_like(o, data)  # copy_ is an explicit copy: across devices too
+    if type(data) is _NDARRAY:
+        if type(o) is not _NDARRAY and is_foreign(o):
+            common_namespace(f"in-place {name}", [data, o])  # raises, naming both
+        fn(data, o, data)
+    else:  # the array API's in-place operators update the array itself
+        _FOREIGN_INPLACE[fn](data, _foreign_value(f"in-place {name}", data, o))
+
+
 def _foreign_value(what: str, target: Any, value: Any) -> Any:
     """``value`` ready to be written into ``target``, an array of another library: Python
     and NumPy numbers as they are, Python lists moved to ``target``'s device, floats
@@ -128,13 +135,15 @@ def _foreign_value(what: str, target: Any, value: Any) -> Any:
     return v
 
 
-def _copyto(a: Any, b: Any, out: Any, casting: Any) -> None:
-    np.copyto(out, b, casting)
+def _copyto(a: Any, b: Any, out: Any) -> None:
+    np.copyto(out, b)  # same-kind casting, as NumPy's ufuncs
 
 
 def _setitem_all(a: Any, b: Any) -> None:
     a[...] = b
 
+
+_NDARRAY = np.ndarray
 
 # the array API's in-place operators, for the NumPy ufuncs used on NumPy data
 _FOREIGN_INPLACE: dict[Any, Any] = {

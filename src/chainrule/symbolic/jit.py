@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -25,21 +26,21 @@ from chainrule.symbolic.rewrite import simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
+#: What compiled code is specialised to, read from each NumPy argument by one C-level call:
+#: its class (exactly ``ndarray``), shape, dtype and strides (which fix the layout).
+_PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
+_PLAIN, _TENSORS = 1, 2  # Jitted._mode: the previous call's arguments
 
-def _out_tensor(arr: Any) -> Tensor:
-    # a result Tensor off the tape (compiled code may return NumPy scalars)
-    return from_array(arr if type(arr) is np.ndarray else np.asarray(arr))
 
-
-def _leaf_expr(spec: Any, names: Iterator[str]) -> str | None:
+def _leaf_expr(spec: Any, names: Iterator[str], arrays: bool) -> str | None:
     # source rebuilding one (nested tuple/list) output structure from the flat leaves
     if spec is None:
         o = next(names)
-        return f"new({o} if type({o}) is ndarray else asarray({o}))"
+        return f"new({o})" if arrays else f"new({o} if type({o}) is ndarray else asarray({o}))"
     kind, inner = spec
     if kind is not tuple and kind is not list:
         return None  # dicts and tuple subclasses: unflatten
-    parts = [_leaf_expr(s, names) for _, s in inner]
+    parts = [_leaf_expr(s, names, arrays) for _, s in inner]
     if any(p is None for p in parts):
         return None
     items = ", ".join(p for p in parts if p is not None)
@@ -48,13 +49,16 @@ def _leaf_expr(spec: Any, names: Iterator[str]) -> str | None:
     return f"({items},)" if parts else "()"
 
 
-def _flat_builder(spec: Any, n: int) -> Callable[[Any], Any] | None:
-    """A fast rebuild of ``f``'s ``n`` flat output leaves into its output structure, as
-    straight-line code making a Tensor of each (None: use :func:`unflatten`)."""
+def _builder(spec: Any, n: int, arrays: bool) -> Callable[[Any], Any]:
+    """The rebuild of ``f``'s ``n`` flat output leaves (arrays, or NumPy scalars too when
+    ``arrays`` is false) into its output structure of Tensors: straight-line code for
+    nested tuples and lists, :func:`unflatten` for other structures."""
     names = [f"o{i}" for i in range(n)]
-    body = _leaf_expr(spec, iter(names))
+    body = _leaf_expr(spec, iter(names), arrays)
     if body is None:
-        return None
+        return lambda outs: unflatten(
+            spec, [from_array(o if type(o) is np.ndarray else np.asarray(o)) for o in outs]
+        )
     unpack = f"    {', '.join(names)}, = outs\n" if names else ""
     src = f"def build(outs):\n{unpack}    return {body}\n"
     ns: dict[str, Any] = {"new": from_array, "ndarray": np.ndarray, "asarray": np.asarray}
@@ -112,7 +116,7 @@ class Jitted:
     ----------
     cache : dict
         Signature (a ``(shape, dtype, layout)`` per argument, see :func:`layout`) ->
-        (compiled graph, output structure, fast output rebuild or None).
+        (compiled graph, output structure, rebuild of the outputs as Tensors).
     backend : str
         ``"numpy"`` (generated NumPy code) or ``"numba"`` (one native function).
     """
@@ -136,30 +140,43 @@ class Jitted:
         self.backend = backend
         self.fuse = fuse
         self.cache: dict[Any, tuple[CompiledGraph | NativeGraph | XpGraph | Eager, Any, Any]] = {}
-        self._last: tuple[Any, Any] = (None, None)  # the previous call's signature, entry
+        # the previous NumPy call: its arguments' probes (see _PROBE), the compiled function
+        # and the output rebuild; _mode: its arguments were all NumPy arrays (_PLAIN), all
+        # NumPy arrays or Tensors (_TENSORS), or not (0: no fast path)
+        self._last: tuple[Any, Any, Any] = (None, None, None)
+        self._mode = 0
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
         self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any) -> Any:
+        key, fn, rebuild = self._last
+        if self._mode:  # NumPy arrays (or Tensors of them) last time: try that signature first
+            given: Any = args
+            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks)
+                given = [a.data if isinstance(a, Tensor) else a for a in args]
+            try:
+                if list(map(_PROBE, given)) == key:
+                    return rebuild(fn(*given))
+            except AttributeError:  # a Python number among the arguments
+                pass
         try:
             arrays = _arrays(args)
         except _Traced:
             return self.f(*args)  # inside another trace: inline the function itself
         except _Foreign:
             return self._foreign(args)
-        # shapes, dtypes and strides: compiled code is specialised to the memory layout
-        sig = [(a.shape, a.dtype, a.strides) for a in arrays]
-        if sig == self._last[0]:
-            entry = self._last[1]  # the same signature as the previous call
+        # compiled code is specialised to each array's shape, dtype and memory layout
+        probes = list(map(_PROBE, arrays))
+        if probes != key:
+            compiled, _, rebuild = self._entry(arrays)
+            fn = compiled.fn
+            self._last = (probes, fn, rebuild)
+        if all(map(operator.is_, arrays, args)):
+            self._mode = _PLAIN
         else:
-            entry = self._entry(arrays)
-            self._last = (sig, entry)
-        fn, spec, rebuild = entry
-        outs = fn.fn(*arrays)
-        if rebuild is not None:
-            return rebuild(outs)
-        return unflatten(spec, [_out_tensor(o) for o in outs])
+            self._mode = _TENSORS if all(isinstance(a, Tensor | np.ndarray) for a in args) else 0
+        return rebuild(fn(*arrays))
 
     def _foreign(self, args: tuple[Any, ...]) -> Any:
         # arrays of another library (CuPy, array-api-strict): code for their namespace
@@ -240,7 +257,7 @@ class Jitted:
             )
         else:
             fn = compile_graph(graph, name=name, reuse_min_size=self.reuse_min_size)
-        return fn, spec, _flat_builder(spec, len(graph.outputs))
+        return fn, spec, _builder(spec, len(graph.outputs), isinstance(fn, NativeGraph))
 
     def compiled(self, *args: Any) -> CompiledGraph | NativeGraph | XpGraph | Eager:
         """What runs for the signature of ``args`` (compiled on demand): a compiled graph,

@@ -41,6 +41,7 @@ from chainrule.symbolic.native_cache import (
     cache_dir,
     cache_files,
     compile_signature,
+    configured_cache_dir,
     load,
     require_numba,
 )
@@ -123,10 +124,11 @@ def _setup(
     return sizes, lams, key
 
 
-def _record(key: tuple) -> Path:
-    """The file recording that the epochs of setup ``key`` were compiled (in the cache)."""
+def _record(key: tuple, root: Path | None = None) -> Path:
+    """The file recording that the epochs of setup ``key`` were compiled (in the cache
+    directory ``root``; default :func:`cache_dir`)."""
     digest = hashlib.sha1(repr(key).encode()).hexdigest()[:20]
-    return cache_dir() / "epochs" / digest
+    return (cache_dir() if root is None else root) / "epochs" / digest
 
 
 def compiled_before(
@@ -147,7 +149,10 @@ def compiled_before(
     built = _BUILT.get(key)
     if built is not None and built.epoch_fn.signatures:
         return True
-    return _record(key).is_file()
+    try:  # where configured, created nor checked: a fit on the tape leaves no trace there
+        return _record(key, configured_cache_dir()).is_file()
+    except OSError:  # unreadable: nothing recorded that this process could use
+        return False
 
 
 def _scalar_settings(obj: Any) -> tuple:

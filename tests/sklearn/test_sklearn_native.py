@@ -139,3 +139,15 @@ def test_a_compiled_setup_is_recorded_in_the_cache_for_later_processes(tmp_path,
     assert native_epochs.compiled_before(*args, **setup)  # from the record alone
     assert len(list((tmp_path / "native" / "epochs").iterdir())) == 1
     assert not native_epochs.compiled_before(*args, **{**setup, "batch_size": 7})
+
+
+def test_auto_forgets_a_record_whose_machine_code_is_gone(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    X, y = _data()
+    MLPClassifier(backend="numba", **KW).fit(X, y)  # compiled in this process: recorded here
+    records = tmp_path / "native" / "epochs"
+    assert len(list(records.iterdir())) == 1
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())  # a new process
+    monkeypatch.setattr(CompiledEpochs, "ready", property(lambda self: False))  # cache cleared
+    assert MLPClassifier(**KW).fit(X, y).backend_ == "tape"
+    assert not list(records.iterdir())  # a later process neither imports Numba nor traces

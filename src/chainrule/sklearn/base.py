@@ -307,7 +307,8 @@ class BaseMLP(BaseEstimator):
                 self.model_, self._objective, self._optimizer, compile=False, **setup
             )
             if auto and not worth_compiling and not compiled.ready:
-                compiled = None  # recorded, but not in Numba's cache (any more)
+                compiled.forget()  # recorded, but not in Numba's cache (any more)
+                compiled = None
             else:
                 compiled.compile()
         except NotNative as e:

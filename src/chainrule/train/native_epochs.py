@@ -262,6 +262,15 @@ class CompiledEpochs:
             return True
         return any(f.suffix == ".nbi" for f in cache_files(self.epoch_fn, "epoch"))
 
+    def forget(self) -> None:
+        """Remove this setup's record (see :func:`compiled_before`): for a record whose machine
+        code is gone from Numba's cache (:attr:`ready` is False), so later processes stop
+        tracing the setup to look."""
+        try:
+            _record(self.key, configured_cache_dir()).unlink(missing_ok=True)
+        except OSError:  # an unusable cache directory: nothing to forget there
+            pass
+
     def compile(self) -> None:
         """Compile (or load from the disk cache) now, so that a failure falls back."""
         start = time.perf_counter()

@@ -151,3 +151,14 @@ def test_auto_forgets_a_record_whose_machine_code_is_gone(tmp_path, monkeypatch)
     monkeypatch.setattr(CompiledEpochs, "ready", property(lambda self: False))  # cache cleared
     assert MLPClassifier(**KW).fit(X, y).backend_ == "tape"
     assert not list(records.iterdir())  # a later process neither imports Numba nor traces
+
+
+def test_one_compiled_setup_serves_every_learning_rate():
+    X, y = _data()
+    MLPClassifier(backend="numba", **KW).fit(X, y)  # compiled (or loaded) once
+    for lr in (2e-3, 0.5):  # the rate reaches the step at run time: the same machine code
+        est = MLPClassifier(learning_rate_init=lr, **KW).fit(X, y)
+        tape = MLPClassifier(learning_rate_init=lr, backend="tape", **KW).fit(X, y)
+        assert est.backend_ == "numba"  # ready: not worth compiling for 3 steps
+        for wa, wb in zip(_weights(tape), _weights(est), strict=True):
+            np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)

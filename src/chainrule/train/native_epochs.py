@@ -156,12 +156,14 @@ def compiled_before(
 
 
 def _scalar_settings(obj: Any) -> tuple:
-    """The plain scalar attributes of ``obj`` (an optimiser's settings) as a sorted tuple."""
+    """The plain scalar attributes of ``obj`` (an optimiser's settings) as a sorted tuple,
+    but its step count and learning rate: the step takes the rate through ``hyper(t)`` at
+    run time (schedules change it), so one setup serves every rate."""
     return tuple(
         sorted(
             (k, v)
             for k, v in vars(obj).items()
-            if isinstance(v, bool | int | float | str) and k != "step_count"
+            if isinstance(v, bool | int | float | str) and k not in ("step_count", "lr")
         )
     )
 

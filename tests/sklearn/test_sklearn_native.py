@@ -12,6 +12,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from chainrule.sklearn import MLPClassifier, MLPRegressor, base
+from chainrule.symbolic import native_cache
 from chainrule.train import native_epochs
 from chainrule.train.native_epochs import CompiledEpochs
 
@@ -75,6 +76,31 @@ def test_auto_compiles_a_fit_long_enough_to_pay_it_back(monkeypatch):
     assert MLPClassifier(**KW).fit(X, y).backend_ == "numba"
 
 
+def test_auto_counts_the_steps_of_this_call_one_epoch_for_partial_fit(monkeypatch):
+    X, y = _data()
+    monkeypatch.setattr(CompiledEpochs, "ready", property(lambda self: False))  # as if cold
+    monkeypatch.setattr(base, "AUTO_COMPILE_STEPS", 3)  # KW: max_iter=3, one batch per epoch
+    # partial_fit runs one epoch (one step here), whatever max_iter says: not worth compiling
+    assert MLPClassifier(**KW).partial_fit(X, y, classes=np.arange(3)).backend_ == "tape"
+    assert MLPClassifier(**KW).fit(X, y).backend_ == "numba"  # 3 epochs x 1 step
+
+
+def test_auto_on_the_tape_neither_creates_nor_warns_about_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(native_cache, "_PRIVATE", [])  # as in a new process: would warn once
+    X, y = _data(n=43, n_in=6, seed=7)  # a shape no other test compiles: runs on the tape
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    fresh = tmp_path / "fresh"
+    for root in (blocker / "cache", fresh):  # one that cannot be created, one not there yet
+        monkeypatch.setenv("CHAINRULE_CACHE", str(root))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # silently
+            warnings.simplefilter("ignore", category=ConvergenceWarning)
+            est = MLPClassifier((5,), max_iter=2, random_state=0).fit(X, y)
+        assert est.backend_ == "tape"
+    assert not fresh.exists()  # only looked up, never created
+
+
 def test_without_numba_auto_is_the_tape_and_numba_says_how_to_install(monkeypatch):
     def missing():
         raise ImportError('the native backend needs Numba: pip install "chainrule[fast]"')
@@ -113,3 +139,26 @@ def test_a_compiled_setup_is_recorded_in_the_cache_for_later_processes(tmp_path,
     assert native_epochs.compiled_before(*args, **setup)  # from the record alone
     assert len(list((tmp_path / "native" / "epochs").iterdir())) == 1
     assert not native_epochs.compiled_before(*args, **{**setup, "batch_size": 7})
+
+
+def test_auto_forgets_a_record_whose_machine_code_is_gone(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    X, y = _data()
+    MLPClassifier(backend="numba", **KW).fit(X, y)  # compiled in this process: recorded here
+    records = tmp_path / "native" / "epochs"
+    assert len(list(records.iterdir())) == 1
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())  # a new process
+    monkeypatch.setattr(CompiledEpochs, "ready", property(lambda self: False))  # cache cleared
+    assert MLPClassifier(**KW).fit(X, y).backend_ == "tape"
+    assert not list(records.iterdir())  # a later process neither imports Numba nor traces
+
+
+def test_one_compiled_setup_serves_every_learning_rate():
+    X, y = _data()
+    MLPClassifier(backend="numba", **KW).fit(X, y)  # compiled (or loaded) once
+    for lr in (2e-3, 0.5):  # the rate reaches the step at run time: the same machine code
+        est = MLPClassifier(learning_rate_init=lr, **KW).fit(X, y)
+        tape = MLPClassifier(learning_rate_init=lr, backend="tape", **KW).fit(X, y)
+        assert est.backend_ == "numba"  # ready: not worth compiling for 3 steps
+        for wa, wb in zip(_weights(tape), _weights(est), strict=True):
+            np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)

@@ -45,6 +45,40 @@ def test_compiled_fit_equals_uncompiled_float64():
     assert h2.accuracy == h1.accuracy
 
 
+class _Record(cr.train.Callback):
+    """Every ``on_batch_end``: (epoch, step, global step, batch size) and the loss."""
+
+    def __init__(self) -> None:
+        self.where: list[tuple[int, int, int, int]] = []
+        self.losses: list[float] = []
+
+    def on_batch_end(self, run, logs):
+        self.where.append((run.epoch, run.step, run.global_step, logs["batch_size"]))
+        self.losses.append(logs["loss"])
+
+
+def test_compiled_epochs_report_every_batch_to_callbacks_as_the_uncompiled_loop():
+    X, y = _data(50, 4, 3)  # the setup of the test above: compiled once for both
+    opts = dict(optimizer="adam", lr=0.01, epochs=3, batch_size=16, lam=1e-3, seed=3)
+    plain, compiled = _Record(), _Record()
+    for compile_, record in ((None, plain), ("numba", compiled)):
+        m = cr.nn.MLP([4, 8, 3], rng=0, dtype=np.float64)
+        cr.train.fit(m, (X, y), progress=False, compile=compile_, callbacks=[record], **opts)
+    assert len(plain.where) == 3 * 4 and plain.where[-1] == (3, 4, 12, 2)
+    assert compiled.where == plain.where
+    np.testing.assert_allclose(compiled.losses, plain.losses, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_an_epochs_order_is_its_batches_in_turn(shuffle, drop_last):
+    batches = cr.data.MiniBatches(np.zeros((11, 2)), None, 4, seed=5, shuffle=shuffle,
+                                  drop_last=drop_last)  # fmt: skip
+    for epoch in (1, 2):
+        parts = [b.indices for b in batches.epoch(epoch)]
+        np.testing.assert_array_equal(batches.order(epoch), np.concatenate(parts))
+
+
 def test_compiled_fit_float32_and_divergence():
     X, y = _data(40, 3, 2, seed=1)
     opts = dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, epochs=2, batch_size=8)

@@ -36,6 +36,7 @@ __all__ = [
     "BatchDraws",
     "MiniBatches",
     "batch_indices",
+    "epoch_order",
     "epoch_permutation",
     "iterate_minibatches",
     "shard",
@@ -123,6 +124,23 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([int(seed), int(epoch)]).permutation(int(n))
 
 
+def epoch_order(
+    n: int, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True, drop_last: bool = False
+) -> np.ndarray:
+    """The rows of one epoch's global mini-batches, in order: their concatenation (the
+    batches are its consecutive slices of ``batch_size`` rows; see :func:`batch_indices`).
+
+    Examples
+    --------
+    >>> from chainrule.data.batches import epoch_order
+    >>> epoch_order(5, 2, seed=0, epoch=0, shuffle=False, drop_last=True).tolist()
+    [0, 1, 2, 3]
+    """
+    batch_size = _check_int("batch_size", batch_size, "epoch_order", minimum=1)
+    order = epoch_permutation(n, seed, epoch) if shuffle else np.arange(n)
+    return order[: n - n % batch_size] if drop_last else order
+
+
 def batch_indices(
     n: int, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True, drop_last: bool = False
 ) -> list[np.ndarray]:
@@ -135,9 +153,8 @@ def batch_indices(
     [4, 4, 2]
     """
     batch_size = _check_int("batch_size", batch_size, "batch_indices", minimum=1)
-    order = epoch_permutation(n, seed, epoch) if shuffle else np.arange(n)
-    stop = n - n % batch_size if drop_last else n
-    return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+    order = epoch_order(n, batch_size, seed=seed, epoch=epoch, shuffle=shuffle, drop_last=drop_last)
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 class BatchDraws(np.random.Generator):
@@ -317,6 +334,18 @@ class MiniBatches:
         ):
             start, stop = shard_bounds(len(batch), self.rank, self.size)
             yield Batch(batch[start:stop], (stop - start) / len(batch), len(batch), start)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The rows of every global batch of ``epoch``, in order (see :func:`epoch_order`):
+        on one process, the concatenation of :meth:`epoch`'s ``indices``."""
+        return epoch_order(
+            self.n,
+            self.batch_size,
+            seed=self.seed,
+            epoch=epoch,
+            shuffle=self.shuffle,
+            drop_last=self.drop_last,
+        )
 
     def arrays(self, epoch: int) -> Iterator[tuple[Any, Any]]:
         """``(X_batch, y_batch)`` of this process for every batch of ``epoch``.

@@ -273,10 +273,13 @@ class BaseMLP(BaseEstimator):
             )
         return int(np.clip(int(self.batch_size), 1, n))
 
-    def _compiled_epochs(self, n: int, bs: int, scale: float, auto: bool) -> CompiledEpochs | None:
+    def _compiled_epochs(
+        self, n: int, bs: int, scale: float, auto: bool, epochs: int
+    ) -> CompiledEpochs | None:
         """The native epoch function for ``n`` rows (None: the uncompiled loop). With
         ``backend="numba"`` it is compiled (a model Numba cannot compile falls back, with a
-        warning); with ``"auto"`` only when ready or worth it (see :class:`MLPClassifier`)."""
+        warning); with ``"auto"`` only when ready or worth it for a call of up to ``epochs``
+        epochs (see :class:`MLPClassifier`)."""
         key = (n, bs, scale, self.alpha, id(self._optimizer))
         cached = self.__dict__.get("_compiled")
         if cached is not None and cached[0] == key:
@@ -285,7 +288,7 @@ class BaseMLP(BaseEstimator):
         setup: dict[str, Any] = dict(
             n_rows=n, batch_size=bs, lam=lambda rows: self.alpha / (scale * rows), scale=scale
         )
-        worth_compiling = self.max_iter * -(-n // bs) >= AUTO_COMPILE_STEPS
+        worth_compiling = epochs * -(-n // bs) >= AUTO_COMPILE_STEPS
         if auto and not numba_installed():
             return None  # no Numba: the tape, silently
         if auto and not worth_compiling:
@@ -304,7 +307,8 @@ class BaseMLP(BaseEstimator):
                 self.model_, self._objective, self._optimizer, compile=False, **setup
             )
             if auto and not worth_compiling and not compiled.ready:
-                compiled = None  # recorded, but not in Numba's cache (any more)
+                compiled.forget()  # recorded, but not in Numba's cache (any more)
+                compiled = None
             else:
                 compiled.compile()
         except NotNative as e:
@@ -317,18 +321,19 @@ class BaseMLP(BaseEstimator):
             self._compiled = (key, compiled)
         return compiled
 
-    def _choose_backend(self, n: int, scale: float) -> CompiledEpochs | None:
-        """Set ``backend_`` and ``compile_time_`` for this call; the native epochs or None."""
+    def _choose_backend(self, n: int, scale: float, epochs: int) -> CompiledEpochs | None:
+        """Set ``backend_`` and ``compile_time_`` for a call of up to ``epochs`` epochs over
+        ``n`` rows; the native epochs or None."""
         self.compile_time_ = 0.0
         bs = self._batch_size(n)
         compiled = None
         if self.backend == "numba":
-            compiled = self._compiled_epochs(n, bs, scale, auto=False)
+            compiled = self._compiled_epochs(n, bs, scale, auto=False, epochs=epochs)
         elif self.backend == "auto":
             sizes = self.model_.layer_sizes
             macs = bs * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
             if macs <= AUTO_NATIVE_MACS:
-                compiled = self._compiled_epochs(n, bs, scale, auto=True)
+                compiled = self._compiled_epochs(n, bs, scale, auto=True, epochs=epochs)
         if compiled is not None:
             self.backend_ = "numba"
         else:
@@ -400,7 +405,7 @@ class BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         epochs = 1 if incremental else self.max_iter
         order = np.arange(len(X))
-        compiled = self._choose_backend(len(X), self._loss_scale())
+        compiled = self._choose_backend(len(X), self._loss_scale(), epochs)
         native = None
         if compiled is not None:  # the arrays as the native code takes them, once per call
             dtype = self.model_.layers[0].W.dtype

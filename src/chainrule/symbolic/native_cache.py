@@ -37,6 +37,7 @@ __all__ = [
     "cache_dir",
     "cache_files",
     "compile_signature",
+    "configured_cache_dir",
     "kernel_fingerprint",
     "load",
     "module_file",
@@ -71,15 +72,22 @@ def require_numba() -> Any:
     return numba
 
 
-def cache_dir() -> Path:
-    """Where generated modules (and Numba's cache of them) live: ``$CHAINRULE_CACHE/native``
-    (default ``~/.cache/chainrule/native``), or, with a warning, a temporary directory of
-    this process when that one cannot be created or written (Numba needs to write its cache
-    beside the module, even to read it)."""
+def configured_cache_dir() -> Path:
+    """The cache directory as configured: ``$CHAINRULE_CACHE/native`` (default
+    ``~/.cache/chainrule/native``), neither created nor checked (see :func:`cache_dir`);
+    for looking up what an earlier process left there without side effects."""
     root = os.environ.get("CHAINRULE_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "chainrule"
     )
-    path = Path(root) / "native"
+    return Path(root) / "native"
+
+
+def cache_dir() -> Path:
+    """Where generated modules (and Numba's cache of them) live: :func:`configured_cache_dir`
+    (created when missing), or, with a warning, a temporary directory of this process when
+    that one cannot be created or written (Numba needs to write its cache beside the
+    module, even to read it)."""
+    path = configured_cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -41,6 +41,7 @@ from chainrule.symbolic.native_cache import (
     cache_dir,
     cache_files,
     compile_signature,
+    configured_cache_dir,
     load,
     require_numba,
 )
@@ -123,10 +124,11 @@ def _setup(
     return sizes, lams, key
 
 
-def _record(key: tuple) -> Path:
-    """The file recording that the epochs of setup ``key`` were compiled (in the cache)."""
+def _record(key: tuple, root: Path | None = None) -> Path:
+    """The file recording that the epochs of setup ``key`` were compiled (in the cache
+    directory ``root``; default :func:`cache_dir`)."""
     digest = hashlib.sha1(repr(key).encode()).hexdigest()[:20]
-    return cache_dir() / "epochs" / digest
+    return (cache_dir() if root is None else root) / "epochs" / digest
 
 
 def compiled_before(
@@ -147,16 +149,21 @@ def compiled_before(
     built = _BUILT.get(key)
     if built is not None and built.epoch_fn.signatures:
         return True
-    return _record(key).is_file()
+    try:  # where configured, created nor checked: a fit on the tape leaves no trace there
+        return _record(key, configured_cache_dir()).is_file()
+    except OSError:  # unreadable: nothing recorded that this process could use
+        return False
 
 
 def _scalar_settings(obj: Any) -> tuple:
-    """The plain scalar attributes of ``obj`` (an optimiser's settings) as a sorted tuple."""
+    """The plain scalar attributes of ``obj`` (an optimiser's settings) as a sorted tuple,
+    but its step count and learning rate: the step takes the rate through ``hyper(t)`` at
+    run time (schedules change it), so one setup serves every rate."""
     return tuple(
         sorted(
             (k, v)
             for k, v in vars(obj).items()
-            if isinstance(v, bool | int | float | str) and k != "step_count"
+            if isinstance(v, bool | int | float | str) and k not in ("step_count", "lr")
         )
     )
 
@@ -256,6 +263,15 @@ class CompiledEpochs:
         if self.epoch_fn.signatures:
             return True
         return any(f.suffix == ".nbi" for f in cache_files(self.epoch_fn, "epoch"))
+
+    def forget(self) -> None:
+        """Remove this setup's record (see :func:`compiled_before`): for a record whose machine
+        code is gone from Numba's cache (:attr:`ready` is False), so later processes stop
+        tracing the setup to look."""
+        try:
+            _record(self.key, configured_cache_dir()).unlink(missing_ok=True)
+        except OSError:  # an unusable cache directory: nothing to forget there
+            pass
 
     def compile(self) -> None:
         """Compile (or load from the disk cache) now, so that a failure falls back."""

@@ -270,41 +270,44 @@ class Trainer:
             step=step,
         )
 
-    def _compiled_steps(self, parts: list[Batch]) -> Iterator[tuple[float, int]]:
-        """The summed loss and correct count of each batch of a compiled epoch (run at once)."""
+    def _compiled_epoch(self, epoch: int) -> Iterator[tuple[float, int, int]]:
+        """The summed loss, correct count and rows of each batch of a compiled epoch (all run
+        at once, before the first is yielded; the batch whose loss is not finite is last)."""
         assert self.compiled is not None
-        order = np.concatenate([p.indices for p in parts])
+        order = self.batches.order(epoch)  # one process: the rows of its batches in turn
         losses, logits, _ = self.compiled.run(self.X, self.T_compiled, order)
-        sizes = [len(p.indices) for p in parts]
-        ok = np.zeros(len(parts), np.int64)
+        starts = np.arange(0, len(order), self.compiled.batch_size)
+        rows = np.minimum(self.compiled.batch_size, len(order) - starts)
+        ok = np.zeros(len(starts), np.int64)
         if self.objective.classification:  # counted for the whole epoch at once
-            hits = self.objective.hits(logits, self.y[order])
-            ok = np.add.reduceat(hits, np.cumsum([0, *sizes[:-1]]), dtype=np.int64)
-        for rows, loss, hit in zip(sizes, losses.tolist(), ok.tolist(), strict=False):
-            yield loss * rows, hit
+            ok = np.add.reduceat(self.objective.hits(logits, self.y[order]), starts, dtype=np.int64)
+        taken = len(losses)
+        return zip((losses * rows[:taken]).tolist(), ok[:taken].tolist(), rows[:taken].tolist())
 
     def _epoch(self, run: Run, callbacks: list[Callback], prog: Progress) -> dict[str, float]:
         start = time.perf_counter()
-        parts = list(self.batches.epoch(run.epoch))
         prog.epoch_begin(run.epoch)
         total, correct = 0.0, 0
         self.model.train()
-        compiled = self._compiled_steps(parts) if self.compiled is not None else None
-        for step, part in enumerate(parts, start=1):
-            n = part.global_size
-            if compiled is not None:
-                loss_sum, ok = next(compiled)
-            else:
-                loss_sum, ok = self._step(part, run.epoch, step)
+        steps = len(self.batches)
+        if self.compiled is not None:
+            batches = self._compiled_epoch(run.epoch)
+        else:  # one step per batch, taken as the loop below reaches it
+            parts = self.batches.epoch(run.epoch)
+            batches = (
+                (*self._step(part, run.epoch, step), part.global_size)
+                for step, part in enumerate(parts, start=1)
+            )
+        for step, (loss_sum, ok, n) in enumerate(batches, start=1):
             if not math.isfinite(loss_sum):
                 prog.close()
-                self._diverged(run.epoch, step, len(parts), "training loss", loss_sum / n)
+                self._diverged(run.epoch, step, steps, "training loss", loss_sum / n)
             total, correct = total + loss_sum, correct + ok
             run.step, run.global_step = step, run.global_step + 1
             prog.batch_end(n, loss_sum / n, ok / n if self.objective.classification else math.nan)
             for cb in callbacks:
                 cb.on_batch_end(run, {"loss": loss_sum / n, "batch_size": n})
-        return self._epoch_row(run, total, correct, len(parts), start)
+        return self._epoch_row(run, total, correct, steps, start)
 
     def _epoch_row(self, run: Run, total: float, correct: int, steps: int, start: float) -> dict:
         n = len(self.X)

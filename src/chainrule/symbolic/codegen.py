@@ -25,6 +25,7 @@ import numpy as np
 from chainrule.core.ops.shapes import RESHAPE
 from chainrule.symbolic.emit import Emitter, input_params, ufunc_of
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
+from chainrule.symbolic.layouts import transposed_product
 from chainrule.symbolic.rewrite import fusions
 
 
@@ -129,7 +130,9 @@ def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str
             returned.add(root)
         if copy:
             out.append(f"np.array({ref}, order='C')")
-        elif view:  # a transposed or strided view is returned as a row-major array
+        elif view and not transposed_product(o):
+            # a transposed or strided view is returned as a row-major array; a transposed
+            # product is a column-major array of its own (the layout the tape gives it)
             out.append(f"np.ascontiguousarray({ref})")
         else:
             out.append(ref)

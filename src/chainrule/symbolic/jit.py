@@ -21,7 +21,8 @@ from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
-from chainrule.symbolic.rewrite import simplify
+from chainrule.symbolic.layouts import traced_layouts
+from chainrule.symbolic.rewrite import in_layouts, simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
@@ -229,12 +230,14 @@ class Jitted:
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         graph, spec = trace_with_tree(self.f, arrays)
+        layouts = [layout(a) for a in arrays]
+        wanted = traced_layouts(graph, layouts)  # the tape's: a gradient has its weight's
         if self.simplify:
             graph = simplify(graph)
+        graph = in_layouts(graph, wanted)
         name = _name(self.f)
         fn: CompiledGraph | NativeGraph
         if self.backend == "numba":
-            layouts = [layout(a) for a in arrays]
             fn = compile_native(
                 graph, name=name, reuse_min_size=self.reuse_min_size, layouts=layouts
             )

@@ -33,6 +33,7 @@ import numpy as np
 from chainrule.core.spelling import Native
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph, schedule
 from chainrule.symbolic.ir import Graph, Var, input_array
+from chainrule.symbolic.layouts import transposed_product
 from chainrule.symbolic.native_cache import (
     compile_signature,
     load,
@@ -357,6 +358,9 @@ def _returns(w: Writer, graph: Graph) -> list[str]:
             rets.append(box)
         elif id(o) in w.fresh and src not in seen:
             rets.append(src)
+        elif transposed_product(o) and id(o.args[0]) in w.fresh and w.ref(o.args[0]) not in seen:
+            rets.append(src)  # a column-major view of a new product (the tape's layout)
+            seen.add(w.ref(o.args[0]))
         else:
             rets.append(f"np.ascontiguousarray({src}).copy()")
         seen.add(src)

@@ -1,4 +1,6 @@
-"""Compiled gradients come back in their parameters' row-major layout, with the tape's values."""
+"""Compiled gradients come back in their parameters' own memory layout (row-major for
+row-major parameters, column-major for column-major ones, row-major for strided ones),
+as the tape gives them, with the tape's values, on both backends."""
 
 from __future__ import annotations
 
@@ -85,4 +87,138 @@ def test_sgd_update_by_the_caller_streams_row_major_arrays():
             p -= 0.1 * g.numpy()
     for p, r in zip(params, ref, strict=True):
         assert p.flags.c_contiguous
+        np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ each parameter's own layout
+def _laid_out(arr, layout):
+    """``arr``'s values in memory layout ``layout``: "C", "F", "T" (the transposed view of a
+    row-major array, column-major) or "A" (a strided view, neither)."""
+    if layout == "C":
+        return np.ascontiguousarray(arr)
+    if layout == "F":
+        return np.asfortranarray(arr)
+    if layout == "T":
+        return np.ascontiguousarray(arr.T).T
+    wide = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), arr.dtype)
+    wide[..., ::2] = arr
+    return wide[..., ::2]
+
+
+def _wanted(layout, transposed):
+    # what the tape gives: the parameter's own layout; a strided parameter gets the
+    # reverse rule's product as it is formed, with no copy to either layout: row-major
+    # for x @ W, its transpose (column-major) for x @ W.T
+    if layout == "A":
+        return "F" if transposed else "C"
+    return {"C": "C", "F": "F", "T": "F"}[layout]
+
+
+def _flags_layout(arr):
+    f = arr.flags
+    return "C" if f.c_contiguous else ("F" if f.f_contiguous else "A")
+
+
+def _backend(name):
+    if name == "numba":
+        pytest.importorskip("numba", reason="the native backend needs Numba")
+    return name
+
+
+# weights of a 2-layer net as (W1, W2, W3): W1 used as x @ W1, W2 and W3 as h @ W.T;
+# each layout set gives every weight its own layout (both uses see both layouts)
+LAYOUT_SETS = [("F", "F", "F"), ("F", "C", "T"), ("C", "T", "F"), ("A", "F", "A")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layouts", LAYOUT_SETS, ids="".join)
+def test_each_gradient_has_its_parameters_layout_and_the_tapes_values(backend, dtype, layouts):
+    params, X, Y = _mlp(dtype, seed=4)
+    for i, lay in zip((0, 2, 4), layouts, strict=True):
+        params[i] = _laid_out(params[i], lay)
+        assert _flags_layout(params[i]) == {"T": "F"}.get(lay, lay)  # the setup is right
+    argnums = tuple(range(len(params)))
+    step = cr.jit(cr.value_and_grad(_loss, argnums=argnums), backend=_backend(backend))
+    loss, grads = step(*params, X, Y)
+    t_loss, t_grads = cr.value_and_grad(_loss, argnums=argnums)(
+        *[cr.tensor(p) for p in params], cr.tensor(X), cr.tensor(Y)
+    )
+    # float64: to rounding; float32: the native backend's own float32 rounding (~4e-7 of
+    # the largest element, the same for every layout), as the NumPy backend's bound
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss.numpy(), t_loss.numpy(), rtol=tol)
+    lay_of = dict(zip((0, 2, 4), layouts, strict=True))
+    for k, (g, tg) in enumerate(zip(grads, t_grads, strict=True)):
+        arr, tarr = g.numpy(), tg.numpy()
+        want = _wanted(lay_of.get(k, "C"), transposed=k in (2, 4))
+        assert _flags_layout(tarr) == want, f"the tape's gradient {k}"  # what the tape promises
+        assert _flags_layout(arr) == want, f"gradient {k}: {_flags_layout(arr)}, not {want}"
+        assert arr.dtype == dtype
+        np.testing.assert_allclose(arr, tarr, rtol=0, atol=tol * np.abs(tarr).max())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_large_products_too(backend):
+    # above the native backend's loop threshold the products go through BLAS (np.dot)
+    rng = np.random.default_rng(5)
+    W = np.asfortranarray(rng.normal(size=(40, 30)))
+    V = np.ascontiguousarray(rng.normal(size=(30, 20)).T).T  # a transposed view: column-major
+    X = rng.normal(size=(32, 40))
+
+    def loss(W, V, X):
+        return (cr.tanh(X @ W) @ V).sum()
+
+    step = cr.jit(cr.value_and_grad(loss, argnums=(0, 1)), backend=_backend(backend))
+    _, (gw, gv) = step(W, V, X)
+    _, (tw, tv) = cr.value_and_grad(loss, argnums=(0, 1))(W, V, X)
+    for g, t in ((gw, tw), (gv, tv)):
+        assert g.numpy().flags.f_contiguous and not g.numpy().flags.c_contiguous
+        assert t.numpy().flags.f_contiguous
+        np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_a_column_major_gradient_is_formed_so_not_copied():
+    # formed as the transpose of a row-major product: a view returned as it is, no
+    # copy after the fact
+    params, X, Y = _mlp(np.float64)
+    params = [np.asfortranarray(p) for p in params]
+    step = cr.jit(cr.value_and_grad(_loss, argnums=tuple(range(len(params)))))
+    src = step.source(*params, X, Y)
+    ret = src.strip().splitlines()[-1]
+    assert ret.count(".T") == 3, src  # the three weight gradients, transposed views
+    for copy in ("ascontiguousarray", "asfortranarray", "np.array(", "copy"):
+        assert copy not in src, src
+
+
+def test_results_of_one_product_in_two_layouts_share_no_memory():
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    w = np.asfortranarray(np.arange(15.0).reshape(3, 5))
+    for backend in ("numpy", "numba"):
+        f = cr.jit(lambda x, w: (x @ w, (x @ w).T, x @ w), backend=_backend(backend))
+        outs = [o.numpy() for o in f(x, w)]
+        for i, o in enumerate(outs):
+            np.testing.assert_allclose(o, [x @ w, (x @ w).T, x @ w][i], rtol=1e-15)
+            for p in outs[:i]:
+                assert not np.shares_memory(o, p), backend
+
+
+def test_the_callers_update_keeps_a_column_major_weight_column_major():
+    params, X, Y = _mlp(np.float32, seed=6)
+    params = [np.asfortranarray(p) for p in params]
+    ref = [p.copy(order="K") for p in params]
+    argnums = tuple(range(len(params)))
+    step = cr.jit(cr.value_and_grad(_loss, argnums=argnums))
+    for _ in range(3):
+        _, gs = step(*params, X, Y)
+        for p, g in zip(params, gs, strict=True):
+            assert g.numpy().flags.f_contiguous
+            p -= 0.1 * g.numpy()
+        _, tgs = cr.value_and_grad(_loss, argnums=argnums)(
+            *[cr.tensor(p) for p in ref], cr.tensor(X), cr.tensor(Y)
+        )
+        for p, g in zip(ref, tgs, strict=True):
+            p -= 0.1 * g.numpy()
+    for p, r in zip(params, ref, strict=True):
+        assert p.flags.f_contiguous
         np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)

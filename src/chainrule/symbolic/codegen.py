@@ -10,7 +10,9 @@ dtype) with ``out=``; values that views (reshape, transpose, indexing) still
 reach are never reused, nor are inputs or outputs. An output that is an input
 (or a view of one), an array constant or a buffer already returned is returned
 as a copy, so results never share memory with the arguments; results are
-row-major (C-contiguous) arrays, a view (a transpose) made contiguous on return.
+row-major (C-contiguous) arrays, a view (a transpose) made contiguous on return,
+except a transposed matrix product: a column-major array of its own, the layout
+the tape gives that result (see :func:`chainrule.symbolic.rewrite.in_layouts`).
 """
 
 from __future__ import annotations
@@ -113,8 +115,10 @@ def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str
     """The returned expressions: an output that is (a view of) an input, an array
     constant of the namespace, or a buffer already returned is copied, so no result
     shares memory with an argument, with the compiled function or with another result;
-    copies and views of arrays are returned C-contiguous (the layout of the parameters
-    a training step updates: ``W -= lr * g`` then streams both arrays alike)."""
+    copies and views of arrays are returned C-contiguous, except a transposed matrix
+    product, returned as the column-major array it is (the gradient of a column-major
+    weight): each gradient has its parameter's layout, so ``W -= lr * g`` streams both
+    arrays alike."""
     inputs = {id(v) for v in graph.inputs}
     returned: set[int] = set()
     out = []

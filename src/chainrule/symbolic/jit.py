@@ -19,9 +19,9 @@ from chainrule.core.namespace import (
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
+from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
-from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.rewrite import in_layouts, simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
@@ -281,7 +281,9 @@ def jit(
     ``f`` is a function of tensors written with chainrule operations (it may use
     ``chainrule.grad`` and friends inside). Its Python control flow runs once
     per signature, at trace time. Returns Tensors in ``f``'s output structure,
-    never sharing memory with the arguments.
+    never sharing memory with the arguments; a gradient has its parameter's memory
+    layout as on the tape (row-major or column-major), and so has a transposed matrix
+    product (column-major); other results are row-major.
 
     Arguments from another array library (CuPy, any array-API array; all from
     one library and device, which are part of the signature) get generated code

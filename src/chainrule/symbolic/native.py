@@ -7,8 +7,9 @@ one loop nest over that shape (operands broadcast by their indices, values
 used only inside the loop kept in registers), reductions whose operand has the
 loop's shape are accumulated in the same loop, matrix products call BLAS
 (``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
-of shape ``()`` are scalars inside the function. Every result is a new,
-row-major array.
+of shape ``()`` are scalars inside the function. Every result is a new
+array, row-major except a transposed matrix product (column-major, as the NumPy
+backend returns it).
 
 A graph holding a primitive without a native spelling (or one Numba rejects)
 runs on the NumPy backend instead: :func:`compile_native` warns once per

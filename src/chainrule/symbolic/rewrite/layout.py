@@ -43,9 +43,8 @@ def in_layouts(graph: Graph, layouts: Sequence[str]) -> Graph:
         d:f64[4,2] = transpose[axes=None] c
       in (d) }
     """
-    want = {
-        id(o) for o, lay in zip(graph.outputs, layouts, strict=True) if lay == "F"
-    } & {id(o) for o in graph.outputs if matrix_product(o)}
+    pairs = zip(graph.outputs, layouts, strict=True)
+    want = {id(o) for o, lay in pairs if lay == "F" and matrix_product(o)}
     if not want:
         return graph
     b = Builder(_CANCEL, fold=False)

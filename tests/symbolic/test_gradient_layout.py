@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.core.ops.linalg import memory_layout
+from chainrule.symbolic import simplify, trace
+from chainrule.symbolic.layouts import traced_layouts
+from chainrule.symbolic.rewrite import in_layouts
 
 
 def _mlp(dtype, seed=0):
@@ -222,3 +226,67 @@ def test_the_callers_update_keeps_a_column_major_weight_column_major():
     for p, r in zip(params, ref, strict=True):
         assert p.flags.f_contiguous
         np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ the pieces: layouts of traced values
+def test_memory_layout_reads_arrays_and_traced_values():
+    a = np.zeros((3, 4))
+    assert [memory_layout(x) for x in (a, a.T, a[:, ::2], np.float64(1.0), 2.0)] == [
+        "C",
+        "F",
+        "A",
+        "C",
+        "C",
+    ]
+    seen = []
+
+    def f(w):
+        seen.extend([memory_layout(w.data), memory_layout(w.T.data), memory_layout((w * 2).data)])
+        return w
+
+    trace(f, np.asfortranarray(a))
+    assert seen == ["F", "C", "C"]  # an input's, a transpose's, a new array's
+
+
+def test_traced_layouts_follow_identity_and_matrix_transposes():
+    w = np.asfortranarray(np.ones((3, 4)))
+    g = trace(lambda w, x: (w, w.T, cr.identity(w), w * x, w.T.T, x.T), w, np.ones((3, 4)))
+    assert traced_layouts(g, ["F", "C"]) == ["F", "C", "F", "C", "F", "F"]
+    assert traced_layouts(g, ["A", "C"])[:2] == ["A", "A"]  # a strided input stays strided
+
+
+def test_in_layouts_forms_only_wanted_products_the_other_way_round():
+    rng = np.random.default_rng(7)
+    x, w = rng.normal(size=(4, 3)), rng.normal(size=(3, 2))
+    g = simplify(trace(lambda x, w: (x @ w, cr.exp(x @ w), cr.tanh(x @ w)), x, w))
+    assert in_layouts(g, ["C", "C", "C"]) is g
+    assert in_layouts(g, ["C", "F", "C"]) is g  # not a product: left as it is
+    h = in_layouts(g, ["F", "C", "C"])
+    first = h.outputs[0]
+    assert first.op.name == "transpose" and first.args[0].op.name == "matmul"
+    # its users see the same value: one product, read through its transpose's transpose
+    assert sum(v.op.name == "matmul" for v in h.equations) == 1
+    for got, ref in zip(h(x, w), g(x, w), strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_transposed_product_result_is_column_major_as_on_the_tape(backend):
+    rng = np.random.default_rng(8)
+    x, w = rng.normal(size=(5, 3)), rng.normal(size=(3, 4))
+    f = cr.jit(lambda x, w: ((x @ w).T, cr.exp(x).T), backend=_backend(backend))
+    prod, ex = (o.numpy() for o in f(x, w))
+    tape = (cr.tensor(x) @ cr.tensor(w)).T.numpy()
+    assert prod.flags.f_contiguous and tape.flags.f_contiguous
+    assert ex.flags.c_contiguous  # not a product: row-major, as every other result
+    np.testing.assert_allclose(prod, tape, rtol=1e-14)
+    np.testing.assert_allclose(ex, np.exp(x).T, rtol=1e-15)
+
+
+def test_a_traced_gradient_of_a_column_major_weight_is_a_transposed_product():
+    x, w = np.ones((5, 3)), np.asfortranarray(np.ones((3, 4)))
+    g = trace(cr.grad(lambda w, x: (x @ w).sum()), w, x)
+    out = g.outputs[0]
+    assert out.op.name == "transpose" and out.args[0].op.name == "matmul", g
+    g = trace(cr.grad(lambda w, x: (x @ w).sum()), np.ascontiguousarray(w), x)
+    assert g.outputs[0].op.name == "matmul", g

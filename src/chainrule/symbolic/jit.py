@@ -16,6 +16,7 @@ from chainrule.core.namespace import (
     namespace_name,
     numpy_dtype,
 )
+from chainrule.core.ops.linalg import memory_layout
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
@@ -101,8 +102,7 @@ def _arrays(args: tuple[Any, ...]) -> list[Any]:
 def layout(a: np.ndarray) -> str:
     """The memory layout of ``a`` as a compiled signature holds it: ``"C"`` (row-major
     contiguous), ``"F"`` (column-major contiguous) or ``"A"`` (strided)."""
-    flags = a.flags
-    return "C" if flags.c_contiguous else ("F" if flags.f_contiguous else "A")
+    return memory_layout(a)
 
 
 class Jitted:

@@ -13,6 +13,9 @@ from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.rewrite import in_layouts
 
+# the native backend's tests run natively: a fallback to the NumPy backend is a failure
+pytestmark = pytest.mark.filterwarnings("error::chainrule.symbolic.native.NativeFallbackWarning")
+
 
 def _mlp(dtype, seed=0):
     rng = np.random.default_rng(seed)
@@ -290,3 +293,31 @@ def test_a_traced_gradient_of_a_column_major_weight_is_a_transposed_product():
     assert out.op.name == "transpose" and out.args[0].op.name == "matmul", g
     g = trace(cr.grad(lambda w, x: (x @ w).sum()), np.ascontiguousarray(w), x)
     assert g.outputs[0].op.name == "matmul", g
+
+
+def _column_loss(W1, b1, W2, X, y):
+    # the chapter's convention: weights on the left, examples as columns (W @ x)
+    h = cr.tanh(W1 @ X.T + b1)
+    return ((W2 @ h - y) ** 2).mean()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layouts", [("C", "F"), ("F", "T"), ("T", "C")], ids="".join)
+def test_weights_used_on_the_left_too(backend, dtype, layouts):
+    rng = np.random.default_rng(9)
+    W1 = _laid_out(rng.normal(size=(6, 5)).astype(dtype), layouts[0])
+    W2 = _laid_out(rng.normal(size=(2, 6)).astype(dtype), layouts[1])
+    b1 = rng.normal(size=(6, 1)).astype(dtype)
+    X, y = rng.normal(size=(7, 5)).astype(dtype), rng.normal(size=(2, 7)).astype(dtype)
+    args = (W1, b1, W2, X, y)
+    step = cr.jit(cr.value_and_grad(_column_loss, argnums=(0, 1, 2)), backend=_backend(backend))
+    _, grads = step(*args)
+    _, t_grads = cr.value_and_grad(_column_loss, argnums=(0, 1, 2))(*args)
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    for k, lay in ((0, layouts[0]), (2, layouts[1])):
+        arr, tarr = grads[k].numpy(), t_grads[k].numpy()
+        want = _wanted(lay, transposed=False)
+        assert _flags_layout(tarr) == want, f"the tape's gradient {k}"
+        assert _flags_layout(arr) == want, f"gradient {k}: {_flags_layout(arr)}, not {want}"
+        np.testing.assert_allclose(arr, tarr, rtol=0, atol=tol * np.abs(tarr).max())

@@ -27,16 +27,19 @@ def memory_layout(a: Any) -> str:
     return lay if isinstance(lay, str) else "C"
 
 
-def _transposed_view(b: Any) -> bool:
+def _transposed_view(x: Any) -> bool:
     # memory layout is a non-differentiable fact: it changes no value, only the order
     # the product is formed in, so that `w -= lr * w.grad` streams both arrays alike
     # (traced values report their layout too: compiled gradients match the tape's)
-    return memory_layout(getattr(b, "data", None)) == "F"
+    return memory_layout(getattr(x, "data", None)) == "F"
 
 
 def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a @ b)/da: g @ b^T, with 1-D operands promoted as NumPy does
     if a.ndim == 2 and b.ndim == 2:
+        if _transposed_view(a):  # a column-major (W @ x of a column-major W, or W.T @ x
+            # of a row-major one): the gradient is built in a's own layout
+            return swapaxes(b @ swapaxes(g, 0, 1), 0, 1)
         return g @ swapaxes(b, 0, 1)
     if b.ndim == 1:
         ga = expand_dims(g, -1) * b  # outer product over the contracted axis

@@ -4,8 +4,10 @@ Workload A of ``bench_compiled.py`` (784-256-128-10, ReLU, softmax cross-entropy
 as users write it, batch 128, float32) with its weights stored column-major
 (``np.asfortranarray``), or row-major for comparison. Prints, per layout, the
 layout of the gradients ``cr.jit(cr.value_and_grad(...))`` returns, the time of the
-caller's update ``W -= lr * g`` over the three weights alone, and the compiled step
-with that update (min and median of interleaved rounds, microseconds).
+caller's update ``W -= lr * g`` over the three weights alone, the compiled step
+alone and with that update, and what a copy of the three gradients into
+column-major arrays would cost (the alternative to forming them so); min and
+median of interleaved rounds, microseconds.
 
 Run (1 BLAS thread)::
 
@@ -75,7 +77,10 @@ def main() -> None:
                 p -= LR * g.data
 
         runs[f"update W -= lr*g, weights {order}"] = update
+        runs[f"step ({args.backend}), weights {order}"] = lambda step=step, ps=ps: step(*ps, X, y)
         runs[f"step + update ({args.backend}), weights {order}"] = run
+        if order == "C":
+            runs["copy of C gradients to F"] = lambda gw=gw: [np.asfortranarray(g) for g in gw]
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(args.rounds):  # interleaved rounds
         for k, fn in runs.items():

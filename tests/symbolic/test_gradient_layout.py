@@ -1,4 +1,6 @@
-"""Compiled gradients come back in their parameters' row-major layout, with the tape's values."""
+"""Compiled gradients come back in their parameters' own memory layout (row-major for
+row-major parameters, column-major for column-major ones, row-major for strided ones),
+as the tape gives them, with the tape's values, on both backends."""
 
 from __future__ import annotations
 
@@ -6,6 +8,13 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.core.ops.linalg import memory_layout
+from chainrule.symbolic import simplify, trace
+from chainrule.symbolic.layouts import traced_layouts
+from chainrule.symbolic.rewrite import in_layouts
+
+# the native backend's tests run natively: a fallback to the NumPy backend is a failure
+pytestmark = pytest.mark.filterwarnings("error::chainrule.symbolic.native.NativeFallbackWarning")
 
 
 def _mlp(dtype, seed=0):
@@ -86,3 +95,230 @@ def test_sgd_update_by_the_caller_streams_row_major_arrays():
     for p, r in zip(params, ref, strict=True):
         assert p.flags.c_contiguous
         np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ each parameter's own layout
+def _laid_out(arr, layout):
+    """``arr``'s values in memory layout ``layout``: "C", "F", "T" (the transposed view of a
+    row-major array, column-major) or "A" (a strided view, neither)."""
+    if layout == "C":
+        return np.ascontiguousarray(arr)
+    if layout == "F":
+        return np.asfortranarray(arr)
+    if layout == "T":
+        return np.ascontiguousarray(arr.T).T
+    wide = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), arr.dtype)
+    wide[..., ::2] = arr
+    return wide[..., ::2]
+
+
+def _wanted(layout, transposed):
+    # what the tape gives: the parameter's own layout; a strided parameter gets the
+    # reverse rule's product as it is formed, with no copy to either layout: row-major
+    # for x @ W, its transpose (column-major) for x @ W.T
+    if layout == "A":
+        return "F" if transposed else "C"
+    return {"C": "C", "F": "F", "T": "F"}[layout]
+
+
+def _flags_layout(arr):
+    f = arr.flags
+    return "C" if f.c_contiguous else ("F" if f.f_contiguous else "A")
+
+
+def _backend(name):
+    if name == "numba":
+        pytest.importorskip("numba", reason="the native backend needs Numba")
+    return name
+
+
+# weights of a 2-layer net as (W1, W2, W3): W1 used as x @ W1, W2 and W3 as h @ W.T;
+# each layout set gives every weight its own layout (both uses see every layout; three
+# sets keep the native backend's compilations few)
+LAYOUT_SETS = [("F", "F", "F"), ("A", "C", "T"), ("C", "T", "A")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layouts", LAYOUT_SETS, ids="".join)
+def test_each_gradient_has_its_parameters_layout_and_the_tapes_values(backend, dtype, layouts):
+    params, X, Y = _mlp(dtype, seed=4)
+    for i, lay in zip((0, 2, 4), layouts, strict=True):
+        params[i] = _laid_out(params[i], lay)
+        assert _flags_layout(params[i]) == {"T": "F"}.get(lay, lay)  # the setup is right
+    argnums = tuple(range(len(params)))
+    step = cr.jit(cr.value_and_grad(_loss, argnums=argnums), backend=_backend(backend))
+    loss, grads = step(*params, X, Y)
+    t_loss, t_grads = cr.value_and_grad(_loss, argnums=argnums)(
+        *[cr.tensor(p) for p in params], cr.tensor(X), cr.tensor(Y)
+    )
+    # float64: to rounding; float32: the native backend's own float32 rounding (~4e-7 of
+    # the largest element, the same for every layout), as the NumPy backend's bound
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss.numpy(), t_loss.numpy(), rtol=tol)
+    lay_of = dict(zip((0, 2, 4), layouts, strict=True))
+    for k, (g, tg) in enumerate(zip(grads, t_grads, strict=True)):
+        arr, tarr = g.numpy(), tg.numpy()
+        want = _wanted(lay_of.get(k, "C"), transposed=k in (2, 4))
+        assert _flags_layout(tarr) == want, f"the tape's gradient {k}"  # what the tape promises
+        assert _flags_layout(arr) == want, f"gradient {k}: {_flags_layout(arr)}, not {want}"
+        assert arr.dtype == dtype
+        np.testing.assert_allclose(arr, tarr, rtol=0, atol=tol * np.abs(tarr).max())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_large_products_too(backend):
+    # above the native backend's loop threshold the products go through BLAS (np.dot)
+    rng = np.random.default_rng(5)
+    W = np.asfortranarray(rng.normal(size=(40, 30)))
+    V = np.ascontiguousarray(rng.normal(size=(30, 20)).T).T  # a transposed view: column-major
+    X = rng.normal(size=(32, 40))
+
+    def loss(W, V, X):
+        return (cr.tanh(X @ W) @ V).sum()
+
+    step = cr.jit(cr.value_and_grad(loss, argnums=(0, 1)), backend=_backend(backend))
+    _, (gw, gv) = step(W, V, X)
+    _, (tw, tv) = cr.value_and_grad(loss, argnums=(0, 1))(W, V, X)
+    for g, t in ((gw, tw), (gv, tv)):
+        assert g.numpy().flags.f_contiguous and not g.numpy().flags.c_contiguous
+        assert t.numpy().flags.f_contiguous
+        np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_a_column_major_gradient_is_formed_so_not_copied():
+    # formed as the transpose of a row-major product: a view returned as it is, no
+    # copy after the fact
+    params, X, Y = _mlp(np.float64)
+    params = [np.asfortranarray(p) for p in params]
+    step = cr.jit(cr.value_and_grad(_loss, argnums=tuple(range(len(params)))))
+    src = step.source(*params, X, Y)
+    ret = src.strip().splitlines()[-1]
+    assert ret.count(".T") == 3, src  # the three weight gradients, transposed views
+    for copy in ("ascontiguousarray", "asfortranarray", "np.array(", "copy"):
+        assert copy not in src, src
+
+
+def test_results_of_one_product_in_two_layouts_share_no_memory():
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    w = np.asfortranarray(np.arange(15.0).reshape(3, 5))
+    for backend in ("numpy", "numba"):
+        f = cr.jit(lambda x, w: (x @ w, (x @ w).T, x @ w), backend=_backend(backend))
+        outs = [o.numpy() for o in f(x, w)]
+        for i, o in enumerate(outs):
+            np.testing.assert_allclose(o, [x @ w, (x @ w).T, x @ w][i], rtol=1e-15)
+            for p in outs[:i]:
+                assert not np.shares_memory(o, p), backend
+
+
+def test_the_callers_update_keeps_a_column_major_weight_column_major():
+    params, X, Y = _mlp(np.float32, seed=6)
+    params = [np.asfortranarray(p) for p in params]
+    ref = [p.copy(order="K") for p in params]
+    argnums = tuple(range(len(params)))
+    step = cr.jit(cr.value_and_grad(_loss, argnums=argnums))
+    for _ in range(3):
+        _, gs = step(*params, X, Y)
+        for p, g in zip(params, gs, strict=True):
+            assert g.numpy().flags.f_contiguous
+            p -= 0.1 * g.numpy()
+        _, tgs = cr.value_and_grad(_loss, argnums=argnums)(
+            *[cr.tensor(p) for p in ref], cr.tensor(X), cr.tensor(Y)
+        )
+        for p, g in zip(ref, tgs, strict=True):
+            p -= 0.1 * g.numpy()
+    for p, r in zip(params, ref, strict=True):
+        assert p.flags.f_contiguous
+        np.testing.assert_allclose(p, r, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ the pieces: layouts of traced values
+def test_memory_layout_reads_arrays_and_traced_values():
+    a = np.zeros((3, 4))
+    assert [memory_layout(x) for x in (a, a.T, a[:, ::2], np.float64(1.0), 2.0)] == [
+        "C",
+        "F",
+        "A",
+        "C",
+        "C",
+    ]
+    seen = []
+
+    def f(w):
+        seen.extend([memory_layout(w.data), memory_layout(w.T.data), memory_layout((w * 2).data)])
+        return w
+
+    trace(f, np.asfortranarray(a))
+    assert seen == ["F", "C", "C"]  # an input's, a transpose's, a new array's
+
+
+def test_traced_layouts_follow_identity_and_matrix_transposes():
+    w = np.asfortranarray(np.ones((3, 4)))
+    g = trace(lambda w, x: (w, w.T, cr.identity(w), w * x, w.T.T, x.T), w, np.ones((3, 4)))
+    assert traced_layouts(g, ["F", "C"]) == ["F", "C", "F", "C", "F", "F"]
+    assert traced_layouts(g, ["A", "C"])[:2] == ["A", "A"]  # a strided input stays strided
+
+
+def test_in_layouts_forms_only_wanted_products_the_other_way_round():
+    rng = np.random.default_rng(7)
+    x, w = rng.normal(size=(4, 3)), rng.normal(size=(3, 2))
+    g = simplify(trace(lambda x, w: (x @ w, cr.exp(x @ w), cr.tanh(x @ w)), x, w))
+    assert in_layouts(g, ["C", "C", "C"]) is g
+    assert in_layouts(g, ["C", "F", "C"]) is g  # not a product: left as it is
+    h = in_layouts(g, ["F", "C", "C"])
+    first = h.outputs[0]
+    assert first.op.name == "transpose" and first.args[0].op.name == "matmul"
+    # its users see the same value: one product, read through its transpose's transpose
+    assert sum(v.op.name == "matmul" for v in h.equations) == 1
+    for got, ref in zip(h(x, w), g(x, w), strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_transposed_product_result_is_column_major_as_on_the_tape(backend):
+    rng = np.random.default_rng(8)
+    x, w = rng.normal(size=(5, 3)), rng.normal(size=(3, 4))
+    f = cr.jit(lambda x, w: ((x @ w).T, cr.exp(x).T), backend=_backend(backend))
+    prod, ex = (o.numpy() for o in f(x, w))
+    tape = (cr.tensor(x) @ cr.tensor(w)).T.numpy()
+    assert prod.flags.f_contiguous and tape.flags.f_contiguous
+    assert ex.flags.c_contiguous  # not a product: row-major, as every other result
+    np.testing.assert_allclose(prod, tape, rtol=1e-14)
+    np.testing.assert_allclose(ex, np.exp(x).T, rtol=1e-15)
+
+
+def test_a_traced_gradient_of_a_column_major_weight_is_a_transposed_product():
+    x, w = np.ones((5, 3)), np.asfortranarray(np.ones((3, 4)))
+    g = trace(cr.grad(lambda w, x: (x @ w).sum()), w, x)
+    out = g.outputs[0]
+    assert out.op.name == "transpose" and out.args[0].op.name == "matmul", g
+    g = trace(cr.grad(lambda w, x: (x @ w).sum()), np.ascontiguousarray(w), x)
+    assert g.outputs[0].op.name == "matmul", g
+
+
+def _column_loss(W1, b1, W2, X, y):
+    # the chapter's convention: weights on the left, examples as columns (W @ x)
+    h = cr.tanh(W1 @ X.T + b1)
+    return ((W2 @ h - y) ** 2).mean()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layouts", [("C", "F"), ("F", "T")], ids="".join)
+def test_weights_used_on_the_left_too(backend, dtype, layouts):
+    rng = np.random.default_rng(9)
+    W1 = _laid_out(rng.normal(size=(6, 5)).astype(dtype), layouts[0])
+    W2 = _laid_out(rng.normal(size=(2, 6)).astype(dtype), layouts[1])
+    b1 = rng.normal(size=(6, 1)).astype(dtype)
+    X, y = rng.normal(size=(7, 5)).astype(dtype), rng.normal(size=(2, 7)).astype(dtype)
+    args = (W1, b1, W2, X, y)
+    step = cr.jit(cr.value_and_grad(_column_loss, argnums=(0, 1, 2)), backend=_backend(backend))
+    _, grads = step(*args)
+    _, t_grads = cr.value_and_grad(_column_loss, argnums=(0, 1, 2))(*args)
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    for k, lay in ((0, layouts[0]), (2, layouts[1])):
+        arr, tarr = grads[k].numpy(), t_grads[k].numpy()
+        want = _wanted(lay, transposed=False)
+        assert _flags_layout(tarr) == want, f"the tape's gradient {k}"
+        assert _flags_layout(arr) == want, f"gradient {k}: {_flags_layout(arr)}, not {want}"
+        np.testing.assert_allclose(arr, tarr, rtol=0, atol=tol * np.abs(tarr).max())

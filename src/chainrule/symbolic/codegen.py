@@ -10,7 +10,9 @@ dtype) with ``out=``; values that views (reshape, transpose, indexing) still
 reach are never reused, nor are inputs or outputs. An output that is an input
 (or a view of one), an array constant or a buffer already returned is returned
 as a copy, so results never share memory with the arguments; results are
-row-major (C-contiguous) arrays, a view (a transpose) made contiguous on return.
+row-major (C-contiguous) arrays, a view (a transpose) made contiguous on return,
+except a transposed matrix product: a column-major array of its own, the layout
+the tape gives that result (see :func:`chainrule.symbolic.rewrite.in_layouts`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from chainrule.core.ops.shapes import RESHAPE
 from chainrule.symbolic.emit import Emitter, input_params, ufunc_of
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
+from chainrule.symbolic.layouts import transposed_product
 from chainrule.symbolic.rewrite import fusions
 
 
@@ -112,8 +115,10 @@ def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str
     """The returned expressions: an output that is (a view of) an input, an array
     constant of the namespace, or a buffer already returned is copied, so no result
     shares memory with an argument, with the compiled function or with another result;
-    copies and views of arrays are returned C-contiguous (the layout of the parameters
-    a training step updates: ``W -= lr * g`` then streams both arrays alike)."""
+    copies and views of arrays are returned C-contiguous, except a transposed matrix
+    product, returned as the column-major array it is (the gradient of a column-major
+    weight): each gradient has its parameter's layout, so ``W -= lr * g`` streams both
+    arrays alike."""
     inputs = {id(v) for v in graph.inputs}
     returned: set[int] = set()
     out = []
@@ -129,7 +134,9 @@ def _returned(graph: Graph, em: Emitter, alias_root: dict[int, int]) -> list[str
             returned.add(root)
         if copy:
             out.append(f"np.array({ref}, order='C')")
-        elif view:  # a transposed or strided view is returned as a row-major array
+        elif view and not transposed_product(o):
+            # a transposed or strided view is returned as a row-major array; a transposed
+            # product is a column-major array of its own (the layout the tape gives it)
             out.append(f"np.ascontiguousarray({ref})")
         else:
             out.append(ref)

@@ -17,12 +17,14 @@ from chainrule.core.namespace import (
     namespace_name,
     numpy_dtype,
 )
+from chainrule.core.ops.linalg import memory_layout
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
+from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
-from chainrule.symbolic.rewrite import simplify
+from chainrule.symbolic.rewrite import in_layouts, simplify
 from chainrule.symbolic.tracing import trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
@@ -104,8 +106,7 @@ def _arrays(args: tuple[Any, ...]) -> list[Any]:
 def layout(a: np.ndarray) -> str:
     """The memory layout of ``a`` as a compiled signature holds it: ``"C"`` (row-major
     contiguous), ``"F"`` (column-major contiguous) or ``"A"`` (strided)."""
-    flags = a.flags
-    return "C" if flags.c_contiguous else ("F" if flags.f_contiguous else "A")
+    return memory_layout(a)
 
 
 class Jitted:
@@ -246,12 +247,14 @@ class Jitted:
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
         graph, spec = trace_with_tree(self.f, arrays)
+        layouts = [layout(a) for a in arrays]
+        wanted = traced_layouts(graph, layouts)  # the tape's: a gradient has its weight's
         if self.simplify:
             graph = simplify(graph)
+        graph = in_layouts(graph, wanted)
         name = _name(self.f)
         fn: CompiledGraph | NativeGraph
         if self.backend == "numba":
-            layouts = [layout(a) for a in arrays]
             fn = compile_native(
                 graph, name=name, reuse_min_size=self.reuse_min_size, layouts=layouts
             )
@@ -295,7 +298,9 @@ def jit(
     ``f`` is a function of tensors written with chainrule operations (it may use
     ``chainrule.grad`` and friends inside). Its Python control flow runs once
     per signature, at trace time. Returns Tensors in ``f``'s output structure,
-    never sharing memory with the arguments.
+    never sharing memory with the arguments; a gradient has its parameter's memory
+    layout as on the tape (row-major or column-major), and so has a transposed matrix
+    product (column-major); other results are row-major.
 
     Arguments from another array library (CuPy, any array-API array; all from
     one library and device, which are part of the signature) get generated code

@@ -7,8 +7,9 @@ one loop nest over that shape (operands broadcast by their indices, values
 used only inside the loop kept in registers), reductions whose operand has the
 loop's shape are accumulated in the same loop, matrix products call BLAS
 (``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
-of shape ``()`` are scalars inside the function. Every result is a new,
-row-major array.
+of shape ``()`` are scalars inside the function. Every result is a new
+array, row-major except a transposed matrix product (column-major, as the NumPy
+backend returns it).
 
 A graph holding a primitive without a native spelling (or one Numba rejects)
 runs on the NumPy backend instead: :func:`compile_native` warns once per
@@ -33,6 +34,7 @@ import numpy as np
 from chainrule.core.spelling import Native
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph, schedule
 from chainrule.symbolic.ir import Graph, Var, input_array
+from chainrule.symbolic.layouts import transposed_product
 from chainrule.symbolic.native_cache import (
     compile_signature,
     load,
@@ -357,6 +359,9 @@ def _returns(w: Writer, graph: Graph) -> list[str]:
             rets.append(box)
         elif id(o) in w.fresh and src not in seen:
             rets.append(src)
+        elif transposed_product(o) and id(o.args[0]) in w.fresh and w.ref(o.args[0]) not in seen:
+            rets.append(src)  # a column-major view of a new product (the tape's layout)
+            seen.add(w.ref(o.args[0]))
         else:
             rets.append(f"np.ascontiguousarray({src}).copy()")
         seen.add(src)

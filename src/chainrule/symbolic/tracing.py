@@ -19,6 +19,7 @@ import numpy as np
 from chainrule.core.devices import asnumpy
 from chainrule.core.forward import forward_apply
 from chainrule.core.namespace import is_foreign
+from chainrule.core.ops.linalg import memory_layout
 from chainrule.core.ops.shapes import IDENTITY
 from chainrule.core.primitive import forward_error, record
 from chainrule.core.state import STATE, enable_grad
@@ -28,6 +29,7 @@ from chainrule.core.tensor import Tensor, from_array
 # (looked up at call time) lets either module be imported first
 from chainrule.symbolic import printing
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort, type_str
+from chainrule.symbolic.layouts import result_layout
 from chainrule.symbolic.stable import stable_form
 
 
@@ -47,13 +49,16 @@ def _no_value(what: str, shape: tuple[int, ...], dtype: np.dtype) -> TracerValue
 
 
 class AbstractArray:
-    """The ``data`` of a symbolic tensor: a shape and a dtype, no numbers."""
+    """The ``data`` of a symbolic tensor: a shape, a dtype and the memory layout its tape
+    array would have (``"C"``, ``"F"`` or ``"A"``; see :mod:`chainrule.symbolic.layouts`),
+    no numbers."""
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("shape", "dtype", "layout")
 
-    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, layout: str = "C") -> None:
         self.shape = shape
         self.dtype = dtype
+        self.layout = layout
 
     @property
     def ndim(self) -> int:
@@ -146,7 +151,7 @@ class SymTensor(Tensor):
 
     def detach(self) -> SymTensor:
         """The same graph value, cut from the tape (gradients do not flow through it)."""
-        return wrap(self.node)
+        return wrap(self.node, layout=self.data.layout)
 
     def backward(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
@@ -180,10 +185,11 @@ class SymTensor(Tensor):
         return svg(self)
 
 
-def wrap(node: Var, requires_grad: bool = False) -> SymTensor:
-    """A fresh symbolic tensor for ``node`` (off the tape), made as every tensor is."""
+def wrap(node: Var, requires_grad: bool = False, layout: str = "C") -> SymTensor:
+    """A fresh symbolic tensor for ``node`` (off the tape), made as every tensor is;
+    ``layout`` is the memory layout its tape array would have."""
     rg = requires_grad and node.dtype.kind in "fc"
-    t: SymTensor = from_array(AbstractArray(node.shape, node.dtype), rg, SymTensor)
+    t: SymTensor = from_array(AbstractArray(node.shape, node.dtype, layout), rg, SymTensor)
     t.node = node
     return t
 
@@ -289,7 +295,9 @@ class Interpreter:
             if out is not None:
                 return out
         node = make_eqn(prim, [to_node(a) for a in args], params)
-        out = wrap(node)
+        # views (identity, transpose) have a layout of their own: what the tape's would be
+        first = memory_layout(getattr(args[0], "data", args[0])) if prim.view else "C"
+        out = wrap(node, layout=result_layout(prim, params, len(node.shape), first))
         if (
             STATE.grad_enabled
             and prim.differentiable
@@ -306,7 +314,7 @@ class Interpreter:
 
 def _strip(a: SymTensor, level: int) -> SymTensor:
     # the symbolic version of chainrule.core.forward.strip: same graph value, one level fewer
-    s = wrap(a.node)
+    s = wrap(a.node, layout=a.data.layout)
     tans = {k: v for k, v in a._tangents.items() if k != level}
     s._tangents = tans or None
     if a.requires_grad and STATE.grad_enabled:
@@ -403,10 +411,12 @@ def trace_with_tree(
     if names is None:
         names = _arg_names(f, len(args))
     ins = []
+    layouts = []
     for n, a in zip(names, args, strict=False):
         shape, dtype = _arg_type(a)
         ins.append(input_var(n, shape, dtype))
-    syms = [wrap(v, requires_grad=True) for v in ins]
+        layouts.append(memory_layout(a.data if isinstance(a, Tensor) else a))
+    syms = [wrap(v, True, lay) for v, lay in zip(ins, layouts, strict=False)]
     with enable_grad():
         res = f(*syms)
     leaves, spec = flatten(res)

@@ -12,16 +12,34 @@ from chainrule.core.primitive import Primitive, apply, register
 from chainrule.core.spelling import Infix, Native, Ufunc
 
 
-def _transposed_view(b: Any) -> bool:
+def memory_layout(a: Any) -> str:
+    """The memory layout of array data: ``"C"`` (row-major contiguous), ``"F"``
+    (column-major contiguous) or ``"A"`` (strided).
+
+    A NumPy array is read from its flags; a traced value's abstract array reports the
+    layout its tape array would have (its ``layout``); any other array counts as
+    row-major.
+    """
+    if isinstance(a, np.ndarray):
+        flags = a.flags
+        return "C" if flags.c_contiguous else ("F" if flags.f_contiguous else "A")
+    lay = getattr(a, "layout", None)
+    return lay if isinstance(lay, str) else "C"
+
+
+def _transposed_view(x: Any) -> bool:
     # memory layout is a non-differentiable fact: it changes no value, only the order
     # the product is formed in, so that `w -= lr * w.grad` streams both arrays alike
-    d = getattr(b, "data", None)
-    return isinstance(d, np.ndarray) and d.flags.f_contiguous and not d.flags.c_contiguous
+    # (traced values report their layout too: compiled gradients match the tape's)
+    return memory_layout(getattr(x, "data", None)) == "F"
 
 
 def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a @ b)/da: g @ b^T, with 1-D operands promoted as NumPy does
     if a.ndim == 2 and b.ndim == 2:
+        if _transposed_view(a):  # a column-major (W @ x of a column-major W, or W.T @ x
+            # of a row-major one): the gradient is built in a's own layout
+            return swapaxes(b @ swapaxes(g, 0, 1), 0, 1)
         return g @ swapaxes(b, 0, 1)
     if b.ndim == 1:
         ga = expand_dims(g, -1) * b  # outer product over the contracted axis
@@ -37,7 +55,8 @@ def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
 def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d(a @ b)/db: a^T @ g, with 1-D operands promoted as NumPy does
     if a.ndim == 2 and b.ndim == 2:
-        if _transposed_view(b):  # x @ W.T: build the gradient in W's own (row-major) layout
+        if _transposed_view(b):  # b column-major (x @ W.T of a row-major W, or x @ W of a
+            # column-major one): the gradient is built in b's own layout, as a transposed product
             return swapaxes(swapaxes(g, 0, 1) @ a, 0, 1)
         return swapaxes(a, 0, 1) @ g
     if a.ndim == 1:

@@ -15,6 +15,7 @@ from typing import Any
 
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.rewrite.engine import Builder, Rule, match, run_to_fixpoint
+from chainrule.symbolic.rewrite.layout import in_layouts
 from chainrule.symbolic.rewrite.rules import (
     ALGEBRA,
     CANONICAL,
@@ -37,6 +38,7 @@ __all__ = [
     "cse",
     "dce",
     "fold",
+    "in_layouts",
     "match",
     "simplify",
 ]

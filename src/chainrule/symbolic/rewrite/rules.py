@@ -21,6 +21,7 @@ from chainrule.core.ops.shapes import RESHAPE, TRANSPOSE
 from chainrule.core.primitive import REGISTRY, Primitive
 from chainrule.core.spelling import Infix
 from chainrule.symbolic.ir import Var
+from chainrule.symbolic.layouts import matrix_transpose, transposed_product
 from chainrule.symbolic.rewrite.engine import Builder, Composite, Rule, match
 
 
@@ -195,31 +196,33 @@ def _scalar_const(bind: dict[str, Var], node: Var) -> bool:
     return c.kind == "const" and not isinstance(c.value, np.ndarray) and c.dtype.kind in "if"
 
 
-def _matrix_transpose(v: Var) -> bool:
-    # a transpose of a 2-D value (reversed axes), the only one a matrix product commutes with
-    axes = v.params.get("axes")
-    return len(v.shape) == 2 and (axes is None or tuple(axes) == (1, 0))
-
-
 def _both_transposes(bind: dict[str, Var], node: Var) -> bool:
-    return _matrix_transpose(node) and _matrix_transpose(bind["@transpose"])
+    # transposes of 2-D values (reversed axes), the only ones a matrix product commutes with
+    return matrix_transpose(node) and matrix_transpose(bind["@transpose"])
 
 
 def _transposed_product(bind: dict[str, Var], node: Var) -> bool:
-    return _matrix_transpose(node) and len(bind["a"].shape) == 2 and len(bind["b"].shape) == 2
+    return transposed_product(node)
+
+
+def transposes_of(a: Var, b: Var, builder: Builder) -> Var:
+    """``b.T @ a.T`` (equal to ``(a @ b).T``): the product formed in the transposed order,
+    a new row-major array where ``(a @ b).T`` is a column-major view; transposed
+    operands lose their transposes (``x.T.T -> x``)."""
+    bt = builder.make(TRANSPOSE, [b], {"axes": None})
+    at = builder.make(TRANSPOSE, [a], {"axes": None})
+    return builder.make(MATMUL, [bt, at])
 
 
 def _transposes_of(bind: dict[str, Var], node: Var, b: Builder) -> Var:
-    # (a @ b).T = b.T @ a.T: the product formed in the transposed order is a fresh
-    # row-major array, where the transpose of the product is a column-major view (a weight
-    # used as x @ W.T gets its gradient in W's own layout, as the tape builds it)
-    bt = b.make(TRANSPOSE, [bind["b"]], {"axes": None})
-    at = b.make(TRANSPOSE, [bind["a"]], {"axes": None})
-    return b.make(MATMUL, [bt, at])
+    return transposes_of(bind["a"], bind["b"], b)
 
 
-# layouts: transposes cancelled, and a transposed matrix product formed as the
-# product of the transposes, so that results are row-major arrays, never transposed views
+# layouts: transposes cancelled, and a transposed matrix product formed as the product of
+# the transposes, so that results are row-major arrays, never transposed views. Traced
+# reverse rules form each weight gradient in its weight's layout (a row-major weight used as
+# x @ W.T gets x.T.T-cancelled transposes); chainrule.symbolic.rewrite.in_layouts forms again
+# the outputs the tape gives column-major (gradients of column-major weights)
 LAYOUT = [
     Rule("x.T.T", ("transpose", ("transpose", "x")), "x", _both_transposes),
     Rule("(a@b).T", ("transpose", ("matmul", "a", "b")), _transposes_of, _transposed_product),

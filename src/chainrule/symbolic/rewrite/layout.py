@@ -1,0 +1,62 @@
+"""Outputs formed in the memory layout the tape gives them.
+
+The rewrites turn every transposed matrix product into the product of the
+transposes (a new row-major array): ``(a @ b).T -> b.T @ a.T``. Where the tape
+returns a column-major array instead (the gradient of a column-major weight,
+which its reverse rule forms as a transposed product, see
+:mod:`chainrule.symbolic.layouts`), :func:`in_layouts` forms that output the
+other way round again: ``a @ b -> (b.T @ a.T).T``, a transposed view of a new
+row-major product, which compiled code returns as it is. Either way the
+product costs the same (BLAS reads transposed operands in place) and no array
+is copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chainrule.core.ops.shapes import TRANSPOSE
+from chainrule.symbolic.ir import Graph, Var, toposort
+from chainrule.symbolic.layouts import matrix_product
+from chainrule.symbolic.rewrite.engine import Builder
+from chainrule.symbolic.rewrite.rules import LAYOUT, transposes_of
+
+_CANCEL = [r for r in LAYOUT if r.name == "x.T.T"]
+
+
+def in_layouts(graph: Graph, layouts: Sequence[str]) -> Graph:
+    """``graph`` with each output wanted column-major (``"F"`` in ``layouts``, one per
+    output, e.g. from :func:`chainrule.symbolic.layouts.traced_layouts`) that is a matrix
+    product formed as the transpose of the product in the other order (equal values,
+    to rounding); every other value is left as it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.symbolic import trace
+    >>> g = trace(lambda x, w: x @ w, np.ones((4, 3)), np.ones((3, 2)))
+    >>> print(in_layouts(g, ["F"]))
+    { lambda ; x:f64[4,3] w:f64[3,2]. let
+        a:f64[2,3] = transpose[axes=None] w
+        b:f64[3,4] = transpose[axes=None] x
+        c:f64[2,4] = matmul a b
+        d:f64[4,2] = transpose[axes=None] c
+      in (d) }
+    """
+    pairs = zip(graph.outputs, layouts, strict=True)
+    want = {id(o) for o, lay in pairs if lay == "F" and matrix_product(o)}
+    if not want:
+        return graph
+    b = Builder(_CANCEL, fold=False)
+    new: dict[int, Var] = {}
+    for v in toposort(graph.outputs):
+        if v.kind != "eqn":
+            new[id(v)] = v
+            continue
+        args = [new[id(a)] for a in v.args]
+        if id(v) in want:
+            product = transposes_of(args[0], args[1], b)
+            new[id(v)] = b.make(TRANSPOSE, [product], {"axes": None})
+        else:
+            new[id(v)] = b.make(v.op, args, v.params)
+    return Graph(graph.inputs, [new[id(o)] for o in graph.outputs])

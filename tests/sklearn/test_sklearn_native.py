@@ -112,4 +112,6 @@ def test_a_compiled_setup_is_recorded_in_the_cache_for_later_processes(tmp_path,
     monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())  # a new process
     assert native_epochs.compiled_before(*args, **setup)  # from the record alone
     assert len(list((tmp_path / "native" / "epochs").iterdir())) == 1
-    assert not native_epochs.compiled_before(*args, **{**setup, "batch_size": 7})
+    # sizes are read at run time: other rows and batch sizes are the same architecture
+    assert native_epochs.compiled_before(*args, **{**setup, "n_rows": 1000, "batch_size": 7})
+    assert not native_epochs.compiled_before(*args, **{**setup, "lam": lambda rows: 0.0})

@@ -150,9 +150,7 @@ def kernel_fingerprint(fn: Callable[..., Any]) -> str:
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def load(
-    source: str, kernels: dict[str, Callable[..., Any]], inline: Sequence[str] = ()
-) -> Any:
+def load(source: str, kernels: dict[str, Callable[..., Any]], inline: Sequence[str] = ()) -> Any:
     """Write ``source`` (top-level functions) to a cached module file; every function in it
     is compiled by Numba (``njit``, cached on disk), those named in ``inline`` into their
     callers (``inline="always"``: typed and optimised as part of them, never alone).
@@ -167,6 +165,7 @@ def load(
         f"{stamps}import numba\nimport numpy as np\n\n"
         "from chainrule.symbolic import native_math as math\n\n"
     )
+
     def decorate(m: re.Match[str]) -> str:
         extra = ", inline='always'" if m.group(1) in inline else ""
         return f"@numba.njit({_NJIT_OPTIONS}{extra})\ndef {m.group(1)}("

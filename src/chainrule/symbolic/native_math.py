@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 __all__ = ["exp", "register"]
 
 _LOG2E = 1.4426950408889634

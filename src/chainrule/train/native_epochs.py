@@ -229,9 +229,7 @@ class CompiledEpochs:
         self.n_rows, self.batch_size = n_rows, min(batch_size, n_rows)
         self.n_hyper = len(optimizer.hyper(1))
         self.n_bufs = len(optimizer.buffer_names)
-        sizes, lams, key, arch = _setup(
-            model, objective, optimizer, n_rows, batch_size, lam, scale
-        )
+        sizes, lams, key, arch = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
         self.key, self.arch = key, arch
         built = _BUILT.get(key)
         if built is None:

@@ -251,7 +251,9 @@ class CompiledEpochs:
         the same (sizes read at run time), else two; the epoch function calls the first
         for a full batch and the second otherwise, with the constants of each (the
         second's are the first's when every batch is full)."""
-        sources, consts, kernels = [], [], {}
+        sources: list[str] = []
+        consts: list[list[Any]] = []
+        kernels: dict[str, Any] = {}
         kept: list[bool] = []
         for rows, lam in zip(sizes, lams, strict=True):
             graph = simplify(self._trace(rows, lam, scale))

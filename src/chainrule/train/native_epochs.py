@@ -247,10 +247,10 @@ class CompiledEpochs:
     def _build(self, sizes: list[int], lams: tuple[float, ...], scale: float) -> _Built:
         """Trace the step of every batch size and load the generated epoch function.
 
-        The steps of the full and the last batch are one function when their source is
-        the same (sizes read at run time), else two; the epoch function calls the first
-        for a full batch and the second otherwise, with the constants of each (the
-        second's are the first's when every batch is full)."""
+        The steps of the full and the last batch are one function ``step`` when their
+        source is the same (sizes read at run time), called once in the loop with the
+        constants of a full batch or of the last one (the full batch's when every batch
+        is full); else the last batch calls ``step_last``."""
         sources: list[str] = []
         consts: list[list[Any]] = []
         kernels: dict[str, Any] = {}

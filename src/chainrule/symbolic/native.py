@@ -8,7 +8,10 @@ used only inside the loop kept in registers), reductions whose operand has the
 loop's shape are accumulated in the same loop, matrix products call BLAS
 (``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
 of shape ``()`` are scalars inside the function. Every result is a new,
-row-major array.
+row-major array. Sizes are read from the inputs' shapes at run time and
+shape-dependent constants are arguments (see :class:`Writer`), so the graphs of
+one function traced at other batch sizes are the same source and share the
+machine code.
 
 A graph holding a primitive without a native spelling (or one Numba rejects)
 runs on the NumPy backend instead: :func:`compile_native` warns once per
@@ -141,8 +144,9 @@ class Writer:
     input has is the first input axis holding it (``n3_1 = a3.shape[1]``), so graphs of
     one structure traced at other sizes (another batch) are written as the same source
     and share Numba's machine code. Size-1 (broadcast) axes and sizes no input has stay
-    literals. Float constants that are not whole numbers (a ``1 / batch`` of a mean, a
-    learning rate) are arguments (see :meth:`ref`), for the same reason.
+    literals. Scalar constants that are not whole numbers (a mean's ``1 / batch``, a
+    learning rate) or that equal such a size (``/ X.shape[0]``) are arguments (see
+    :meth:`liftable`), for the same reason.
     """
 
     def __init__(self, graph: Graph) -> None:
@@ -154,7 +158,7 @@ class Writer:
                     self.dims.setdefault(n, f"n{k}_{d}")
         self.lines: list[str] = []
         self.names: dict[int, str] = {}  # array or scalar source of each value
-        self.lifted: dict[int, str] = {}  # float constants passed as arguments
+        self.lifted: dict[int, str] = {}  # scalar constants passed as arguments
         self.params: list[str] = []
         self.consts: list[Any] = []
         self.kernels: dict[str, Callable[..., Any]] = {}

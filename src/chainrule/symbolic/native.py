@@ -30,6 +30,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -300,16 +301,76 @@ def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
         for a in v.args:
             uses.setdefault(id(a), set()).add(id(v))
     outputs = {id(o) for o in graph.outputs}
+    spans = []
     for block in _blocks(order):
         if isinstance(block, tuple):
+            start = len(w.lines)
             _loop(w, block[1], block[0], uses, outputs)
+            if block[0]:
+                spans.append((start, len(w.lines)))
         else:
             _line(w, block)
     rets = _returns(w, graph)
     head = f"def {name}({', '.join(w.params)}):"
     body = [*w.lines, f"    return ({', '.join(rets)}{',' if rets else ''})"]
+    helpers = _share_loops(body, spans, name)
     src = "\n".join([head, *w.size_lines("\n".join(body)), *body])
-    return src + "\n", w
+    return "\n\n".join([src, *helpers]) + "\n", w
+
+
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
+_ASSIGNED = re.compile(r"^\s*(?:for\s+)?([A-Za-z_]\w*)\s*(?:=|in\b)")
+_GLOBAL = {"np", "math", "range", "min", "max", "abs", "for", "in", "if", "else", "or", "and"}
+_GLOBAL |= {"not", "True", "False", "None"}
+
+
+def _share_loops(lines: list[str], spans: list[tuple[int, int]], name: str) -> list[str]:
+    """Loop nests written twice or more (the layers of a deep network) as one function each.
+
+    Each span of ``lines`` (a loop nest with its allocations) whose text is the same as
+    another's up to names becomes a call of a function of its own (``{name}_loopK``),
+    written once: Numba types it and LLVM optimises it once instead of once per copy.
+    ``lines`` is edited in place; returns the functions' sources.
+    """
+    found = []
+    for start, end in spans:
+        block = lines[start:end]
+        assigned: list[str] = []
+        indices: set[str] = set()
+        for ln in block:
+            m = _ASSIGNED.match(ln)
+            if m and m.group(1) not in assigned:
+                assigned.append(m.group(1))
+                if ln.lstrip().startswith("for "):
+                    indices.add(m.group(1))
+        tokens = dict.fromkeys(_IDENT.findall("\n".join(block)))
+        free = [t for t in tokens if t not in assigned and t not in _GLOBAL]
+        later = set(_IDENT.findall("\n".join(lines[end:])))
+        outs = [a for a in assigned if a in later and a not in indices]
+        canon = {t: f"p{k}" for k, t in enumerate(free)}
+        canon.update({t: f"q{k}" for k, t in enumerate(assigned)})
+        body = [_IDENT.sub(partial(_renamed, canon), ln) for ln in block]
+        ret = [canon[o] for o in outs]
+        found.append(("\n".join(body) + f"\n    return ({', '.join(ret)},)", free, outs))
+    counts: dict[str, int] = {}
+    for text, _, outs in found:
+        if outs:
+            counts[text] = counts.get(text, 0) + 1
+    names: dict[str, str] = {}
+    helpers: list[str] = []
+    for text, free, _ in found:
+        if counts.get(text, 0) >= 2 and text not in names:
+            names[text] = f"{name}_loop{len(names)}"
+            params = ", ".join(f"p{k}" for k in range(len(free)))
+            helpers.append(f"def {names[text]}({params}):\n{text}")
+    for (start, end), (text, free, outs) in reversed(list(zip(spans, found, strict=True))):
+        if text in names:
+            lines[start:end] = [f"    {', '.join(outs)}, = {names[text]}({', '.join(free)})"]
+    return helpers
+
+
+def _renamed(names: dict[str, str], m: re.Match[str]) -> str:
+    return names.get(m.group(0), m.group(0))
 
 
 def _blocks(order: list[Var]) -> list[Any]:

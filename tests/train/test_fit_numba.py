@@ -152,8 +152,11 @@ def test_other_rows_and_batch_sizes_load_the_same_machine_code(tmp_path, monkeyp
     from chainrule.train.objective import Objective
 
     monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
-    model = cr.nn.MLP([5, 7, 3], rng=0, dtype=np.float64)
-    objective = Objective("softmax", None, 3)
+    for name in [m for m in native_cache.sys.modules if m.startswith("chainrule_native_")]:
+        monkeypatch.delitem(native_cache.sys.modules, name)  # as in a new process
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    model = cr.nn.MLP([6, 13, 4], rng=0, dtype=np.float64)
+    objective = Objective("softmax", None, 4)
     setups = [(60, 16), (90, 16), (90, 20), (200, 32)]  # last batches of 12, 10, 10 and 8 rows
     fns = []
     for n_rows, batch in setups:

@@ -180,3 +180,16 @@ def test_other_rows_and_batch_sizes_load_the_same_machine_code(tmp_path, monkeyp
     assert ep.epoch_fn is not fns[0]
     stats = ep.epoch_fn.stats
     assert sum(stats.cache_hits.values()) == 1 and not stats.cache_misses
+
+
+def test_a_last_batch_written_apart_keeps_its_own_loops():
+    # a deeper network (its layers' loops shared as functions): the last batch of one row
+    # has loops of its own, which must not replace the full batch's
+    X, y = _data(41, 4, 3, seed=6)
+    opts = dict(optimizer="sgd", lr=0.05, epochs=2, batch_size=8, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NativeFallbackWarning)  # compiled, not fallen back
+        (m1, m2), (h1, h2) = _fit_both([4, 6, 6, 6, 3], "softmax", np.float64, X, y, **opts)
+    for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)

@@ -258,11 +258,13 @@ class CompiledEpochs:
         for rows, lam in zip(sizes, lams, strict=True):
             graph = simplify(self._trace(rows, lam, scale))
             src, w = generate_native(graph, "step")
-            consts.append(w.consts)
             if sources and (src != sources[0] or _kinds(w.consts) != _kinds(consts[0])):
-                sources.append(src.replace("def step(", "def step_last(", 1))
+                # its own name, and its own names for its helpers (step_last_loop0, ...)
+                src, w = generate_native(graph, "step_last")
+                sources.append(src)
             elif not sources:
                 sources.append(src)
+            consts.append(w.consts)
             kernels.update(w.kernels)
             if rows == sizes[0]:  # a buffer returned as it came in is not the optimiser's
                 kept = self._kept_buffers(graph)

@@ -5,6 +5,7 @@ what ran and what compiling cost."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -52,6 +53,21 @@ def test_auto_uses_ready_native_code_with_the_tapes_results():
     est.partial_fit(X, y, classes=np.arange(3))
     est.partial_fit(X, y)
     assert est.backend_ == "numba" and est.compile_time_ == 0.0
+
+
+def test_auto_uses_the_code_of_the_architecture_at_any_data_size(monkeypatch):
+    X, y = _data(n=300, seed=7)
+    MLPClassifier(backend="numba", **KW).fit(X[:60], y[:60])  # compiles (or loads) it
+    # a new process: the traced setups and the loaded modules forgotten
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    for name in [m for m in sys.modules if m.startswith("chainrule_native_")]:
+        monkeypatch.delitem(sys.modules, name)
+    for n in (45, 250):  # one batch of 45 rows; batches of 200 and 50 rows
+        auto = MLPClassifier(**KW).fit(X[:n], y[:n])
+        tape = MLPClassifier(backend="tape", **KW).fit(X[:n], y[:n])
+        assert auto.backend_ == "numba"
+        for wa, wb in zip(_weights(tape), _weights(auto), strict=True):
+            np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)
 
 
 def test_auto_leaves_an_uncompiled_short_fit_and_a_large_network_on_the_tape(tmp_path, monkeypatch):
@@ -138,7 +154,9 @@ def test_a_compiled_setup_is_recorded_in_the_cache_for_later_processes(tmp_path,
     monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())  # a new process
     assert native_epochs.compiled_before(*args, **setup)  # from the record alone
     assert len(list((tmp_path / "native" / "epochs").iterdir())) == 1
-    assert not native_epochs.compiled_before(*args, **{**setup, "batch_size": 7})
+    # sizes are read at run time: other rows and batch sizes are the same architecture
+    assert native_epochs.compiled_before(*args, **{**setup, "n_rows": 1000, "batch_size": 7})
+    assert not native_epochs.compiled_before(*args, **{**setup, "lam": lambda rows: 0.0})
 
 
 def test_auto_forgets_a_record_whose_machine_code_is_gone(tmp_path, monkeypatch):

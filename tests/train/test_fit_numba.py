@@ -168,3 +168,62 @@ def test_history_reports_the_compile_time_apart_from_the_epochs():
     m = cr.nn.MLP([4, 8, 3], rng=0, dtype=np.float64)
     again = cr.train.fit(m, (X, y), progress=False, compile="numba", **opts)
     assert again.compile_time < compiled.compile_time
+
+
+def test_a_last_batch_of_one_row_equals_uncompiled():
+    # 49 rows in batches of 16: the last batch's step is written apart (its size-1 axis)
+    X, y = _data(49, 4, 3, seed=4)
+    opts = dict(optimizer="adam", lr=0.01, epochs=2, batch_size=16, lam=1e-3, seed=3)
+    (m1, m2), (h1, h2) = _fit_both([4, 8, 3], "softmax", np.float64, X, y, **opts)
+    for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
+
+
+def test_other_rows_and_batch_sizes_load_the_same_machine_code(tmp_path, monkeypatch):
+    from chainrule.symbolic import native_cache
+    from chainrule.train import native_epochs
+    from chainrule.train.objective import Objective
+
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    for name in [m for m in native_cache.sys.modules if m.startswith("chainrule_native_")]:
+        monkeypatch.delitem(native_cache.sys.modules, name)  # as in a new process
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    model = cr.nn.MLP([6, 13, 4], rng=0, dtype=np.float64)
+    objective = Objective("softmax", None, 4)
+    setups = [(60, 16), (90, 16), (90, 20), (200, 32)]  # last batches of 12, 10, 10 and 8 rows
+    fns = []
+    for n_rows, batch in setups:
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        ep = native_epochs.CompiledEpochs(
+            model, objective, opt, n_rows=n_rows, batch_size=batch, lam=lambda rows: 1e-3 / rows
+        )
+        fns.append(ep.epoch_fn)
+    assert all(fn is fns[0] for fn in fns) and len(fns[0].signatures) == 1
+    assert len(list((tmp_path / "native").glob("*.py"))) == 1
+    # another process (the module and the traced setups forgotten): loaded from the disk cache
+    monkeypatch.delitem(native_cache.sys.modules, fns[0].py_func.__module__)
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    opt = cr.optim.Adam(model.parameters(), lr=0.01)
+    assert native_epochs.compiled_before(
+        model, objective, opt, n_rows=120, batch_size=24, lam=lambda rows: 1e-3 / rows
+    )
+    ep = native_epochs.CompiledEpochs(
+        model, objective, opt, n_rows=120, batch_size=24, lam=lambda rows: 1e-3 / rows
+    )
+    assert ep.epoch_fn is not fns[0]
+    stats = ep.epoch_fn.stats
+    assert sum(stats.cache_hits.values()) == 1 and not stats.cache_misses
+
+
+def test_a_last_batch_written_apart_keeps_its_own_loops():
+    # a deeper network (its layers' loops shared as functions): the last batch of one row
+    # has loops of its own, which must not replace the full batch's
+    X, y = _data(41, 4, 3, seed=6)
+    opts = dict(optimizer="sgd", lr=0.05, epochs=2, batch_size=8, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NativeFallbackWarning)  # compiled, not fallen back
+        (m1, m2), (h1, h2) = _fit_both([4, 6, 6, 6, 3], "softmax", np.float64, X, y, **opts)
+    for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)

@@ -33,8 +33,9 @@ __all__ = ["AUTO_COMPILE_STEPS", "AUTO_NATIVE_MACS", "BaseMLP", "numba_installed
 # backend="auto": the native backend for a network of at most this many multiply-adds per
 # mini-batch (batch size times the weights), where NumPy's per-operation overhead dominates,
 AUTO_NATIVE_MACS = 2**21
-# once its machine code is compiled (in this process or Numba's disk cache), or at once when
-# the fit may run this many mini-batch steps: enough to pay back a first compile (~20-40 s)
+# once its machine code is compiled (in this process or Numba's disk cache; once per
+# architecture: any number of rows, any batch size), or at once when the fit may run this
+# many mini-batch steps: enough to pay back a first compile (~10-30 s)
 AUTO_COMPILE_STEPS = 50_000
 
 

@@ -74,14 +74,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         delta recursion (``"textbook"``); ``"numba"`` runs whole epochs of
         autodiff and update in one native function (``pip install
         "chainrule[fast]"``; see ``train.fit(compile=)``), compiled on the first
-        fit of a shape (20-40 s, then cached on disk under ``$CHAINRULE_CACHE``;
-        a model it cannot compile trains on the tape, with a warning).
+        fit of an architecture (10-30 s; then cached on disk under
+        ``$CHAINRULE_CACHE`` and loaded by fits of any number of rows and batch
+        size; a model it cannot compile trains on the tape, with a warning).
         ``"auto"`` (default) is ``"numba"`` when Numba is installed, the network
         is small (batch size times weights at most ``AUTO_NATIVE_MACS`` = 2**21
         multiply-adds per step: overhead-bound, not arithmetic-bound) and either
-        its machine code is compiled already (in this process or an earlier one:
-        compiled setups are recorded in the cache directory, so looking costs
-        nothing for a setup never compiled) or the fit may run
+        its machine code is compiled already for this architecture, at any data
+        or batch size (in this process or an earlier one: compiled architectures
+        are recorded in the cache directory, so looking costs nothing for one
+        never compiled) or the fit may run
         ``AUTO_COMPILE_STEPS`` = 50,000 mini-batch steps or more (``max_iter``
         times batches per epoch; one epoch for ``partial_fit``), enough to pay
         back the compile; otherwise ``"tape"``, silently (also when Numba is

@@ -9,7 +9,10 @@ loop's shape are accumulated in the same loop, matrix products call BLAS
 (``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
 of shape ``()`` are scalars inside the function. Every result is a new
 array, row-major except a transposed matrix product (column-major, as the NumPy
-backend returns it).
+backend returns it). Sizes are read from the inputs' shapes at run time and
+shape-dependent constants are arguments (see :class:`Writer`), so the graphs of
+one function traced at other batch sizes are the same source and share the
+machine code.
 
 A graph holding a primitive without a native spelling (or one Numba rejects)
 runs on the NumPy backend instead: :func:`compile_native` warns once per
@@ -24,9 +27,11 @@ through :mod:`chainrule.symbolic.native_math` (a float32 ``exp`` that vectorises
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -47,6 +52,7 @@ __all__ = [
     "NativeGraph",
     "Writer",
     "NotNative",
+    "Size",
     "compile_native",
     "generate_native",
     "warn_fallback",
@@ -111,13 +117,51 @@ def _spelling(v: Var) -> Native:
     return sp
 
 
+class Size(int):
+    """A size of the traced shapes that generated source reads at run time: an ``int`` of
+    the traced value whose ``repr`` (and ``str``, ``format``) is the name holding it."""
+
+    name: str
+
+    def __new__(cls, value: int, name: str) -> Size:
+        size = super().__new__(cls, value)
+        size.name = name
+        return size
+
+    def __repr__(self) -> str:
+        return self.name
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return self.name if not spec else format(int(self), spec)
+
+
+_SIZE_NAME = re.compile(r"\bn\d+_\d+\b")
+
+
 class Writer:
-    """Names, argument list and the lines of one generated function."""
+    """Names, argument list and the lines of one generated function.
+
+    Sizes are read at run time (see :meth:`size`): each size of 2 or more that some
+    input has is the first input axis holding it (``n3_1 = a3.shape[1]``), so graphs of
+    one structure traced at other sizes (another batch) are written as the same source
+    and share Numba's machine code. Size-1 (broadcast) axes and sizes no input has stay
+    literals. Scalar constants that are not whole numbers (a mean's ``1 / batch``, a
+    learning rate) or that equal such a size (``/ X.shape[0]``) are arguments (see
+    :meth:`liftable`), for the same reason.
+    """
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
+        self.dims: dict[int, str] = {}  # size -> name of the first input axis holding it
+        for k, v in enumerate(graph.inputs):
+            for d, n in enumerate(v.shape):
+                if n >= 2:
+                    self.dims.setdefault(n, f"n{k}_{d}")
         self.lines: list[str] = []
         self.names: dict[int, str] = {}  # array or scalar source of each value
+        self.lifted: dict[int, str] = {}  # scalar constants passed as arguments
         self.params: list[str] = []
         self.consts: list[Any] = []
         self.kernels: dict[str, Callable[..., Any]] = {}
@@ -132,8 +176,48 @@ class Writer:
     def emit(self, line: str, depth: int = 0) -> None:
         self.lines.append("    " * (depth + 1) + line)
 
-    def ref(self, v: Var) -> str:
-        """Source of a value outside loops (a name, or a literal for a Python scalar)."""
+    def size(self, n: int) -> int:
+        """``n`` as generated source writes it: a :class:`Size` read from an input's shape,
+        or the plain ``int`` (a literal) for sizes below 2 and sizes no input has."""
+        name = self.dims.get(int(n))
+        return int(n) if name is None else Size(n, name)
+
+    def shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``shape`` with each size as :meth:`size` writes it (its ``repr`` is source)."""
+        return tuple(self.size(n) for n in shape)
+
+    def lift(self, v: Var, value: Any) -> str:
+        """The name of an argument holding scalar constant ``value`` (of constant ``v``)."""
+        if id(v) not in self.lifted:
+            name = f"c{len(self.consts)}"
+            self.consts.append(value)
+            self.params.append(name)
+            self.lifted[id(v)] = name
+        return self.lifted[id(v)]
+
+    def size_lines(self, body: str) -> list[str]:
+        """The lines reading the sizes that ``body`` uses from the inputs' shapes."""
+        used = set(_SIZE_NAME.findall(body))
+        out = []
+        for name in sorted(used, key=lambda m: tuple(int(x) for x in m[1:].split("_"))):
+            k, d = name[1:].split("_")
+            out.append(f"    {name} = a{k}.shape[{d}]")
+        return out
+
+    def liftable(self, value: Any) -> bool:
+        """Whether scalar constant ``value`` is passed as an argument: a float that is not a
+        whole number (``1 / batch``, a learning rate) or a number that is a size (``/
+        X.shape[0]``), so that the source does not depend on it; other numbers (and an
+        exponent, see :meth:`scalar_operand`) stay literals."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(value, float) and not value.is_integer():
+            return math.isfinite(value)
+        return math.isfinite(value) and abs(int(value)) in self.dims
+
+    def ref(self, v: Var, lift: bool = True) -> str:
+        """Source of a value outside loops (a name, or a literal for a Python scalar; an
+        argument for a float that :meth:`liftable` says, where ``lift`` allows)."""
         if v.kind == "const":
             if id(v) in self.names:
                 return self.names[id(v)]
@@ -144,6 +228,8 @@ class Writer:
                 self.params.append(name)
                 self.names[id(v)] = name
                 return name
+            if lift and self.liftable(val):
+                return self.lift(v, val)
             if isinstance(val, (bool, int, float)) and (
                 not isinstance(val, float) or math.isfinite(val)
             ):
@@ -157,11 +243,15 @@ class Writer:
         """Source of operand ``a`` of an elementwise equation inside a loop over ``idx``."""
         if id(a) in local:
             return local[id(a)]
+        # an exponent stays a literal (LLVM writes x ** 2.0 as x * x)
+        lift = "**" not in str(like.op.native.scalar)
         if a.kind == "const" and isinstance(a.value, np.ndarray) and a.value.size:
             first = a.value.flat[0]
             if a.dtype.kind == "f" and np.isfinite(first) and np.all(a.value == first):
-                return f"{_dt(a.dtype)}({float(first)!r})"  # a uniform constant: a literal
-        src = self.ref(a)
+                f = float(first)  # a uniform constant: one scalar
+                lit = self.lift(a, f) if lift and self.liftable(f) else repr(f)
+                return f"{_dt(a.dtype)}({lit})"
+        src = self.ref(a, lift)
         if a.kind == "const" and not isinstance(a.value, np.ndarray):
             # a weak Python scalar takes the dtype of the array operands, as in NumPy
             others = [b for b in like.args if b.kind != "const"]
@@ -213,15 +303,76 @@ def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
         for a in v.args:
             uses.setdefault(id(a), set()).add(id(v))
     outputs = {id(o) for o in graph.outputs}
+    spans = []
     for block in _blocks(order):
         if isinstance(block, tuple):
+            start = len(w.lines)
             _loop(w, block[1], block[0], uses, outputs)
+            if block[0]:
+                spans.append((start, len(w.lines)))
         else:
             _line(w, block)
     rets = _returns(w, graph)
     head = f"def {name}({', '.join(w.params)}):"
-    src = "\n".join([head, *w.lines, f"    return ({', '.join(rets)}{',' if rets else ''})"])
-    return src + "\n", w
+    body = [*w.lines, f"    return ({', '.join(rets)}{',' if rets else ''})"]
+    helpers = _share_loops(body, spans, name)
+    src = "\n".join([head, *w.size_lines("\n".join(body)), *body])
+    return "\n\n".join([src, *helpers]) + "\n", w
+
+
+_IDENT = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
+_ASSIGNED = re.compile(r"^\s*(?:for\s+)?([A-Za-z_]\w*)\s*(?:=|in\b)")
+_GLOBAL = {"np", "math", "range", "min", "max", "abs", "for", "in", "if", "else", "or", "and"}
+_GLOBAL |= {"not", "True", "False", "None"}
+
+
+def _share_loops(lines: list[str], spans: list[tuple[int, int]], name: str) -> list[str]:
+    """Loop nests written twice or more (the layers of a deep network) as one function each.
+
+    Each span of ``lines`` (a loop nest with its allocations) whose text is the same as
+    another's up to names becomes a call of a function of its own (``{name}_loopK``),
+    written once: Numba types it and LLVM optimises it once instead of once per copy.
+    ``lines`` is edited in place; returns the functions' sources.
+    """
+    found = []
+    for start, end in spans:
+        block = lines[start:end]
+        assigned: list[str] = []
+        indices: set[str] = set()
+        for ln in block:
+            m = _ASSIGNED.match(ln)
+            if m and m.group(1) not in assigned:
+                assigned.append(m.group(1))
+                if ln.lstrip().startswith("for "):
+                    indices.add(m.group(1))
+        tokens = dict.fromkeys(_IDENT.findall("\n".join(block)))
+        free = [t for t in tokens if t not in assigned and t not in _GLOBAL]
+        later = set(_IDENT.findall("\n".join(lines[end:])))
+        outs = [a for a in assigned if a in later and a not in indices]
+        canon = {t: f"p{k}" for k, t in enumerate(free)}
+        canon.update({t: f"q{k}" for k, t in enumerate(assigned)})
+        body = [_IDENT.sub(partial(_renamed, canon), ln) for ln in block]
+        ret = [canon[o] for o in outs]
+        found.append(("\n".join(body) + f"\n    return ({', '.join(ret)},)", free, outs))
+    counts: dict[str, int] = {}
+    for text, _, outs in found:
+        if outs:
+            counts[text] = counts.get(text, 0) + 1
+    names: dict[str, str] = {}
+    helpers: list[str] = []
+    for text, free, _ in found:
+        if counts.get(text, 0) >= 2 and text not in names:
+            names[text] = f"{name}_loop{len(names)}"
+            params = ", ".join(f"p{k}" for k in range(len(free)))
+            helpers.append(f"def {names[text]}({params}):\n{text}")
+    for (start, end), (text, free, outs) in reversed(list(zip(spans, found, strict=True))):
+        if text in names:
+            lines[start:end] = [f"    {', '.join(outs)}, = {names[text]}({', '.join(free)})"]
+    return helpers
+
+
+def _renamed(names: dict[str, str], m: re.Match[str]) -> str:
+    return names.get(m.group(0), m.group(0))
 
 
 def _blocks(order: list[Var]) -> list[Any]:
@@ -276,7 +427,12 @@ def _line(w: Writer, v: Var) -> None:
         expr = sp.expr
         w.kernels.update(sp.helpers)
         if callable(expr):
-            text = expr(args, [a.shape for a in v.args], [a.dtype for a in v.args], **v.params)
+            params = {
+                k: w.shape(p) if k == "shape" and isinstance(p, tuple) else p
+                for k, p in v.params.items()
+            }
+            shapes = [w.shape(a.shape) for a in v.args]
+            text = expr(args, shapes, [a.dtype for a in v.args], **params)
         else:
             text = None if expr is None else expr.format(*args, **v.params)
         if text is None:
@@ -315,15 +471,15 @@ def _loop(
                 continue
             buf = target if kept == v.shape else w.fresh_name("r")
             if sp.init == "0":
-                w.emit(f"{buf} = np.zeros({kept!r}, {_dt(v.dtype)})")
+                w.emit(f"{buf} = np.zeros({w.shape(kept)!r}, {_dt(v.dtype)})")
             else:
-                w.emit(f"{buf} = np.empty({kept!r}, {_dt(v.dtype)})")
+                w.emit(f"{buf} = np.empty({w.shape(kept)!r}, {_dt(v.dtype)})")
                 w.emit(f"{buf}.fill({sp.init})")
             kidx = ", ".join("0" if d in red else idx[d] for d in range(len(x.shape)))
             cell = f"{buf}[{kidx}]"
             body.append(f"{cell} = {_cast(v, sp.reduce.format(cell, elem))}")
             if buf != target:
-                w.after.append(f"{target} = {buf}.reshape({v.shape!r})")
+                w.after.append(f"{target} = {buf}.reshape({w.shape(v.shape)!r})")
             w.fresh.add(id(v))
             continue
         ops = [w.scalar_operand(a, v, local, idx) for a in v.args]
@@ -334,11 +490,11 @@ def _loop(
             w.names[id(v)] = t
             continue
         if id(v) in outs or any(u not in members for u in uses.get(id(v), ())):
-            w.emit(f"{target} = np.empty({shape!r}, {_dt(v.dtype)})")
+            w.emit(f"{target} = np.empty({w.shape(shape)!r}, {_dt(v.dtype)})")
             body.append(f"{target}[{', '.join(idx)}] = {t}")
             w.fresh.add(id(v))
     for d, n in enumerate(shape):
-        w.emit(f"for {idx[d]} in range({n}):", d)
+        w.emit(f"for {idx[d]} in range({w.size(n)!r}):", d)
     for line in body:
         w.emit(line, depth)
     for line in w.after:

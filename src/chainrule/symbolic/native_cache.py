@@ -27,7 +27,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +158,11 @@ def kernel_fingerprint(fn: Callable[..., Any]) -> str:
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
+def load(source: str, kernels: dict[str, Callable[..., Any]], inline: Sequence[str] = ()) -> Any:
     """Write ``source`` (top-level functions) to a cached module file; every function in it
-    is compiled by Numba (``njit``, cached on disk). Returns the module."""
+    is compiled by Numba (``njit``, cached on disk), those named in ``inline`` into their
+    callers (``inline="always"``: typed and optimised as part of them, never alone).
+    Returns the module."""
     numba = require_numba()
     native_math.register()
     # Numba's cache of a function does not notice edits to the functions it calls: the
@@ -171,7 +173,12 @@ def load(source: str, kernels: dict[str, Callable[..., Any]]) -> Any:
         f"{stamps}import numba\nimport numpy as np\n\n"
         "from chainrule.symbolic import native_math as math\n\n"
     )
-    text = header + re.sub(r"^def ", f"@numba.njit({_NJIT_OPTIONS})\ndef ", source, flags=re.M)
+
+    def decorate(m: re.Match[str]) -> str:
+        extra = ", inline='always'" if m.group(1) in inline else ""
+        return f"@numba.njit({_NJIT_OPTIONS}{extra})\ndef {m.group(1)}("
+
+    text = header + re.sub(r"^def (\w+)\(", decorate, source, flags=re.M)
     digest = hashlib.sha1(text.encode()).hexdigest()[:20]
     mod_name = f"chainrule_native_{digest}"
     if mod_name in sys.modules:

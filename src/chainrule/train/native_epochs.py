@@ -10,11 +10,16 @@ the step and carries the new parameters and optimiser buffers to the next
 step, with no Python in between. The order is drawn in Python by the caller
 (the same generator as the uncompiled loop), so both visit the same batches.
 
-The generated function of a training setup (architecture, parameter shapes and
-dtype, loss, optimiser class and settings, rows, batch size, L2 coefficients) is
-kept for the rest of the process, so a second fit of the same setup skips the
-tracing; Numba keeps its machine code on disk (see
-:func:`chainrule.symbolic.native.cache_dir`).
+The generated source reads the number of rows, the batch size and the sizes of
+each batch from its arguments (see :class:`chainrule.symbolic.native.Writer`):
+one architecture (layer sizes, dtype, loss, optimiser and its settings, whether
+an L2 term is there) is compiled once, and fits of other datasets or batch
+sizes load that machine code from Numba's disk cache (see
+:func:`chainrule.symbolic.native_cache.cache_dir`). A batch size that equals a
+layer width, or a last batch of one row, writes other source (compiled once
+more). The generated function of a training setup (the architecture, the rows,
+the batch size and the L2 coefficients) is kept for the rest of the process, so
+a second fit of the same setup skips the tracing.
 """
 
 from __future__ import annotations
@@ -83,7 +88,6 @@ class _Built:
 
     epoch_fn: Any
     consts: list[Any]
-    sizes: list[int]
     kept: list[bool]
 
 
@@ -101,14 +105,16 @@ def _setup(
     batch_size: int,
     lam: Callable[[int], float],
     scale: float,
-) -> tuple[list[int], tuple[float, ...], tuple]:
-    """The batch sizes of an epoch, their L2 coefficients and the key of the training setup:
-    everything the traced step depends on (the parameters' values do not count). Its
-    ``repr`` is the same in every process."""
+) -> tuple[list[int], tuple[float, ...], tuple, tuple]:
+    """The batch sizes of an epoch (the full batch, then the last one's rows when fewer),
+    their L2 coefficients, the key of the training setup (everything the traced step
+    depends on; the parameters' values do not count) and the key of its architecture
+    (the part the generated source depends on). Their ``repr`` is the same in every
+    process."""
     batch_size = min(batch_size, n_rows)
     sizes = sorted({batch_size, n_rows % batch_size} - {0}, reverse=True)
     lams = tuple(float(lam(rows)) for rows in sizes)
-    key = (
+    arch = (
         type(model),
         repr(model.config()),
         getattr(model, "training", None),
@@ -116,18 +122,16 @@ def _setup(
         (objective.output, objective.loss, objective.n_outputs),
         type(optimizer),
         _scalar_settings(optimizer),
-        n_rows,
-        batch_size,
-        lams,
-        float(scale),
+        any(lams),
+        float(scale) != 1.0,
     )
-    return sizes, lams, key
+    return sizes, lams, (*arch, n_rows, batch_size, lams, float(scale)), arch
 
 
-def _record(key: tuple, root: Path | None = None) -> Path:
-    """The file recording that the epochs of setup ``key`` were compiled (in the cache
-    directory ``root``; default :func:`cache_dir`)."""
-    digest = hashlib.sha1(repr(key).encode()).hexdigest()[:20]
+def _record(arch: tuple, root: Path | None = None) -> Path:
+    """The file recording that the epochs of architecture ``arch`` were compiled (in the
+    cache directory ``root``; default :func:`cache_dir`)."""
+    digest = hashlib.sha1(repr(arch).encode()).hexdigest()[:20]
     return (cache_dir() if root is None else root) / "epochs" / digest
 
 
@@ -141,18 +145,24 @@ def compiled_before(
     lam: Callable[[int], float] = lambda rows: 0.0,
     scale: float = 1.0,
 ) -> bool:
-    """Whether the epochs of this training setup (arguments as :class:`CompiledEpochs`)
-    were compiled before, in this process or (recorded in the cache directory) an earlier
-    one. Cheap: nothing is traced and Numba is not imported; a True answer is a hint
+    """Whether the epochs of this training setup's architecture (arguments as
+    :class:`CompiledEpochs`) were compiled before, in this process or (recorded in the
+    cache directory) an earlier one, for any number of rows and batch size. Cheap: nothing
+    is traced and Numba is not imported; a True answer is a hint
     (:attr:`CompiledEpochs.ready` checks Numba's cache itself)."""
-    _, _, key = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
+    _, _, key, arch = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
     built = _BUILT.get(key)
     if built is not None and built.epoch_fn.signatures:
         return True
     try:  # where configured, created nor checked: a fit on the tape leaves no trace there
-        return _record(key, configured_cache_dir()).is_file()
+        return _record(arch, configured_cache_dir()).is_file()
     except OSError:  # unreadable: nothing recorded that this process could use
         return False
+
+
+def _kinds(consts: list[Any]) -> list[tuple]:
+    """The type of each constant as Numba types it (type, dtype, dimensions)."""
+    return [(type(c), getattr(c, "dtype", None), np.ndim(c)) for c in consts]
 
 
 def _scalar_settings(obj: Any) -> tuple:
@@ -225,8 +235,8 @@ class CompiledEpochs:
         self.n_rows, self.batch_size = n_rows, min(batch_size, n_rows)
         self.n_hyper = len(optimizer.hyper(1))
         self.n_bufs = len(optimizer.buffer_names)
-        sizes, lams, key = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
-        self.key = key
+        sizes, lams, key, arch = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
+        self.key, self.arch = key, arch
         built = _BUILT.get(key)
         if built is None:
             built = self._build(sizes, lams, scale)
@@ -234,27 +244,42 @@ class CompiledEpochs:
             while len(_BUILT) > _BUILT_MAX:
                 _BUILT.popitem(last=False)
         _BUILT.move_to_end(key)
-        self.sizes, self.kept, self.consts = built.sizes, built.kept, built.consts
+        self.kept, self.consts = built.kept, built.consts
         self.epoch_fn = built.epoch_fn
         self.compile_seconds = time.perf_counter() - start
         if compile:
             self.compile()
 
     def _build(self, sizes: list[int], lams: tuple[float, ...], scale: float) -> _Built:
-        """Trace the step of every batch size and load the generated epoch function."""
-        sources, consts, kernels = [], [], {}
+        """Trace the step of every batch size and load the generated epoch function.
+
+        The steps of the full and the last batch are one function ``step`` when their
+        source is the same (sizes read at run time), called once in the loop with the
+        constants of a full batch or of the last one (the full batch's when every batch
+        is full); else the last batch calls ``step_last``."""
+        sources: list[str] = []
+        consts: list[list[Any]] = []
+        kernels: dict[str, Any] = {}
         kept: list[bool] = []
         for rows, lam in zip(sizes, lams, strict=True):
             graph = simplify(self._trace(rows, lam, scale))
-            src, w = generate_native(graph, f"step{rows}")
-            sources.append(src)
+            src, w = generate_native(graph, "step")
+            if sources and (src != sources[0] or _kinds(w.consts) != _kinds(consts[0])):
+                # its own name, and its own names for its helpers (step_last_loop0, ...)
+                src, w = generate_native(graph, "step_last")
+                sources.append(src)
+            elif not sources:
+                sources.append(src)
             consts.append(w.consts)
             kernels.update(w.kernels)
             if rows == sizes[0]:  # a buffer returned as it came in is not the optimiser's
                 kept = self._kept_buffers(graph)
-        sources.append(self._epoch_source(sizes, [len(c) for c in consts]))
-        epoch_fn = load("\n\n".join(sources), kernels).epoch
-        return _Built(epoch_fn, [c for cs in consts for c in cs], sizes, kept)
+        if len(consts) == 1:
+            consts.append(consts[0])
+        sources.append(self._epoch_source(len(sources) == 2, [len(c) for c in consts]))
+        # the steps are inlined into the epoch: Numba types and LLVM optimises them once
+        epoch_fn = load("\n\n".join(sources), kernels, inline=("step", "step_last")).epoch
+        return _Built(epoch_fn, [c for cs in consts for c in cs], kept)
 
     @property
     def ready(self) -> bool:
@@ -269,7 +294,7 @@ class CompiledEpochs:
         code is gone from Numba's cache (:attr:`ready` is False), so later processes stop
         tracing the setup to look."""
         try:
-            _record(self.key, configured_cache_dir()).unlink(missing_ok=True)
+            _record(self.arch, configured_cache_dir()).unlink(missing_ok=True)
         except OSError:  # an unusable cache directory: nothing to forget there
             pass
 
@@ -283,6 +308,7 @@ class CompiledEpochs:
             np.zeros((1, self.n_out), d),
             np.zeros(1, np.int64),
             np.zeros((1, self.n_hyper)),
+            self.batch_size,
             *[p.data for p in self.params],
             *[np.zeros_like(p.data) for p in self.params for _ in range(self.n_bufs)],
             *self.consts,
@@ -294,7 +320,7 @@ class CompiledEpochs:
             raise NotNative("training step", f"Numba could not compile it ({first[:200]})") from e
         finally:
             self.compile_seconds += time.perf_counter() - start
-        record = _record(self.key)
+        record = _record(self.arch)
         try:  # for compiled_before in a later process (a hint: nothing fails without it)
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(Path(inspect.getfile(self.epoch_fn.py_func)).stem)
@@ -347,15 +373,33 @@ class CompiledEpochs:
         outs = graph.outputs[2 + n_p :]
         return [o is not i for i, o in zip(ins, outs, strict=True)]
 
-    def _epoch_source(self, sizes: list[int], n_consts: list[int]) -> str:
+    def _epoch_source(self, last: bool, n_consts: list[int]) -> str:
+        """The epoch function: ``step`` for every batch, with the constants of a full batch
+        or of the smaller last one, or ``step_last`` for that one when ``last``."""
         n_p, n_b, n_h = len(self.params), self.n_bufs, self.n_hyper
         ps = [f"p{i}" for i in range(n_p)]
         bs = [f"b{i}" for i in range(n_p * n_b)]
         hs = [f"h{i}" for i in range(n_h)]
         cs = [f"c{i}" for i in range(sum(n_consts))]
         dt = f"np.{self.dtype.name}"
+        common = ps + bs + hs + ["xb", "tb"]
+        full, rest = cs[: n_consts[0]], cs[n_consts[0] :]
+        if last:
+            call = [
+                "        if e - s == batch:",
+                f"            out = step({', '.join(common + full)})",
+                "        else:",
+                f"            out = step_last({', '.join(common + rest)})",
+            ]
+        else:  # one call of the step (inlined once), its constants chosen per batch
+            ks = [f"k{i}" for i in range(n_consts[0])]
+            call = [
+                "        whole = e - s == batch",
+                *[f"        {k} = {a} if whole else {b}" for k, a, b in zip(ks, full, rest)],
+                f"        out = step({', '.join(common + ks)})",
+            ]
         lines = [
-            f"def epoch(X, T, order, hyper, {', '.join(ps + bs + cs)}):",
+            f"def epoch(X, T, order, hyper, batch, {', '.join(ps + bs + cs)}):",
             "    n = order.shape[0]",
             "    nb = hyper.shape[0]",
             "    losses = np.zeros(nb, np.float64)",
@@ -363,21 +407,13 @@ class CompiledEpochs:
             *[f"    {h} = np.empty((), {dt})" for h in hs],
             "    done = nb",
             "    for k in range(nb):",
-            f"        s = k * {self.batch_size}",
-            f"        e = min(s + {self.batch_size}, n)",
+            "        s = k * batch",
+            "        e = min(s + batch, n)",
             "        idx = order[s:e]",
             "        xb = X[idx]",
             "        tb = T[idx]",
             *[f"        {h}[()] = hyper[k, {j}]" for j, h in enumerate(hs)],
-        ]
-        k0 = 0
-        for j, (rows, nc) in enumerate(zip(sizes, n_consts, strict=True)):
-            args = ", ".join(ps + bs + hs + ["xb", "tb"] + cs[k0 : k0 + nc])
-            k0 += nc
-            head = "if" if j == 0 else "else"
-            cond = f" e - s == {rows}" if j == 0 else ""
-            lines += [f"        {head}{cond}:", f"            out = step{rows}({args})"]
-        lines += [
+            *call,
             "        loss = out[0][()]",
             "        losses[k] = loss",
             "        if not math.isfinite(loss):",
@@ -408,7 +444,7 @@ class CompiledEpochs:
                 bufs.append(np.zeros_like(p.data) if b is None else b)
         arrays = [p.data for p in self.params]
         losses, logits, done, state = self.epoch_fn(
-            X, T, np.asarray(order, np.int64), hyper, *arrays, *bufs, *self.consts
+            X, T, np.asarray(order, np.int64), hyper, self.batch_size, *arrays, *bufs, *self.consts
         )
         n_p = len(self.params)
         if done:

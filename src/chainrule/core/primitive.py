@@ -24,7 +24,7 @@ from chainrule.core.namespace import (
     namespace_of,
     scalar_operands,
 )
-from chainrule.core.state import STATE, next_tick
+from chainrule.core.state import GRAD_OFF, MODES_ON, STATE, next_tick
 from chainrule.core.tensor import Tensor, from_array
 
 # rule(g_or_t, out, *args, **params) -> Tensor | None; one per positional input
@@ -211,6 +211,53 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
     a level is active; a symbolic operand hands the whole call to its
     interpreter, which records its result with :func:`record` as well.
     """
+    n = len(args)
+    if (n == 2 or n == 1) and not MODES_ON:
+        # The fast path, taken by nearly every operation: one or two operands, each a
+        # tensor on NumPy data, a NumPy array or a Python number, and no forward level
+        # or anomaly mode open in any thread. It does what the general path below does
+        # for such operands, without the per-thread reads and the operand list.
+        x = args[0]
+        if isinstance(x, Tensor):
+            if x._interp is not None:
+                return x._interp.apply(prim, args, params)
+            dx = x.data
+            plain = type(dx) is _NDARRAY
+            needs_grad = x.requires_grad
+        else:
+            dx = x
+            plain = type(x) in _PLAIN
+            needs_grad = False
+        if n == 2:
+            y = args[1]
+            if isinstance(y, Tensor):
+                if y._interp is not None:
+                    return y._interp.apply(prim, args, params)
+                dy = y.data
+                plain = plain and type(dy) is _NDARRAY
+                if y.requires_grad:
+                    needs_grad = True
+            else:
+                dy = y
+                plain = plain and type(y) in _PLAIN
+        if plain:
+            impl = prim.impl
+            try:
+                if n == 2:
+                    data = impl(dx, dy, **params) if params else impl(dx, dy)
+                else:
+                    data = impl(dx, **params) if params else impl(dx)
+            except (ValueError, IndexError) as e:
+                raise forward_error(prim, (dx, dy) if n == 2 else (dx,), params, e) from None
+            if type(data) is not _NDARRAY:
+                data = np.asarray(data)
+            out = from_array(data)
+            # GRAD_OFF empty: grad mode is on in every thread, this one included
+            if needs_grad and prim.differentiable and (not GRAD_OFF or STATE.grad_enabled):
+                record(out, prim, args, params)
+            return out
+    # the general path: any number of operands, arrays of another library, forward
+    # levels, anomaly mode
     datas = []
     needs_grad = False
     foreign = False  # an operand of another array library: the namespace path
@@ -228,7 +275,9 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
             if type(a) is not _NDARRAY and not isinstance(a, _SCALARS) and is_foreign(a):
                 foreign = True
             datas.append(a)
-    if STATE.levels and prim.differentiable:
+    state = STATE
+    modes = bool(MODES_ON)  # else no thread has a level open or anomaly mode on
+    if modes and state.levels and prim.differentiable:
         out = forward_apply(prim, args, params)
         if out is not None:
             return out
@@ -242,15 +291,18 @@ def apply(prim: Primitive, *args: Any, **params: Any) -> Any:
         if type(data) is not _NDARRAY:
             data = np.asarray(data)
     out = from_array(data)
-    if needs_grad and STATE.grad_enabled and prim.differentiable:
+    if needs_grad and prim.differentiable and state.grad_enabled:
         record(out, prim, args, params)
-    if STATE.anomaly:
+    if modes and state.anomaly:
         check_finite(data, "forward", prim, datas)
     return out
 
 
 _NDARRAY = np.ndarray
 _SCALARS = (bool, int, float, complex)
+# the constants the fast path hands to impl as they are (exact types; others take the
+# general path, which decides the same for any subclass)
+_PLAIN = frozenset({_NDARRAY, float, int, bool, complex, np.float64, np.float32})
 
 
 def foreign_apply(prim: Primitive, datas: Sequence[Any], params: dict[str, Any]) -> Any:

@@ -22,7 +22,7 @@ from chainrule.core.namespace import (
     ones_like_in,
 )
 from chainrule.core.primitive import check_finite
-from chainrule.core.state import CLOCK, STATE, set_grad_enabled
+from chainrule.core.state import CLOCK, MODES_ON, STATE, set_grad_enabled
 from chainrule.core.tensor import Tensor, from_array, tensor_like
 from chainrule.core.walk import post_order
 
@@ -167,7 +167,7 @@ def _pull(t: Tensor, g: Tensor, only: set[int] | None = None) -> list[tuple[Tens
     params = t._params
     rules = prim.vjp_rules
     per_input = type(rules) is tuple
-    anomaly = STATE.anomaly
+    anomaly = bool(MODES_ON) and STATE.anomaly  # MODES_ON empty: no thread has it on
     out = []
     for i, p in enumerate(args):
         if not (isinstance(p, Tensor) and p.requires_grad):

@@ -47,6 +47,17 @@ class _Clock:
 
 STATE = _State()
 CLOCK = _Clock()
+#: Process-wide hints that let :func:`~chainrule.core.primitive.apply` skip reading
+#: :data:`STATE` (a thread-local read costs as much as a small NumPy call's
+#: bookkeeping). ``MODES_ON`` is non-empty while some thread has a forward-mode level
+#: open or anomaly mode on (one entry per open level, ``0`` per anomaly block);
+#: ``GRAD_OFF`` holds one entry per thread whose grad mode is off. They only say
+#: whether the per-thread state must be read: empty means no thread is in that mode.
+#: A hint is never empty while a thread is in its mode; a stale entry (a thread that
+#: ended inside a block) costs time, never a wrong answer. List appends and removals
+#: are atomic, so threads need no lock.
+MODES_ON: list[int] = []
+GRAD_OFF: list[None] = []
 #: One process-wide clock for the tape and in-place modifications: a recorded
 #: node's ``_tick`` is the time it was recorded (so reverse tick order is a valid
 #: backward order, also for a graph built by several threads), an in-place op
@@ -65,12 +76,16 @@ class _GradMode:
 
     def __enter__(self) -> None:
         state = STATE
-        state.saved_modes.append(state.grad_enabled)
+        prev = state.grad_enabled
+        state.saved_modes.append(prev)
         state.grad_enabled = self.enabled
+        _switched(prev, self.enabled)
 
     def __exit__(self, *exc: object) -> None:
         state = STATE
+        prev = state.grad_enabled
         state.grad_enabled = state.saved_modes.pop()
+        _switched(prev, state.grad_enabled)
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
@@ -79,6 +94,14 @@ class _GradMode:
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _switched(prev: bool, now: bool) -> None:
+    # keep GRAD_OFF's count of threads with grad mode off (this thread's entry)
+    if prev and not now:
+        GRAD_OFF.append(None)
+    elif now and not prev:
+        GRAD_OFF.pop()
 
 
 def no_grad() -> _GradMode:
@@ -132,19 +155,27 @@ def detect_anomaly() -> Iterator[None]:
     """
     prev = STATE.anomaly
     STATE.anomaly = True
+    if not prev:
+        MODES_ON.append(0)
     try:
         yield
     finally:
         STATE.anomaly = prev
+        if not prev:
+            MODES_ON.remove(0)
 
 
 def new_level() -> int:
     """Open a forward-mode level; its id is larger than every active one."""
     level = next(_level_ids)
     STATE.levels.add(level)
+    MODES_ON.append(level)
     return level
 
 
 def end_level(level: int) -> None:
     """Close a forward-mode level; tangents tagged with it are ignored from now on."""
-    STATE.levels.discard(level)
+    levels = STATE.levels
+    if level in levels:
+        levels.discard(level)
+        MODES_ON.remove(level)

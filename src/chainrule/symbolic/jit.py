@@ -17,6 +17,7 @@ from chainrule.core.namespace import (
     namespace_name,
     numpy_dtype,
 )
+from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
@@ -71,6 +72,11 @@ class _Traced(Exception):
     """An argument is symbolic: ``jit`` is being traced itself."""
 
 
+class _Differentiated(Exception):
+    """An argument is being differentiated (recorded on the tape or carrying a forward-mode
+    tangent): ``f`` runs on the tape, as compiled code would cut the gradient."""
+
+
 class _Foreign(Exception):
     """An argument lives in another array library: code for its namespace is generated."""
 
@@ -89,6 +95,8 @@ def _leaf(a: Any) -> Any:
     if isinstance(a, Tensor):
         if a._interp is not None:
             raise _Traced
+        if a._tangents or (a.requires_grad and STATE.grad_enabled):
+            raise _Differentiated
         if type(a.data) is not np.ndarray and is_foreign(a.data):
             raise _Foreign
         return a.data
@@ -146,6 +154,7 @@ class Jitted:
         self._last: tuple[Any, Any, Any] = (None, None, None)
         self._mode = 0
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
+        self._warned_tape = False  # running on the tape for a differentiated call was announced
         self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
@@ -153,8 +162,14 @@ class Jitted:
         key, fn, rebuild = self._last
         if self._mode:  # NumPy arrays (or Tensors of them) last time: try that signature first
             given: Any = args
-            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks)
-                given = [a.data if isinstance(a, Tensor) else a for a in args]
+            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks);
+                # a Tensor being differentiated stays one, so the probe misses (see _leaf)
+                given = [
+                    a.data
+                    if isinstance(a, Tensor) and not (a.requires_grad or a._tangents)
+                    else a
+                    for a in args
+                ]
             try:
                 if list(map(_PROBE, given)) == key:
                     return rebuild(fn(*given))
@@ -164,6 +179,8 @@ class Jitted:
             arrays = _arrays(args)
         except _Traced:
             return self.f(*args)  # inside another trace: inline the function itself
+        except _Differentiated:
+            return self._on_tape(args)
         except _Foreign:
             return self._foreign(args)
         # compiled code is specialised to each array's shape, dtype and memory layout
@@ -177,6 +194,22 @@ class Jitted:
         else:
             self._mode = _TENSORS if all(isinstance(a, Tensor | np.ndarray) for a in args) else 0
         return rebuild(fn(*arrays))
+
+    def _on_tape(self, args: tuple[Any, ...]) -> Any:
+        # grad, backward or jvp through the call: compiled code returns values off the tape
+        # (a zero gradient, silently), so f runs on the tape; said once
+        if not self._warned_tape:
+            self._warned_tape = True
+            warnings.warn(
+                f"jit({_name(self.f)}): an argument is being differentiated (a Tensor that "
+                "requires grad while recording, or carries a jvp tangent), so the function "
+                "runs uncompiled on the tape for gradients to reach it; compile the gradient "
+                "itself with jit(grad(f)), or pass arrays (or call it inside no_grad()) to "
+                "run compiled code",
+                RuntimeWarning,
+                stacklevel=user_stacklevel(),
+            )
+        return self.f(*args)
 
     def _foreign(self, args: tuple[Any, ...]) -> Any:
         # arrays of another library (CuPy, array-api-strict): code for their namespace
@@ -262,10 +295,11 @@ class Jitted:
     def compiled(self, *args: Any) -> CompiledGraph | NativeGraph | XpGraph | Eager:
         """What runs for the signature of ``args`` (compiled on demand): a compiled graph,
         or :class:`Eager` where a non-NumPy graph runs on the tape."""
+        datas = [a.data if isinstance(a, Tensor) and a._interp is None else a for a in args]
         try:
-            arrays = _arrays(args)
+            arrays = _arrays(tuple(datas))
         except _Foreign:
-            return self._xp_entry([a.data if isinstance(a, Tensor) else a for a in args])[1][0]
+            return self._xp_entry(datas)[1][0]
         return self._entry(arrays)[0]
 
     def graph(self, *args: Any) -> Graph:

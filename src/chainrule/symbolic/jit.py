@@ -165,9 +165,7 @@ class Jitted:
             if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks);
                 # a Tensor being differentiated stays one, so the probe misses (see _leaf)
                 given = [
-                    a.data
-                    if isinstance(a, Tensor) and not (a.requires_grad or a._tangents)
-                    else a
+                    a.data if isinstance(a, Tensor) and not (a.requires_grad or a._tangents) else a
                     for a in args
                 ]
             try:

@@ -159,3 +159,13 @@ def test_gradients_through_a_jitted_function_are_its_gradients():
     assert not off.requires_grad
     np.testing.assert_allclose(off.numpy(), (np.tanh(a) * b).sum(), rtol=1e-12)
     assert len(jf.cache) == 1
+
+
+@pytest.mark.parametrize("arg", [{"w": np.ones(2)}, [np.ones(2), np.ones(3)], None, "x"])
+def test_an_argument_that_is_no_array_is_refused_by_name(arg):
+    # JAX users pass dicts of parameters: refused with what jit takes (it was a getitem
+    # error from inside the trace, or an object array reaching compiled code)
+    jf = jit(lambda p, x: x * 2.0)
+    with pytest.raises(TypeError, match=f"jit: an argument of type {type(arg).__name__}.*separate"):
+        jf(arg, np.ones(2))
+    np.testing.assert_array_equal(jf(np.ones(2), np.ones(2)).numpy(), [2.0, 2.0])

@@ -102,7 +102,17 @@ def _leaf(a: Any) -> Any:
         return a.data
     if is_foreign(a):
         raise _Foreign
-    return np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except ValueError:  # a ragged list
+        arr = None
+    if arr is None or arr.dtype.kind not in "biufc":
+        raise TypeError(
+            f"jit: an argument of type {type(a).__name__} is no numeric array; a jitted "
+            "function takes NumPy arrays, Tensors and numbers, not nested structures (dicts, "
+            "lists of arrays) nor objects: pass their arrays as separate arguments"
+        )
+    return arr
 
 
 def _arrays(args: tuple[Any, ...]) -> list[Any]:

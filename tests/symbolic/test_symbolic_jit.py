@@ -169,3 +169,19 @@ def test_an_argument_that_is_no_array_is_refused_by_name(arg):
     with pytest.raises(TypeError, match=f"jit: an argument of type {type(arg).__name__}.*separate"):
         jf(arg, np.ones(2))
     np.testing.assert_array_equal(jf(np.ones(2), np.ones(2)).numpy(), [2.0, 2.0])
+
+
+def test_arguments_by_keyword_are_bound_to_the_functions_parameters():
+    # as JAX's jit: f(x=..., W=...) is f's call with its parameters in order
+    def f(W, x, scale=2.0):
+        return cr.tanh(x @ W) * scale
+
+    jf = jit(f)
+    rng = np.random.default_rng(6)
+    W, x = rng.normal(size=(3, 2)), rng.normal(size=(4, 3))
+    ref = np.tanh(x @ W)
+    np.testing.assert_allclose(jf(x=x, W=W).numpy(), 2.0 * ref, rtol=1e-14)
+    np.testing.assert_allclose(jf(W, x, scale=np.asarray(3.0)).numpy(), 3.0 * ref, rtol=1e-14)
+    np.testing.assert_allclose(jf(W, x=x).numpy(), 2.0 * ref, rtol=1e-14)
+    with pytest.raises(TypeError, match=r"jit\(f\):.*'bias'"):
+        jf(W, x, bias=1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import warnings
 from collections.abc import Callable, Iterator
@@ -168,7 +169,9 @@ class Jitted:
         self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:  # by keyword: bound to f's parameters, in their order (a signature's key)
+            args = self._positional(args, kwargs)
         key, fn, rebuild = self._last
         if self._mode:  # NumPy arrays (or Tensors of them) last time: try that signature first
             given: Any = args
@@ -202,6 +205,18 @@ class Jitted:
         else:
             self._mode = _TENSORS if all(isinstance(a, Tensor | np.ndarray) for a in args) else 0
         return rebuild(fn(*arrays))
+
+    def _positional(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        try:
+            bound = inspect.signature(self.f).bind(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"jit({_name(self.f)}): {e}") from None
+        if bound.kwargs:
+            raise TypeError(
+                f"jit({_name(self.f)}): keyword-only arguments {sorted(bound.kwargs)}; "
+                "jit passes arguments by position: make them positional parameters"
+            )
+        return bound.args
 
     def _on_tape(self, args: tuple[Any, ...]) -> Any:
         # grad, backward or jvp through the call: compiled code returns values off the tape

@@ -363,6 +363,13 @@ def jit(
     operation without a namespace spelling runs eagerly on the tape instead,
     with a RuntimeWarning on the first such call.
 
+    Arguments are NumPy arrays, Tensors and numbers (no nested structures),
+    by position or by keyword. A call being differentiated (``grad``,
+    ``backward`` or ``jvp`` through it: a Tensor argument that requires grad
+    while recording, or carries a tangent) runs ``f`` uncompiled on the tape,
+    with a RuntimeWarning on the first such call; ``jit(grad(f))`` compiles
+    the gradient itself.
+
     Values that ``f`` closes over (arrays, tensors, Python numbers) are frozen
     per trace: the compiled code holds copies of their values at the first call
     with each signature, and later changes to them are not seen. Pass such

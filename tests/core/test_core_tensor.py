@@ -360,3 +360,17 @@ def test_numpy_subclasses_are_numpy_data(tmp_path):
     f = cr.jit(lambda a, b: (a * b).sum(axis=0))
     np.testing.assert_array_equal(f(m, np.ones((2, 3))).numpy(), [4.0, 4.0, 4.0])
     np.testing.assert_array_equal(f(np.matrix(np.ones((2, 3))), m).numpy(), [4.0, 4.0, 4.0])
+
+
+def test_writing_into_a_traced_value_says_to_write_out_of_place():
+    # inside jit the graph always records: "run it inside no_grad()" would not help
+    for write in (lambda v: v.__iadd__(1.0), lambda v: v.copy_(np.ones(3))):
+        with pytest.raises(cr.InplaceModificationError, match="in-place .* on a traced value"):
+            cr.jit(write)(np.ones(3))
+
+    def assign(v):
+        v[0] = 1.0
+        return v
+
+    with pytest.raises(cr.InplaceModificationError, match="item assignment on a traced value"):
+        cr.jit(assign)(np.ones(3))

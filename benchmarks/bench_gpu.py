@@ -152,7 +152,8 @@ class Reference:
         self.model, self.X, self.Y = problem(sizes, min(WORKLOADS[name][1], CHECK_ROWS))
         self.grads = chainrule_grads(self.model, self.X, self.Y)
         step = jit_update(self.model, self.X, self.Y)[0]
-        self.step = [cr.asnumpy(w) for w in step(*self.model.parameters())]
+        # detached: parameters that require grad would run the step on the tape, uncompiled
+        self.step = [cr.asnumpy(w) for w in step(*[p.detach() for p in self.model.parameters()])]
 
 
 def check(name: str, ref: Reference, device: Any, precision: str, fuse: Any) -> None:
@@ -167,7 +168,7 @@ def check(name: str, ref: Reference, device: Any, precision: str, fuse: Any) -> 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             step = jit_update(model, Xd, Yd, fuse)[0]
-            got = [cr.asnumpy(w) for w in step(*model.parameters())]
+            got = [cr.asnumpy(w) for w in step(*[p.detach() for p in model.parameters()])]
     jerr = rel_err(got, ref.step)
     emit(workload=name, check="cr.jit step vs NumPy", precision=precision, max_rel_err=jerr,
          ok=jerr <= bound, fusion_fallbacks=fallbacks(caught))  # fmt: skip

@@ -344,3 +344,33 @@ def test_from_array_and_tensor_set_every_field_alike():
     for name in sorted(slots - {"data"}):
         assert getattr(made, name) == getattr(checked, name), name
     assert made.data is a and checked.data is a
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+def test_numpy_subclasses_are_numpy_data(tmp_path):
+    # np.memmap and np.matrix are NumPy arrays, not "another array library": in-place
+    # operators, item assignment and jit take them as NumPy takes them
+    m = np.memmap(tmp_path / "m.bin", dtype=np.float64, mode="w+", shape=(2, 3))
+    m[:] = 2.0
+    t = cr.tensor(np.ones((2, 3)))
+    t += m
+    t[0] = m[1]
+    t *= np.matrix(np.full((2, 3), 3.0))
+    np.testing.assert_array_equal(t.numpy(), np.full((2, 3), 3.0) * [[2.0], [3.0]])
+    f = cr.jit(lambda a, b: (a * b).sum(axis=0))
+    np.testing.assert_array_equal(f(m, np.ones((2, 3))).numpy(), [4.0, 4.0, 4.0])
+    np.testing.assert_array_equal(f(np.matrix(np.ones((2, 3))), m).numpy(), [4.0, 4.0, 4.0])
+
+
+def test_writing_into_a_traced_value_says_to_write_out_of_place():
+    # inside jit the graph always records: "run it inside no_grad()" would not help
+    for write in (lambda v: v.__iadd__(1.0), lambda v: v.copy_(np.ones(3))):
+        with pytest.raises(cr.InplaceModificationError, match="in-place .* on a traced value"):
+            cr.jit(write)(np.ones(3))
+
+    def assign(v):
+        v[0] = 1.0
+        return v
+
+    with pytest.raises(cr.InplaceModificationError, match="item assignment on a traced value"):
+        cr.jit(assign)(np.ones(3))

@@ -132,3 +132,17 @@ def test_a_kernel_numba_cannot_cache_is_compiled_in_the_process(tmp_path, monkey
     exec(compile("def loops(x):\n    return x * 5.0\n", "<user cell>", "exec"), ns)  # noqa: S102
     mod = native_cache.load(_LOOPS_GRAPH, {"k_loops": ns["loops"]})
     np.testing.assert_array_equal(mod.f(np.ones(2))[0], [4.0, 4.0])
+
+
+def test_cache_files_are_found_where_numba_writes_them(tmp_path, monkeypatch):
+    # NUMBA_CACHE_DIR (a container, a read-only install) moves Numba's cache away from the
+    # module's __pycache__: CompiledEpochs.ready and the corrupt-entry recovery look there
+    import numba
+
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path / "cr"))
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "numba"))
+    fn = native_cache.load(_source(7.25), {}).f
+    native_cache.compile_signature(fn, (numba.float64[:],))
+    files = native_cache.cache_files(fn, "f")
+    assert {p.suffix for p in files} == {".nbi", ".nbc"}
+    assert all(p.is_relative_to(tmp_path / "numba") for p in files)

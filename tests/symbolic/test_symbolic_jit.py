@@ -133,3 +133,55 @@ def test_compile_is_a_deprecated_alias_of_compile_graph():
         c = symbolic.compile(g, reuse_min_size=None)
     np.testing.assert_array_equal(c(np.arange(3.0))[0], compile_graph(g)(np.arange(3.0))[0])
     assert "compile" not in symbolic.__all__  # `import *` no longer shadows the builtin
+
+
+def test_gradients_through_a_jitted_function_are_its_gradients():
+    # grad, backward and jvp of a jitted function (JAX's grad(jit(f))): compiled code returns
+    # values off the tape, so a differentiated call runs f on the tape (warning once) rather
+    # than give a zero gradient, also after calls that took the fast path with Tensors
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    jf = jit(lambda a, b: (cr.tanh(a) * b).sum())
+    ref = (1 - np.tanh(a) ** 2) * b
+    jf(cr.tensor(a), cr.tensor(b))
+    jf(cr.tensor(a), cr.tensor(b))  # the fast path for Tensors is warm
+    with pytest.warns(RuntimeWarning, match="differentiated.*jit\\(grad\\(f\\)\\)"):
+        g = cr.grad(lambda a: jf(a, b))(cr.tensor(a))
+    np.testing.assert_allclose(g.numpy(), ref, rtol=1e-12)
+    w = cr.tensor(a, requires_grad=True)
+    out = jf(w, cr.tensor(b))
+    out.backward()
+    np.testing.assert_allclose(w.grad.numpy(), ref, rtol=1e-12)
+    _, tangent = cr.jvp(lambda a: jf(a, b), (a,), (np.ones_like(a),))
+    np.testing.assert_allclose(tangent.numpy(), ref.sum(), rtol=1e-12)
+    with cr.no_grad():  # nothing recorded: the compiled code, off the tape
+        off = jf(w, cr.tensor(b))
+    assert not off.requires_grad
+    np.testing.assert_allclose(off.numpy(), (np.tanh(a) * b).sum(), rtol=1e-12)
+    assert len(jf.cache) == 1
+
+
+@pytest.mark.parametrize("arg", [{"w": np.ones(2)}, [np.ones(2), np.ones(3)], None, "x"])
+def test_an_argument_that_is_no_array_is_refused_by_name(arg):
+    # JAX users pass dicts of parameters: refused with what jit takes (it was a getitem
+    # error from inside the trace, or an object array reaching compiled code)
+    jf = jit(lambda p, x: x * 2.0)
+    with pytest.raises(TypeError, match=f"jit: an argument of type {type(arg).__name__}.*separate"):
+        jf(arg, np.ones(2))
+    np.testing.assert_array_equal(jf(np.ones(2), np.ones(2)).numpy(), [2.0, 2.0])
+
+
+def test_arguments_by_keyword_are_bound_to_the_functions_parameters():
+    # as JAX's jit: f(x=..., W=...) is f's call with its parameters in order
+    def f(W, x, scale=2.0):
+        return cr.tanh(x @ W) * scale
+
+    jf = jit(f)
+    rng = np.random.default_rng(6)
+    W, x = rng.normal(size=(3, 2)), rng.normal(size=(4, 3))
+    ref = np.tanh(x @ W)
+    np.testing.assert_allclose(jf(x=x, W=W).numpy(), 2.0 * ref, rtol=1e-14)
+    np.testing.assert_allclose(jf(W, x, scale=np.asarray(3.0)).numpy(), 3.0 * ref, rtol=1e-14)
+    np.testing.assert_allclose(jf(W, x=x).numpy(), 2.0 * ref, rtol=1e-14)
+    with pytest.raises(TypeError, match=r"jit\(f\):.*'bias'"):
+        jf(W, x, bias=1.0)

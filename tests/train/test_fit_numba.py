@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.optim.update_ops import update_ops
 from chainrule.symbolic import NativeFallbackWarning
 from chainrule.train import FitConfig, TrainingDiverged
 
@@ -227,3 +228,34 @@ def test_a_last_batch_written_apart_keeps_its_own_loops():
     for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-12)
     np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
+
+
+class _RateInUpdate(cr.optim.SGD):
+    """A user's rule reading ``self.lr`` (and a tuple setting) inside ``update``: compiled
+    code holds them as constants, so they must key the compiled setup (SGD's declaration
+    that its update takes lr through hyper does not carry over to a new update)."""
+
+    def __init__(self, params, lr, pair=(1.0,)):
+        super().__init__(params, lr)
+        self.pair = pair
+
+    def hyper(self, t):
+        return (1.0,)
+
+    def update(self, xp, p, g, buf, one):
+        ops = update_ops(xp)
+        return ops.subtract(p, ops.multiply(g, self.lr * self.pair[0], ops.scratch), p), buf
+
+
+def test_settings_an_update_reads_from_self_are_never_stale_in_compiled_code():
+    X, y = _data(30, 3, 2, seed=4)
+    for lr, pair in ((0.1, (1.0,)), (0.01, (1.0,)), (0.01, (3.0,))):
+        weights = []
+        for compile_ in (None, "numba"):
+            m = cr.nn.MLP([3, 5, 2], rng=0, dtype=np.float64)
+            opt = _RateInUpdate(m.parameters(), lr, pair)
+            cr.train.fit(m, (X, y), progress=False, compile=compile_, optimizer=opt, epochs=2,
+                         batch_size=8, seed=1)  # fmt: skip
+            weights.append([p.data.copy() for p in m.parameters()])
+        for a, b in zip(*weights, strict=True):
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-12, err_msg=f"lr={lr} pair={pair}")

@@ -49,6 +49,7 @@ class InPlaceMethods:
 
     def _inplace(self: T, name: str, fn: Any, other: Any) -> T:
         if self.requires_grad and STATE.grad_enabled:
+            _refuse_traced(self, f"in-place {name}")
             raise InplaceModificationError(
                 f"in-place {name} on a tensor that requires grad while recording: it would "
                 "change values the tape saved. Use the out-of-place operator (x = x + y) or "
@@ -83,6 +84,7 @@ class InPlaceMethods:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if self.requires_grad and STATE.grad_enabled:
+            _refuse_traced(self, "item assignment")
             raise InplaceModificationError(
                 "item assignment on a tensor that requires grad while recording; build a new "
                 "tensor with chainrule.where or concatenate, or assign inside no_grad()"
@@ -100,6 +102,16 @@ class InPlaceMethods:
             common_namespace("item assignment", [self.data, value])  # raises, naming both
         self.data[index] = value
         mark_modified(self)
+
+
+def _refuse_traced(t: Any, what: str) -> None:
+    """Refuse a write into a value of a traced (jit) graph, where no_grad() cannot help."""
+    if t._interp is not None:
+        raise InplaceModificationError(
+            f"{what} on a traced value (inside jit or trace): a static graph holds no "
+            "buffers to write into; use the out-of-place form (x = x + y; chainrule.where "
+            "for item assignment)"
+        )
 
 
 def _foreign_inplace(name: str, fn: Any, data: Any, o: Any) -> None:

@@ -26,10 +26,11 @@ _NAMESPACES: dict[type, Any] = {}
 
 
 def is_foreign(x: Any) -> bool:
-    """True for an array of a library other than NumPy that follows the array API."""
+    """True for an array of a library other than NumPy that follows the array API (NumPy's
+    own subclasses, ``np.memmap`` and ``np.matrix``, are NumPy arrays)."""
     return (
         type(x) is not np.ndarray
-        and not isinstance(x, (np.generic, *_SCALARS))
+        and not isinstance(x, (np.ndarray, np.generic, *_SCALARS))
         and hasattr(x, "__array_namespace__")
     )
 

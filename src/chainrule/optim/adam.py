@@ -32,6 +32,7 @@ class Adam(Optimizer):
     buffer_names = ("exp_avg", "exp_avg_sq")
     update_in_place = True
     hyper_names = ("lr", "beta1", "beta2", "eps", "weight_decay")
+    run_time_settings = ("lr",)  # update takes it as an argument (hyper)
 
     def __init__(
         self,

@@ -14,6 +14,16 @@ from chainrule.core.namespace import device_of, dtype_name, namespace_of, zeros_
 from chainrule.optim.update_ops import InPlaceOps
 
 
+def run_time_settings(optimizer: Any) -> tuple[str, ...]:
+    """The settings of ``optimizer`` that its ``update`` takes through ``hyper(t)`` alone, as
+    the class defining ``update`` declares them (:attr:`Optimizer.run_time_settings`): a
+    subclass overriding ``update`` (which may read ``self.lr``) declares none unless it says."""
+    for cls in type(optimizer).__mro__:
+        if "update" in vars(cls):
+            return tuple(vars(cls).get("run_time_settings", ()))
+    return ()
+
+
 def _check_params(params: Iterable[Any], who: str) -> list[Tensor]:
     if isinstance(params, Tensor):
         raise TypeError(f"{who}: params must be an iterable of tensors (e.g. model.parameters())")
@@ -70,6 +80,10 @@ class Optimizer:
     # buffers and the scratch array).
     hyper: Callable[[int], tuple[float, ...]]
     update: Callable[..., tuple[Any, ...]]
+    #: settings that ``update`` takes through ``hyper(t)`` alone, never from ``self``:
+    #: compiled training reads them at run time, so a change of them reuses its machine
+    #: code (see :func:`run_time_settings`; only the class defining ``update`` declares them)
+    run_time_settings: tuple[str, ...] = ()
     #: True when ``update`` is written with :func:`~chainrule.optim.update_ops.update_ops`,
     #: so that :meth:`step` may run it in place on NumPy arrays (else always out of place)
     update_in_place: bool = False

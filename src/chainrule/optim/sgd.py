@@ -42,6 +42,7 @@ class SGD(Optimizer):
     buffer_names = ("momentum_buffer",)
     update_in_place = True
     hyper_names = ("lr", "momentum", "weight_decay")
+    run_time_settings = ("lr",)  # update takes it as an argument (hyper)
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from chainrule.core.namespace import (
     numpy_dtype,
 )
 from chainrule.core.ops.linalg import memory_layout
+from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
@@ -73,6 +75,11 @@ class _Traced(Exception):
     """An argument is symbolic: ``jit`` is being traced itself."""
 
 
+class _Differentiated(Exception):
+    """An argument is being differentiated (recorded on the tape or carrying a forward-mode
+    tangent): ``f`` runs on the tape, as compiled code would cut the gradient."""
+
+
 class _Foreign(Exception):
     """An argument lives in another array library: code for its namespace is generated."""
 
@@ -91,12 +98,24 @@ def _leaf(a: Any) -> Any:
     if isinstance(a, Tensor):
         if a._interp is not None:
             raise _Traced
+        if a._tangents or (a.requires_grad and STATE.grad_enabled):
+            raise _Differentiated
         if type(a.data) is not np.ndarray and is_foreign(a.data):
             raise _Foreign
         return a.data
     if is_foreign(a):
         raise _Foreign
-    return np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except ValueError:  # a ragged list
+        arr = None
+    if arr is None or arr.dtype.kind not in "biufc":
+        raise TypeError(
+            f"jit: an argument of type {type(a).__name__} is no numeric array; a jitted "
+            "function takes NumPy arrays, Tensors and numbers, not nested structures (dicts, "
+            "lists of arrays) nor objects: pass their arrays as separate arguments"
+        )
+    return arr
 
 
 def _arrays(args: tuple[Any, ...]) -> list[Any]:
@@ -147,15 +166,22 @@ class Jitted:
         self._last: tuple[Any, Any, Any] = (None, None, None)
         self._mode = 0
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
+        self._warned_tape = False  # running on the tape for a differentiated call was announced
         self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:  # by keyword: bound to f's parameters, in their order (a signature's key)
+            args = self._positional(args, kwargs)
         key, fn, rebuild = self._last
         if self._mode:  # NumPy arrays (or Tensors of them) last time: try that signature first
             given: Any = args
-            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks)
-                given = [a.data if isinstance(a, Tensor) else a for a in args]
+            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks);
+                # a Tensor being differentiated stays one, so the probe misses (see _leaf)
+                given = [
+                    a.data if isinstance(a, Tensor) and not (a.requires_grad or a._tangents) else a
+                    for a in args
+                ]
             try:
                 if list(map(_PROBE, given)) == key:
                     return rebuild(fn(*given))
@@ -165,6 +191,8 @@ class Jitted:
             arrays = _arrays(args)
         except _Traced:
             return self.f(*args)  # inside another trace: inline the function itself
+        except _Differentiated:
+            return self._on_tape(args)
         except _Foreign:
             return self._foreign(args)
         # compiled code is specialised to each array's shape, dtype and memory layout
@@ -178,6 +206,34 @@ class Jitted:
         else:
             self._mode = _TENSORS if all(isinstance(a, Tensor | np.ndarray) for a in args) else 0
         return rebuild(fn(*arrays))
+
+    def _positional(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        try:
+            bound = inspect.signature(self.f).bind(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"jit({_name(self.f)}): {e}") from None
+        if bound.kwargs:
+            raise TypeError(
+                f"jit({_name(self.f)}): keyword-only arguments {sorted(bound.kwargs)}; "
+                "jit passes arguments by position: make them positional parameters"
+            )
+        return bound.args
+
+    def _on_tape(self, args: tuple[Any, ...]) -> Any:
+        # grad, backward or jvp through the call: compiled code returns values off the tape
+        # (a zero gradient, silently), so f runs on the tape; said once
+        if not self._warned_tape:
+            self._warned_tape = True
+            warnings.warn(
+                f"jit({_name(self.f)}): an argument is being differentiated (a Tensor that "
+                "requires grad while recording, or carries a jvp tangent), so the function "
+                "runs uncompiled on the tape for gradients to reach it; compile the gradient "
+                "itself with jit(grad(f)), or pass arrays (or call it inside no_grad()) to "
+                "run compiled code",
+                RuntimeWarning,
+                stacklevel=user_stacklevel(),
+            )
+        return self.f(*args)
 
     def _foreign(self, args: tuple[Any, ...]) -> Any:
         # arrays of another library (CuPy, array-api-strict): code for their namespace
@@ -265,10 +321,11 @@ class Jitted:
     def compiled(self, *args: Any) -> CompiledGraph | NativeGraph | XpGraph | Eager:
         """What runs for the signature of ``args`` (compiled on demand): a compiled graph,
         or :class:`Eager` where a non-NumPy graph runs on the tape."""
+        datas = [a.data if isinstance(a, Tensor) and a._interp is None else a for a in args]
         try:
-            arrays = _arrays(args)
+            arrays = _arrays(tuple(datas))
         except _Foreign:
-            return self._xp_entry([a.data if isinstance(a, Tensor) else a for a in args])[1][0]
+            return self._xp_entry(datas)[1][0]
         return self._entry(arrays)[0]
 
     def graph(self, *args: Any) -> Graph:
@@ -310,6 +367,13 @@ def jit(
     ``fuse(fn) -> fn``) or turns fusion off (``False``). A graph holding an
     operation without a namespace spelling runs eagerly on the tape instead,
     with a RuntimeWarning on the first such call.
+
+    Arguments are NumPy arrays, Tensors and numbers (no nested structures),
+    by position or by keyword. A call being differentiated (``grad``,
+    ``backward`` or ``jvp`` through it: a Tensor argument that requires grad
+    while recording, or carries a tangent) runs ``f`` uncompiled on the tape,
+    with a RuntimeWarning on the first such call; ``jit(grad(f))`` compiles
+    the gradient itself.
 
     Values that ``f`` closes over (arrays, tensors, Python numbers) are frozen
     per trace: the compiled code holds copies of their values at the first call

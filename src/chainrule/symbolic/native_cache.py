@@ -202,9 +202,12 @@ def load(source: str, kernels: dict[str, Callable[..., Any]], inline: Sequence[s
 
 def cache_files(fn: Any, function: str = "*") -> list[Path]:
     """Numba's disk-cache files (index ``.nbi`` and data ``.nbc``) of dispatcher ``fn``'s
-    module, of every function in it or of the one named ``function``."""
+    module, of every function in it or of the one named ``function``: where Numba's cache
+    locator put them (``NUMBA_CACHE_DIR``, a user-wide directory), else ``__pycache__``."""
     module = Path(inspect.getfile(fn.py_func))
-    return list((module.parent / "__pycache__").glob(f"{module.stem}.{function}-*"))
+    where = getattr(getattr(fn, "_cache", None), "_cache_path", None)
+    folder = Path(where) if where else module.parent / "__pycache__"
+    return list(folder.glob(f"{module.stem}.{function}-*"))
 
 
 def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:

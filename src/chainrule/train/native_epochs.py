@@ -39,6 +39,7 @@ import numpy as np
 import chainrule as cr
 from chainrule.core import no_grad
 from chainrule.nn.regularization import l2_penalty
+from chainrule.optim.optimizer import run_time_settings
 from chainrule.symbolic import simplify, trace
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.native import NotNative, generate_native
@@ -166,14 +167,16 @@ def _kinds(consts: list[Any]) -> list[tuple]:
 
 
 def _scalar_settings(obj: Any) -> tuple:
-    """The plain scalar attributes of ``obj`` (an optimiser's settings) as a sorted tuple,
-    but its step count and learning rate: the step takes the rate through ``hyper(t)`` at
-    run time (schedules change it), so one setup serves every rate."""
+    """The plain scalar (and tuple) attributes of ``obj`` (an optimiser's settings) as a
+    sorted tuple, but its step count and the settings its ``update`` takes through
+    ``hyper(t)`` at run time (:func:`~chainrule.optim.optimizer.run_time_settings`: the
+    learning rate of SGD and Adam, which schedules change), so one setup serves every rate."""
     return tuple(
         sorted(
             (k, v)
             for k, v in vars(obj).items()
-            if isinstance(v, bool | int | float | str) and k not in ("step_count", "lr")
+            if isinstance(v, bool | int | float | str | tuple)
+            and k not in ("step_count", *run_time_settings(obj))
         )
     )
 

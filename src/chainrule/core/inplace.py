@@ -2,14 +2,26 @@
 
 Each write checks that the tensor is not being recorded, works on NumPy data
 (a ufunc with ``out=``) and on arrays of another array-API library (its own
-in-place operators), and stamps the tensor's version with the tape clock, so
+in-place operators), and stamps the time of the write with the tape clock, so
 that backward refuses a graph that saved the old values. :class:`Tensor`
 inherits these methods from :class:`InPlaceMethods`.
+
+A write is stamped twice: on the tensor written (its ``_version``) and, for NumPy
+data, on the *root buffer* of its memory (the ndarray that owns it, found by
+walking ``.base``) in :data:`BUFFER_STAMPS`. A tensor and its views (``x[0]``,
+``x.T``, ``x.reshape(6)``, views of views) share one root, so a write through any
+of them is seen by backward as a write into every tensor saved on that memory, as
+PyTorch's shared version counter. The granularity is the whole root buffer: a
+write into one row of a buffer counts for a saved tensor on another row of it.
+Arrays of other libraries (array-api-strict, CuPy) have no ``.base`` to walk and
+keep the per-tensor stamp only: a write through a view of them is not seen.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
+import weakref
 from typing import Any, TypeVar
 
 import numpy as np
@@ -29,13 +41,64 @@ from chainrule.core.state import CLOCK, STATE, next_tick
 T = TypeVar("T", bound="InPlaceMethods")
 
 
+#: The clock time of the last in-place write into each live NumPy root buffer, keyed
+#: by ``id(root)``. An entry is removed when its root is freed (a weak reference's
+#: callback, which runs before the id can be reused), so the table holds only live
+#: buffers that were written into, and a new array that reuses a freed array's id
+#: never inherits its stamp.
+BUFFER_STAMPS: dict[int, int] = {}
+_BUFFER_REFS: dict[int, weakref.ref[np.ndarray]] = {}
+
+
+def buffer_root(a: np.ndarray) -> np.ndarray:
+    """The ndarray that owns the memory of ``a`` (``a`` itself when it owns it): the
+    end of its ``.base`` chain, or the last ndarray on it when the memory belongs to
+    another kind of object (a ``bytes``, a ``memoryview``)."""
+    b = a.base
+    while isinstance(b, _NDARRAY):
+        a = b
+        b = a.base
+    return a
+
+
+def _forget(key: int, _ref: Any, stamps: Any = BUFFER_STAMPS, refs: Any = _BUFFER_REFS) -> None:
+    # the root buffer `key` was freed: its id may be reused by a new array
+    stamps.pop(key, None)
+    refs.pop(key, None)
+
+
+def stamp_buffer(data: np.ndarray, tick: int) -> None:
+    """Record that ``data`` (a NumPy array, a view or not) was written into at ``tick``."""
+    root = buffer_root(data)
+    key = id(root)
+    if key not in BUFFER_STAMPS:
+        _BUFFER_REFS[key] = weakref.ref(root, functools.partial(_forget, key))
+    BUFFER_STAMPS[key] = tick
+
+
+def written_since(data: Any, tick: int) -> bool:
+    """Whether the memory of ``data`` was written in place after ``tick`` through any
+    tensor or view that shares its root buffer (False for non-NumPy data)."""
+    if not isinstance(data, _NDARRAY):
+        return False
+    return BUFFER_STAMPS.get(id(buffer_root(data)), 0) > tick
+
+
 def mark_modified(*tensors: InPlaceMethods) -> None:
     """Stamp ``tensors`` as modified in place now, after code wrote into their ``data``
     directly (as an optimiser's NumPy step does), so that backward detects graphs
-    that saved the old values."""
+    that saved the old values, through these tensors or any view of their memory."""
     CLOCK.last_mutation = tick = next_tick()
+    stamps = BUFFER_STAMPS
     for t in tensors:
         t._version = tick
+        d = t.data
+        if isinstance(d, _NDARRAY):
+            key = id(d) if d.base is None else id(buffer_root(d))
+            if key in stamps:
+                stamps[key] = tick
+            else:
+                stamp_buffer(d, tick)
 
 
 class InPlaceMethods:
@@ -57,12 +120,18 @@ class InPlaceMethods:
             )
         data = self.data
         o = other.data if isinstance(other, InPlaceMethods) else other
+        # mark_modified(self), inlined: this is the hot path of a user's `p -= lr * g`
         if type(data) is _NDARRAY and (type(o) is _NDARRAY or not is_foreign(o)):
             fn(data, o, data)  # NumPy: the ufunc into data itself (same-kind casting, as -=)
+            CLOCK.last_mutation = self._version = tick = next_tick()
+            key = id(data) if data.base is None else id(buffer_root(data))
+            if key in BUFFER_STAMPS:
+                BUFFER_STAMPS[key] = tick
+            else:
+                stamp_buffer(data, tick)
         else:
             _foreign_inplace(name, fn, data, o)
-        # mark_modified(self), inlined: this is the hot path of a user's `p -= lr * g`
-        CLOCK.last_mutation = self._version = next_tick()
+            mark_modified(self)
         return self
 
     def __iadd__(self: T, other: Any) -> T:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.core.errors import GraphFreedError, InplaceModificationError, ShapeError
+from chainrule.core.inplace import written_since
 from chainrule.core.namespace import (
     is_foreign,
     namespace_of,
@@ -227,14 +228,18 @@ def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
 
 
 def _check_versions(t: Tensor) -> None:
-    if t._version > t._tick:  # rules that use the output (exp, tanh, ...) would be wrong
+    # an in-place write happened since t was recorded: was it into memory t's backward
+    # saved? Through the tensor itself (its stamp) or any view sharing its root buffer.
+    tick = t._tick
+    if t._version > tick or written_since(t.data, tick):
+        # rules that use the output (exp, tanh, ...) would be wrong
         raise InplaceModificationError(
             f"the output of {t._prim.name!r} (shape {t.shape}) was modified in place after it "
             "was computed, and its backward needs it. Modify a copy, or do the in-place "
             "update after backward()."
         )
     for p in t._parents:
-        if isinstance(p, Tensor) and p._version > t._tick:
+        if isinstance(p, Tensor) and (p._version > tick or written_since(p.data, tick)):
             raise InplaceModificationError(
                 f"a tensor of shape {p.shape} saved for the backward of {t._prim.name!r} was "
                 "modified in place after it was used. Do the in-place update after "

@@ -89,11 +89,11 @@ def mark_modified(*tensors: InPlaceMethods) -> None:
     directly (as an optimiser's NumPy step does), so that backward detects graphs
     that saved the old values, through these tensors or any view of their memory."""
     CLOCK.last_mutation = tick = next_tick()
-    stamps = BUFFER_STAMPS
+    stamps, ndarray = BUFFER_STAMPS, _NDARRAY
     for t in tensors:
         t._version = tick
         d = t.data
-        if isinstance(d, _NDARRAY):
+        if type(d) is ndarray or isinstance(d, ndarray):
             key = id(d) if d.base is None else id(buffer_root(d))
             if key in stamps:
                 stamps[key] = tick

@@ -124,7 +124,13 @@ class InPlaceMethods:
         if type(data) is _NDARRAY and (type(o) is _NDARRAY or not is_foreign(o)):
             fn(data, o, data)  # NumPy: the ufunc into data itself (same-kind casting, as -=)
             CLOCK.last_mutation = self._version = tick = next_tick()
-            key = id(data) if data.base is None else id(buffer_root(data))
+            b = data.base  # the root buffer: data, its base (NumPy collapses chains) or further
+            if b is None:
+                key = id(data)
+            elif type(b) is _NDARRAY and b.base is None:
+                key = id(b)
+            else:
+                key = id(buffer_root(data))
             if key in BUFFER_STAMPS:
                 BUFFER_STAMPS[key] = tick
             else:

@@ -61,8 +61,9 @@ GRAD_OFF: list[None] = []
 #: One process-wide clock for the tape and in-place modifications: a recorded
 #: node's ``_tick`` is the time it was recorded (so reverse tick order is a valid
 #: backward order, also for a graph built by several threads), an in-place op
-#: stamps the tensor's ``_version`` with the time of the modification, and
-#: backward spots a saved tensor whose ``_version`` is newer than the node that
+#: stamps the tensor's ``_version`` and its NumPy root buffer (shared with its views,
+#: :data:`chainrule.core.inplace.BUFFER_STAMPS`) with the time of the modification,
+#: and backward spots a saved tensor whose stamps are newer than the node that
 #: saved it. ``itertools.count`` is atomic under the GIL, so ticks are unique.
 next_tick = itertools.count(1).__next__
 _level_ids = itertools.count(1)

@@ -241,4 +241,3 @@ def test_a_last_batch_written_apart_keeps_its_own_loops():
     for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-12)
     np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
-

@@ -181,6 +181,20 @@ def test_a_last_batch_of_one_row_equals_uncompiled():
     np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
 
 
+@pytest.mark.parametrize("rows", [48, 49])  # every batch full (one step) or a last of one row
+def test_a_deep_network_with_adam_compiles_without_fallback(rows):
+    # three layers, Adam and an L2 term: the epoch calls the step with more than 30
+    # arguments, which CPython passes as *args (CALL_FUNCTION_EX) and Numba cannot inline
+    X, y = _data(rows, 4, 3, seed=7)
+    opts = dict(optimizer="adam", lr=0.01, epochs=2, batch_size=16, lam=1e-3, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NativeFallbackWarning)  # compiled, not fallen back
+        (m1, m2), (h1, h2) = _fit_both([4, 16, 16, 3], "softmax", np.float64, X, y, **opts)
+    for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_allclose(b.data, a.data, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
+
+
 def test_other_rows_and_batch_sizes_load_the_same_machine_code(tmp_path, monkeypatch):
     from chainrule.symbolic import native_cache
     from chainrule.train import native_epochs

@@ -96,6 +96,8 @@ class _Built:
 # dropped first): a refit of the same setup (cross-validation, a grid search) skips tracing
 _BUILT: OrderedDict[tuple, _Built] = OrderedDict()
 _BUILT_MAX = 32
+# CPython's compiler passes more positional arguments than this as a tuple (*args)
+_INLINE_MAX_ARGS = 30
 
 
 def _setup(
@@ -280,8 +282,13 @@ class CompiledEpochs:
         if len(consts) == 1:
             consts.append(consts[0])
         sources.append(self._epoch_source(len(sources) == 2, [len(c) for c in consts]))
-        # the steps are inlined into the epoch: Numba types and LLVM optimises them once
-        epoch_fn = load("\n\n".join(sources), kernels, inline=("step", "step_last")).epoch
+        # the steps are inlined into the epoch: Numba types and LLVM optimises them once;
+        # but CPython passes more than 30 positional arguments as *args, whose call Numba
+        # cannot inline (a deep network with Adam), so those steps are called instead
+        n_p = len(self.params)
+        n_args = n_p + n_p * self.n_bufs + self.n_hyper + 2 + max(len(c) for c in consts)
+        inline = ("step", "step_last") if n_args <= _INLINE_MAX_ARGS else ()
+        epoch_fn = load("\n\n".join(sources), kernels, inline=inline).epoch
         return _Built(epoch_fn, [c for cs in consts for c in cs], kept)
 
     @property

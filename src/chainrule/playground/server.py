@@ -232,6 +232,8 @@ class Handler(BaseHTTPRequestHandler):
                 not self.server.stopping.is_set() and self._session(sid) is s and s.stream_id == me
             ):
                 events = []
+                with s.turn:  # an action waiting for the lock goes first
+                    pass
                 with s.lock:
                     s.last_seen = time.monotonic()
                     if s.playing:
@@ -326,7 +328,7 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         try:
-            with s.lock:
+            with s.turn, s.lock:  # turn: the training stream waits until this has run
                 s.last_seen = time.monotonic()
                 reply = perform(s, str(action), msg, self.server)
                 s.version += 1

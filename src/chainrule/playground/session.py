@@ -70,6 +70,10 @@ class Session:
 
     def __init__(self, cfg: Config | None = None) -> None:
         self.lock = threading.Lock()
+        # an action holds ``turn`` while it waits for ``lock``; the stream passes through
+        # ``turn`` before each training slice, so a waiting action gets ``lock`` next
+        # (a plain Lock is not fair: the stream could retake it slice after slice)
+        self.turn = threading.Lock()
         self.changed = threading.Event()
         self.last_seen = time.monotonic()
         self.streams = 0

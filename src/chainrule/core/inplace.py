@@ -69,7 +69,13 @@ def _forget(key: int, _ref: Any, stamps: Any = BUFFER_STAMPS, refs: Any = _BUFFE
 
 def stamp_buffer(data: np.ndarray, tick: int) -> None:
     """Record that ``data`` (a NumPy array, a view or not) was written into at ``tick``."""
-    root = buffer_root(data)
+    b = data.base  # the root buffer: data, its base (NumPy collapses chains) or further
+    if b is None:
+        root = data
+    elif type(b) is _NDARRAY and b.base is None:
+        root = b
+    else:
+        root = buffer_root(data)
     key = id(root)
     if key not in BUFFER_STAMPS:
         _BUFFER_REFS[key] = weakref.ref(root, functools.partial(_forget, key))
@@ -89,16 +95,11 @@ def mark_modified(*tensors: InPlaceMethods) -> None:
     directly (as an optimiser's NumPy step does), so that backward detects graphs
     that saved the old values, through these tensors or any view of their memory."""
     CLOCK.last_mutation = tick = next_tick()
-    stamps, ndarray = BUFFER_STAMPS, _NDARRAY
     for t in tensors:
         t._version = tick
         d = t.data
-        if type(d) is ndarray or isinstance(d, ndarray):
-            key = id(d) if d.base is None else id(buffer_root(d))
-            if key in stamps:
-                stamps[key] = tick
-            else:
-                stamp_buffer(d, tick)
+        if type(d) is _NDARRAY or isinstance(d, _NDARRAY):
+            stamp_buffer(d, tick)
 
 
 class InPlaceMethods:
@@ -120,21 +121,11 @@ class InPlaceMethods:
             )
         data = self.data
         o = other.data if isinstance(other, InPlaceMethods) else other
-        # mark_modified(self), inlined: this is the hot path of a user's `p -= lr * g`
         if type(data) is _NDARRAY and (type(o) is _NDARRAY or not is_foreign(o)):
             fn(data, o, data)  # NumPy: the ufunc into data itself (same-kind casting, as -=)
+            # mark_modified(self) without its loop: the hot path of a user's `p -= lr * g`
             CLOCK.last_mutation = self._version = tick = next_tick()
-            b = data.base  # the root buffer: data, its base (NumPy collapses chains) or further
-            if b is None:
-                key = id(data)
-            elif type(b) is _NDARRAY and b.base is None:
-                key = id(b)
-            else:
-                key = id(buffer_root(data))
-            if key in BUFFER_STAMPS:
-                BUFFER_STAMPS[key] = tick
-            else:
-                stamp_buffer(data, tick)
+            stamp_buffer(data, tick)
         else:
             _foreign_inplace(name, fn, data, o)
             mark_modified(self)

@@ -23,6 +23,7 @@ from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
+from chainrule.symbolic.jit_vjp import VjpCalls, compiler
 from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
@@ -139,6 +140,9 @@ class Jitted:
         (compiled graph, output structure, rebuild of the outputs as Tensors).
     backend : str
         ``"numpy"`` (generated NumPy code) or ``"numba"`` (one native function).
+    vjp_calls : VjpCalls or None
+        Calls with Tensors being differentiated: their compiled forwards and VJPs per
+        signature (:mod:`chainrule.symbolic.jit_vjp`; made on the first such call).
     """
 
     def __init__(
@@ -167,6 +171,7 @@ class Jitted:
         self._mode = 0
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
         self._warned_tape = False  # running on the tape for a differentiated call was announced
+        self.vjp_calls: VjpCalls | None = None  # differentiated calls: compiled nodes (on demand)
         self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
 
@@ -220,16 +225,26 @@ class Jitted:
         return bound.args
 
     def _on_tape(self, args: tuple[Any, ...]) -> Any:
-        # grad, backward or jvp through the call: compiled code returns values off the tape
-        # (a zero gradient, silently), so f runs on the tape; said once
+        # reverse mode through the call: compiled forward, one tape node per output whose
+        # backward runs the compiled VJP (symbolic/jit_vjp.py); where that cannot serve
+        # (jvp tangents, arrays of another library, anomaly mode) f runs on the tape, as
+        # compiled code would return values off it (a zero gradient, silently); said once
+        if self.vjp_calls is None:
+            name = _name(self.f)
+            self.vjp_calls = VjpCalls(
+                self.f, name, compiler(self.backend, name, self.reuse_min_size), self.simplify
+            )
+        out = self.vjp_calls(args)
+        if out is not NotImplemented:
+            return out
         if not self._warned_tape:
             self._warned_tape = True
             warnings.warn(
-                f"jit({_name(self.f)}): an argument is being differentiated (a Tensor that "
-                "requires grad while recording, or carries a jvp tangent), so the function "
-                "runs uncompiled on the tape for gradients to reach it; compile the gradient "
-                "itself with jit(grad(f)), or pass arrays (or call it inside no_grad()) to "
-                "run compiled code",
+                f"jit({_name(self.f)}): an argument carries a jvp tangent, is an array of "
+                "another library being differentiated, or anomaly mode is on, so the "
+                "function runs uncompiled on the tape for gradients to reach it; compile "
+                "the derivative itself with jit(jvp(...)) or jit(grad(f)), or pass arrays "
+                "(or call it inside no_grad()) to run compiled code",
                 RuntimeWarning,
                 stacklevel=user_stacklevel(),
             )

@@ -33,6 +33,7 @@ are exact (with a RuntimeWarning on the first such backward).
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,7 +44,7 @@ from chainrule.core.namespace import is_foreign
 from chainrule.core.ops.linalg import memory_layout
 from chainrule.core.primitive import Primitive, record
 from chainrule.core.reverse import GradPlan
-from chainrule.core.state import STATE
+from chainrule.core.state import MODES_ON, STATE
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.core.walk import post_order
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
@@ -55,6 +56,9 @@ from chainrule.symbolic.rewrite import in_layouts, simplify
 from chainrule.symbolic.tracing import flatten, trace_with_tree, unflatten
 
 _NDARRAY = np.ndarray
+#: What an entry is specialised to, read from each argument array by one C-level call:
+#: its class, shape, dtype and strides (which fix the layout), as ``jit`` reads them.
+_PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
 
 
 def depends(graph: Graph, wrt: Sequence[int]) -> list[frozenset[int]]:
@@ -282,39 +286,41 @@ class VjpCalls:
             f"jit({name})", _no_impl, _rule, example=_no_example, differentiable=True
         )
         self._warned = False  # a differentiable backward ran on the tape (said once)
+        self._last: tuple[Any, Any, Any] = (None, None, None)  # probes, wrt, entry
 
     def __call__(self, args: Sequence[Any]) -> Any:
         """The call's outputs, recorded on the tape as compiled nodes; ``NotImplemented``
         where they cannot serve (tangents, non-NumPy arrays, anomaly mode): the caller
         runs ``f`` on the tape."""
-        if STATE.anomaly:
+        if MODES_ON and STATE.anomaly:  # MODES_ON empty: no thread has anomaly mode on
             return NotImplemented
         arrays: list[Any] = []
         wrt = []
         for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                if a._tangents:
-                    return NotImplemented
+            if type(a) is _NDARRAY:
+                arrays.append(a)
+            elif isinstance(a, Tensor):
                 d = a.data
-                if type(d) is not _NDARRAY:
-                    if is_foreign(d):
-                        return NotImplemented
-                    d = np.asarray(d)
+                if a._tangents or (type(d) is not _NDARRAY and is_foreign(d)):
+                    return NotImplemented
                 if a.requires_grad:
                     wrt.append(i)
-                arrays.append(d)
-            elif type(a) is _NDARRAY:
-                arrays.append(a)
+                arrays.append(d if type(d) is _NDARRAY else np.asarray(d))
             elif is_foreign(a):
                 return NotImplemented
             else:
                 arrays.append(np.asarray(a))
-        key = (tuple([(a.shape, a.dtype, memory_layout(a)) for a in arrays]), tuple(wrt))
-        entry = self.cache.get(key)
+        # the previous call's signature first (class, shape, dtype, strides of each array)
+        probes = list(map(_PROBE, arrays))
         first = None
-        if entry is None:
-            entry, first = self._build(arrays, tuple(wrt))
-            self.cache[key] = entry
+        last_probes, last_wrt, entry = self._last
+        if probes != last_probes or wrt != last_wrt:
+            key = (tuple([(a.shape, a.dtype, memory_layout(a)) for a in arrays]), tuple(wrt))
+            entry = self.cache.get(key)
+            if entry is None:
+                entry, first = self._build(arrays, tuple(wrt))
+                self.cache[key] = entry
+            self._last = (probes, wrt, entry)
         res = entry.forward.fn(*arrays) if first is None else first
         n_out = entry.n_out
         leaves = [from_array(o if type(o) is _NDARRAY else np.asarray(o)) for o in res[:n_out]]
@@ -370,11 +376,13 @@ class VjpCalls:
             c = np.broadcast_to(np.asarray(c, dtype), shape)
         if not c.flags.c_contiguous:
             c = np.ascontiguousarray(c)
-        cts = list(e.zeros)
-        cts[j] = c
         back = e.backward
         assert back is not None  # set by _build
-        return list(back.fn(*call.residuals, *call.arrays, *cts))
+        if len(e.outputs) == 1:
+            return back.fn(*call.residuals, *call.arrays, c)  # type: ignore[no-any-return]
+        cts = list(e.zeros)
+        cts[j] = c
+        return back.fn(*call.residuals, *call.arrays, *cts)  # type: ignore[no-any-return]
 
     def on_tape_gradients(self, entry: Entry, k: int, g: Tensor, args: Sequence[Any]) -> list[Any]:
         """The gradients as a differentiable function of the node's parents: ``f`` run
@@ -391,7 +399,7 @@ class VjpCalls:
             )
         leaves = flatten(self.f(*args))[0]
         targets = [args[i] for i in entry.wrt]
-        gs = GradPlan([leaves[k]], targets).run([g], retain_graph=False, create_graph=True)
+        gs = GradPlan([leaves[k]], targets).run([g], retain_graph=True, create_graph=True)
         return gs
 
 

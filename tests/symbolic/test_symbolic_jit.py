@@ -3,6 +3,8 @@ buffer reuse respects views, and a jitted training step equals the tape step by 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -137,22 +139,25 @@ def test_compile_is_a_deprecated_alias_of_compile_graph():
 
 def test_gradients_through_a_jitted_function_are_its_gradients():
     # grad, backward and jvp of a jitted function (JAX's grad(jit(f))): compiled code returns
-    # values off the tape, so a differentiated call runs f on the tape (warning once) rather
-    # than give a zero gradient, also after calls that took the fast path with Tensors
+    # values off the tape, so a differentiated call records a compiled node whose backward
+    # runs a compiled VJP (tests/symbolic/test_jit_vjp_node.py), also after calls that took
+    # the fast path with Tensors; a jvp runs f on the tape (warning once)
     rng = np.random.default_rng(4)
     a, b = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     jf = jit(lambda a, b: (cr.tanh(a) * b).sum())
     ref = (1 - np.tanh(a) ** 2) * b
     jf(cr.tensor(a), cr.tensor(b))
     jf(cr.tensor(a), cr.tensor(b))  # the fast path for Tensors is warm
-    with pytest.warns(RuntimeWarning, match="differentiated.*jit\\(grad\\(f\\)\\)"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         g = cr.grad(lambda a: jf(a, b))(cr.tensor(a))
     np.testing.assert_allclose(g.numpy(), ref, rtol=1e-12)
     w = cr.tensor(a, requires_grad=True)
     out = jf(w, cr.tensor(b))
     out.backward()
     np.testing.assert_allclose(w.grad.numpy(), ref, rtol=1e-12)
-    _, tangent = cr.jvp(lambda a: jf(a, b), (a,), (np.ones_like(a),))
+    with pytest.warns(RuntimeWarning, match="jvp tangent.*uncompiled on the tape"):
+        _, tangent = cr.jvp(lambda a: jf(a, b), (a,), (np.ones_like(a),))
     np.testing.assert_allclose(tangent.numpy(), ref.sum(), rtol=1e-12)
     with cr.no_grad():  # nothing recorded: the compiled code, off the tape
         off = jf(w, cr.tensor(b))

@@ -17,6 +17,7 @@ import chainrule.symbolic.jit_vjp as jit_vjp
 from chainrule.core.errors import InplaceModificationError
 from chainrule.symbolic import jit
 
+
 def mlp_loss(W1, b1, W2, b2, W3, b3, X, Y):
     h = cr.tanh(X @ W1.T + b1)
     h = cr.relu(h @ W2.T + b2)

@@ -103,9 +103,7 @@ def _free(v: Var, free: dict[int, bool]) -> bool:
     if hit is None:
         for w in post_order([v], lambda w: w.args if w.kind == "eqn" and w.op.view else ()):
             if id(w) not in free:
-                free[id(w)] = w.kind != "eqn" or (
-                    w.op.view and all(free[id(a)] for a in w.args)
-                )
+                free[id(w)] = w.kind != "eqn" or (w.op.view and all(free[id(a)] for a in w.args))
         hit = free[id(v)]
     return hit
 
@@ -379,10 +377,10 @@ class VjpCalls:
         back = e.backward
         assert back is not None  # set by _build
         if len(e.outputs) == 1:
-            return back.fn(*call.residuals, *call.arrays, c)  # type: ignore[no-any-return]
+            return back.fn(*call.residuals, *call.arrays, c)
         cts = list(e.zeros)
         cts[j] = c
-        return back.fn(*call.residuals, *call.arrays, *cts)  # type: ignore[no-any-return]
+        return back.fn(*call.residuals, *call.arrays, *cts)
 
     def on_tape_gradients(self, entry: Entry, k: int, g: Tensor, args: Sequence[Any]) -> list[Any]:
         """The gradients as a differentiable function of the node's parents: ``f`` run

@@ -386,11 +386,15 @@ def jit(
     with a RuntimeWarning on the first such call.
 
     Arguments are NumPy arrays, Tensors and numbers (no nested structures),
-    by position or by keyword. A call being differentiated (``grad``,
-    ``backward`` or ``jvp`` through it: a Tensor argument that requires grad
-    while recording, or carries a tangent) runs ``f`` uncompiled on the tape,
-    with a RuntimeWarning on the first such call; ``jit(grad(f))`` compiles
-    the gradient itself.
+    by position or by keyword. A call being differentiated in reverse mode
+    (``grad`` or ``backward`` through it: a Tensor argument that requires grad
+    while recording) runs compiled code and records one tape node per
+    differentiable output whose backward runs a compiled VJP
+    (:mod:`chainrule.symbolic.jit_vjp`); a backward that must itself be
+    differentiable (``create_graph=True``) runs ``f`` again on the tape. A call
+    with a jvp tangent, arrays of another library being differentiated, or
+    anomaly mode on runs ``f`` uncompiled on the tape, with a RuntimeWarning on
+    the first such call; ``jit(grad(f))`` compiles the gradient itself.
 
     Values that ``f`` closes over (arrays, tensors, Python numbers) are frozen
     per trace: the compiled code holds copies of their values at the first call

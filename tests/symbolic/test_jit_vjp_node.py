@@ -240,3 +240,28 @@ def test_split_saves_forward_values_and_forms_views_of_arguments_again():
     ]
     # the backward computes no forward value again: it holds no tanh, relu or log_softmax
     assert not {v.op.name for v in back.equations} & {"tanh", "relu", "log_softmax"}
+
+
+def test_a_closed_over_tensor_that_requires_grad_keeps_the_tape():
+    # compiled code holds what f closes over as constants: a parameter read from outside
+    # would get no gradient, so such a call runs on the tape (warning once)
+    rng = np.random.default_rng(9)
+    W = cr.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    x0 = rng.normal(size=(5, 4))
+    jf = jit(lambda x: cr.tanh(x @ W.T).sum())
+    x = cr.tensor(x0, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match="reads a Tensor that requires grad"):
+        jf(x).backward()
+    t = np.tanh(x0 @ W.numpy().T)
+    np.testing.assert_allclose(W.grad.numpy(), ((1 - t**2).T @ x0), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), (1 - t**2) @ W.numpy(), rtol=1e-12)
+
+
+def test_refused_arguments_and_traces_are_as_for_undifferentiated_calls():
+    w = cr.tensor(np.ones(2), requires_grad=True)
+    jf = jit(lambda w, p: w * 2.0)
+    with pytest.raises(TypeError, match="jit: an argument of type dict"):
+        jf(w, {"a": 1})
+    # inside another trace the function is inlined, differentiated arguments or not
+    outer = jit(lambda x: jf(w, x).sum() * x.sum())
+    np.testing.assert_allclose(float(outer(np.ones(3))), 12.0)

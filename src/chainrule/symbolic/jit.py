@@ -227,8 +227,18 @@ class Jitted:
     def _on_tape(self, args: tuple[Any, ...]) -> Any:
         # reverse mode through the call: compiled forward, one tape node per output whose
         # backward runs the compiled VJP (symbolic/jit_vjp.py); where that cannot serve
-        # (jvp tangents, arrays of another library, anomaly mode) f runs on the tape, as
+        # (jvp tangents, arrays of another library, anomaly mode, a closed-over Tensor that
+        # requires grad) f runs on the tape, as
         # compiled code would return values off it (a zero gradient, silently); said once
+        for a in args:  # what jit refuses (dicts, objects) is refused here too
+            if isinstance(a, Tensor):
+                if a._interp is not None:  # inside another trace: inline the function
+                    return self.f(*args)
+            elif type(a) is not np.ndarray:
+                try:
+                    _leaf(a)
+                except _Foreign:
+                    pass
         if self.vjp_calls is None:
             name = _name(self.f)
             self.vjp_calls = VjpCalls(
@@ -241,8 +251,9 @@ class Jitted:
             self._warned_tape = True
             warnings.warn(
                 f"jit({_name(self.f)}): an argument carries a jvp tangent, is an array of "
-                "another library being differentiated, or anomaly mode is on, so the "
-                "function runs uncompiled on the tape for gradients to reach it; compile "
+                "another library being differentiated, anomaly mode is on, or the function "
+                "reads a Tensor that requires grad other than its arguments, so it runs "
+                "uncompiled on the tape for gradients to reach it; compile "
                 "the derivative itself with jit(jvp(...)) or jit(grad(f)), or pass arrays "
                 "(or call it inside no_grad()) to run compiled code",
                 RuntimeWarning,

@@ -33,6 +33,7 @@ are exact (with a RuntimeWarning on the first such backward).
 
 from __future__ import annotations
 
+import functools
 import operator
 import warnings
 from collections.abc import Callable, Sequence
@@ -53,7 +54,7 @@ from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import user_stacklevel
 from chainrule.symbolic.rewrite import in_layouts, simplify
-from chainrule.symbolic.tracing import flatten, trace_with_tree, unflatten
+from chainrule.symbolic.tracing import SymTensor, flatten, trace_with_tree, unflatten
 
 _NDARRAY = np.ndarray
 #: What an entry is specialised to, read from each argument array by one C-level call:
@@ -74,6 +75,21 @@ def depends(graph: Graph, wrt: Sequence[int]) -> list[frozenset[int]]:
             if d:
                 deps[id(v)] = d
     return [deps.get(id(o), frozenset()) for o in graph.outputs]
+
+
+def reads_outside_tensors(leaves: Sequence[Any]) -> bool:
+    """Whether traced outputs depend, on the tape, on a concrete Tensor that requires grad
+    (a parameter ``f`` closes over): compiled code would hold its value as a constant."""
+
+    def parents(t: Any) -> Sequence[Any]:
+        if isinstance(t, SymTensor) and t._prim is not None and t._parents is not None:
+            return [p for p in t._parents if isinstance(p, Tensor)]
+        return ()
+
+    roots = [x for x in leaves if isinstance(x, Tensor)]
+    return any(
+        not isinstance(t, SymTensor) and t.requires_grad for t in post_order(roots, parents)
+    )
 
 
 def joint_function(
@@ -265,7 +281,9 @@ class VjpCalls:
     ----------
     cache : dict
         Signature (a ``(shape, dtype, layout)`` per argument, and the differentiated
-        positions) -> :class:`Entry`.
+        positions) -> :class:`Entry`, or None where ``f`` reads a Tensor that requires
+        grad other than its arguments (compiled code would hold it as a constant, so
+        the call runs on the tape).
     """
 
     def __init__(
@@ -279,7 +297,7 @@ class VjpCalls:
         self.name = name
         self.compile = compile
         self.simplify = simplify
-        self.cache: dict[Any, Entry] = {}
+        self.cache: dict[Any, Entry | None] = {}
         self.prim = Primitive(
             f"jit({name})", _no_impl, _rule, example=_no_example, differentiable=True
         )
@@ -314,10 +332,11 @@ class VjpCalls:
         last_probes, last_wrt, entry = self._last
         if probes != last_probes or wrt != last_wrt:
             key = (tuple([(a.shape, a.dtype, memory_layout(a)) for a in arrays]), tuple(wrt))
-            entry = self.cache.get(key)
-            if entry is None:
-                entry, first = self._build(arrays, tuple(wrt))
-                self.cache[key] = entry
+            if key not in self.cache:
+                self.cache[key], first = self._build(arrays, tuple(wrt))
+            entry = self.cache[key]
+            if entry is None:  # f reads a Tensor being differentiated that is no argument
+                return NotImplemented
             self._last = (probes, wrt, entry)
         res = entry.forward.fn(*arrays) if first is None else first
         n_out = entry.n_out
@@ -328,10 +347,21 @@ class VjpCalls:
             record(leaves[k], self.prim, parents, {"call": call, "k": k})
         return unflatten(entry.spec, leaves)
 
-    def _build(self, arrays: list[Any], wrt: tuple[int, ...]) -> tuple[Entry, Any]:
-        """The signature's entry, and the forward's result on ``arrays`` (the first call's)."""
+    def _build(self, arrays: list[Any], wrt: tuple[int, ...]) -> tuple[Entry | None, Any]:
+        """The signature's entry, and the forward's result on ``arrays`` (the first call's);
+        None where ``f`` reads a Tensor being differentiated that is no argument."""
         n = len(arrays)
-        graph, spec = trace_with_tree(self.f, arrays)
+        outside: list[bool] = []
+
+        @functools.wraps(self.f)  # the graph's inputs keep f's parameter names
+        def traced(*a: Any) -> Any:
+            res = self.f(*a)
+            outside.append(reads_outside_tensors(flatten(res)[0]))
+            return res
+
+        graph, spec = trace_with_tree(traced, arrays)
+        if outside[0]:
+            return None, None
         deps = depends(graph, wrt)
         outputs = tuple(k for k, d in enumerate(deps) if d)
         cts = [np.zeros(graph.outputs[k].shape, graph.outputs[k].dtype) for k in outputs]

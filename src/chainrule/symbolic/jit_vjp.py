@@ -87,9 +87,7 @@ def reads_outside_tensors(leaves: Sequence[Any]) -> bool:
         return ()
 
     roots = [x for x in leaves if isinstance(x, Tensor)]
-    return any(
-        not isinstance(t, SymTensor) and t.requires_grad for t in post_order(roots, parents)
-    )
+    return any(not isinstance(t, SymTensor) and t.requires_grad for t in post_order(roots, parents))
 
 
 def joint_function(

@@ -78,7 +78,8 @@ class _Traced(Exception):
 
 class _Differentiated(Exception):
     """An argument is being differentiated (recorded on the tape or carrying a forward-mode
-    tangent): ``f`` runs on the tape, as compiled code would cut the gradient."""
+    tangent): compiled code would cut the gradient, so the call records a compiled tape
+    node (:mod:`chainrule.symbolic.jit_vjp`) or ``f`` runs on the tape."""
 
 
 class _Foreign(Exception):

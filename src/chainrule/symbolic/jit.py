@@ -23,11 +23,10 @@ from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
 from chainrule.symbolic.rewrite import in_layouts, simplify
-from chainrule.symbolic.tracing import trace_with_tree, unflatten
+from chainrule.symbolic.tracing import trace_with_layouts, trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
 #: What compiled code is specialised to, read from each NumPy argument by one C-level call:
@@ -302,9 +301,9 @@ class Jitted:
         return cast("tuple[CompiledGraph | NativeGraph, Any, Any]", entry)  # NumPy keys only
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
-        graph, spec = trace_with_tree(self.f, arrays)
+        # the layout each output has on the tape (a gradient has its weight's)
+        graph, spec, wanted = trace_with_layouts(self.f, arrays)
         layouts = [layout(a) for a in arrays]
-        wanted = traced_layouts(graph, layouts)  # the tape's: a gradient has its weight's
         if self.simplify:
             graph = simplify(graph)
         graph = in_layouts(graph, wanted)
@@ -315,7 +314,9 @@ class Jitted:
                 graph, name=name, reuse_min_size=self.reuse_min_size, layouts=layouts
             )
         else:
-            fn = compile_graph(graph, name=name, reuse_min_size=self.reuse_min_size)
+            fn = compile_graph(
+                graph, name=name, reuse_min_size=self.reuse_min_size, layouts=layouts
+            )
         return fn, spec, _builder(spec, len(graph.outputs), isinstance(fn, NativeGraph))
 
     def compiled(self, *args: Any) -> CompiledGraph | NativeGraph | XpGraph | Eager:

@@ -12,7 +12,10 @@ reach are never reused, nor are inputs or outputs. An output that is an input
 as a copy, so results never share memory with the arguments; results are
 row-major (C-contiguous) arrays, a view (a transpose) made contiguous on return,
 except a transposed matrix product: a column-major array of its own, the layout
-the tape gives that result (see :func:`chainrule.symbolic.rewrite.in_layouts`).
+the tape gives that result (see :func:`chainrule.symbolic.rewrite.in_layouts`),
+and elementwise results, which NumPy makes column-major from column-major
+operands, as on the tape (a dead buffer is reused only for a value of its own
+layout, see :mod:`chainrule.symbolic.layouts`).
 """
 
 from __future__ import annotations

@@ -356,11 +356,12 @@ def jit(
     ``f`` is a function of tensors written with chainrule operations (it may use
     ``chainrule.grad`` and friends inside). Its Python control flow runs once
     per signature, at trace time. Returns Tensors in ``f``'s output structure,
-    never sharing memory with the arguments; a gradient that is a matrix product has
-    its parameter's memory layout as on the tape (row-major or column-major), and so
-    has a transposed matrix product (column-major); other results are row-major (a
-    column-major parameter's gradient formed by elementwise operations or sums of
-    terms too, where the tape may give it column-major).
+    never sharing memory with the arguments, each in the memory layout the tape gives
+    it: a gradient has its parameter's layout (row-major or column-major) where the
+    tape's does (see :mod:`chainrule.symbolic.layouts`), so has an update ``W - lr * g``
+    compiled into the step, a transposed matrix product is column-major, and other
+    results are row-major unless NumPy's elementwise operations keep column-major
+    operands' layout.
 
     Arguments from another array library (CuPy, any array-API array; all from
     one library and device, which are part of the signature) get generated code

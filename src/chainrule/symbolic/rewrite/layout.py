@@ -70,17 +70,38 @@ def in_layouts(graph: Graph, layouts: Sequence[str]) -> Graph:
 def _column_major_products(graph: Graph, layouts: Sequence[str]) -> set[int]:
     """The matrix products to form column-major: each output wanted column-major that is
     one, and those that elementwise results wanted column-major read at their full shape,
-    followed back from the outputs."""
-    wanted = [o for o, lay in zip(graph.outputs, layouts, strict=True) if lay == "F"]
-    seen: set[int] = set()
+    followed back from the outputs. A value that is not an output is wanted
+    column-major only where every use of it agrees (an operation that is neither
+    elementwise nor a view makes a row-major array from any operand, and a broadcast
+    operand does not count), so that no other result changes layout."""
+    wanted_out = {id(o): lay == "F" for o, lay in zip(graph.outputs, layouts, strict=True)}
+    order = toposort(graph.outputs)
+    users: dict[int, list[Var]] = {}
+    for v in order:
+        for a in v.args:
+            users.setdefault(id(a), []).append(v)
+    column_major: set[int] = set()
     products: set[int] = set()
-    while wanted:
-        v = wanted.pop()
-        if id(v) in seen or v.kind != "eqn":
+    for v in reversed(order):  # each value after all its users
+        if v.kind != "eqn" or not wanted_out.get(id(v), True):
             continue
-        seen.add(id(v))
-        if matrix_product(v):
-            products.add(id(v))
-        elif v.op.elementwise and len(v.shape) == 2:
-            wanted.extend(a for a in v.args if a.shape == v.shape)
+        uses = users.get(id(v), [])
+        if wanted_out.get(id(v), False) or (
+            any(_wants(u, v, column_major) for u in uses)
+            and all(_agrees(u, v, column_major) for u in uses)
+        ):
+            column_major.add(id(v))
+            if matrix_product(v):
+                products.add(id(v))
     return products
+
+
+def _wants(user: Var, v: Var, column_major: set[int]) -> bool:
+    # an elementwise result wanted column-major reads v at its full shape
+    return id(user) in column_major and user.op.elementwise and v.shape == user.shape
+
+
+def _agrees(user: Var, v: Var, column_major: set[int]) -> bool:
+    if user.op.elementwise:
+        return v.shape != user.shape or id(user) in column_major
+    return not user.op.view

@@ -462,6 +462,7 @@ def _loop(
     depth = len(shape)
     body: list[str] = []
     local: dict[int, str] = {}
+    written: set[str] = set()  # layouts of the loop's results
     for v in group:
         sp = v.op.native
         target = w.fresh_name("v")
@@ -499,12 +500,17 @@ def _loop(
         if id(v) in outs or any(u not in members for u in uses.get(id(v), ())):
             if id(v) in w.column_major:  # Numba's np.empty has no order=
                 w.emit(f"{target} = np.empty({w.shape(shape[::-1])!r}, {_dt(v.dtype)}).T")
+                written.add("F")
             else:
                 w.emit(f"{target} = np.empty({w.shape(shape)!r}, {_dt(v.dtype)})")
+                written.add("C")
             body.append(f"{target}[{', '.join(idx)}] = {t}")
             w.fresh.add(id(v))
-    for d, n in enumerate(shape):
-        w.emit(f"for {idx[d]} in range({w.size(n)!r}):", d)
+    dims = list(enumerate(shape))
+    if written == {"F"} and not any(v.op.native.reduce for v in group):
+        dims.reverse()  # column-major results written in their memory order
+    for k, (d, n) in enumerate(dims):
+        w.emit(f"for {idx[d]} in range({w.size(n)!r}):", k)
     for line in body:
         w.emit(line, depth)
     for line in w.after:

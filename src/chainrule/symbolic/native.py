@@ -8,8 +8,9 @@ used only inside the loop kept in registers), reductions whose operand has the
 loop's shape are accumulated in the same loop, matrix products call BLAS
 (``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
 of shape ``()`` are scalars inside the function. Every result is a new
-array, row-major except a transposed matrix product (column-major, as the NumPy
-backend returns it). Sizes are read from the inputs' shapes at run time and
+array, row-major except a transposed matrix product and an elementwise result of
+column-major operands (column-major, as the NumPy backend returns them; such a
+loop runs in column-major order). Sizes are read from the inputs' shapes at run time and
 shape-dependent constants are arguments (see :class:`Writer`), so the graphs of
 one function traced at other batch sizes are the same source and share the
 machine code.

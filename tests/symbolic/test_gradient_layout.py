@@ -9,9 +9,11 @@ import pytest
 
 import chainrule as cr
 from chainrule.core.ops.linalg import memory_layout
+from chainrule.core.primitive import REGISTRY
 from chainrule.symbolic import simplify, trace
-from chainrule.symbolic.layouts import traced_layouts
+from chainrule.symbolic.layouts import transposed_product
 from chainrule.symbolic.rewrite import in_layouts
+from chainrule.symbolic.tracing import trace_with_layouts
 
 # the native backend's tests run natively: a fallback to the NumPy backend is a failure
 pytestmark = pytest.mark.filterwarnings("error::chainrule.symbolic.native.NativeFallbackWarning")
@@ -245,18 +247,40 @@ def test_memory_layout_reads_arrays_and_traced_values():
     seen = []
 
     def f(w):
-        seen.extend([memory_layout(w.data), memory_layout(w.T.data), memory_layout((w * 2).data)])
+        seen.extend([memory_layout(v.data) for v in (w, w.T, w * 2, w.T @ w)])
         return w
 
     trace(f, np.asfortranarray(a))
-    assert seen == ["F", "C", "C"]  # an input's, a transpose's, a new array's
+    assert seen == ["F", "C", "F", "C"]  # an input's, a transpose's, an elementwise, a product
 
 
-def test_traced_layouts_follow_identity_and_matrix_transposes():
-    w = np.asfortranarray(np.ones((3, 4)))
-    g = trace(lambda w, x: (w, w.T, cr.identity(w), w * x, w.T.T, x.T), w, np.ones((3, 4)))
-    assert traced_layouts(g, ["F", "C"]) == ["F", "C", "F", "C", "F", "F"]
-    assert traced_layouts(g, ["A", "C"])[:2] == ["A", "A"]  # a strided input stays strided
+def test_traced_layouts_are_the_tapes_for_views_and_elementwise_results():
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(3, 4))
+
+    def f(w, x):
+        return (
+            w,
+            w.T,
+            cr.identity(w),
+            w.T.T,
+            x.T,  # views
+            w * x,
+            w * 2.0,
+            cr.exp(w) + w,
+            w + x.sum(axis=0),
+            cr.exp(x.T) * x.T,  # elementwise
+            cr.where(w > 0, w, 0.0),
+            cr.sigmoid(w),
+            w.sum(axis=0, keepdims=True) * w,
+        )
+
+    for w in (np.asfortranarray(x), _laid_out(x, "A"), x):
+        _, _, lays = trace_with_layouts(f, [w, x])
+        tape = [memory_layout(o.numpy()) for o in f(cr.tensor(w), cr.tensor(x))]
+        assert lays == tape, (memory_layout(w), lays, tape)
+    _, _, lays = trace_with_layouts(f, [np.asfortranarray(x), x])
+    assert lays == ["F", "C", "F", "F", "F", "C", "F", "F", "F", "F", "F", "F", "F"]
 
 
 def test_in_layouts_forms_only_wanted_products_the_other_way_round():
@@ -272,6 +296,22 @@ def test_in_layouts_forms_only_wanted_products_the_other_way_round():
     assert sum(v.op.name == "matmul" for v in h.equations) == 1
     for got, ref in zip(h(x, w), g(x, w), strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-15)
+
+
+def test_in_layouts_passes_the_want_through_elementwise_results_whose_uses_agree():
+    rng = np.random.default_rng(13)
+    x, w, v = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=(4, 2))
+    g = simplify(trace(lambda x, w, v: (cr.tanh(x @ w) * 2.0 + v, x @ w * v), x, w, v))
+
+    def products_formed_transposed(h):
+        return sum(transposed_product(e) for e in h.equations)
+
+    # the product feeds both outputs: formed column-major only where both want it
+    assert products_formed_transposed(in_layouts(g, ["F", "F"])) == 1
+    assert in_layouts(g, ["F", "C"]) is g
+    assert in_layouts(g, ["C", "F"]) is g
+    for got, ref in zip(in_layouts(g, ["F", "F"])(x, w, v), g(x, w, v), strict=True):
+        np.testing.assert_array_equal(got, ref)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
@@ -322,3 +362,93 @@ def test_weights_used_on_the_left_too(backend, dtype, layouts):
         assert _flags_layout(tarr) == want, f"the tape's gradient {k}"
         assert _flags_layout(arr) == want, f"gradient {k}: {_flags_layout(arr)}, not {want}"
         np.testing.assert_allclose(arr, tarr, rtol=0, atol=tol * np.abs(tarr).max())
+
+
+# ------------------------------------------------ gradients that are not a plain product
+LAM = 0.01
+
+
+def _forms(Wp, Wl2, Wl2m, Wew, Wew2, Wrl, Wleft, x):
+    # one weight per form, so that each gradient shows its form: a product, a product plus
+    # an L2 term (as W**2, and as W*W), elementwise endings, a relu on both sides
+    return (
+        cr.tanh(x @ Wp).sum()
+        + cr.tanh(x @ Wl2).sum()
+        + LAM * (Wl2**2).sum()
+        + cr.tanh(x @ Wl2m.T).sum()
+        + LAM * (Wl2m * Wl2m).sum()
+        + (x @ cr.tanh(Wew)).sum()
+        + (x @ cr.exp(Wew2 * 0.1)).sum()
+        + (x @ Wew2).sum()
+        + (cr.relu(x @ Wrl) ** 2).sum()
+        + (cr.relu(Wrl) * 0.5).sum()
+        + cr.tanh(Wleft.T @ x.T).sum()
+        + LAM * (Wleft * Wleft).sum()
+    )
+
+
+def _form_weights(kind, big):
+    rng = np.random.default_rng(11)
+    n, k = (64, 48) if big else (4, 3)  # big: the NumPy backend reuses dead buffers
+    shapes = [(n, k), (n, k), (k, n), (n, k), (n, k), (n, k), (n, k)]
+    ws = [_laid_out(rng.normal(size=s), kind) for s in shapes]
+    return ws, rng.normal(size=(50 if big else 5, n))
+
+
+def _update(ws_x):
+    g = cr.grad(_forms, argnums=tuple(range(7)))(*ws_x)
+    return tuple(w - 0.05 * gw for w, gw in zip(ws_x[:7], g, strict=True))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("big", [False, True], ids=["small", "big"])
+def test_sums_of_terms_and_elementwise_endings_have_the_tapes_layout(backend, big):
+    argnums = tuple(range(7))
+    grad = cr.jit(cr.grad(_forms, argnums=argnums), backend=_backend(backend))
+    step = cr.jit(lambda *a: _update(a), backend=_backend(backend))
+    column_major = 0
+    for kind in "CFTA":
+        ws, x = _form_weights(kind, big)
+        tape_g = cr.grad(_forms, argnums=argnums)(*[cr.tensor(w) for w in ws], cr.tensor(x))
+        tape_u = _update([cr.tensor(w) for w in ws] + [cr.tensor(x)])
+        for name, got, tape in (
+            ("gradient", grad(*ws, x), tape_g),
+            ("update", step(*ws, x), tape_u),
+        ):
+            for k, (g, t) in enumerate(zip(got, tape, strict=True)):
+                arr, tarr = g.numpy(), t.numpy()
+                want = memory_layout(tarr)
+                assert memory_layout(arr) == want, (
+                    f"{kind} {name} {k}: {memory_layout(arr)}, not {want}"
+                )
+                np.testing.assert_allclose(arr, tarr, rtol=1e-12, atol=1e-12)
+                column_major += want == "F"
+    # the tape gives column-major results for column-major weights in all forms but two
+    # (the L2 term as W**2, and relu's, whose reverse rules start from a row-major array)
+    assert column_major == 2 * 2 * 5, column_major
+
+
+def test_the_want_passes_through_elementwise_operations_to_the_products():
+    ws, x = _form_weights("F", big=False)
+    src = cr.jit(lambda *a: _update(a)).source(*ws, x)
+    for copy in ("ascontiguousarray", "asfortranarray", "np.array(", "copy"):
+        assert copy not in src, src
+
+
+def test_every_elementwise_primitive_keeps_its_operands_layout_on_the_tape():
+    # the rule chainrule.symbolic.layouts.result_layout states for traced values
+    rng = np.random.default_rng(12)
+    checked = 0
+    for prim in REGISTRY.values():
+        if not prim.elementwise:
+            continue
+        args, params = prim.example(rng)
+        shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+        if len(shape) != 2:
+            continue
+        full = [np.broadcast_to(a, shape) if np.ndim(a) else a for a in args]
+        for order, want in (("F", "F"), ("C", "C")):
+            ops = [np.asarray(a, order=order) if np.ndim(a) else a for a in full]
+            assert memory_layout(np.asarray(prim.impl(*ops, **params))) == want, prim.name
+        checked += 1
+    assert checked >= 25, checked

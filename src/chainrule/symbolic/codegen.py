@@ -12,14 +12,17 @@ reach are never reused, nor are inputs or outputs. An output that is an input
 as a copy, so results never share memory with the arguments; results are
 row-major (C-contiguous) arrays, a view (a transpose) made contiguous on return,
 except a transposed matrix product: a column-major array of its own, the layout
-the tape gives that result (see :func:`chainrule.symbolic.rewrite.in_layouts`).
+the tape gives that result (see :func:`chainrule.symbolic.rewrite.in_layouts`),
+and elementwise results, which NumPy makes column-major from column-major
+operands, as on the tape (a dead buffer is reused only for a value of its own
+layout, see :mod:`chainrule.symbolic.layouts`).
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +30,7 @@ import numpy as np
 from chainrule.core.ops.shapes import RESHAPE
 from chainrule.symbolic.emit import Emitter, input_params, ufunc_of
 from chainrule.symbolic.ir import Graph, Var, input_array, toposort
-from chainrule.symbolic.layouts import transposed_product
+from chainrule.symbolic.layouts import transposed_product, value_layouts
 from chainrule.symbolic.rewrite import fusions
 
 
@@ -64,18 +67,25 @@ class CompiledGraph:
 
 
 def generate(
-    graph: Graph, name: str = "f", reuse_min_size: int | None = 2048
+    graph: Graph,
+    name: str = "f",
+    reuse_min_size: int | None = 2048,
+    layouts: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The source of ``graph`` as a Python function and the namespace it needs."""
+    """The source of ``graph`` as a Python function and the namespace it needs, for
+    inputs of the given memory layouts (default: all row-major)."""
     em = Emitter(graph, reuse_min_size)
+    # a buffer is reused only for a value of its own layout (NumPy's ufuncs keep
+    # column-major operands' layout; see chainrule.symbolic.layouts)
+    lay = value_layouts(graph, layouts if layouts is not None else ["C"] * len(graph.inputs))
     params = input_params(graph, em.names, em.taken)
     order = schedule(graph)
     fused, absorbed = fusions.plan(order, graph.outputs)
     order = [v for v in order if id(v) not in absorbed]
     alias_root, dies_at = _liveness(graph, order, fused)
-    pool: dict[tuple[Any, str], list[str]] = {}
+    pool: dict[tuple[Any, str, str], list[str]] = {}
     holder: dict[int, str] = {}  # root id -> variable name holding its (owned) buffer
-    shapes: dict[str, Any] = {}  # buffer name -> (shape, dtype)
+    shapes: dict[str, Any] = {}  # buffer name -> (shape, dtype, layout)
     k = 0
     for i, v in enumerate(order):
         entry = fused.get(id(v))
@@ -90,7 +100,7 @@ def generate(
         em.taken.add(target)
         out = None
         if em.can_write(v) and entry is None:
-            out = _take_buffer(v, i, pool, holder, dies_at, shapes)
+            out = _take_buffer(v, lay[id(v)], i, pool, holder, dies_at, shapes)
         if entry is not None:
             lines = fusions.spell(em, v, target, out, entry)
         else:
@@ -98,7 +108,7 @@ def generate(
         em.lines.extend("    " + ln for ln in lines)
         if alias_root[id(v)] == id(v) and em.owned(v):
             holder[id(v)] = target
-            shapes[target] = (v.shape, v.dtype.str)
+            shapes[target] = (v.shape, v.dtype.str, lay[id(v)])
         for r in dies_at.get(i, []):
             if r in holder:
                 nm = holder.pop(r)
@@ -166,14 +176,15 @@ def schedule(graph: Graph) -> list[Any]:
 
 def _take_buffer(
     v: Var,
+    layout: str,
     i: int,
     pool: dict[Any, list[str]],
     holder: dict[int, str],
     dies_at: dict[int, list[int]],
     shapes: dict[str, Any],
 ) -> str | None:
-    """A dead buffer for ``v``'s result, or None (then NumPy allocates)."""
-    key = (v.shape, v.dtype.str)
+    """A dead buffer of ``layout`` for ``v``'s result, or None (then NumPy allocates)."""
+    key = (v.shape, v.dtype.str, layout)
     cands = pool.get(key)
     if cands:
         return cands.pop()
@@ -220,7 +231,11 @@ def _liveness(
 
 
 def compile_graph(
-    graph: Graph, *, name: str = "f", reuse_min_size: int | None = 2048
+    graph: Graph,
+    *,
+    name: str = "f",
+    reuse_min_size: int | None = 2048,
+    layouts: Sequence[str] | None = None,
 ) -> CompiledGraph:
     """Compile ``graph`` to a Python function calling NumPy.
 
@@ -233,6 +248,10 @@ def compile_graph(
     reuse_min_size : int or None
         Reuse dead buffers for results with at least this many elements
         (``None`` turns reuse off).
+    layouts : sequence of str, optional
+        Memory layout of each input (``"C"``, ``"F"`` or ``"A"``, as
+        :func:`chainrule.symbolic.jit.layout` says; default: all row-major): a dead
+        buffer is reused only for a result of its own layout.
 
     Returns
     -------
@@ -254,6 +273,6 @@ def compile_graph(
     >>> c(np.zeros(3))[0]
     array([2., 2., 2.])
     """
-    src, ns = generate(graph, name, reuse_min_size)
+    src, ns = generate(graph, name, reuse_min_size, layouts)
     exec(builtins.compile(src, f"<chainrule.symbolic generated {name}>", "exec"), ns)  # noqa: S102
     return CompiledGraph(graph, src, ns[name])

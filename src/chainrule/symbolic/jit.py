@@ -24,11 +24,10 @@ from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
 from chainrule.symbolic.jit_vjp import VjpCalls, compiler
-from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
 from chainrule.symbolic.rewrite import in_layouts, simplify
-from chainrule.symbolic.tracing import trace_with_tree, unflatten
+from chainrule.symbolic.tracing import trace_with_layouts, trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
 #: What compiled code is specialised to, read from each NumPy argument by one C-level call:
@@ -329,9 +328,9 @@ class Jitted:
         return cast("tuple[CompiledGraph | NativeGraph, Any, Any]", entry)  # NumPy keys only
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
-        graph, spec = trace_with_tree(self.f, arrays)
+        # the layout each output has on the tape (a gradient has its weight's)
+        graph, spec, wanted = trace_with_layouts(self.f, arrays)
         layouts = [layout(a) for a in arrays]
-        wanted = traced_layouts(graph, layouts)  # the tape's: a gradient has its weight's
         if self.simplify:
             graph = simplify(graph)
         graph = in_layouts(graph, wanted)
@@ -342,7 +341,9 @@ class Jitted:
                 graph, name=name, reuse_min_size=self.reuse_min_size, layouts=layouts
             )
         else:
-            fn = compile_graph(graph, name=name, reuse_min_size=self.reuse_min_size)
+            fn = compile_graph(
+                graph, name=name, reuse_min_size=self.reuse_min_size, layouts=layouts
+            )
         return fn, spec, _builder(spec, len(graph.outputs), isinstance(fn, NativeGraph))
 
     def compiled(self, *args: Any) -> CompiledGraph | NativeGraph | XpGraph | Eager:
@@ -382,11 +383,12 @@ def jit(
     ``f`` is a function of tensors written with chainrule operations (it may use
     ``chainrule.grad`` and friends inside). Its Python control flow runs once
     per signature, at trace time. Returns Tensors in ``f``'s output structure,
-    never sharing memory with the arguments; a gradient that is a matrix product has
-    its parameter's memory layout as on the tape (row-major or column-major), and so
-    has a transposed matrix product (column-major); other results are row-major (a
-    column-major parameter's gradient formed by elementwise operations or sums of
-    terms too, where the tape may give it column-major).
+    never sharing memory with the arguments, each in the memory layout the tape gives
+    it: a gradient has its parameter's layout (row-major or column-major) where the
+    tape's does (see :mod:`chainrule.symbolic.layouts`), so has an update ``W - lr * g``
+    compiled into the step, a transposed matrix product is column-major, and other
+    results are row-major unless NumPy's elementwise operations keep column-major
+    operands' layout.
 
     Arguments from another array library (CuPy, any array-API array; all from
     one library and device, which are part of the signature) get generated code

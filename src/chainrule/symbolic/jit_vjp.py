@@ -50,11 +50,16 @@ from chainrule.core.tensor import Tensor, from_array
 from chainrule.core.walk import post_order
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph, Var, input_var, toposort
-from chainrule.symbolic.layouts import traced_layouts
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import user_stacklevel
 from chainrule.symbolic.rewrite import in_layouts, simplify
-from chainrule.symbolic.tracing import SymTensor, flatten, trace_with_tree, unflatten
+from chainrule.symbolic.tracing import (
+    SymTensor,
+    flatten,
+    trace_with_layouts,
+    trace_with_tree,
+    unflatten,
+)
 
 _NDARRAY = np.ndarray
 #: What an entry is specialised to, read from each argument array by one C-level call:
@@ -369,11 +374,11 @@ class VjpCalls:
             while name in names:
                 name += "_"
             names.append(name)
-        joint, _ = trace_with_tree(
+        # the layout each output has on the tape (a gradient has its weight's)
+        joint, _, wanted = trace_with_layouts(
             joint_function(self.f, n, wrt, outputs), [*arrays, *cts], names=names
         )
         layouts = [memory_layout(a) for a in arrays] + ["C"] * len(cts)
-        wanted = traced_layouts(joint, layouts)  # the tape's: a gradient has its weight's
         if self.simplify:
             joint = simplify(joint)
         joint = in_layouts(joint, wanted)

@@ -5,9 +5,15 @@ layout (see :func:`chainrule.core.ops.linalg.memory_layout`), so a weight's
 gradient has the weight's own layout on the tape. A traced value carries the
 layout its tape array would have: a graph input has the layout of the array it
 was traced for, ``identity`` keeps its operand's, a matrix transpose swaps
-row-major (``"C"``) and column-major (``"F"``), and every other operation makes
-a new row-major array (a strided input, ``"A"``, stays strided under a
-transpose). :func:`traced_layouts` reads the same layouts off a traced graph.
+row-major (``"C"``) and column-major (``"F"``) (a strided input, ``"A"``, stays
+strided), a broadcast operand (``"B"``: a zero stride, see :func:`operand_layout`)
+has no layout of its own,
+and an elementwise operation keeps its operands' layout as a NumPy ufunc does:
+its 2-D result is column-major when every operand of the result's full shape
+(broadcast operands and scalars do not count) is column-major, row-major
+otherwise. Every other operation makes a new row-major array.
+:func:`value_layouts` reads the same layouts off a rewritten graph (what
+generated code makes, where a uniform constant is written as a number).
 """
 
 from __future__ import annotations
@@ -15,20 +21,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chainrule.core.ops.linalg import MATMUL
-from chainrule.core.ops.shapes import IDENTITY, TRANSPOSE
+import numpy as np
+
+from chainrule.core.ops.linalg import MATMUL, memory_layout
+from chainrule.core.ops.shapes import BROADCAST_TO, IDENTITY, TRANSPOSE
 from chainrule.symbolic.ir import Graph, Var
 
 _SWAPPED = {"C": "F", "F": "C"}
 
 
-def result_layout(prim: Any, params: dict[str, Any], ndim: int, first: str) -> str:
-    """The layout of ``prim``'s result on the tape, given its first operand's layout."""
+def result_layout(
+    prim: Any,
+    params: dict[str, Any],
+    shape: tuple[int, ...],
+    operands: Sequence[tuple[str, tuple[int, ...]]],
+) -> str:
+    """The layout of ``prim``'s result of shape ``shape`` on the tape, given each
+    operand's ``(layout, shape)``."""
+    first = operands[0][0] if operands else "C"
     if prim is IDENTITY:
         return first
-    if prim is TRANSPOSE and ndim == 2 and _reversed(params):
+    if prim is TRANSPOSE and len(shape) == 2 and _reversed(params):
         return _SWAPPED.get(first, first)
+    if prim is BROADCAST_TO:
+        return first if operands and operands[0][1] == shape else "B"
+    if prim.elementwise and len(shape) == 2 and min(shape) > 1:
+        # NumPy's ufuncs (order="K"): the operands of the full shape with no zero stride
+        # decide; column-major only if all of them are
+        votes = [lay for lay, s in operands if s == shape and lay != "B"]
+        return "F" if votes and all(lay == "F" for lay in votes) else "C"
     return "C"
+
+
+def operand_layout(x: Any) -> str:
+    """The layout of operand data ``x`` as NumPy's ufuncs weigh it: ``"B"`` for an array
+    broadcast along an axis (a zero stride: it does not count), else
+    :func:`chainrule.core.ops.linalg.memory_layout`."""
+    if isinstance(x, np.ndarray) and any(
+        st == 0 and n > 1 for st, n in zip(x.strides, x.shape, strict=True)
+    ):
+        return "B"
+    return memory_layout(x)
 
 
 def _reversed(params: dict[str, Any]) -> bool:
@@ -36,14 +69,22 @@ def _reversed(params: dict[str, Any]) -> bool:
     return axes is None or tuple(axes) == (1, 0)
 
 
-def traced_layouts(graph: Graph, layouts: Sequence[str]) -> list[str]:
-    """The layout of each output of ``graph`` (as traced, before rewrites) on the tape,
-    for inputs of the given layouts."""
+def value_layouts(graph: Graph, layouts: Sequence[str]) -> dict[int, str]:
+    """The layout of every value of ``graph`` (by ``id``) in generated code, for inputs of
+    the given layouts (an array constant has its own; a uniform one, which generated
+    code writes as a number, counts as broadcast)."""
     known = {id(v): lay for v, lay in zip(graph.inputs, layouts, strict=True)}
     for v in graph.equations:
-        first = known.get(id(v.args[0]), "C") if v.args else "C"
-        known[id(v)] = result_layout(v.op, v.params, len(v.shape), first)
-    return [known.get(id(o), "C") for o in graph.outputs]
+        ops = [(known.get(id(a)) or _const_layout(a), a.shape) for a in v.args]
+        known[id(v)] = result_layout(v.op, v.params, v.shape, ops)
+    return known
+
+
+def _const_layout(v: Var) -> str:
+    value = v.value if v.kind == "const" else None
+    if isinstance(value, np.ndarray) and value.size and np.all(value == value.flat[0]):
+        return "B"
+    return operand_layout(value)
 
 
 def matrix_transpose(v: Var) -> bool:

@@ -8,8 +8,9 @@ used only inside the loop kept in registers), reductions whose operand has the
 loop's shape are accumulated in the same loop, matrix products call BLAS
 (``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
 of shape ``()`` are scalars inside the function. Every result is a new
-array, row-major except a transposed matrix product (column-major, as the NumPy
-backend returns it). Sizes are read from the inputs' shapes at run time and
+array, row-major except a transposed matrix product and an elementwise result of
+column-major operands (column-major, as the NumPy backend returns them; such a
+loop runs in column-major order). Sizes are read from the inputs' shapes at run time and
 shape-dependent constants are arguments (see :class:`Writer`), so the graphs of
 one function traced at other batch sizes are the same source and share the
 machine code.
@@ -39,7 +40,7 @@ import numpy as np
 from chainrule.core.spelling import Native
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph, schedule
 from chainrule.symbolic.ir import Graph, Var, input_array
-from chainrule.symbolic.layouts import transposed_product
+from chainrule.symbolic.layouts import transposed_product, value_layouts
 from chainrule.symbolic.native_cache import (
     compile_signature,
     load,
@@ -167,6 +168,7 @@ class Writer:
         self.kernels: dict[str, Callable[..., Any]] = {}
         self.fresh: set[int] = set()  # values holding a new array of their own
         self.after: list[str] = []  # lines after the current loop nest
+        self.column_major: set[int] = set()  # loop results allocated column-major
         self.k = 0
 
     def fresh_name(self, prefix: str) -> str:
@@ -275,8 +277,12 @@ def like_shape(v: Var) -> tuple[int, ...]:
     return v.args[0].shape if isinstance(v.op.native, Native) and v.op.native.reduce else v.shape
 
 
-def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
-    """The source of ``graph`` as one Numba function (raises :class:`NotNative`)."""
+def generate_native(
+    graph: Graph, name: str = "f", layouts: Sequence[str] | None = None
+) -> tuple[str, Writer]:
+    """The source of ``graph`` as one Numba function (raises :class:`NotNative`), for
+    inputs of the given memory layouts (default: all row-major): an elementwise result
+    is column-major where NumPy's would be (see :mod:`chainrule.symbolic.layouts`)."""
     for v in list(graph.inputs) + graph.equations:
         dt = v.dtype
         if (dt.kind not in "biu" and dt not in (np.float32, np.float64)) or not dt.isnative:
@@ -288,6 +294,8 @@ def generate_native(graph: Graph, name: str = "f") -> tuple[str, Writer]:
                 "order are compiled natively",
             )
     w = Writer(graph)
+    lay = value_layouts(graph, layouts if layouts is not None else ["C"] * len(graph.inputs))
+    w.column_major = {k for k, la in lay.items() if la == "F"}
     for v in graph.inputs:
         nm = f"a{len(w.params)}"
         w.params.append(nm)
@@ -455,6 +463,7 @@ def _loop(
     depth = len(shape)
     body: list[str] = []
     local: dict[int, str] = {}
+    written: set[str] = set()  # layouts of the loop's results
     for v in group:
         sp = v.op.native
         target = w.fresh_name("v")
@@ -490,11 +499,19 @@ def _loop(
             w.names[id(v)] = t
             continue
         if id(v) in outs or any(u not in members for u in uses.get(id(v), ())):
-            w.emit(f"{target} = np.empty({w.shape(shape)!r}, {_dt(v.dtype)})")
+            if id(v) in w.column_major:  # Numba's np.empty has no order=
+                w.emit(f"{target} = np.empty({w.shape(shape[::-1])!r}, {_dt(v.dtype)}).T")
+                written.add("F")
+            else:
+                w.emit(f"{target} = np.empty({w.shape(shape)!r}, {_dt(v.dtype)})")
+                written.add("C")
             body.append(f"{target}[{', '.join(idx)}] = {t}")
             w.fresh.add(id(v))
-    for d, n in enumerate(shape):
-        w.emit(f"for {idx[d]} in range({w.size(n)!r}):", d)
+    dims = list(enumerate(shape))
+    if written == {"F"} and not any(v.op.native.reduce for v in group):
+        dims.reverse()  # column-major results written in their memory order
+    for k, (d, n) in enumerate(dims):
+        w.emit(f"for {idx[d]} in range({w.size(n)!r}):", k)
     for line in body:
         w.emit(line, depth)
     for line in w.after:
@@ -611,10 +628,10 @@ def compile_native(
     numba = require_numba()
     start = time.perf_counter()
     try:
-        src, w = generate_native(graph, name)
+        src, w = generate_native(graph, name, layouts)
     except NotNative as e:
         warn_fallback(e.prim, e.reason)
-        return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
+        return compile_graph(graph, name=name, reuse_min_size=reuse_min_size, layouts=layouts)
     fn = getattr(load(src, w.kernels), name)
     kinds = layouts if layouts is not None else ["C"] * len(graph.inputs)
     sig = [
@@ -628,6 +645,6 @@ def compile_native(
         prims = ", ".join(sorted({v.op.name for v in graph.equations if v.op.native.kernel}))
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         warn_fallback(prims or "graph", f"Numba could not compile it ({first[:200]})")
-        return compile_graph(graph, name=name, reuse_min_size=reuse_min_size)
+        return compile_graph(graph, name=name, reuse_min_size=reuse_min_size, layouts=layouts)
     entry = fn.overloads[tuple(sig)].entry_point
     return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start, entry)

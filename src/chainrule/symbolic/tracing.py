@@ -29,7 +29,7 @@ from chainrule.core.tensor import Tensor, from_array
 # (looked up at call time) lets either module be imported first
 from chainrule.symbolic import printing
 from chainrule.symbolic.ir import Graph, Var, const_var, input_var, toposort, type_str
-from chainrule.symbolic.layouts import result_layout
+from chainrule.symbolic.layouts import operand_layout, result_layout
 from chainrule.symbolic.stable import stable_form
 
 
@@ -295,9 +295,10 @@ class Interpreter:
             if out is not None:
                 return out
         node = make_eqn(prim, [to_node(a) for a in args], params)
-        # views (identity, transpose) have a layout of their own: what the tape's would be
-        first = memory_layout(getattr(args[0], "data", args[0])) if prim.view else "C"
-        out = wrap(node, layout=result_layout(prim, params, len(node.shape), first))
+        # the layout the tape's array would have (views, elementwise results keep theirs)
+        datas = [getattr(a, "data", a) for a in args]
+        ops = [(operand_layout(d), np.shape(d)) for d in datas]
+        out = wrap(node, layout=result_layout(prim, params, node.shape, ops))
         if (
             STATE.grad_enabled
             and prim.differentiable
@@ -408,6 +409,15 @@ def trace_with_tree(
     f: Callable[..., Any], args: Sequence[Any], names: Sequence[str] | None = None
 ) -> tuple[Graph, Any]:
     """Trace ``f`` for the shapes and dtypes of ``args``; also return the output structure."""
+    graph, spec, _ = trace_with_layouts(f, args, names)
+    return graph, spec
+
+
+def trace_with_layouts(
+    f: Callable[..., Any], args: Sequence[Any], names: Sequence[str] | None = None
+) -> tuple[Graph, Any, list[str]]:
+    """:func:`trace_with_tree`, and the memory layout each output would have on the tape
+    for arguments of ``args``' layouts (see :mod:`chainrule.symbolic.layouts`)."""
     if names is None:
         names = _arg_names(f, len(args))
     ins = []
@@ -420,7 +430,8 @@ def trace_with_tree(
     with enable_grad():
         res = f(*syms)
     leaves, spec = flatten(res)
-    return Graph(ins, [to_node(x) for x in leaves]), spec
+    outs = [memory_layout(getattr(x, "data", x)) for x in leaves]
+    return Graph(ins, [to_node(x) for x in leaves]), spec, outs
 
 
 def _arg_names(f: Callable[..., Any], n: int) -> list[str]:

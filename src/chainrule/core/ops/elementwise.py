@@ -176,8 +176,8 @@ def sigmoid_into(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     dtype = _FLOAT_OF.get(x.dtype)
     if dtype is None:
         dtype = _FLOAT_OF[x.dtype] = np.exp(np.zeros((), x.dtype)).dtype
-    if out is None:
-        out = np.empty(x.shape, dtype=dtype)
+    if out is None:  # in x's memory layout, as NumPy's ufuncs allocate
+        out = np.empty_like(x, dtype=dtype)
     low = _NO_OVERFLOW.get(dtype.char)  # None for complex: the two-branch form
     if low is not None and x.size and x.min() >= low:
         np.negative(x, out=out)

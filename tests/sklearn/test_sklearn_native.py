@@ -180,3 +180,54 @@ def test_one_compiled_setup_serves_every_learning_rate():
         assert est.backend_ == "numba"  # ready: not worth compiling for 3 steps
         for wa, wb in zip(_weights(tape), _weights(est), strict=True):
             np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)
+
+
+def _as_a_new_process(monkeypatch):
+    """Forget the traced setups and the loaded modules (Numba's in-memory machine code)."""
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    for name in [m for m in sys.modules if m.startswith("chainrule_native_")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+def test_auto_never_compiles_behind_an_unloadable_cache(tmp_path, monkeypatch):
+    # a recorded architecture whose Numba cache is corrupt (index) or truncated (data file):
+    # auto runs the tape at once, says so once and forgets the record; it never compiles
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    X, y = _data(n=50, seed=3)
+    kw = dict(hidden_layer_sizes=(3,), solver="sgd", max_iter=2, random_state=0)
+    MLPClassifier(backend="numba", **kw).fit(X, y)  # compiled here: recorded, cached
+    records = tmp_path / "native" / "epochs"
+    record = {p: p.read_bytes() for p in records.iterdir()}
+    pycache = tmp_path / "native" / "__pycache__"
+    good = {p: p.read_bytes() for p in pycache.glob("*.epoch-*")}
+    index = next(p for p in good if p.suffix == ".nbi")
+    data = next(p for p in good if p.suffix == ".nbc")
+    tape = MLPClassifier(backend="tape", **kw).fit(X, y)
+    for path, broken in ((index, b"not a pickle"), (data, good[data][:64])):
+        for p, content in {**good, **record}.items():
+            p.write_bytes(content)
+        path.write_bytes(broken)
+        _as_a_new_process(monkeypatch)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            auto = MLPClassifier(**kw).fit(X, y)
+            again = MLPClassifier(**kw).fit(X, y)
+        said = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert len(said) == 1, [str(w.message) for w in said]  # once
+        message = str(said[0].message)
+        assert str(pycache) in message and "backend='numba'" in message and "delete" in message
+        assert said[0].filename == __file__  # the user's line
+        assert auto.backend_ == again.backend_ == "tape"
+        assert not list(records.iterdir())  # forgotten: later fits do not even look
+        built = [b for k, b in native_epochs._BUILT.items() if k[0] != "evaluate"]
+        assert built and not any(b.epoch_fn.signatures for b in built)  # nothing compiled
+        assert path.read_bytes() == broken  # left for an explicit compile to repair
+        for wa, wb in zip(_weights(tape), _weights(auto), strict=True):
+            np.testing.assert_array_equal(wb, wa)
+    # asked for explicitly, it is compiled again over the broken file, and recorded again
+    numba = MLPClassifier(backend="numba", **kw).fit(X, y)
+    assert numba.backend_ == "numba" and len(list(records.iterdir())) == 1
+    for wa, wb in zip(_weights(tape), _weights(numba), strict=True):
+        np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-12)
+    _as_a_new_process(monkeypatch)
+    assert MLPClassifier(**kw).fit(X, y).backend_ == "numba"  # loads the repaired cache

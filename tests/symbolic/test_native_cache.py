@@ -146,3 +146,42 @@ def test_cache_files_are_found_where_numba_writes_them(tmp_path, monkeypatch):
     files = native_cache.cache_files(fn, "f")
     assert {p.suffix for p in files} == {".nbi", ".nbc"}
     assert all(p.is_relative_to(tmp_path / "numba") for p in files)
+
+
+def test_load_only_loads_from_the_disk_cache_and_never_compiles(tmp_path, monkeypatch):
+    # backend="auto" must not compile for 10-30 s where it expected to load: load_only says
+    # False for a cold cache, a corrupt index and a truncated data file, and compiles nothing
+    import numba
+
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    src, sig = _source(8.5), (numba.float64[:],)
+
+    def new_process_dispatcher():  # the module loaded again: Numba's in-memory code forgotten
+        for name in [m for m in native_cache.sys.modules if m.startswith("chainrule_native_")]:
+            monkeypatch.delitem(native_cache.sys.modules, name)
+        return native_cache.load(src, {}).f
+
+    fn = new_process_dispatcher()
+    assert native_cache.compile_signature(fn, sig, load_only=True) is False  # cold
+    assert not fn.signatures and not native_cache.cache_files(fn)  # nothing compiled or saved
+    assert native_cache.compile_signature(fn, sig) is True  # compiled and saved
+    good = {p: p.read_bytes() for p in native_cache.cache_files(fn)}
+    assert {p.suffix for p in good} == {".nbi", ".nbc"}
+
+    fn = new_process_dispatcher()
+    assert native_cache.compile_signature(fn, sig, load_only=True) is True
+    assert sum(fn.stats.cache_hits.values()) == 1 and not fn.stats.cache_misses
+    np.testing.assert_array_equal(fn(np.ones(2))[0], [8.5, 8.5])
+
+    index = next(p for p in good if p.suffix == ".nbi")
+    data = next(p for p in good if p.suffix == ".nbc")
+    for path, broken in ((index, b"not a pickle"), (data, good[data][:40])):
+        for p, content in good.items():
+            p.write_bytes(content)
+        path.write_bytes(broken)
+        fn = new_process_dispatcher()
+        assert native_cache.compile_signature(fn, sig, load_only=True) is False, path.suffix
+        assert not fn.signatures  # not compiled behind the caller's back
+        assert path.read_bytes() == broken  # nor removed: an explicit compile repairs it
+        assert native_cache.compile_signature(fn, sig) is True
+        np.testing.assert_array_equal(fn(np.ones(2))[0], [8.5, 8.5])

@@ -273,3 +273,70 @@ def test_settings_an_update_reads_from_self_are_never_stale_in_compiled_code():
             weights.append([p.data.copy() for p in m.parameters()])
         for a, b in zip(*weights, strict=True):
             np.testing.assert_allclose(b, a, rtol=0, atol=1e-12, err_msg=f"lr={lr} pair={pair}")
+
+
+def test_compiled_fit_validates_in_native_code_with_the_tapes_figures(monkeypatch):
+    from chainrule.train import trainer
+
+    X, y = _data(50, 4, 3)  # the setup of the first test: its epochs are compiled already
+    Xv, yv = _data(30, 4, 3, seed=9)
+    opts = dict(optimizer="adam", lr=0.01, epochs=3, batch_size=16, lam=1e-3, seed=3)
+    plain = cr.train.fit(cr.nn.MLP([4, 8, 3], rng=0, dtype=np.float64), (X, y, Xv, yv),
+                         progress=False, **opts)  # fmt: skip
+
+    def no_tape(*args, **kwargs):
+        raise AssertionError("a compiled fit validated on the tape")
+
+    monkeypatch.setattr(trainer, "evaluate", no_tape)
+    compiled = cr.train.fit(cr.nn.MLP([4, 8, 3], rng=0, dtype=np.float64), (X, y, Xv, yv),
+                            progress=False, compile="numba", **opts)  # fmt: skip
+    assert compiled.val_accuracy == plain.val_accuracy
+    np.testing.assert_allclose(compiled.val_loss, plain.val_loss, rtol=1e-12)
+    with pytest.raises(AssertionError, match="on the tape"):  # the uncompiled fit: the tape's
+        cr.train.fit(cr.nn.MLP([4, 8, 3], rng=0, dtype=np.float64), (X, y, Xv, yv),
+                     progress=False, **opts)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("output", "loss", "dtype"),
+    [
+        ("softmax", None, np.float64),
+        ("softmax", "mse", np.float32),
+        ("logistic", None, np.float64),
+        ("linear", None, np.float32),
+    ],
+)
+def test_compiled_evaluation_equals_evaluate_block_by_block(output, loss, dtype):
+    from chainrule.train import evaluate
+    from chainrule.train.native_epochs import CompiledEvaluation
+    from chainrule.train.objective import Objective
+
+    X, y = _data(30, 4, 3, seed=5)
+    if output == "logistic":
+        y = (y > 0).astype(np.int64)
+    elif output == "linear":
+        y = X[:, 0] - 2.0 * X[:, 1]
+    n_out = 3 if output == "softmax" else 1
+    model = cr.nn.MLP([4, 7, n_out], output=output, rng=1, dtype=dtype)
+    objective = Objective(output, loss, n_out)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    # blocks of 16 and 14 rows, as evaluate scores them
+    native = CompiledEvaluation(model, objective, X, y, batch_size=16)
+    want = evaluate(model, X, y, loss=loss, batch_size=16)
+    got = native.run()
+    np.testing.assert_allclose(got["loss"], want["loss"], rtol=rtol)
+    np.testing.assert_array_equal(got["accuracy"], want["accuracy"])  # NaN for regression
+    # the parameters are read at each run
+    W = model.layers[0].W
+    with cr.no_grad():
+        W.copy_(W.data * 0.5)
+    np.testing.assert_allclose(native.run()["loss"], evaluate(model, X, y, loss=loss)["loss"],
+                               rtol=rtol)  # fmt: skip
+    # sizes are read at run time: other rows run the same machine code (but a mean over
+    # rows x 3 outputs divides by a number that is no size: a literal, source per rows)
+    other = CompiledEvaluation(model, objective, X[:23], y[:23])
+    want = evaluate(model, X[:23], y[:23], loss=loss)["loss"]
+    np.testing.assert_allclose(other.run()["loss"], want, rtol=rtol)
+    fns = {id(fn): fn for fn, _ in [*native.fns.values(), *other.fns.values()]}
+    if loss != "mse" or n_out == 1:
+        assert len(fns) == 1 and len(next(iter(fns.values())).signatures) == 1

@@ -6,6 +6,7 @@ import importlib.util
 import time
 import warnings
 from numbers import Integral
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -22,7 +23,7 @@ from chainrule import nn
 from chainrule.core import no_grad, tensor
 from chainrule.nn.activations import ACTIVATION_NAMES
 from chainrule.symbolic.native import NotNative, warn_fallback
-from chainrule.symbolic.native_cache import require_numba
+from chainrule.symbolic.native_cache import require_numba, user_stacklevel
 from chainrule.train.config import FitConfig
 from chainrule.train.native_epochs import CompiledEpochs, compiled_before, compiled_targets
 from chainrule.train.objective import Objective
@@ -307,9 +308,14 @@ class BaseMLP(BaseEstimator):
             compiled = CompiledEpochs(
                 self.model_, self._objective, self._optimizer, compile=False, **setup
             )
-            if auto and not worth_compiling and not compiled.ready:
-                compiled.forget()  # recorded, but not in Numba's cache (any more)
-                compiled = None
+            if auto and not worth_compiling:  # only what loads: never a surprise compile
+                if not compiled.ready:  # recorded, but not in Numba's cache (any more)
+                    compiled.forget()
+                    compiled = None
+                elif not compiled.load():  # there, but unreadable
+                    compiled.forget()
+                    self._warn_unloadable(compiled.cache_location)
+                    compiled = None
             else:
                 compiled.compile()
         except NotNative as e:
@@ -321,6 +327,20 @@ class BaseMLP(BaseEstimator):
         if compiled is not None or not auto:  # a miss of "auto" looks at the cache again
             self._compiled = (key, compiled)
         return compiled
+
+    def _warn_unloadable(self, folder: Path) -> None:
+        """Say that ``backend="auto"`` runs the tape because the recorded machine code in
+        ``folder`` cannot be loaded (once: the record is forgotten)."""
+        warnings.warn(
+            f"{type(self).__name__}: backend='auto' found the native epochs of this "
+            f"architecture recorded as compiled, but Numba could not load their machine code "
+            f"from {folder} (a corrupt or truncated cache file, or one written by another "
+            "Numba version); this fit runs on the tape and the record is forgotten. To run "
+            "natively again, fit once with backend='numba' (it compiles the code again, "
+            f"10-30 s) or delete {folder}.",
+            RuntimeWarning,
+            stacklevel=user_stacklevel(),
+        )
 
     def _choose_backend(self, n: int, scale: float, epochs: int) -> CompiledEpochs | None:
         """Set ``backend_`` and ``compile_time_`` for a call of up to ``epochs`` epochs over

@@ -88,7 +88,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         times batches per epoch; one epoch for ``partial_fit``), enough to pay
         back the compile; otherwise ``"tape"``, silently (also when Numba is
         missing or the cache directory is unusable: a fit on the tape neither
-        creates nor writes it). Both give the same results to rounding
+        creates nor writes it). Short of that many steps it only loads recorded
+        machine code, never compiles it: a cache Numba cannot load (a corrupt
+        or truncated file) means ``"tape"``, a forgotten record and one
+        RuntimeWarning naming the cache directory. Both give the same results to rounding
         (float64: within 1e-12; float32: within float32 rounding), so the
         choice changes the speed, not the model; ``backend_`` says which ran.
         Fits are bit-for-bit reproducible for a fixed backend only: as

@@ -10,7 +10,8 @@ go wrong with a cache is handled here, never raised to the user:
 - a module file that differs from its text (corrupt, truncated) is written again
   (:func:`module_file`);
 - a Numba cache entry that cannot be loaded is removed and compiled again
-  (:func:`compile_signature`);
+  (:func:`compile_signature`), or, where compiling would be a surprise (the
+  estimators' ``backend="auto"``), reported as not there (``load_only``);
 - a kernel (a primitive's own loops) edited since it was cached gets a module of its
   own: the module's text holds each kernel's :func:`kernel_fingerprint`.
 """
@@ -210,13 +211,56 @@ def cache_files(fn: Any, function: str = "*") -> list[Path]:
     return list(folder.glob(f"{module.stem}.{function}-*"))
 
 
-def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:
+class _CacheMiss(Exception):
+    """Raised in place of compiling while :func:`compile_signature` only loads."""
+
+
+class _LoadOnly:
+    """Stands in for a Numba dispatcher's compiler while only loading: compiling is a miss."""
+
+    def __init__(self, compiler: Any) -> None:
+        self.compiler = compiler
+
+    def compile(self, args: Any, return_type: Any) -> Any:
+        raise _CacheMiss
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the compiler's interface
+        return getattr(self.compiler, name)
+
+
+def compile_signature(fn: Any, sig: tuple[Any, ...], *, load_only: bool = False) -> bool:
     """Compile Numba dispatcher ``fn`` for ``sig`` (or load it from the disk cache).
 
     A cache entry that cannot be loaded (a corrupt or truncated index or data file)
     would fail every process the same way: on an error the function's cache files
     are removed and it is compiled once more; the second error is raised.
+
+    With ``load_only``, the machine code is only loaded (from this process or the disk
+    cache), never compiled, and nothing is removed: returns False when it is not in
+    the cache or cannot be loaded from it (a corrupt or truncated index or data file,
+    an entry of another Numba version or of an edited module file).
+
+    Returns
+    -------
+    bool
+        Whether ``fn`` is ready for ``sig`` (always True without ``load_only``).
     """
+    if load_only:
+        # Numba's own path (this process's overloads, then the disk cache, then its
+        # compiler) with the compiler replaced: the lock keeps other threads' compiles
+        # of ``fn`` away from the stand-in
+        from numba.core.compiler_lock import global_compiler_lock
+
+        with global_compiler_lock:
+            compiler = fn._compiler
+            fn._compiler = _LoadOnly(compiler)
+            try:
+                fn.compile(sig)
+            except Exception:  # _CacheMiss, or an unreadable index or data file
+                return False
+            finally:
+                fn._compiler = compiler
+        return True
     try:
         fn.compile(sig)
     except Exception:
@@ -226,3 +270,4 @@ def compile_signature(fn: Any, sig: tuple[Any, ...]) -> None:
         for f in stale:
             f.unlink(missing_ok=True)
         fn.compile(sig)
+    return True

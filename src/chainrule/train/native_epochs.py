@@ -20,6 +20,11 @@ layer width, or a last batch of one row, writes other source (compiled once
 more). The generated function of a training setup (the architecture, the rows,
 the batch size and the L2 coefficients) is kept for the rest of the process, so
 a second fit of the same setup skips the tracing.
+
+:class:`CompiledEvaluation` is the validation of a compiled fit: the model's
+forward and loss on the validation rows in one native function (built, cached and
+compiled per architecture the same way), so an epoch of ``fit(..., compile="numba")``
+runs no tape operation.
 """
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ from chainrule.symbolic.native_cache import (
 )
 
 from .objective import Objective
+from .scoring import EVAL_BATCH_SIZE
 
-__all__ = ["CompiledEpochs", "compiled_before", "compiled_targets"]
+__all__ = ["CompiledEpochs", "CompiledEvaluation", "compiled_before", "compiled_targets"]
 
 
 def compiled_targets(objective: Objective, T: np.ndarray, dtype: Any) -> np.ndarray:
@@ -92,12 +98,44 @@ class _Built:
     kept: list[bool]
 
 
-# the generated epoch functions of this process, by training setup (least recently used
-# dropped first): a refit of the same setup (cross-validation, a grid search) skips tracing
-_BUILT: OrderedDict[tuple, _Built] = OrderedDict()
+# the generated epoch (and evaluation) functions of this process, by training setup (least
+# recently used dropped first): a refit of the same setup (cross-validation, a grid search)
+# skips tracing
+_BUILT: OrderedDict[tuple, Any] = OrderedDict()
 _BUILT_MAX = 32
 # CPython's compiler passes more positional arguments than this as a tuple (*args)
 _INLINE_MAX_ARGS = 30
+
+
+def _remembered(key: tuple, build: Callable[[], Any]) -> Any:
+    """``_BUILT[key]``, built by ``build()`` when missing (the least recently used dropped)."""
+    built = _BUILT.get(key)
+    if built is None:
+        built = build()
+        _BUILT[key] = built
+        while len(_BUILT) > _BUILT_MAX:
+            _BUILT.popitem(last=False)
+    _BUILT.move_to_end(key)
+    return built
+
+
+def _model_key(model: Any, objective: Objective, training: bool | None) -> tuple:
+    """What a graph of ``model`` (traced in mode ``training``) and ``objective`` depends on
+    (not the parameters' values)."""
+    return (
+        type(model),
+        repr(model.config()),
+        training,
+        tuple((p.shape, p.dtype.str) for p in model.parameters()),
+        (objective.output, objective.loss, objective.n_outputs),
+    )
+
+
+def _batch_sizes(n_rows: int, batch_size: int) -> list[int]:
+    """The sizes of the batches of ``n_rows`` rows: the full batch, then the last one's rows
+    when fewer."""
+    batch_size = min(batch_size, n_rows)
+    return sorted({batch_size, n_rows % batch_size} - {0}, reverse=True)
 
 
 def _setup(
@@ -115,14 +153,10 @@ def _setup(
     (the part the generated source depends on). Their ``repr`` is the same in every
     process."""
     batch_size = min(batch_size, n_rows)
-    sizes = sorted({batch_size, n_rows % batch_size} - {0}, reverse=True)
+    sizes = _batch_sizes(n_rows, batch_size)
     lams = tuple(float(lam(rows)) for rows in sizes)
     arch = (
-        type(model),
-        repr(model.config()),
-        getattr(model, "training", None),
-        tuple((p.shape, p.dtype.str) for p in model.parameters()),
-        (objective.output, objective.loss, objective.n_outputs),
+        *_model_key(model, objective, getattr(model, "training", None)),
         type(optimizer),
         _scalar_settings(optimizer),
         any(lams),
@@ -161,6 +195,25 @@ def compiled_before(
         return _record(arch, configured_cache_dir()).is_file()
     except OSError:  # unreadable: nothing recorded that this process could use
         return False
+
+
+def _compile_for(fn: Any, examples: Sequence[Any], what: str, *, load_only: bool = False) -> bool:
+    """Compile Numba dispatcher ``fn`` for the types of ``examples`` (or load it from the disk
+    cache; with ``load_only``, only load it: see
+    :func:`~chainrule.symbolic.native_cache.compile_signature`). Returns whether it is ready.
+
+    Raises
+    ------
+    NotNative
+        Numba rejected the generated code of ``what``.
+    """
+    numba = require_numba()
+    sig = tuple(numba.typeof(a) for a in examples)
+    try:
+        return compile_signature(fn, sig, load_only=load_only)
+    except Exception as e:  # Numba rejected the generated code
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise NotNative(what, f"Numba could not compile it ({first[:200]})") from e
 
 
 def _kinds(consts: list[Any]) -> list[tuple]:
@@ -242,13 +295,7 @@ class CompiledEpochs:
         self.n_bufs = len(optimizer.buffer_names)
         sizes, lams, key, arch = _setup(model, objective, optimizer, n_rows, batch_size, lam, scale)
         self.key, self.arch = key, arch
-        built = _BUILT.get(key)
-        if built is None:
-            built = self._build(sizes, lams, scale)
-            _BUILT[key] = built
-            while len(_BUILT) > _BUILT_MAX:
-                _BUILT.popitem(last=False)
-        _BUILT.move_to_end(key)
+        built = _remembered(key, lambda: self._build(sizes, lams, scale))
         self.kept, self.consts = built.kept, built.consts
         self.epoch_fn = built.epoch_fn
         self.compile_seconds = time.perf_counter() - start
@@ -299,21 +346,36 @@ class CompiledEpochs:
             return True
         return any(f.suffix == ".nbi" for f in cache_files(self.epoch_fn, "epoch"))
 
+    def load(self) -> bool:
+        """Load the machine code (compiled in this process, or from Numba's disk cache) and
+        never compile it: whether it could be loaded. False when it is not in the cache or
+        the cache cannot be read (a corrupt or truncated file, written by another Numba
+        version); :meth:`compile` would then compile it (10-30 s)."""
+        start = time.perf_counter()
+        try:
+            return _compile_for(self.epoch_fn, self._examples(), "training step", load_only=True)
+        finally:
+            self.compile_seconds += time.perf_counter() - start
+
+    @property
+    def cache_location(self) -> Path:
+        """The directory of Numba's disk-cache files of the epoch function."""
+        files = cache_files(self.epoch_fn, "epoch")
+        return files[0].parent if files else Path(inspect.getfile(self.epoch_fn.py_func)).parent
+
     def forget(self) -> None:
         """Remove this setup's record (see :func:`compiled_before`): for a record whose machine
-        code is gone from Numba's cache (:attr:`ready` is False), so later processes stop
-        tracing the setup to look."""
+        code is gone from Numba's cache (:attr:`ready` is False) or cannot be loaded from it
+        (:meth:`load` is False), so later fits stop tracing the setup to look."""
         try:
             _record(self.arch, configured_cache_dir()).unlink(missing_ok=True)
         except OSError:  # an unusable cache directory: nothing to forget there
             pass
 
-    def compile(self) -> None:
-        """Compile (or load from the disk cache) now, so that a failure falls back."""
-        start = time.perf_counter()
-        numba = require_numba()
+    def _examples(self) -> list[Any]:
+        """Arguments of the types the epoch function is compiled for."""
         d, n_in = self.dtype, self.params[0].shape[1]
-        examples: list[Any] = [
+        return [
             np.zeros((1, n_in), d),
             np.zeros((1, self.n_out), d),
             np.zeros(1, np.int64),
@@ -323,11 +385,12 @@ class CompiledEpochs:
             *[np.zeros_like(p.data) for p in self.params for _ in range(self.n_bufs)],
             *self.consts,
         ]
+
+    def compile(self) -> None:
+        """Compile (or load from the disk cache) now, so that a failure falls back."""
+        start = time.perf_counter()
         try:
-            compile_signature(self.epoch_fn, tuple(numba.typeof(a) for a in examples))
-        except Exception as e:  # Numba rejected the generated code
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise NotNative("training step", f"Numba could not compile it ({first[:200]})") from e
+            _compile_for(self.epoch_fn, self._examples(), "training step")
         finally:
             self.compile_seconds += time.perf_counter() - start
         record = _record(self.arch)
@@ -467,3 +530,115 @@ class CompiledEpochs:
                     opt.buffers[opt.buffer_names[name]][i] = new
             opt.step_count += int(done)
         return losses[: min(int(done) + 1, nb)], logits, int(done)
+
+
+def _trace_evaluation(model: Any, objective: Objective, X: np.ndarray, T: np.ndarray) -> Graph:
+    """The graph of ``(params..., X, T) -> (loss, logits)``: ``model`` in eval mode."""
+    params = model.parameters()
+    n_p = len(params)
+
+    def evaluate(*flat: Any) -> Any:
+        with _parameters_replaced(model, flat[:n_p]):
+            logits = model(flat[n_p])
+        return objective(logits, flat[n_p + 1]), logits
+
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        return trace(evaluate, *[p.data for p in params], X, T)
+    finally:
+        model.train(was_training)
+
+
+class CompiledEvaluation:
+    """The loss and accuracy of a model on fixed rows, computed in native code: the
+    validation of ``fit(..., compile="numba")``.
+
+    It computes what :func:`~chainrule.train.evaluate` computes (the model in eval mode,
+    ``batch_size`` rows at a time, the data loss without the L2 term, the mean loss and
+    the fraction classified correctly), with the forward and the loss of each block of
+    rows in one native function (the parameters' current values are read at each
+    :meth:`run`). As the epoch function, the generated source reads the number of rows
+    at run time: compiled once per architecture and loaded from Numba's disk cache by
+    later processes; the functions of a setup are kept for the rest of the process. The
+    figures equal the tape's to rounding: the logits (so the accuracy) are the same, the
+    loss is summed in another order.
+
+    Parameters
+    ----------
+    model : chainrule.nn.Module
+        The model (its parameters are read, never written).
+    objective : Objective
+        The loss.
+    X : numpy.ndarray
+        The rows (N, D), N >= 1; cast once to the parameters' dtype.
+    y : numpy.ndarray
+        Their labels or targets, as :func:`~chainrule.train.evaluate` takes them.
+    batch_size : int
+        Rows scored at once (bounds memory), as :func:`~chainrule.train.evaluate`.
+
+    Attributes
+    ----------
+    compile_seconds : float
+        Seconds spent tracing, generating and compiling (or loading) the native code.
+
+    Raises
+    ------
+    NotNative
+        When the forward or the loss holds an operation the native backend cannot compile.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        objective: Objective,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        batch_size: int = EVAL_BATCH_SIZE,
+    ) -> None:
+        start = time.perf_counter()
+        if len(X) == 0 or len(X) != len(y):
+            raise ValueError(f"CompiledEvaluation: X has {len(X)} rows and y {len(y)}; need N >= 1")
+        self.model, self.objective = model, objective
+        self.params = model.parameters()
+        dtype = self.params[0].dtype
+        self.X = np.ascontiguousarray(X, dtype=dtype)
+        self.y = np.asarray(y)
+        self.T = compiled_targets(objective, self.y, dtype)
+        self.batch_size = min(batch_size, len(X))
+        sizes = _batch_sizes(len(X), self.batch_size)
+        key = ("evaluate", *_model_key(model, objective, False), self.T.shape[1:], *sizes)
+        self.fns: dict[int, tuple[Any, list[Any]]] = _remembered(key, lambda: self._build(sizes))
+        try:
+            for rows, (fn, consts) in self.fns.items():
+                args = [p.data for p in self.params]
+                _compile_for(fn, [*args, self.X[:rows], self.T[:rows], *consts], "evaluation")
+        finally:
+            self.compile_seconds = time.perf_counter() - start
+
+    def _build(self, sizes: list[int]) -> dict[int, tuple[Any, list[Any]]]:
+        """The generated function and constants of each block size (one function when their
+        source is the same)."""
+        fns = {}
+        for rows in sizes:
+            graph = _trace_evaluation(self.model, self.objective, self.X[:rows], self.T[:rows])
+            src, w = generate_native(simplify(graph), "evaluate")
+            fns[rows] = (load(src, w.kernels).evaluate, w.consts)
+        return fns
+
+    def run(self) -> dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` of the model now (accuracy NaN for regression)."""
+        arrays = [p.data for p in self.params]
+        total, correct, bs = 0.0, 0, self.batch_size
+        for start in range(0, len(self.X), bs):
+            xb, tb = self.X[start : start + bs], self.T[start : start + bs]
+            fn, consts = self.fns[len(xb)]
+            loss, logits = fn(*arrays, xb, tb, *consts)
+            total += float(loss) * len(xb)
+            correct += self.objective.correct(logits, self.y[start : start + bs])
+        n = len(self.X)
+        return {
+            "loss": total / n,
+            "accuracy": correct / n if self.objective.classification else float("nan"),
+        }

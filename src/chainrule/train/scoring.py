@@ -12,7 +12,10 @@ from .objective import Objective
 from .parallel import Collective
 from .steps import on_model_device, param_dtype
 
-__all__ = ["evaluate"]
+__all__ = ["EVAL_BATCH_SIZE", "evaluate"]
+
+# rows scored at once by evaluate (and by the compiled validation of fit): bounds memory
+EVAL_BATCH_SIZE = 4096
 
 
 def evaluate(
@@ -21,7 +24,7 @@ def evaluate(
     y: np.ndarray,
     *,
     loss: str | None = None,
-    batch_size: int = 4096,
+    batch_size: int = EVAL_BATCH_SIZE,
     ctx: Collective | None = None,
 ) -> dict[str, float]:
     """Loss and accuracy of ``model`` on ``(X, y)``, in eval mode and without gradients.

@@ -27,7 +27,7 @@ from .checkpoint import STATE_FILE, current_dir, load_arrays, load_checkpoint, s
 from .config import FitConfig
 from .errors import TrainingDiverged
 from .history import History
-from .native_epochs import CompiledEpochs, compiled_targets
+from .native_epochs import CompiledEpochs, CompiledEvaluation, compiled_targets
 from .objective import Objective
 from .parallel import Collective
 from .progress import Progress
@@ -124,6 +124,7 @@ class Trainer:
         self.optimizer = optimizer if optimizer is not None else config_optimizer(model, config)
         self.compile_seconds = 0.0  # preparing native code, before (and apart from) any epoch
         self.compiled = self._compile() if config.compile is not None else None
+        self.compiled_val = self._compile_validation() if self.compiled is not None else None
         if ctx is not None:  # a mismatch would meet in an all-reduce of different lengths
             ctx.check_same("models and training settings", self._fingerprint())
 
@@ -150,6 +151,20 @@ class Trainer:
             return None
         finally:
             self.compile_seconds = time.perf_counter() - start
+
+    def _compile_validation(self) -> CompiledEvaluation | None:
+        """The validation in native code (with compiled epochs), or None: no validation rows,
+        or a model whose forward falls back (then :func:`evaluate` runs on the tape)."""
+        if not len(self.Xv):
+            return None
+        start = time.perf_counter()
+        try:
+            return CompiledEvaluation(self.model, self.objective, self.Xv, self.yv)
+        except NotNative as e:
+            warn_fallback(e.prim, e.reason)
+            return None
+        finally:
+            self.compile_seconds += time.perf_counter() - start
 
     def _fingerprint(self) -> dict[str, Any]:
         """What every rank of a data-parallel run must share: model, data shape and options."""
@@ -311,7 +326,10 @@ class Trainer:
 
     def _epoch_row(self, run: Run, total: float, correct: int, steps: int, start: float) -> dict:
         n = len(self.X)
-        val = evaluate(self.model, self.Xv, self.yv, loss=self.objective.loss, ctx=self.ctx)
+        if self.compiled_val is not None:
+            val = self.compiled_val.run()
+        else:
+            val = evaluate(self.model, self.Xv, self.yv, loss=self.objective.loss, ctx=self.ctx)
         if len(self.Xv) and not math.isfinite(val["loss"]):
             self._diverged(run.epoch, steps, steps, "validation loss", val["loss"])
         acc = correct / n if self.objective.classification else math.nan

@@ -207,6 +207,23 @@ def chainrule_step(model: Any, X: Any, Y: Any) -> Callable[[], None]:
     return step
 
 
+def mlp_loss(X: Any, Y: Any, *ws: Any) -> Any:  # noqa: N803
+    """The loss of :func:`problem`'s model as a function of its layers ``ws = (W1, b1, W2, b2,
+    ...)``: ``nn.MLP``'s forward (relu between layers) and ``nn.F.softmax_cross_entropy``.
+
+    The layers are written ``a @ W.T + b`` rather than with ``nn.F.linear`` (what
+    ``nn.MLP`` calls), so that a traced step holds plain matrix products: ``cuda_graphed``
+    runs those eagerly between its captures (CuPy refuses cuBLAS during capture), while a
+    ``linear`` equation would be captured. tests/xp check it equals the model's loss and
+    use it for the fusion tests of an MLP step.
+    """
+    a = X
+    for i in range(0, len(ws), 2):
+        z = a @ cr.transpose(ws[i]) + ws[i + 1]
+        a = cr.relu(z) if i + 2 < len(ws) else z
+    return nn.F.softmax_cross_entropy(a, Y)
+
+
 def jit_update(model: Any, X: Any, Y: Any, fuse: Any = None) -> tuple[Any, list[str]]:
     """The jitted SGD step of ``model``'s layers on batch ``X, Y`` and the names of the fused
     functions it calls (appended each call: a count per step). ``fuse``: None for the
@@ -229,14 +246,7 @@ def jit_update(model: Any, X: Any, Y: Any, fuse: Any = None) -> tuple[Any, list[
 
     @functools.partial(cr.jit, fuse=wrapper)
     def update(*ws: Any) -> Any:
-        def loss(*ws: Any) -> Any:
-            a = X
-            for i in range(0, len(ws), 2):
-                z = a @ cr.transpose(ws[i]) + ws[i + 1]
-                a = cr.relu(z) if i + 2 < len(ws) else z
-            return nn.F.softmax_cross_entropy(a, Y)
-
-        gs = cr.grad(loss, argnums=tuple(range(len(ws))))(*ws)
+        gs = cr.grad(functools.partial(mlp_loss, X, Y), argnums=tuple(range(len(ws))))(*ws)
         return tuple(w - LR * g for w, g in zip(ws, gs, strict=True))
 
     return update, calls

@@ -20,6 +20,13 @@ import chainrule as cr
 from chainrule.cli import main
 from chainrule.core import apply
 
+# conftest.py files hold no doctests. Under --doctest-modules pytest would import each a
+# second time as a test module named "conftest" (no test directory is a package), and when
+# several directories are given (`pytest tests/experiments tests/playground`) all their
+# conftests are loaded before collection, so that name belongs to the last one loaded and
+# the others fail with "import file mismatch". Matches every conftest.py below tests/.
+collect_ignore_glob = ["*conftest.py"]
+
 # every package whose modules register primitives (test_core_registry checks this list
 # against the source tree)
 REGISTERING_PACKAGES = ("chainrule.core.ops", "chainrule.nn")

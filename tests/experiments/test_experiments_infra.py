@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +113,18 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
     assert (tmp_path / "sub" / "x.md").read_text() == "hello"
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": None, "b": [1, 2.5]}
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["r.json", "x.md"]
+
+
+def test_this_directory_collects_in_one_call_with_another_that_has_a_conftest() -> None:
+    # given several directories, pytest loads all their conftest.py files before collecting;
+    # collected again as doctest modules, every one but the last failed ("import file
+    # mismatch": they are all modules named "conftest"), so tests/conftest.py ignores them
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), *sys.path])}
+    dirs = ["tests/experiments", "tests/playground", "tests/xp"]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", *dirs, "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=root, capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "import file mismatch" not in out.stdout

@@ -10,7 +10,10 @@ skipped, with the reason, elsewhere (the CI has no GPU).
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -83,3 +86,16 @@ def foreign(request: pytest.FixtureRequest) -> Space:
 def strict() -> Space:
     """array-api-strict alone, for comparisons against NumPy."""
     return SPACES["array_api_strict"]
+
+
+BENCH_GPU = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu.py"
+
+
+@pytest.fixture
+def bench_gpu() -> ModuleType:
+    """benchmarks/bench_gpu.py, loaded as a module (a fresh one per test: it keeps rows)."""
+    spec = importlib.util.spec_from_file_location("bench_gpu", BENCH_GPU)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

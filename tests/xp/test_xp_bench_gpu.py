@@ -4,7 +4,6 @@ one line."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,16 +19,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu.py"
 ENV = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1] / "src")}
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_jit_rows_count_fused_calls_and_estimate_launches(strict):
-    b = _bench()
+def test_jit_rows_count_fused_calls_and_estimate_launches(strict, bench_gpu):
+    b = bench_gpu
     rows = {}
     for fuse in (lambda f: f, False):
         model, X, Y = b.problem([12, 8, 6, 4], 16)
@@ -101,8 +92,8 @@ def test_a_dry_run_exercises_every_section_on_array_api_strict(tmp_path):
     assert "chainrule jit unfused" in table and "# checks: 4/4 ok" in table
 
 
-def test_a_failing_section_prints_its_error_and_the_run_goes_on():
-    b = _bench()
+def test_a_failing_section_prints_its_error_and_the_run_goes_on(bench_gpu):
+    b = bench_gpu
     b.ROWS.clear()
 
     def broken():
@@ -116,3 +107,12 @@ def test_a_failing_section_prints_its_error_and_the_run_goes_on():
     assert err["where"].startswith("test_xp_bench_gpu.py:")
     assert done == {"workload": "T", "done": True}
     assert skipped["system"] == "z" and skipped["skipped"].startswith("time budget")
+
+
+def test_the_jitted_loss_is_the_models_loss(bench_gpu):
+    # mlp_loss (what the cr.jit rows and tests/xp/test_xp_fusion differentiate) is nn.MLP's
+    # forward and loss, written with plain matrix products
+    model, X, Y = bench_gpu.problem([12, 8, 6, 4], 16)
+    want = cr.nn.F.softmax_cross_entropy(model(X), Y)
+    got = bench_gpu.mlp_loss(X, Y, *[p.detach() for p in model.parameters()])
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)

@@ -14,6 +14,7 @@ passes here only calls what CuPy can trace; the GPU run checks the rest.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -203,19 +204,14 @@ def test_the_simulator_refuses_what_cupy_fuse_refuses():
     assert a.shape == b.shape == (2, 3)
 
 
-def _mlp_step_graph(rng: np.random.Generator) -> tuple[Any, list[np.ndarray]]:
+def _mlp_step_graph(bench: Any, rng: np.random.Generator) -> tuple[Any, list[np.ndarray]]:
+    """The graph of one SGD step of benchmarks/bench_gpu.py's MLP loss (``bench``)."""
     X = rng.normal(size=(16, 5))
     Y = np.eye(3)[rng.integers(0, 3, 16)]
     ws = [rng.normal(size=s) * 0.5 for s in ((8, 5), (8,), (3, 8), (3,))]
 
     def update(*ws: Any) -> Any:
-        def loss(*ws: Any) -> Any:
-            a = X
-            for i in range(0, len(ws), 2):
-                z = a @ cr.transpose(ws[i]) + ws[i + 1]
-                a = cr.relu(z) if i + 2 < len(ws) else z
-            return cr.nn.F.softmax_cross_entropy(a, Y)
-
+        loss = functools.partial(bench.mlp_loss, X, Y)
         gs = cr.grad(loss, argnums=tuple(range(len(ws))))(*ws)
         return tuple(w - 0.01 * g for w, g in zip(ws, gs, strict=True))
 
@@ -223,8 +219,8 @@ def _mlp_step_graph(rng: np.random.Generator) -> tuple[Any, list[np.ndarray]]:
 
 
 @pytest.mark.parametrize("xp", [np, compat_numpy], ids=["numpy", "array_api_compat.numpy"])
-def test_every_group_of_an_mlp_step_passes_the_simulated_cupy_fuse(xp):
-    g, ws = _mlp_step_graph(np.random.default_rng(3))
+def test_every_group_of_an_mlp_step_passes_the_simulated_cupy_fuse(xp, bench_gpu):
+    g, ws = _mlp_step_graph(bench_gpu, np.random.default_rng(3))
     sim = FuseSim()
     fused = compile_xp(g, xp, None, fuse=sim)
     plain = compile_xp(g, xp, None)
@@ -392,8 +388,8 @@ def static_capture(log: list[str]) -> Any:
     return capture
 
 
-def test_a_graphed_step_replays_its_captures_between_the_matrix_products():
-    g, ws = _mlp_step_graph(np.random.default_rng(5))
+def test_a_graphed_step_replays_its_captures_between_the_matrix_products(bench_gpu):
+    g, ws = _mlp_step_graph(bench_gpu, np.random.default_rng(5))
     c = compile_xp(g, np, None, fuse=FuseSim())
     log: list[str] = []
     gf = cuda_graphed(c, capture=static_capture(log))

@@ -59,7 +59,7 @@ def plot_costs(res: dict, T: dict) -> Any:
     ax.plot(N, res["reverse_over_evaluation_all_ops"], "s--", color="tab:cyan",
             label="reverse / evaluation: all counted ops")  # fmt: skip
     ax.plot(N, T["reverse_over_evaluation_time"], "^:", color="tab:gray",
-            label="reverse / evaluation: CPU time")  # fmt: skip
+            label=f"reverse / evaluation: CPU time ({res['ratio_batch']} samples)")  # fmt: skip
     ax.axhline(bound, color="k", ls="--", lw=1, label=f"Griewank & Walther bound {bound:g}")
     ax.axhline(1, color="k", ls=":", lw=1, label="one evaluation")
     ax.set(xlabel=xlabel, ylabel="cost / one evaluation", xscale="log", ylim=(0, 1.3 * max(

@@ -69,21 +69,56 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     return sum_to(gb, b.shape)
 
 
+TILE_ROWS = 4
+TILE_BYTES = 64
+
+
+def product_tile(a: np.ndarray, b: np.ndarray, out: np.ndarray, i: int, j: int) -> None:
+    """``out[i:i + 4, j:j + w] = a[i:i + 4] @ b[:, j:j + w]``, ``w`` the columns in 64 bytes.
+
+    Each sum is taken from zero in the order of ``k``, as :func:`matmul_loops` takes it.
+    Natively compiled, the tile is eight vector accumulators held in registers (see
+    :mod:`chainrule.symbolic.native_math`); ``b``'s rows and ``out`` must be contiguous there.
+    """
+    w = TILE_BYTES // a.itemsize
+    acc = np.zeros((TILE_ROWS, w), out.dtype)
+    for p in range(a.shape[1]):
+        acc += a[i : i + TILE_ROWS, p : p + 1] * b[p : p + 1, j : j + w]
+    out[i : i + TILE_ROWS, j : j + w] = acc
+
+
 def matmul_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` of two small matrices as loops (the native backend's spelling below
-    ``_SMALL_PRODUCT`` multiply-adds, where a BLAS call costs more than the arithmetic)."""
+    """``a @ b`` of two matrices as loops: the native backend's spelling of products up to
+    ``_LOOP_PRODUCT`` multiply-adds, where a BLAS call (which copies both operands into its
+    own blocks first) costs more than the arithmetic.
+
+    Each element is summed from zero in the order of ``k`` (no fused multiply-add): tiles of
+    4 rows by 64 bytes of columns through :func:`product_tile`, the edges one element at a time
+    with the same sums.
+    """
     m, k = a.shape
     n = b.shape[1]
     out = np.zeros((m, n), a.dtype)
+    w = TILE_BYTES // a.itemsize
+    mt = m - m % TILE_ROWS
+    nt = n - n % w
+    if mt and nt:
+        if b.strides[1] != b.itemsize:
+            b = np.ascontiguousarray(b)
+        for j in range(0, nt, w):
+            for i in range(0, mt, TILE_ROWS):
+                product_tile(a, b, out, i, j)
     for i in range(m):
+        start = nt if i < mt else 0
         for p in range(k):
             aip = a[i, p]
-            for j in range(n):
+            for j in range(start, n):
                 out[i, j] += aip * b[p, j]
     return out
 
 
-_SMALL_PRODUCT = 8192
+_SMALL_PRODUCT = 8192  # below this, loops even where no tile fits
+_LOOP_PRODUCT = 64**3  # up to this, loops where the tiles cover the product
 
 
 def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | None:
@@ -97,6 +132,9 @@ def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | 
             return f"matmul_loops({args[0]}, {args[1]})"
         if m == 1:  # a row times a matrix: BLAS's matrix-vector product (as NumPy calls it)
             return f"np.dot(np.ascontiguousarray({args[0]}[0]), {args[1]}).reshape((1, {n}))"
+        w = TILE_BYTES // dtypes[0].itemsize
+        if m * k * n <= _LOOP_PRODUCT and m >= TILE_ROWS and n >= w:
+            return f"matmul_loops({args[0]}, {args[1]})"
     return f"np.dot({args[0]}, {args[1]})"
 
 

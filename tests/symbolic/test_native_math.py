@@ -84,7 +84,7 @@ def test_compiled_sigmoid_and_softmax_use_it(dtype):
 @pytest.fixture(scope="module")
 def compiled_loops():
     native_math.register()
-    return numba.njit(error_model="numpy")(linalg.matmul_loops)
+    return numba.njit(error_model="numpy")(linalg.matmul_tiles)
 
 
 def _sequential(a: np.ndarray, b: np.ndarray, rows: int) -> np.ndarray:
@@ -107,7 +107,8 @@ def test_product_tiles_sum_as_the_scalar_loops(compiled_loops, dtype, m, k, n):
     rng = np.random.default_rng(m * k * n)
     a = rng.normal(size=(m, k)).astype(dtype)
     b = rng.normal(size=(k, n)).astype(dtype)
-    ref = linalg.matmul_loops(a, b)
+    ref = linalg.matmul_tiles(a, b)
+    np.testing.assert_array_equal(ref, linalg.matmul_loops(a, b))
     np.testing.assert_array_equal(ref[:5], _sequential(a, b, min(m, 5)))
     flipped = b[::-1].copy()[::-1]  # the same values read with a negative row stride
     for x, y in [

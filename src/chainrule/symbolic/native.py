@@ -6,7 +6,8 @@ operations. Consecutive elementwise equations over one shape are fused into
 one loop nest over that shape (operands broadcast by their indices, values
 used only inside the loop kept in registers), reductions whose operand has the
 loop's shape are accumulated in the same loop, matrix products call BLAS
-(``np.dot``) and the primitives with a ``kernel`` call their own loops. Values
+(``np.dot``) or, up to 64**3 multiply-adds, the register-tiled loops of matmul's
+spelling, and the primitives with a ``kernel`` call their own loops. Values
 of shape ``()`` are scalars inside the function. Every result is a new
 array, row-major except a transposed matrix product and an elementwise result of
 column-major operands (column-major, as the NumPy backend returns them; such a

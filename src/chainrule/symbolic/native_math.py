@@ -11,6 +11,12 @@ float32 on 2**24 float32 values spread over the whole range, with no difference;
 library's ``expf`` differs from it on one value in a few thousand). Every other name, and
 ``exp`` of other types, is the standard library's.
 
+:func:`register` also compiles :func:`chainrule.core.ops.linalg.product_tile` (the tiles of
+the native backend's matrix-product loops) into vector instructions: ``TILE_ROWS`` rows by
+two vectors (``TILE_BYTES``) of columns held in registers while ``k`` runs, each lane summed
+from zero in the order of ``k`` by a multiply and an add (no fused multiply-add), so that a
+tile equals the scalar loops bit for bit.
+
 Numba is imported by :func:`register`, which :func:`chainrule.symbolic.native_cache.load` calls
 before compiling generated code (Numba is an optional dependency).
 """
@@ -18,7 +24,10 @@ before compiling generated code (Numba is an optional dependency).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
+
+from chainrule.core.ops.linalg import TILE_BYTES, TILE_ROWS, product_tile
 
 __all__ = ["exp", "register"]
 
@@ -85,6 +94,14 @@ def register() -> None:
         return types.float32(types.float32), codegen
 
     exp32: Any = intrinsic(exp32_typer)
+    tile: Any = intrinsic(partial(_tile_typer, ir, types))
+
+    @overload(product_tile, inline="always")
+    def tile_overload(a: Any, b: Any, out: Any, i: Any, j: Any) -> Any:
+        def call(a: Any, b: Any, out: Any, i: Any, j: Any) -> None:
+            tile(a, b, out, i, j)
+
+        return call
 
     def exp32_call(x: Any) -> Any:
         return exp32(x)
@@ -96,4 +113,75 @@ def register() -> None:
     def exp_overload(x: Any) -> Any:
         return exp32_call if isinstance(x, types.Float) and x.bitwidth == 32 else exp64
 
-    _REGISTERED.append(exp_overload)
+    _REGISTERED.extend([exp_overload, tile_overload])
+
+
+def _tile_typer(
+    ir: Any, types: Any, typingctx: Any, a: Any, b: Any, out: Any, i: Any, j: Any
+) -> Any:
+    """Typing and LLVM code of ``product_tile`` (float32 or float64 matrices of one dtype)."""
+    from numba.core import cgutils  # optional dependency, with Numba
+
+    arrays = (a, b, out)
+    if not all(isinstance(x, types.Array) and x.ndim == 2 for x in arrays):
+        return None
+    if len({x.dtype for x in arrays}) != 1 or a.dtype not in (types.float32, types.float64):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fty = context.get_value_type(a.dtype)
+        size = context.get_abi_sizeof(fty)
+        lanes = TILE_BYTES // 2 // size
+        vty = ir.VectorType(fty, lanes)
+        i64, i8p = ir.IntType(64), ir.IntType(8).as_pointer()
+
+        def const(v: int) -> Any:
+            return ir.Constant(i64, v)
+
+        def view(ty: Any, value: Any) -> tuple[Any, list[Any], list[Any]]:
+            arr = context.make_array(ty)(context, builder, value)
+            data = builder.bitcast(arr.data, i8p)
+            return (
+                data,
+                cgutils.unpack_tuple(builder, arr.strides),
+                cgutils.unpack_tuple(builder, arr.shape),
+            )
+
+        def at(data: Any, offset: Any, ty: Any) -> Any:  # a typed pointer at a byte offset
+            return builder.bitcast(builder.gep(data, [offset]), ty.as_pointer())
+
+        (ad, ast, ash), (bd, bst, _), (od, ost, _) = (
+            view(t, v) for t, v in zip(signature.args[:3], args[:3])
+        )
+        row0, col0 = args[3], builder.mul(args[4], const(size))
+        zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * lanes)
+        accs = [
+            [cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(TILE_ROWS)
+        ]
+        arows = [builder.mul(builder.add(row0, const(r)), ast[0]) for r in range(TILE_ROWS)]
+        splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        with cgutils.for_range(builder, ash[1]) as loop:
+            p = loop.index
+            brow = builder.add(builder.mul(p, bst[0]), col0)
+            bv = [
+                builder.load(at(bd, builder.add(brow, const(v * size * lanes)), vty), align=size)
+                for v in range(2)
+            ]
+            acol = builder.mul(p, ast[1])
+            for r in range(TILE_ROWS):
+                x = builder.load(at(ad, builder.add(arows[r], acol), fty), align=size)
+                xv = builder.insert_element(
+                    ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0)
+                )
+                xv = builder.shuffle_vector(xv, xv, splat)
+                for v in range(2):
+                    acc = accs[r][v]
+                    builder.store(builder.fadd(builder.load(acc), builder.fmul(xv, bv[v])), acc)
+        for r in range(TILE_ROWS):
+            orow = builder.add(builder.mul(builder.add(row0, const(r)), ost[0]), col0)
+            for v in range(2):
+                ptr = at(od, builder.add(orow, const(v * size * lanes)), vty)
+                builder.store(builder.load(accs[r][v]), ptr, align=size)
+        return context.get_dummy_value()
+
+    return types.void(a, b, out, types.intp, types.intp), codegen

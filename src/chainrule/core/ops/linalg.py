@@ -69,9 +69,28 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     return sum_to(gb, b.shape)
 
 
+TILE_ROWS = 4
+TILE_BYTES = 64
+
+
+def product_tile(a: np.ndarray, b: np.ndarray, out: np.ndarray, i: int, j: int) -> None:
+    """``out[i:i + 4, j:j + w] = a[i:i + 4] @ b[:, j:j + w]``, ``w`` the columns in 64 bytes.
+
+    Each sum is taken from zero in the order of ``k``, as :func:`matmul_loops` takes it.
+    Natively compiled, the tile is eight vector accumulators held in registers (see
+    :mod:`chainrule.symbolic.native_math`); ``b``'s rows and ``out`` must be contiguous there.
+    """
+    w = TILE_BYTES // a.itemsize
+    acc = np.zeros((TILE_ROWS, w), out.dtype)
+    for p in range(a.shape[1]):
+        acc += a[i : i + TILE_ROWS, p : p + 1] * b[p : p + 1, j : j + w]
+    out[i : i + TILE_ROWS, j : j + w] = acc
+
+
 def matmul_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` of two small matrices as loops (the native backend's spelling below
-    ``_SMALL_PRODUCT`` multiply-adds, where a BLAS call costs more than the arithmetic)."""
+    ``_SMALL_PRODUCT`` multiply-adds, where a BLAS call costs more than the arithmetic):
+    each element summed from zero in the order of ``k`` (no fused multiply-add)."""
     m, k = a.shape
     n = b.shape[1]
     out = np.zeros((m, n), a.dtype)
@@ -83,7 +102,33 @@ def matmul_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def matmul_tiles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` with the sums of :func:`matmul_loops`, in tiles of 4 rows by 64 bytes of
+    columns through :func:`product_tile` (the edges one element at a time): the native
+    backend's spelling of products up to ``_TILED_PRODUCT`` multiply-adds, where BLAS's
+    copying of both operands into its own blocks costs more than the arithmetic."""
+    m, k = a.shape
+    n = b.shape[1]
+    w = TILE_BYTES // a.itemsize
+    mt = m - m % TILE_ROWS
+    nt = n - n % w
+    # the tiles write every element they cover; the edges add into zeros
+    out = np.empty((m, n), a.dtype) if mt == m and nt == n else np.zeros((m, n), a.dtype)
+    rows = np.ascontiguousarray(b)  # b itself where its rows are already contiguous
+    for j in range(0, nt, w):
+        for i in range(0, mt, TILE_ROWS):
+            product_tile(a, rows, out, i, j)
+    for i in range(m):  # the edges, as matmul_loops sums them
+        start = nt if i < mt else 0
+        for p in range(k):
+            aip = a[i, p]
+            for j in range(start, n):
+                out[i, j] += aip * b[p, j]
+    return out
+
+
 _SMALL_PRODUCT = 8192
+_TILED_PRODUCT = 64**3
 
 
 def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | None:
@@ -97,6 +142,9 @@ def _dot_native(args: list[str], shapes: list[Any], dtypes: list[Any]) -> str | 
             return f"matmul_loops({args[0]}, {args[1]})"
         if m == 1:  # a row times a matrix: BLAS's matrix-vector product (as NumPy calls it)
             return f"np.dot(np.ascontiguousarray({args[0]}[0]), {args[1]}).reshape((1, {n}))"
+        w = TILE_BYTES // dtypes[0].itemsize
+        if m * k * n <= _TILED_PRODUCT and m >= TILE_ROWS and n >= w:
+            return f"matmul_tiles({args[0]}, {args[1]})"
     return f"np.dot({args[0]}, {args[1]})"
 
 
@@ -118,7 +166,10 @@ MATMUL = register(
         # the product cannot be written over one of its own operands
         numpy=Ufunc("np.matmul", operator="@", in_place=False),
         native=Native(
-            expr=_dot_native, helpers={"matmul_loops": matmul_loops}, fresh=True, floats=True
+            expr=_dot_native,
+            helpers={"matmul_loops": matmul_loops, "matmul_tiles": matmul_tiles},
+            fresh=True,
+            floats=True,
         ),
         infix=Infix(" @ ", 40),
         hint="matmul needs a.shape[-1] == b.shape[-2] (1-D operands count as a row or a "

@@ -231,6 +231,33 @@ def test_other_rows_and_batch_sizes_load_the_same_machine_code(tmp_path, monkeyp
     assert sum(stats.cache_hits.values()) == 1 and not stats.cache_misses
 
 
+def test_a_squared_error_over_outputs_compiles_once_for_any_rows(tmp_path, monkeypatch):
+    # its mean divides by rows x outputs: an argument, as the rows are
+    from chainrule.symbolic import native_cache
+    from chainrule.train import native_epochs
+    from chainrule.train.objective import Objective
+
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    for name in [m for m in native_cache.sys.modules if m.startswith("chainrule_native_")]:
+        monkeypatch.delitem(native_cache.sys.modules, name)  # as in a new process
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    model = cr.nn.MLP([6, 13, 4], rng=0, dtype=np.float64)
+    objective = Objective("softmax", "mse", 4)
+    fns = []
+    for n_rows, batch in [(60, 16), (90, 20)]:  # last batches of 12 and 10 rows
+        opt = cr.optim.Adam(model.parameters(), lr=0.01)
+        ep = native_epochs.CompiledEpochs(
+            model, objective, opt, n_rows=n_rows, batch_size=batch, lam=lambda rows: 1e-3 / rows
+        )
+        fns.append(ep.epoch_fn)
+    assert fns[0] is fns[1] and len(fns[0].signatures) == 1
+    X, y = _data(50, 6, 3)
+    vals = [native_epochs.CompiledEvaluation(model, objective, X[:n], y[:n]) for n in (50, 37)]
+    fns = [fn for v in vals for fn, _ in v.fns.values()]
+    assert fns[0] is fns[1] and len(fns[0].signatures) == 1
+    assert len(list((tmp_path / "native").glob("*.py"))) == 2  # one epoch, one validation
+
+
 def test_a_last_batch_written_apart_keeps_its_own_loops():
     # a deeper network (its layers' loops shared as functions): the last batch of one row
     # has loops of its own, which must not replace the full batch's

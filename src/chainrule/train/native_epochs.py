@@ -606,7 +606,9 @@ class CompiledEvaluation:
         dtype = self.params[0].dtype
         self.X = np.ascontiguousarray(X, dtype=dtype)
         self.y = np.asarray(y)
-        self.T = objective.targets(self.y, dtype)
+        # the targets the loss takes: class labels as the one-hot rows the loss builds from
+        # them (the same values, without the labels' range check at every run)
+        self.T = compiled_targets(objective, self.y, dtype)
         self.batch_size = min(batch_size, len(X))
         sizes = _batch_sizes(len(X), self.batch_size)
         key = ("evaluate", *_model_key(model, None, False), *sizes)

@@ -122,3 +122,31 @@ def test_sizes_and_constants_as_arguments_change_no_bit(dtype, tmp_path, monkeyp
         for g, r in zip(got, ref, strict=True):
             assert g.dtype == r.dtype == dtype
             np.testing.assert_array_equal(g, r)
+
+
+def _squared_error(W, b, X, y):
+    # a mean over rows x 3 outputs: divides by a whole number that is no size, a product
+    return cr.nn.functional.mse_loss(cr.softmax(X @ W + b, axis=-1), y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_mean_over_rows_and_outputs_shares_the_source(dtype, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
+    _forget_loaded_modules(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", native.NativeFallbackWarning)
+        f = cr.jit(cr.value_and_grad(_squared_error, argnums=(0, 1)), backend="numba")
+    small, large = _problem(8, dtype), _problem(24, dtype, seed=1)
+    g8, g24 = f.compiled(*small), f.compiled(*large)
+    assert g8.source == g24.source and "(24)" not in g8.source and "(72)" not in g24.source
+    assert g8.dispatcher is g24.dispatcher and len(g8.dispatcher.signatures) == 1
+    # and the product as an argument computes the bits of the product as a literal
+    for args in (small, large):
+        src, w = native.generate_native(f.graph(*args))
+        literal, rest = _with_literals(src, w, list(args))
+        assert re.search(rf"\(\(?{3 * len(args[2])}(\.0)?\)", literal)  # substituted
+        got = native_cache.load(src, w.kernels).f(*args, *w.consts)
+        ref = native_cache.load(literal, w.kernels).f(*args, *rest)
+        for g, r in zip(got, ref, strict=True):
+            assert g.dtype == r.dtype == dtype
+            np.testing.assert_array_equal(g, r)

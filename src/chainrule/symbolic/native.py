@@ -150,8 +150,8 @@ class Writer:
     one structure traced at other sizes (another batch) are written as the same source
     and share Numba's machine code. Size-1 (broadcast) axes and sizes no input has stay
     literals. Scalar constants that are not whole numbers (a mean's ``1 / batch``, a
-    learning rate) or that equal such a size (``/ X.shape[0]``) are arguments (see
-    :meth:`liftable`), for the same reason.
+    learning rate) or that equal such a size (``/ X.shape[0]``) or a product of sizes (a
+    mean over rows x outputs) are arguments (see :meth:`liftable`), for the same reason.
     """
 
     def __init__(self, graph: Graph) -> None:
@@ -164,6 +164,7 @@ class Writer:
         self.lines: list[str] = []
         self.names: dict[int, str] = {}  # array or scalar source of each value
         self.lifted: dict[int, str] = {}  # scalar constants passed as arguments
+        self.products: dict[int, bool] = {}  # whole numbers that are products of sizes
         self.params: list[str] = []
         self.consts: list[Any] = []
         self.kernels: dict[str, Callable[..., Any]] = {}
@@ -210,13 +211,22 @@ class Writer:
     def liftable(self, value: Any) -> bool:
         """Whether scalar constant ``value`` is passed as an argument: a float that is not a
         whole number (``1 / batch``, a learning rate) or a number that is a size (``/
-        X.shape[0]``), so that the source does not depend on it; other numbers (and an
-        exponent, see :meth:`scalar_operand`) stay literals."""
+        X.shape[0]``) or a product of sizes (a mean over rows x outputs divides by it), so
+        that the source does not depend on it; other numbers (and an exponent, see
+        :meth:`scalar_operand`) stay literals."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
         if isinstance(value, float) and not value.is_integer():
             return math.isfinite(value)
-        return math.isfinite(value) and abs(int(value)) in self.dims
+        return math.isfinite(value) and self.of_sizes(abs(int(value)))
+
+    def of_sizes(self, n: int) -> bool:
+        """Whether whole number ``n`` is a size that some input has, or a product of such."""
+        if n not in self.products:  # each quotient is decided once
+            self.products[n] = n in self.dims or any(
+                n % d == 0 and n > d and self.of_sizes(n // d) for d in self.dims
+            )
+        return self.products[n]
 
     def ref(self, v: Var, lift: bool = True) -> str:
         """Source of a value outside loops (a name, or a literal for a Python scalar; an

@@ -79,9 +79,9 @@ class FitConfig:
         ``"numba"``: run whole epochs (mini-batch loop, forward, backward, update)
         in one native function (:mod:`chainrule.train.native_epochs`; needs
         ``pip install "chainrule[fast]"``), with the results of the uncompiled
-        loop to rounding. The validation runs in native code too (the forward and
-        loss of the validation rows: its accuracy is the tape's, its loss the
-        tape's to rounding). Per-batch callbacks and the progress bar run after
+        loop to rounding. The validation's forward runs in native code too, its
+        loss in the loss's own NumPy code: the tape's figures for the same weights
+        (bit for bit in float64). Per-batch callbacks and the progress bar run after
         each epoch; not with ``augment``, ``clip_norm``, the textbook backend
         or several processes. A model the native backend cannot compile trains
         uncompiled, with a warning. The time spent tracing and compiling (or

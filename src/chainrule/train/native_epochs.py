@@ -22,9 +22,10 @@ the batch size and the L2 coefficients) is kept for the rest of the process, so
 a second fit of the same setup skips the tracing.
 
 :class:`CompiledEvaluation` is the validation of a compiled fit: the model's
-forward and loss on the validation rows in one native function (built, cached and
-compiled per architecture the same way), so an epoch of ``fit(..., compile="numba")``
-runs no tape operation.
+forward on the validation rows in one native function (built, cached and compiled per
+architecture the same way) and the loss's own NumPy code on its logits, so an epoch of
+``fit(..., compile="numba")`` runs no tape operation and validates with the tape's
+figures.
 """
 
 from __future__ import annotations
@@ -119,15 +120,15 @@ def _remembered(key: tuple, build: Callable[[], Any]) -> Any:
     return built
 
 
-def _model_key(model: Any, objective: Objective, training: bool | None) -> tuple:
-    """What a graph of ``model`` (traced in mode ``training``) and ``objective`` depends on
-    (not the parameters' values)."""
+def _model_key(model: Any, objective: Objective | None, training: bool | None) -> tuple:
+    """What a graph of ``model`` (traced in mode ``training``) and ``objective`` (None: the
+    forward alone) depends on (not the parameters' values)."""
     return (
         type(model),
         repr(model.config()),
         training,
         tuple((p.shape, p.dtype.str) for p in model.parameters()),
-        (objective.output, objective.loss, objective.n_outputs),
+        None if objective is None else (objective.output, objective.loss, objective.n_outputs),
     )
 
 
@@ -532,20 +533,19 @@ class CompiledEpochs:
         return losses[: min(int(done) + 1, nb)], logits, int(done)
 
 
-def _trace_evaluation(model: Any, objective: Objective, X: np.ndarray, T: np.ndarray) -> Graph:
-    """The graph of ``(params..., X, T) -> (loss, logits)``: ``model`` in eval mode."""
+def _trace_forward(model: Any, X: np.ndarray) -> Graph:
+    """The graph of ``(params..., X) -> logits``: ``model`` in eval mode."""
     params = model.parameters()
     n_p = len(params)
 
-    def evaluate(*flat: Any) -> Any:
+    def forward(*flat: Any) -> Any:
         with _parameters_replaced(model, flat[:n_p]):
-            logits = model(flat[n_p])
-        return objective(logits, flat[n_p + 1]), logits
+            return model(flat[n_p])
 
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        return trace(evaluate, *[p.data for p in params], X, T)
+        return trace(forward, *[p.data for p in params], X)
     finally:
         model.train(was_training)
 
@@ -556,13 +556,14 @@ class CompiledEvaluation:
 
     It computes what :func:`~chainrule.train.evaluate` computes (the model in eval mode,
     ``batch_size`` rows at a time, the data loss without the L2 term, the mean loss and
-    the fraction classified correctly), with the forward and the loss of each block of
-    rows in one native function (the parameters' current values are read at each
-    :meth:`run`). As the epoch function, the generated source reads the number of rows
-    at run time: compiled once per architecture and loaded from Numba's disk cache by
-    later processes; the functions of a setup are kept for the rest of the process. The
-    figures equal the tape's to rounding: the logits (so the accuracy) are the same, the
-    loss is summed in another order.
+    the fraction classified correctly), with the forward of each block of rows in one
+    native function (the parameters' current values are read at each :meth:`run`). The
+    loss of the block's logits is then the objective's own NumPy code, the one the tape
+    runs, so the figures are the tape's: bitwise in float64 (the native forward gives the
+    tape's logits), within rounding in float32. As the epoch function, the generated source
+    reads the number of rows at run time: compiled once per architecture and loaded from
+    Numba's disk cache by later processes; the functions of a setup are kept for the rest
+    of the process.
 
     Parameters
     ----------
@@ -605,15 +606,17 @@ class CompiledEvaluation:
         dtype = self.params[0].dtype
         self.X = np.ascontiguousarray(X, dtype=dtype)
         self.y = np.asarray(y)
+        # the targets the loss takes: class labels as the one-hot rows the loss builds from
+        # them (the same values, without the labels' range check at every run)
         self.T = compiled_targets(objective, self.y, dtype)
         self.batch_size = min(batch_size, len(X))
         sizes = _batch_sizes(len(X), self.batch_size)
-        key = ("evaluate", *_model_key(model, objective, False), self.T.shape[1:], *sizes)
+        key = ("evaluate", *_model_key(model, None, False), *sizes)
         self.fns: dict[int, tuple[Any, list[Any]]] = _remembered(key, lambda: self._build(sizes))
         try:
             for rows, (fn, consts) in self.fns.items():
                 args = [p.data for p in self.params]
-                _compile_for(fn, [*args, self.X[:rows], self.T[:rows], *consts], "evaluation")
+                _compile_for(fn, [*args, self.X[:rows], *consts], "evaluation")
         finally:
             self.compile_seconds = time.perf_counter() - start
 
@@ -622,7 +625,7 @@ class CompiledEvaluation:
         source is the same)."""
         fns = {}
         for rows in sizes:
-            graph = _trace_evaluation(self.model, self.objective, self.X[:rows], self.T[:rows])
+            graph = _trace_forward(self.model, self.X[:rows])
             src, w = generate_native(simplify(graph), "evaluate")
             fns[rows] = (load(src, w.kernels).evaluate, w.consts)
         return fns
@@ -631,12 +634,13 @@ class CompiledEvaluation:
         """``{"loss": ..., "accuracy": ...}`` of the model now (accuracy NaN for regression)."""
         arrays = [p.data for p in self.params]
         total, correct, bs = 0.0, 0, self.batch_size
-        for start in range(0, len(self.X), bs):
-            xb, tb = self.X[start : start + bs], self.T[start : start + bs]
-            fn, consts = self.fns[len(xb)]
-            loss, logits = fn(*arrays, xb, tb, *consts)
-            total += float(loss) * len(xb)
-            correct += self.objective.correct(logits, self.y[start : start + bs])
+        with no_grad():
+            for start in range(0, len(self.X), bs):
+                xb, tb = self.X[start : start + bs], self.T[start : start + bs]
+                fn, consts = self.fns[len(xb)]
+                (logits,) = fn(*arrays, xb, *consts)
+                total += float(self.objective(logits, tb).data) * len(xb)
+                correct += self.objective.correct(logits, self.y[start : start + bs])
         n = len(self.X)
         return {
             "loss": total / n,

@@ -105,6 +105,15 @@ def _with_literals(src: str, w: native.Writer, arrays: list[np.ndarray]) -> tupl
     return text, rest
 
 
+def _outputs(fn, args: list, w: native.Writer) -> list[np.ndarray]:
+    """Every output of generated function ``fn`` called with ``args``: the arrays it
+    writes into (allocated here as ``w.outs`` says) and those it returns, in order."""
+    given = [np.empty(s, d, order=o) for s, d, o in filter(None, w.outs)]
+    returned = iter(fn(*args, *given))
+    given_it = iter(given)
+    return [next(returned if p is None else given_it) for p in w.outs]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sizes_and_constants_as_arguments_change_no_bit(dtype, tmp_path, monkeypatch):
     # the same source with literals (sizes, 1 / n, n) computes the same bits: a batch
@@ -117,8 +126,8 @@ def test_sizes_and_constants_as_arguments_change_no_bit(dtype, tmp_path, monkeyp
         assert re.search(r"\bn\d+_\d+\b", src) and w.consts  # something to substitute
         literal, rest = _with_literals(src, w, list(args))
         assert "n2_0" not in literal and f"range({n})" in literal
-        got = native_cache.load(src, w.kernels).f(*args, *w.consts)
-        ref = native_cache.load(literal, w.kernels).f(*args, *rest)
+        got = _outputs(native_cache.load(src, w.kernels).f, [*args, *w.consts], w)
+        ref = _outputs(native_cache.load(literal, w.kernels).f, [*args, *rest], w)
         for g, r in zip(got, ref, strict=True):
             assert g.dtype == r.dtype == dtype
             np.testing.assert_array_equal(g, r)
@@ -145,8 +154,31 @@ def test_a_mean_over_rows_and_outputs_shares_the_source(dtype, tmp_path, monkeyp
         src, w = native.generate_native(f.graph(*args))
         literal, rest = _with_literals(src, w, list(args))
         assert re.search(rf"\(\(?{3 * len(args[2])}(\.0)?\)", literal)  # substituted
-        got = native_cache.load(src, w.kernels).f(*args, *w.consts)
-        ref = native_cache.load(literal, w.kernels).f(*args, *rest)
+        got = _outputs(native_cache.load(src, w.kernels).f, [*args, *w.consts], w)
+        ref = _outputs(native_cache.load(literal, w.kernels).f, [*args, *rest], w)
         for g, r in zip(got, ref, strict=True):
             assert g.dtype == r.dtype == dtype
             np.testing.assert_array_equal(g, r)
+
+
+def test_outputs_are_written_into_new_arrays_the_caller_allocates(monkeypatch):
+    # outputs go into arrays allocated per call (no boxing of native arrays): each call's
+    # arrays are new, in the layouts returned before, and equal the NumPy backend's; a
+    # product above COPY_OUT_MAX is returned as the native code made it (no copy)
+    args = _problem(8)
+    f = _step()
+    g = f.compiled(*args)
+    assert all(p is not None for p in native.generate_native(g.graph)[1].outs)
+    assert "out0[()] = " in g.source  # the loss into a 0-d array
+    first = g.fn(*args)
+    second = g.fn(*args)
+    assert all(type(a) is np.ndarray for a in first)
+    assert all(not np.shares_memory(a, b) for a in first for b in second)
+    assert first[0].shape == () and first[1].flags.c_contiguous
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    _check_against_numpy_backend(f, args)
+    monkeypatch.setattr(native, "COPY_OUT_MAX", 4)  # W's gradient (15 values) returned
+    src, w = native.generate_native(g.graph)
+    assert w.outs[0] is not None and w.outs[1] is None and w.outs[2] is not None
+    assert "out1" not in src

@@ -11,7 +11,9 @@ spelling, and the primitives with a ``kernel`` call their own loops. Values
 of shape ``()`` are scalars inside the function. Every result is a new
 array, row-major except a transposed matrix product and an elementwise result of
 column-major operands (column-major, as the NumPy backend returns them; such a
-loop runs in column-major order). Sizes are read from the inputs' shapes at run time and
+loop runs in column-major order), outputs written into arrays the Python caller
+allocates (see :func:`_returns`: cheaper than boxing arrays the native code made).
+Sizes are read from the inputs' shapes at run time and
 shape-dependent constants are arguments (see :class:`Writer`), so the graphs of
 one function traced at other batch sizes are the same source and share the
 machine code.
@@ -171,6 +173,8 @@ class Writer:
         self.fresh: set[int] = set()  # values holding a new array of their own
         self.after: list[str] = []  # lines after the current loop nest
         self.column_major: set[int] = set()  # loop results allocated column-major
+        # each output's array parameter (shape, dtype, order) or None: returned (_returns)
+        self.outs: list[tuple[tuple[int, ...], np.dtype, str] | None] = []
         self.k = 0
 
     def fresh_name(self, prefix: str) -> str:
@@ -289,11 +293,17 @@ def like_shape(v: Var) -> tuple[int, ...]:
 
 
 def generate_native(
-    graph: Graph, name: str = "f", layouts: Sequence[str] | None = None
+    graph: Graph,
+    name: str = "f",
+    layouts: Sequence[str] | None = None,
+    into_caller: bool = True,
 ) -> tuple[str, Writer]:
     """The source of ``graph`` as one Numba function (raises :class:`NotNative`), for
     inputs of the given memory layouts (default: all row-major): an elementwise result
-    is column-major where NumPy's would be (see :mod:`chainrule.symbolic.layouts`)."""
+    is column-major where NumPy's would be (see :mod:`chainrule.symbolic.layouts`).
+    Outputs are written into arrays the Python caller passes (``into_caller``, see
+    :func:`_returns`) or, for a function called from other native code (an epoch's
+    step), all returned as new arrays (see :func:`_returned`)."""
     for v in list(graph.inputs) + graph.equations:
         dt = v.dtype
         if (dt.kind not in "biu" and dt not in (np.float32, np.float64)) or not dt.isnative:
@@ -331,7 +341,7 @@ def generate_native(
                 spans.append((start, len(w.lines)))
         else:
             _line(w, block)
-    rets = _returns(w, graph)
+    rets = _returns(w, graph) if into_caller else _returned(w, graph)
     head = f"def {name}({', '.join(w.params)}):"
     body = [*w.lines, f"    return ({', '.join(rets)}{',' if rets else ''})"]
     helpers = _share_loops(body, spans, name)
@@ -530,8 +540,65 @@ def _loop(
     w.after = []
 
 
+#: Largest output (in elements) copied into an array the caller allocates rather than
+#: returned as the array the native code made: a returned array costs Numba a fixed
+#: ~1 us to box (see :func:`_returns`), a copy grows with the size.
+COPY_OUT_MAX = 4096
+
+
 def _returns(w: Writer, graph: Graph) -> list[str]:
-    """Each output as a new array: scalars in 0-d arrays, views and repeats copied."""
+    """Write each output into an array the caller allocates, or return it (a new array).
+
+    Numba boxes each returned array at a fixed cost (a Python object for its memory,
+    an unpickled type and an ndarray: ~5,000 instructions), so outputs are written
+    into arrays the Python caller allocates (``out0, out1, ...``: one parameter each, after
+    the inputs and constants; row-major, or column-major for a transposed product,
+    the layouts the outputs had when returned): a loop's new array is that parameter
+    itself (the loop writes straight into it), a scalar is stored into a 0-d array,
+    other values are copied. A new array larger than :data:`COPY_OUT_MAX` elements
+    that a loop did not write (a matrix product, a kernel's result) is returned as it
+    is, where the copy would cost more than the boxing. ``w.outs`` records each output's
+    place: ``(shape, dtype, order)`` for a parameter, ``None`` for a returned array.
+    Returns the sources of the returned arrays.
+    """
+    seen: set[str] = set()
+    rets = []
+    outs: list[tuple[tuple[int, ...], np.dtype, str] | None] = []
+    srcs = [w.ref(o) for o in graph.outputs]  # constants lifted before the out parameters
+    for k, (o, src) in enumerate(zip(graph.outputs, srcs, strict=True)):
+        fresh = id(o) in w.fresh and src not in seen
+        base = w.ref(o.args[0]) if transposed_product(o) else None
+        if base is not None and (id(o.args[0]) not in w.fresh or base in seen):
+            base = None
+        seen.add(src)
+        if base is not None:
+            seen.add(base)
+        alloc = f"    {src} = np.empty("
+        made = fresh and o.shape and any(ln.startswith(alloc) for ln in w.lines)
+        if (fresh or base is not None) and not made and math.prod(o.shape) > COPY_OUT_MAX:
+            rets.append(src)  # a new array (a column-major view of one for base)
+            outs.append(None)
+            continue
+        out = f"out{k}"  # (reduction buffers are r1, r2, ...)
+        w.params.append(out)
+        # column-major: a transposed product, or a loop result allocated so (its loop
+        # writes into the caller's array of that layout)
+        column = base is not None or (made and id(o) in w.column_major)
+        outs.append((o.shape, o.dtype, "F" if column else "C"))
+        if made:  # the loop writes into the caller's array
+            i = next(i for i, ln in enumerate(w.lines) if ln.startswith(alloc))
+            w.lines[i] = f"    {src} = {out}"
+        elif not o.shape:
+            w.emit(f"{out}[()] = {src}")
+        else:
+            w.emit(f"{out}[:] = {src}")
+    w.outs = outs
+    return rets
+
+
+def _returned(w: Writer, graph: Graph) -> list[str]:
+    """Each output returned as a new array: scalars in 0-d arrays, views and repeats
+    copied (for native callers, which pass no output arrays)."""
     seen: set[str] = set()
     rets = []
     for o in graph.outputs:
@@ -549,6 +616,7 @@ def _returns(w: Writer, graph: Graph) -> list[str]:
         else:
             rets.append(f"np.ascontiguousarray({src}).copy()")
         seen.add(src)
+    w.outs = [None] * len(graph.outputs)
     return rets
 
 
@@ -580,17 +648,15 @@ class NativeGraph:
         consts: Sequence[Any],
         seconds: float,
         entry: Callable[..., Any] | None = None,
+        outs: Sequence[tuple[tuple[int, ...], np.dtype, str] | None] | None = None,
     ) -> None:
         self.graph = graph
         self.source = source
         self.dispatcher = dispatcher
         self.compile_seconds = seconds
-        extra = tuple(consts)
-        raw = dispatcher if entry is None else entry
-        self.fn: Callable[..., Any] = raw if not extra else (lambda *a: raw(*a, *extra))
-        self._checked: Callable[..., Any] = (
-            dispatcher if not extra else (lambda *a: dispatcher(*a, *extra))
-        )
+        plan = list(outs) if outs is not None else [None] * len(graph.outputs)
+        self.fn: Callable[..., Any] = _caller(dispatcher if entry is None else entry, consts, plan)
+        self._checked: Callable[..., Any] = _caller(dispatcher, consts, plan)
 
     def __call__(self, *args: Any) -> list[np.ndarray]:
         if len(args) != len(self.graph.inputs):
@@ -602,6 +668,40 @@ class NativeGraph:
 
     def __repr__(self) -> str:
         return f"<NativeGraph {len(self.graph)} equations>\n{self.source}"
+
+
+def _caller(
+    native: Callable[..., Any],
+    consts: Sequence[Any],
+    outs: Sequence[tuple[tuple[int, ...], np.dtype, str] | None],
+) -> Callable[..., Any]:
+    """The call of ``native`` with the graph's inputs returning all its outputs: it passes
+    the constants, allocates the arrays the native code writes outputs into (``outs``, see
+    :func:`_returns`) and puts them in place among the arrays it returns."""
+    ns: dict[str, Any] = {"native": native, "empty": np.empty}
+    names = [f"c{k}" for k in range(len(consts))]
+    ns.update(zip(names, consts, strict=True))
+    lines, results, returned = [], [], []
+    for k, plan in enumerate(outs):
+        if plan is None:
+            returned.append(f"x{k}")
+            results.append(f"x{k}")
+            continue
+        shape, dtype, order = plan
+        ns[f"s{k}"], ns[f"d{k}"] = shape, dtype
+        order_arg = "" if order == "C" else f", order={order!r}"
+        lines.append(f"    r{k} = empty(s{k}, d{k}{order_arg})")
+        names.append(f"r{k}")
+        results.append(f"r{k}")
+    call = f"native(*a{''.join(', ' + n for n in names)})"
+    lines.append(
+        f"    {''.join(r + ', ' for r in returned)}= {call}" if returned else f"    {call}"
+    )
+    tail = f"    return ({', '.join(results)}{',' if results else ''})"
+    src = "\n".join(["def call(*a):", *lines, tail]) + "\n"
+    exec(src, ns)  # noqa: S102
+    fn: Callable[..., Any] = ns["call"]
+    return fn
 
 
 def compile_native(
@@ -650,6 +750,10 @@ def compile_native(
         for v, k in zip(graph.inputs, kinds, strict=True)
     ]
     sig += [numba.typeof(c) for c in w.consts]
+    sig += [
+        numba.types.Array(numba.from_dtype(dt), len(shape), order)
+        for shape, dt, order in filter(None, w.outs)
+    ]
     try:
         compile_signature(fn, tuple(sig))
     except Exception as e:  # Numba rejected the generated code: name the first primitive
@@ -658,4 +762,4 @@ def compile_native(
         warn_fallback(prims or "graph", f"Numba could not compile it ({first[:200]})")
         return compile_graph(graph, name=name, reuse_min_size=reuse_min_size, layouts=layouts)
     entry = fn.overloads[tuple(sig)].entry_point
-    return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start, entry)
+    return NativeGraph(graph, src, fn, w.consts, time.perf_counter() - start, entry, w.outs)

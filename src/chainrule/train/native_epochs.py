@@ -316,10 +316,10 @@ class CompiledEpochs:
         kept: list[bool] = []
         for rows, lam in zip(sizes, lams, strict=True):
             graph = simplify(self._trace(rows, lam, scale))
-            src, w = generate_native(graph, "step")
+            src, w = generate_native(graph, "step", into_caller=False)
             if sources and (src != sources[0] or _kinds(w.consts) != _kinds(consts[0])):
                 # its own name, and its own names for its helpers (step_last_loop0, ...)
-                src, w = generate_native(graph, "step_last")
+                src, w = generate_native(graph, "step_last", into_caller=False)
                 sources.append(src)
             elif not sources:
                 sources.append(src)
@@ -626,7 +626,7 @@ class CompiledEvaluation:
         fns = {}
         for rows in sizes:
             graph = _trace_forward(self.model, self.X[:rows])
-            src, w = generate_native(simplify(graph), "evaluate")
+            src, w = generate_native(simplify(graph), "evaluate", into_caller=False)
             fns[rows] = (load(src, w.kernels).evaluate, w.consts)
         return fns
 

@@ -222,7 +222,8 @@ class Entry:
 
 class Call:
     """One differentiated call: its entry, its argument arrays, its residuals, and the
-    gradients computed for the last cotangent (shared by the rule's calls per input)."""
+    gradients computed for the last cotangent (shared by the rule's calls per input
+    within one backward pass)."""
 
     __slots__ = ("calls", "entry", "arrays", "residuals", "last")
 
@@ -233,18 +234,30 @@ class Call:
         self.entry = entry
         self.arrays = arrays
         self.residuals = residuals
-        self.last: tuple[Any, Any, int, Any] | None = None  # (g, g.data, output, gradients)
+        # (g, g.data, output, argument position last served, gradients)
+        self.last: tuple[Any, Any, int, int, Any] | None = None
 
-    def gradients(self, k: int, g: Tensor, args: Sequence[Any]) -> Any:
-        """The gradients of the wrt arguments for cotangent ``g`` of output leaf ``k``."""
+    def gradients(self, i: int, k: int, g: Tensor, args: Sequence[Any]) -> Any:
+        """The gradients of the wrt arguments for cotangent ``g`` of output leaf ``k``,
+        asked for argument ``i``. One pass asks for its arguments in increasing order
+        with one cotangent object: a later argument of the same cotangent reuses the
+        gradients; an argument at or before the last one served starts a new pass (with
+        ``retain_graph`` the same cotangent object may come again, its values changed)."""
         last = self.last
-        if last is not None and last[0] is g and last[1] is g.data and last[2] == k:
-            return last[3]
+        if (
+            last is not None
+            and last[0] is g
+            and last[1] is g.data
+            and last[2] == k
+            and i > last[3]
+        ):
+            self.last = (g, g.data, k, i, last[4])
+            return last[4]
         if STATE.grad_enabled:  # the backward must itself be differentiable
             grads = self.calls.on_tape_gradients(self.entry, k, g, args)
         else:
             grads = self.calls.compiled_gradients(self, k, g)
-        self.last = (g, g.data, k, grads)
+        self.last = (g, g.data, k, i, grads)
         return grads
 
 
@@ -254,7 +267,7 @@ def _rule(i: int, g: Tensor, out: Tensor, *args: Any, call: Call, k: int) -> Any
     j = e.slot.get(i)
     if j is None or i not in e.reach[k]:
         return None
-    return call.gradients(k, g, args)[j]
+    return call.gradients(i, k, g, args)[j]
 
 
 def _no_impl(*args: Any, **params: Any) -> Any:

@@ -244,13 +244,7 @@ class Call:
         gradients; an argument at or before the last one served starts a new pass (with
         ``retain_graph`` the same cotangent object may come again, its values changed)."""
         last = self.last
-        if (
-            last is not None
-            and last[0] is g
-            and last[1] is g.data
-            and last[2] == k
-            and i > last[3]
-        ):
+        if last is not None and last[0] is g and last[1] is g.data and last[2] == k and i > last[3]:
             self.last = (g, g.data, k, i, last[4])
             return last[4]
         if STATE.grad_enabled:  # the backward must itself be differentiable

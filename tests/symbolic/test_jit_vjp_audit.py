@@ -58,3 +58,24 @@ def test_the_same_cotangent_serves_every_argument_in_one_pass():
     t = np.tanh(x0 @ W0.T)
     np.testing.assert_allclose(W.grad.numpy(), 2 * (1 - t**2).T @ x0, rtol=1e-13)
     np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - t**2) @ W0, rtol=1e-13)
+
+
+def _detached(A, B, x):
+    return ((x @ A.T) * (x @ B.detach().T)).sum()
+
+
+def test_an_argument_reached_only_through_detach_gets_no_gradient_as_on_the_tape():
+    # the graph holds no trace of detach (it is the same value): which arguments an
+    # output reaches is the tape's answer, so B.grad stays None (not zeros, which an
+    # optimiser with momentum or weight decay would act on) and an output reaching no
+    # argument does not require grad
+    rng = np.random.default_rng(2)
+    A0, B0, x0 = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(5, 4))
+    for f in (jit(_detached), _detached):
+        A, B = cr.tensor(A0, requires_grad=True), cr.tensor(B0, requires_grad=True)
+        loss = f(A, B, x0)
+        loss.backward()
+        assert B.grad is None
+        np.testing.assert_allclose(A.grad.numpy(), (x0 @ B0.T).T @ x0, rtol=1e-13)
+    for f in (jit(lambda A, x: (x @ A.detach().T).sum()), lambda A, x: (x @ A.detach().T).sum()):
+        assert not f(cr.tensor(A0, requires_grad=True), x0).requires_grad

@@ -67,19 +67,29 @@ _NDARRAY = np.ndarray
 _PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
 
 
-def depends(graph: Graph, wrt: Sequence[int]) -> list[frozenset[int]]:
-    """For each output of ``graph``, the positions in ``wrt`` (input indices) it depends
-    on differentiably, as the tape would record it: through differentiable primitives,
-    to a floating-point output."""
-    deps: dict[int, frozenset[int]] = {
-        id(graph.inputs[i]): frozenset([i]) for i in wrt if graph.inputs[i].dtype.kind in "fc"
-    }
-    for v in graph.equations:
-        if v.op.differentiable and v.dtype.kind in "fc":
-            d = frozenset().union(*[deps.get(id(a), frozenset()) for a in v.args])
-            if d:
-                deps[id(v)] = d
-    return [deps.get(id(o), frozenset()) for o in graph.outputs]
+def _tape_parents(t: Any) -> Sequence[Any]:
+    """The parents a traced value was recorded with on the tape (none off the tape)."""
+    if isinstance(t, Tensor) and t._prim is not None and t._parents is not None:
+        return [p for p in t._parents if isinstance(p, Tensor) and p.requires_grad]
+    return ()
+
+
+def depends(
+    leaves: Sequence[Any], inputs: Sequence[Any], wrt: Sequence[int]
+) -> list[frozenset[int]]:
+    """For each traced output leaf, the positions in ``wrt`` of the traced ``inputs`` it
+    reaches on the tape, as the tape records it while tracing: through differentiable
+    primitives to a floating-point output, not through ``detach`` (which leaves no
+    equation in the graph, so the graph alone cannot tell)."""
+    where = {id(inputs[i]): i for i in wrt if inputs[i].dtype.kind in "fc"}
+    out: list[frozenset[int]] = []
+    for x in leaves:
+        if not (isinstance(x, Tensor) and x.requires_grad and x.dtype.kind in "fc"):
+            out.append(frozenset())
+            continue
+        seen = post_order([x], _tape_parents)
+        out.append(frozenset(where[id(t)] for t in seen if id(t) in where))
+    return out
 
 
 def reads_outside_tensors(leaves: Sequence[Any]) -> bool:
@@ -87,9 +97,7 @@ def reads_outside_tensors(leaves: Sequence[Any]) -> bool:
     (a parameter ``f`` closes over): compiled code would hold its value as a constant."""
 
     def parents(t: Any) -> Sequence[Any]:
-        if isinstance(t, SymTensor) and t._prim is not None and t._parents is not None:
-            return [p for p in t._parents if isinstance(p, Tensor)]
-        return ()
+        return _tape_parents(t) if isinstance(t, SymTensor) else ()
 
     roots = [x for x in leaves if isinstance(x, Tensor)]
     return any(not isinstance(t, SymTensor) and t.requires_grad for t in post_order(roots, parents))
@@ -362,17 +370,19 @@ class VjpCalls:
         None where ``f`` reads a Tensor being differentiated that is no argument."""
         n = len(arrays)
         outside: list[bool] = []
+        deps: list[frozenset[int]] = []
 
         @functools.wraps(self.f)  # the graph's inputs keep f's parameter names
         def traced(*a: Any) -> Any:
             res = self.f(*a)
-            outside.append(reads_outside_tensors(flatten(res)[0]))
+            leaves = flatten(res)[0]
+            outside.append(reads_outside_tensors(leaves))
+            deps.extend(depends(leaves, a, wrt))
             return res
 
         graph, spec = trace_with_tree(traced, arrays)
         if outside[0]:
             return None, None
-        deps = depends(graph, wrt)
         outputs = tuple(k for k, d in enumerate(deps) if d)
         cts = [np.zeros(graph.outputs[k].shape, graph.outputs[k].dtype) for k in outputs]
         names = [str(v.name) for v in graph.inputs]

@@ -4,8 +4,10 @@ exactly what running the function on the tape gives."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import chainrule as cr
+from chainrule.core.errors import InplaceModificationError
 from chainrule.symbolic import jit
 
 
@@ -79,3 +81,41 @@ def test_an_argument_reached_only_through_detach_gets_no_gradient_as_on_the_tape
         np.testing.assert_allclose(A.grad.numpy(), (x0 @ B0.T).T @ x0, rtol=1e-13)
     for f in (jit(lambda A, x: (x @ A.detach().T).sum()), lambda A, x: (x @ A.detach().T).sum()):
         assert not f(cr.tensor(A0, requires_grad=True), x0).requires_grad
+
+
+def _activations_and_loss(W, x):
+    t = cr.tanh(x @ W.T)
+    return t, (t**3).sum()
+
+
+def _logits_and_loss(W, x):
+    z = x @ W.T
+    return z, (cr.tanh(z) * z).sum()
+
+
+@pytest.mark.parametrize("f", [_activations_and_loss, _logits_and_loss])
+def test_an_output_modified_in_place_does_not_change_another_outputs_gradient(f):
+    # the backward of the loss reads forward values (tanh(z), z) that the call also
+    # returns: the returned output must not share memory with what the backward saved,
+    # so writing into it before loss.backward() leaves the gradient of the values at
+    # the call (the tape, whose saved value is the output itself, raises instead)
+    rng = np.random.default_rng(3)
+    W0, x0 = rng.normal(size=(3, 4)), rng.normal(size=(5, 4))
+    W = cr.tensor(W0, requires_grad=True)
+    f(W, x0)[1].backward()
+    expected = W.grad.numpy()
+    W = cr.tensor(W0, requires_grad=True)
+    out, loss = f(W, x0)
+    with cr.no_grad():
+        out += 1.0
+    with pytest.raises(InplaceModificationError, match="modified in place"):
+        loss.backward()
+    jf = jit(f)
+    W = cr.tensor(W0, requires_grad=True)
+    out, loss = jf(W, x0)
+    saved = loss._params["call"].residuals
+    assert saved and not any(np.shares_memory(r, out.data) for r in saved)
+    with cr.no_grad():
+        out += 1.0
+    loss.backward()
+    np.testing.assert_allclose(W.grad.numpy(), expected, rtol=1e-13)

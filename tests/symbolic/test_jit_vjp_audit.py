@@ -3,6 +3,8 @@ exactly what running the function on the tape gives."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -119,3 +121,27 @@ def test_an_output_modified_in_place_does_not_change_another_outputs_gradient(f)
         out += 1.0
     loss.backward()
     np.testing.assert_allclose(W.grad.numpy(), expected, rtol=1e-13)
+
+
+def _square_of_product(A, B):
+    return (cr.tanh(A @ B) ** 2).sum()
+
+
+def test_the_same_tensor_passed_twice_gets_one_gradient_per_position_in_higher_orders():
+    # jf(W, W): each position gets its own share, also where the backward runs on the
+    # tape (create_graph, grad of grad); not the whole gradient of W at each position
+    rng = np.random.default_rng(4)
+    A0 = rng.normal(size=(3, 3)) * 0.5
+    jf = jit(_square_of_product)
+    results = []
+    for f in (jf, _square_of_product):
+        W = cr.tensor(A0, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the tape-backward warning
+            f(W, W).backward(create_graph=True)
+            g = W.grad.numpy().copy()
+            gg = cr.grad(lambda W, f=f: cr.grad(lambda W: f(W, W))(W).sum())(A0)
+        results.append((g, gg.numpy()))
+    (g_j, gg_j), (g_t, gg_t) = results
+    np.testing.assert_allclose(g_j, g_t, rtol=1e-13)
+    np.testing.assert_allclose(gg_j, gg_t, rtol=1e-12)

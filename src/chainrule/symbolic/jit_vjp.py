@@ -43,6 +43,7 @@ import numpy as np
 
 from chainrule.core.namespace import is_foreign
 from chainrule.core.ops.linalg import memory_layout
+from chainrule.core.ops.shapes import identity
 from chainrule.core.primitive import Primitive, record
 from chainrule.core.reverse import GradPlan
 from chainrule.core.state import MODES_ON, STATE
@@ -445,8 +446,13 @@ class VjpCalls:
                 RuntimeWarning,
                 stacklevel=user_stacklevel(),
             )
-        leaves = flatten(self.f(*args))[0]
-        targets = [args[i] for i in entry.wrt]
+        # each differentiated position its own tensor (identity on the tape), so that one
+        # Tensor passed twice (f(W, W)) gets each position's share, as compiled
+        given = list(args)
+        for i in entry.wrt:
+            given[i] = identity(args[i])
+        leaves = flatten(self.f(*given))[0]
+        targets = [given[i] for i in entry.wrt]
         gs = GradPlan([leaves[k]], targets).run([g], retain_graph=True, create_graph=True)
         return gs
 

@@ -3,12 +3,15 @@ exactly what running the function on the tape gives."""
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 
 import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.symbolic.jit_vjp as jit_vjp
 from chainrule.core.errors import InplaceModificationError
 from chainrule.symbolic import jit
 
@@ -145,3 +148,40 @@ def test_the_same_tensor_passed_twice_gets_one_gradient_per_position_in_higher_o
     (g_j, gg_j), (g_t, gg_t) = results
     np.testing.assert_allclose(g_j, g_t, rtol=1e-13)
     np.testing.assert_allclose(gg_j, gg_t, rtol=1e-12)
+
+
+def test_threads_calling_one_signature_compile_it_once(monkeypatch):
+    # several threads differentiating the same new signature at once: one forward and
+    # one backward compiled (the others wait for them), every gradient the tape's
+    compiled = []
+    real = jit_vjp.compile_graph
+
+    def slow(graph, **kw):
+        compiled.append(len(graph.inputs))
+        time.sleep(0.05)  # a compile takes time: the other threads arrive meanwhile
+        return real(graph, **kw)
+
+    monkeypatch.setattr(jit_vjp, "compile_graph", slow)
+    rng = np.random.default_rng(5)
+    W0, x0 = rng.normal(size=(3, 4)), rng.normal(size=(5, 4))
+    jf = jit(lambda W, x: (_tanh_rows(W, x) ** 2).sum())
+    start = threading.Barrier(4)
+    grads: list[np.ndarray] = []
+
+    def work() -> None:
+        W = cr.tensor(W0, requires_grad=True)
+        start.wait()
+        jf(W, x0).backward()
+        grads.append(W.grad.numpy())
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(compiled) == 2 and len(jf.vjp_calls.cache) == 1
+    W = cr.tensor(W0, requires_grad=True)
+    (_tanh_rows(W, x0) ** 2).sum().backward()
+    assert len(grads) == 4
+    for g in grads:
+        np.testing.assert_allclose(g, W.grad.numpy(), rtol=1e-13)

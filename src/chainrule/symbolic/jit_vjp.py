@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -322,6 +323,7 @@ class VjpCalls:
         )
         self._warned = False  # a differentiable backward ran on the tape (said once)
         self._last: tuple[Any, Any, Any] = (None, None, None)  # probes, wrt, entry
+        self._lock = threading.RLock()  # one build per signature, whichever thread asks
 
     def __call__(self, args: Sequence[Any]) -> Any:
         """The call's outputs, recorded on the tape as compiled nodes; ``NotImplemented``
@@ -352,7 +354,9 @@ class VjpCalls:
         if probes != last_probes or wrt != last_wrt:
             key = (tuple([(a.shape, a.dtype, memory_layout(a)) for a in arrays]), tuple(wrt))
             if key not in self.cache:
-                self.cache[key], first = self._build(arrays, tuple(wrt))
+                with self._lock:  # threads arriving meanwhile wait for this one's compile
+                    if key not in self.cache:
+                        self.cache[key], first = self._build(arrays, tuple(wrt))
             entry = self.cache[key]
             if entry is None:  # f reads a Tensor being differentiated that is no argument
                 return NotImplemented

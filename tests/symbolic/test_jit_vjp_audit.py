@@ -12,6 +12,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.symbolic.jit_vjp as jit_vjp
+from chainrule import nn, optim
 from chainrule.core.errors import InplaceModificationError
 from chainrule.symbolic import jit
 
@@ -185,3 +186,36 @@ def test_threads_calling_one_signature_compile_it_once(monkeypatch):
     assert len(grads) == 4
     for g in grads:
         np.testing.assert_allclose(g, W.grad.numpy(), rtol=1e-13)
+
+
+def _mlp_loss(W1, b1, W2, b2, X, Y):
+    z = cr.relu(X @ W1.T + b1) @ W2.T + b2
+    return -(cr.log_softmax(z, axis=-1) * Y).sum() / X.shape[0]
+
+
+@pytest.mark.parametrize(
+    "make, kw", [(optim.SGD, {"lr": 0.1, "momentum": 0.9}), (optim.Adam, {"lr": 0.01})]
+)
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+def test_an_optimiser_loop_through_the_jitted_loss_follows_the_tapes(make, kw, dtype, tol):
+    # opt.zero_grad(); loss = jf(*params, X, Y); loss.backward(); opt.step(), step by step
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(32, 6)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 32)]
+    runs = []
+    for f in (jit(_mlp_loss), _mlp_loss):
+        params = list(nn.MLP([6, 16, 3], dtype=dtype, rng=0).parameters())
+        opt = make(params, **kw)
+        losses = []
+        for _ in range(15):
+            opt.zero_grad()
+            loss = f(*params, X, Y)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+        runs.append((losses, [p.numpy().copy() for p in params]))
+    (l_j, p_j), (l_t, p_t) = runs
+    np.testing.assert_allclose(l_j, l_t, rtol=tol)
+    for a, b in zip(p_j, p_t, strict=True):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    assert l_t[-1] < l_t[0]  # it trains

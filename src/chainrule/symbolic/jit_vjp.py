@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,6 +44,7 @@ import numpy as np
 
 from chainrule.core.namespace import is_foreign
 from chainrule.core.ops.linalg import memory_layout
+from chainrule.core.ops.shapes import identity
 from chainrule.core.primitive import Primitive, record
 from chainrule.core.reverse import GradPlan
 from chainrule.core.state import MODES_ON, STATE
@@ -67,19 +69,29 @@ _NDARRAY = np.ndarray
 _PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
 
 
-def depends(graph: Graph, wrt: Sequence[int]) -> list[frozenset[int]]:
-    """For each output of ``graph``, the positions in ``wrt`` (input indices) it depends
-    on differentiably, as the tape would record it: through differentiable primitives,
-    to a floating-point output."""
-    deps: dict[int, frozenset[int]] = {
-        id(graph.inputs[i]): frozenset([i]) for i in wrt if graph.inputs[i].dtype.kind in "fc"
-    }
-    for v in graph.equations:
-        if v.op.differentiable and v.dtype.kind in "fc":
-            d = frozenset().union(*[deps.get(id(a), frozenset()) for a in v.args])
-            if d:
-                deps[id(v)] = d
-    return [deps.get(id(o), frozenset()) for o in graph.outputs]
+def _tape_parents(t: Any) -> Sequence[Any]:
+    """The parents a traced value was recorded with on the tape (none off the tape)."""
+    if isinstance(t, Tensor) and t._prim is not None and t._parents is not None:
+        return [p for p in t._parents if isinstance(p, Tensor) and p.requires_grad]
+    return ()
+
+
+def depends(
+    leaves: Sequence[Any], inputs: Sequence[Any], wrt: Sequence[int]
+) -> list[frozenset[int]]:
+    """For each traced output leaf, the positions in ``wrt`` of the traced ``inputs`` it
+    reaches on the tape, as the tape records it while tracing: through differentiable
+    primitives to a floating-point output, not through ``detach`` (which leaves no
+    equation in the graph, so the graph alone cannot tell)."""
+    where = {id(inputs[i]): i for i in wrt if inputs[i].dtype.kind in "fc"}
+    out: list[frozenset[int]] = []
+    for x in leaves:
+        if not (isinstance(x, Tensor) and x.requires_grad and x.dtype.kind in "fc"):
+            out.append(frozenset())
+            continue
+        seen = post_order([x], _tape_parents)
+        out.append(frozenset(where[id(t)] for t in seen if id(t) in where))
+    return out
 
 
 def reads_outside_tensors(leaves: Sequence[Any]) -> bool:
@@ -87,9 +99,7 @@ def reads_outside_tensors(leaves: Sequence[Any]) -> bool:
     (a parameter ``f`` closes over): compiled code would hold its value as a constant."""
 
     def parents(t: Any) -> Sequence[Any]:
-        if isinstance(t, SymTensor) and t._prim is not None and t._parents is not None:
-            return [p for p in t._parents if isinstance(p, Tensor)]
-        return ()
+        return _tape_parents(t) if isinstance(t, SymTensor) else ()
 
     roots = [x for x in leaves if isinstance(x, Tensor)]
     return any(not isinstance(t, SymTensor) and t.requires_grad for t in post_order(roots, parents))
@@ -222,7 +232,8 @@ class Entry:
 
 class Call:
     """One differentiated call: its entry, its argument arrays, its residuals, and the
-    gradients computed for the last cotangent (shared by the rule's calls per input)."""
+    gradients computed for the last cotangent (shared by the rule's calls per input
+    within one backward pass)."""
 
     __slots__ = ("calls", "entry", "arrays", "residuals", "last")
 
@@ -233,18 +244,24 @@ class Call:
         self.entry = entry
         self.arrays = arrays
         self.residuals = residuals
-        self.last: tuple[Any, Any, int, Any] | None = None  # (g, g.data, output, gradients)
+        # (g, g.data, output, argument position last served, gradients)
+        self.last: tuple[Any, Any, int, int, Any] | None = None
 
-    def gradients(self, k: int, g: Tensor, args: Sequence[Any]) -> Any:
-        """The gradients of the wrt arguments for cotangent ``g`` of output leaf ``k``."""
+    def gradients(self, i: int, k: int, g: Tensor, args: Sequence[Any]) -> Any:
+        """The gradients of the wrt arguments for cotangent ``g`` of output leaf ``k``,
+        asked for argument ``i``. One pass asks for its arguments in increasing order
+        with one cotangent object: a later argument of the same cotangent reuses the
+        gradients; an argument at or before the last one served starts a new pass (with
+        ``retain_graph`` the same cotangent object may come again, its values changed)."""
         last = self.last
-        if last is not None and last[0] is g and last[1] is g.data and last[2] == k:
-            return last[3]
+        if last is not None and last[0] is g and last[1] is g.data and last[2] == k and i > last[3]:
+            self.last = (g, g.data, k, i, last[4])
+            return last[4]
         if STATE.grad_enabled:  # the backward must itself be differentiable
             grads = self.calls.on_tape_gradients(self.entry, k, g, args)
         else:
             grads = self.calls.compiled_gradients(self, k, g)
-        self.last = (g, g.data, k, grads)
+        self.last = (g, g.data, k, i, grads)
         return grads
 
 
@@ -254,7 +271,7 @@ def _rule(i: int, g: Tensor, out: Tensor, *args: Any, call: Call, k: int) -> Any
     j = e.slot.get(i)
     if j is None or i not in e.reach[k]:
         return None
-    return call.gradients(k, g, args)[j]
+    return call.gradients(i, k, g, args)[j]
 
 
 def _no_impl(*args: Any, **params: Any) -> Any:
@@ -306,6 +323,7 @@ class VjpCalls:
         )
         self._warned = False  # a differentiable backward ran on the tape (said once)
         self._last: tuple[Any, Any, Any] = (None, None, None)  # probes, wrt, entry
+        self._lock = threading.RLock()  # one build per signature, whichever thread asks
 
     def __call__(self, args: Sequence[Any]) -> Any:
         """The call's outputs, recorded on the tape as compiled nodes; ``NotImplemented``
@@ -336,7 +354,9 @@ class VjpCalls:
         if probes != last_probes or wrt != last_wrt:
             key = (tuple([(a.shape, a.dtype, memory_layout(a)) for a in arrays]), tuple(wrt))
             if key not in self.cache:
-                self.cache[key], first = self._build(arrays, tuple(wrt))
+                with self._lock:  # threads arriving meanwhile wait for this one's compile
+                    if key not in self.cache:
+                        self.cache[key], first = self._build(arrays, tuple(wrt))
             entry = self.cache[key]
             if entry is None:  # f reads a Tensor being differentiated that is no argument
                 return NotImplemented
@@ -355,17 +375,19 @@ class VjpCalls:
         None where ``f`` reads a Tensor being differentiated that is no argument."""
         n = len(arrays)
         outside: list[bool] = []
+        deps: list[frozenset[int]] = []
 
         @functools.wraps(self.f)  # the graph's inputs keep f's parameter names
         def traced(*a: Any) -> Any:
             res = self.f(*a)
-            outside.append(reads_outside_tensors(flatten(res)[0]))
+            leaves = flatten(res)[0]
+            outside.append(reads_outside_tensors(leaves))
+            deps.extend(depends(leaves, a, wrt))
             return res
 
         graph, spec = trace_with_tree(traced, arrays)
         if outside[0]:
             return None, None
-        deps = depends(graph, wrt)
         outputs = tuple(k for k, d in enumerate(deps) if d)
         cts = [np.zeros(graph.outputs[k].shape, graph.outputs[k].dtype) for k in outputs]
         names = [str(v.name) for v in graph.inputs]
@@ -428,8 +450,13 @@ class VjpCalls:
                 RuntimeWarning,
                 stacklevel=user_stacklevel(),
             )
-        leaves = flatten(self.f(*args))[0]
-        targets = [args[i] for i in entry.wrt]
+        # each differentiated position its own tensor (identity on the tape), so that one
+        # Tensor passed twice (f(W, W)) gets each position's share, as compiled
+        given = list(args)
+        for i in entry.wrt:
+            given[i] = identity(args[i])
+        leaves = flatten(self.f(*given))[0]
+        targets = [given[i] for i in entry.wrt]
         gs = GradPlan([leaves[k]], targets).run([g], retain_graph=True, create_graph=True)
         return gs
 

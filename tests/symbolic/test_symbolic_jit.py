@@ -190,3 +190,26 @@ def test_arguments_by_keyword_are_bound_to_the_functions_parameters():
     np.testing.assert_allclose(jf(W, x=x).numpy(), 2.0 * ref, rtol=1e-14)
     with pytest.raises(TypeError, match=r"jit\(f\):.*'bias'"):
         jf(W, x, bias=1.0)
+
+
+def test_a_closed_over_parameter_is_announced_once_and_held_as_a_constant():
+    # a PyTorch habit: jit of a function that reads a model's parameters it closes over;
+    # compiled code holds their trace-time values, so jit says so (once), and not for
+    # Tensors that need no gradient
+    rng = np.random.default_rng(0)
+    W = cr.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    X = rng.standard_normal((4, 3))
+    f = cr.jit(lambda X: (X @ W).sum())
+    with pytest.warns(RuntimeWarning, match="closes over") as rec:
+        first = f(X)
+    assert len([r for r in rec if "closes over" in str(r.message)]) == 1
+    with cr.no_grad():
+        W -= 1.0  # an update the compiled code does not see (the constant it warned of)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = f(X)
+    assert again.item() == first.item() != (X @ W.numpy()).sum()
+    fixed = cr.tensor(rng.standard_normal((3, 2)))  # no gradient wanted: nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cr.jit(lambda X: (X @ fixed).sum())(X)

@@ -23,11 +23,11 @@ from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.jit_vjp import VjpCalls, compiler
+from chainrule.symbolic.jit_vjp import VjpCalls, compiler, reads_outside_tensors
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
 from chainrule.symbolic.rewrite import in_layouts, simplify
-from chainrule.symbolic.tracing import trace_with_layouts, trace_with_tree, unflatten
+from chainrule.symbolic.tracing import flatten, trace_with_layouts, trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
 #: What compiled code is specialised to, read from each NumPy argument by one C-level call:
@@ -171,6 +171,7 @@ class Jitted:
         self._mode = 0
         self._warned = False  # the eager fallback for non-NumPy arrays was announced
         self._warned_tape = False  # running on the tape for a differentiated call was announced
+        self._warned_closure = False  # a closed-over Tensor requiring grad was announced
         self.vjp_calls: VjpCalls | None = None  # differentiated calls: compiled nodes (on demand)
         self._xp_fast: dict[Any, Any] = {}  # (type, shape, dtype, device) per argument -> entry
         functools.update_wrapper(self, f)
@@ -328,8 +329,27 @@ class Jitted:
         return cast("tuple[CompiledGraph | NativeGraph, Any, Any]", entry)  # NumPy keys only
 
     def _build(self, arrays: list[np.ndarray]) -> tuple[CompiledGraph | NativeGraph, Any, Any]:
+        outside: list[bool] = []
+
+        @functools.wraps(self.f)  # the graph's inputs keep f's parameter names
+        def traced(*a: Any) -> Any:
+            res = self.f(*a)
+            outside.append(reads_outside_tensors(flatten(res)[0]))
+            return res
+
         # the layout each output has on the tape (a gradient has its weight's)
-        graph, spec, wanted = trace_with_layouts(self.f, arrays)
+        graph, spec, wanted = trace_with_layouts(traced, arrays)
+        if outside and outside[0] and not self._warned_closure:
+            self._warned_closure = True
+            warnings.warn(
+                f"jit({_name(self.f)}) reads a Tensor that requires grad and is not one of "
+                "its arguments (a parameter it closes over, e.g. a model's): compiled code "
+                "holds its value at trace time as a constant, so later updates to it are not "
+                "seen and no gradient reaches it; pass it as an argument (jit(f)(*params, "
+                "X, y)), or detach it if it is meant to stay fixed",
+                RuntimeWarning,
+                stacklevel=user_stacklevel(),
+            )
         layouts = [layout(a) for a in arrays]
         if self.simplify:
             graph = simplify(graph)

@@ -478,3 +478,19 @@ def test_column_major_arrays_of_more_axes_keep_their_layout(backend, shape):
     assert memory_layout(g) == "F"
     assert memory_layout(np.asarray(getattr(doubled, "data", doubled))) == "C"
     np.testing.assert_allclose(g, Wt.grad.data, rtol=1e-13)
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_one_cotangent_reaching_two_leaves_keeps_each_leafs_layout(order):
+    # a + b hands the same cotangent to both leaves; the second gets a copy of its own in
+    # its own layout (it was always a row-major copy: a column-major leaf's gradient was
+    # row-major or column-major by the order the leaves were reached in)
+    rng = np.random.default_rng(2)
+    A, B = (np.asarray(rng.normal(size=(4, 5)), order=order) for _ in range(2))
+    K = np.asfortranarray(rng.normal(size=(4, 5)))  # the cotangent is column-major
+    a, b = cr.tensor(A, requires_grad=True), cr.tensor(B, requires_grad=True)
+    (cr.tanh(a + b) * K).sum().backward()
+    assert a.grad.data is not b.grad.data
+    assert memory_layout(a.grad.data) == memory_layout(b.grad.data) == order
+    np.testing.assert_array_equal(a.grad.data, b.grad.data)
+    np.testing.assert_array_equal(a.grad.data, K * (1 - np.tanh(A + B) ** 2))

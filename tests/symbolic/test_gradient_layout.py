@@ -452,3 +452,45 @@ def test_every_elementwise_primitive_keeps_its_operands_layout_on_the_tape():
             assert memory_layout(np.asarray(prim.impl(*ops, **params))) == want, prim.name
         checked += 1
     assert checked >= 25, checked
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("shape", [(3, 4, 5), (16, 1, 200), (2, 3, 4, 5)], ids=str)
+def test_column_major_arrays_of_more_axes_keep_their_layout(backend, shape):
+    # NumPy's ufuncs keep the layout of column-major operands of any number of axes, so the
+    # tape's gradient of a 3-D column-major parameter is column-major; an elementwise
+    # result of row-major operands, written over a dead buffer, stays row-major
+    rng = np.random.default_rng(1)
+    W = np.asfortranarray(rng.normal(size=shape))
+    X = rng.normal(size=shape)
+
+    def f(W, X):
+        a = cr.exp(W) * W
+        return a.sum() + (cr.tanh(X) * X).sum(), X * 2.0 + 1.0
+
+    Wt = cr.tensor(W, requires_grad=True)
+    loss, out = f(Wt, cr.tensor(X))
+    loss.backward()
+    step = cr.jit(cr.value_and_grad(f, argnums=0, has_aux=True), backend=_backend(backend))
+    (value, doubled), grads = step(W, X)
+    g = np.asarray(grads.data if hasattr(grads, "data") else grads)
+    assert memory_layout(Wt.grad.data) == "F" and memory_layout(out.data) == "C"
+    assert memory_layout(g) == "F"
+    assert memory_layout(np.asarray(getattr(doubled, "data", doubled))) == "C"
+    np.testing.assert_allclose(g, Wt.grad.data, rtol=1e-13)
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_one_cotangent_reaching_two_leaves_keeps_each_leafs_layout(order):
+    # a + b hands the same cotangent to both leaves; the second gets a copy of its own in
+    # its own layout (it was always a row-major copy: a column-major leaf's gradient was
+    # row-major or column-major by the order the leaves were reached in)
+    rng = np.random.default_rng(2)
+    A, B = (np.asarray(rng.normal(size=(4, 5)), order=order) for _ in range(2))
+    K = np.asfortranarray(rng.normal(size=(4, 5)))  # the cotangent is column-major
+    a, b = cr.tensor(A, requires_grad=True), cr.tensor(B, requires_grad=True)
+    (cr.tanh(a + b) * K).sum().backward()
+    assert a.grad.data is not b.grad.data
+    assert memory_layout(a.grad.data) == memory_layout(b.grad.data) == order
+    np.testing.assert_array_equal(a.grad.data, b.grad.data)
+    np.testing.assert_array_equal(a.grad.data, K * (1 - np.tanh(A + B) ** 2))

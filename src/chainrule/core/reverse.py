@@ -126,7 +126,8 @@ def propagate(
     """
     target_ids = None if targets is None else {id(t) for t in targets}
     results: dict[int, Any] = {}  # the targets' cotangents
-    assigned: set[int] = set()
+    # the cotangents given to leaves, by id (held, so that no id is reused by a new one)
+    assigned: dict[int, Tensor] = {}
     pending: dict[int, Any] = {}  # cotangents of nodes on the heap, still accumulating
     heap: list[tuple[int, Tensor]] = []
     edges = [(r, c) for r, c in zip(roots, cts) if r.requires_grad]
@@ -206,21 +207,19 @@ def _rule(prim: Any, i: int, g: Tensor, out: Tensor, args: Any, params: Any) -> 
         ) from None
 
 
-def _accumulate(leaf: Tensor, g: Tensor, assigned: set[int]) -> None:
+def _accumulate(leaf: Tensor, g: Tensor, assigned: dict[int, Tensor]) -> None:
+    # the layout contract (as PyTorch's): a gradient has its leaf's memory layout, so an
+    # update `w -= lr * w.grad` streams both arrays in the same order
+    row_major = type(leaf.data) is np.ndarray and leaf.data.flags.c_contiguous
     if id(g) in assigned:  # one cotangent object reaching two leaves: give each its own
-        d = g.data
-        g = from_array(d.copy() if type(d) is np.ndarray else namespace_of(d).asarray(d, copy=True))
-    elif (
-        type(leaf.data) is np.ndarray
-        and not g.requires_grad
-        and leaf.data.flags.c_contiguous
-        and not g.data.flags.c_contiguous
-        and g.data.ndim > 1
-    ):
-        # the layout contract (as PyTorch's): a gradient has its leaf's memory layout,
-        # so an update `w -= lr * w.grad` streams both arrays in the same order
+        d = g.data  # (in the leaf's layout: "K" keeps a column-major one's)
+        if type(d) is np.ndarray:
+            g = from_array(d.copy(order="C" if row_major else "K"))
+        else:
+            g = from_array(namespace_of(d).asarray(d, copy=True))
+    elif row_major and not g.requires_grad and not g.data.flags.c_contiguous and g.data.ndim > 1:
         g = from_array(np.ascontiguousarray(g.data))
-    assigned.add(id(g))
+    assigned[id(g)] = g
     if leaf.grad is None:
         leaf.grad = g
     else:

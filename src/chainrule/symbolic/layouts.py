@@ -9,9 +9,10 @@ row-major (``"C"``) and column-major (``"F"``) (a strided input, ``"A"``, stays
 strided), a broadcast operand (``"B"``: a zero stride, see :func:`operand_layout`)
 has no layout of its own,
 and an elementwise operation keeps its operands' layout as a NumPy ufunc does:
-its 2-D result is column-major when every operand of the result's full shape
-(broadcast operands and scalars do not count) is column-major, row-major
-otherwise. Every other operation makes a new row-major array.
+its result (of two or more axes longer than 1: a 3-D array too) is column-major
+when every operand of the result's full shape (broadcast operands and scalars do
+not count) is column-major, row-major otherwise. Every other operation makes a
+new row-major array.
 :func:`value_layouts` reads the same layouts off a rewritten graph (what
 generated code makes, where a uniform constant is written as a number).
 """
@@ -45,9 +46,10 @@ def result_layout(
         return _SWAPPED.get(first, first)
     if prim is BROADCAST_TO:
         return first if operands and operands[0][1] == shape else "B"
-    if prim.elementwise and len(shape) == 2 and min(shape) > 1:
+    if prim.elementwise and sum(n > 1 for n in shape) >= 2:
         # NumPy's ufuncs (order="K"): the operands of the full shape with no zero stride
-        # decide; column-major only if all of them are
+        # decide; column-major only if all of them are (of any number of axes; with fewer
+        # than two axes longer than 1 an array is row- and column-major at once)
         votes = [lay for lay, s in operands if s == shape and lay != "B"]
         return "F" if votes and all(lay == "F" for lay in votes) else "C"
     return "C"

@@ -81,9 +81,10 @@ class FitConfig:
         ``pip install "chainrule[fast]"``), with the results of the uncompiled
         loop to rounding. The validation's forward runs in native code too, its
         loss in the loss's own NumPy code: the tape's figures for the same weights
-        (bit for bit in float64). Per-batch callbacks and the progress bar run after
-        each epoch; not with ``augment``, ``clip_norm``, the textbook backend
-        or several processes. A model the native backend cannot compile trains
+        (bit for bit in float64, but to rounding with ``tanh`` hidden layers, whose
+        native ``tanh`` is the C library's, not NumPy's). Per-batch callbacks and
+        the progress bar run after each epoch; not with ``augment``, ``clip_norm``,
+        the textbook backend or several processes. A model the native backend cannot compile trains
         uncompiled, with a warning. The time spent tracing and compiling (or
         loading Numba's disk cache, ``$CHAINRULE_CACHE``) is the returned
         history's ``compile_time``, apart from the epochs' ``time``.

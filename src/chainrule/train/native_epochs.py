@@ -560,7 +560,8 @@ class CompiledEvaluation:
     native function (the parameters' current values are read at each :meth:`run`). The
     loss of the block's logits is then the objective's own NumPy code, the one the tape
     runs, so the figures are the tape's: bitwise in float64 (the native forward gives the
-    tape's logits), within rounding in float32. As the epoch function, the generated source
+    tape's logits; with ``tanh`` hidden layers within rounding: the native ``tanh`` is the C
+    library's, not NumPy's), within rounding in float32. As the epoch function, the generated source
     reads the number of rows at run time: compiled once per architecture and loaded from
     Numba's disk cache by later processes; the functions of a setup are kept for the rest
     of the process.

@@ -156,14 +156,16 @@ def launch(n: int, threads: int, args: list[str], timeout: float) -> dict:
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
     if out.returncode or not lines:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}{out.stderr}")
-    return json.loads(lines[0][len("RESULT "):])
+    return json.loads(lines[0][len("RESULT ") :])
 
 
 def report_steps(rows: list[dict]) -> None:
     print("\n## Network A (784-256-128-10 float32), global batch 128, per step")
     print("(median step of the best round, max over ranks; median round in brackets)")
-    print("| processes x BLAS threads | local batch | compute ms | grad averaging ms "
-          "| bare all-reduce ms | averaging / compute |")
+    print(
+        "| processes x BLAS threads | local batch | compute ms | grad averaging ms "
+        "| bare all-reduce ms | averaging / compute |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         ratio = r["average_ms"] / r["compute_ms"]
@@ -210,18 +212,25 @@ def report_projection(rows: list[dict], base: dict, batch: int = 128) -> None:
         print(f"| {P} | {batch // P} | {compute:.3f} | {average:.3f} | {step:.3f} "
               f"| {serial / step:.2f} |")  # fmt: skip
     limit = serial / (fixed + copies + 2 * a2)
-    print(f"(bound as P grows: {limit:.2f}x; the fixed per-step time and the all-reduce do "
-          "not shrink with P, so larger global batches scale further)")
+    print(
+        f"(bound as P grows: {limit:.2f}x; the fixed per-step time and the all-reduce do "
+        "not shrink with P, so larger global batches scale further)"
+    )
     measured = [r for r in rows if r["threads"] == 1 and r["size"] > 1]
     best = max((base["compute_ms"] / (r["compute_ms"] + r["average_ms"]) for r in measured),
                default=float("nan"))  # fmt: skip
-    print(f"\nThis machine has {cores} cores; the best data-parallel speed-up measured here "
-          f"is {best:.2f}x", end="")
+    print(
+        f"\nThis machine has {cores} cores; the best data-parallel speed-up measured here "
+        f"is {best:.2f}x",
+        end="",
+    )
     if cores <= 2:
-        print(". With 2 cores, one process with 2 BLAS threads is the fair baseline and "
-              "processes beyond 2 only time-share the cores: this machine gives no gain from "
-              "data parallelism. The table above is a projection for machines with more "
-              "cores, not a measurement.")
+        print(
+            ". With 2 cores, one process with 2 BLAS threads is the fair baseline and "
+            "processes beyond 2 only time-share the cores: this machine gives no gain from "
+            "data parallelism. The table above is a projection for machines with more "
+            "cores, not a measurement."
+        )
     else:
         print(".")
 

@@ -40,17 +40,20 @@ from harness import header, time_call
 
 LR = 0.01
 WORKLOADS = {
-    "A": dict(sizes=[784, 256, 128, 10], activation="relu", output="softmax", batch=128,
-              dtype=np.float32),
-    "C": dict(sizes=[2, 16, 16, 1], activation="tanh", output="logistic", batch=1,
-              dtype=np.float64),
+    "A": dict(
+        sizes=[784, 256, 128, 10], activation="relu", output="softmax", batch=128, dtype=np.float32
+    ),
+    "C": dict(
+        sizes=[2, 16, 16, 1], activation="tanh", output="logistic", batch=1, dtype=np.float64
+    ),
 }
 
 
 def make_problem(w: dict, seed: int = 0) -> tuple[nn.MLP, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    model = nn.MLP(w["sizes"], activation=w["activation"], output=w["output"],
-                   dtype=w["dtype"], rng=seed)
+    model = nn.MLP(
+        w["sizes"], activation=w["activation"], output=w["output"], dtype=w["dtype"], rng=seed
+    )
     X = rng.normal(size=(w["batch"], w["sizes"][0])).astype(w["dtype"])
     n_out = w["sizes"][-1]
     if w["output"] == "softmax":
@@ -136,8 +139,9 @@ def torch_step(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> Callable[[], floa
         return None
     layers = []
     for i, layer in enumerate(model.layers):
-        lin = torch.nn.Linear(layer.in_features, layer.out_features, dtype=torch.from_numpy(
-            layer.W.numpy()).dtype)
+        lin = torch.nn.Linear(
+            layer.in_features, layer.out_features, dtype=torch.from_numpy(layer.W.numpy()).dtype
+        )
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(layer.W.numpy()))
             lin.bias.copy_(torch.from_numpy(layer.b.numpy()))
@@ -147,8 +151,11 @@ def torch_step(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> Callable[[], floa
     net = torch.nn.Sequential(*layers)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(np.asarray(y))
-    loss_fn = (torch.nn.functional.cross_entropy if model.output == "softmax"
-               else torch.nn.functional.binary_cross_entropy_with_logits)
+    loss_fn = (
+        torch.nn.functional.cross_entropy
+        if model.output == "softmax"
+        else torch.nn.functional.binary_cross_entropy_with_logits
+    )
 
     def step() -> float:
         opt.zero_grad()
@@ -163,8 +170,12 @@ def torch_step(model: nn.MLP, X: np.ndarray, y: np.ndarray) -> Callable[[], floa
 # ------------------------------------------------------------------ timing
 def build(w: dict) -> dict[str, Callable[[], float]]:
     systems = {}
-    for name, factory in (("numpy", numpy_step), ("textbook", textbook_step),
-                          ("tape", tape_step), ("torch", torch_step)):
+    for name, factory in (
+        ("numpy", numpy_step),
+        ("textbook", textbook_step),
+        ("tape", tape_step),
+        ("torch", torch_step),
+    ):
         model, X, y = make_problem(w)
         step = factory(model, X, y)
         if step is not None:
@@ -204,8 +215,10 @@ def report(times: dict[str, list[float]]) -> None:
     for name, ts in times.items():
         med = statistics.median(ts)
         unit, scale = ("ms", 1e3) if med > 1e-3 else ("us", 1e6)
-        print(f"  {name:<10}{med * scale:>11.3g} {unit}{_ratio(ts, times['numpy']):>9}"
-              f"{_ratio(ts, times.get('torch')):>9}")
+        print(
+            f"  {name:<10}{med * scale:>11.3g} {unit}{_ratio(ts, times['numpy']):>9}"
+            f"{_ratio(ts, times.get('torch')):>9}"
+        )
 
 
 OPTIMISERS: dict[str, Callable[[list], optim.Optimizer]] = {
@@ -249,14 +262,25 @@ def profile_tape(w: dict, steps: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
-    ap.add_argument("--min-time", type=float, default=0.1,
-                    help="seconds each system runs per round (default 0.1)")
+    ap.add_argument(
+        "--min-time",
+        type=float,
+        default=0.1,
+        help="seconds each system runs per round (default 0.1)",
+    )
     ap.add_argument("--workload", nargs="+", default=["A", "C"], choices=sorted(WORKLOADS))
-    ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS threads for NumPy and torch (default 1; 0 leaves them as they are)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads for NumPy and torch (default 1; 0 leaves them as they are)",
+    )
     ap.add_argument("--profile", action="store_true", help="cProfile the tape step too")
-    ap.add_argument("--optimizer-step", action="store_true",
-                    help="also time opt.step() alone for SGD, SGD+momentum and Adam")
+    ap.add_argument(
+        "--optimizer-step",
+        action="store_true",
+        help="also time opt.step() alone for SGD, SGD+momentum and Adam",
+    )
     args = ap.parse_args()
     from threadpoolctl import threadpool_limits
 
@@ -273,8 +297,10 @@ def main() -> None:
     print(tinfo)
     for key in args.workload:
         w = WORKLOADS[key]
-        print(f"\nworkload {key}: {w['sizes']} {w['activation']}/{w['output']}, "
-              f"batch {w['batch']}, {np.dtype(w['dtype']).name}; {args.rounds} rounds")
+        print(
+            f"\nworkload {key}: {w['sizes']} {w['activation']}/{w['output']}, "
+            f"batch {w['batch']}, {np.dtype(w['dtype']).name}; {args.rounds} rounds"
+        )
         report(run(w, args.rounds, args.min_time))
         if args.optimizer_step:
             print(f"  {'opt.step() alone':<18}{'median':>10}")

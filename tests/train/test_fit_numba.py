@@ -195,15 +195,23 @@ def test_a_deep_network_with_adam_compiles_without_fallback(rows):
     np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
 
 
+def _as_in_a_new_process(monkeypatch, cache):
+    """A fresh cache directory, no generated module loaded and no traced setup kept."""
+    from chainrule.symbolic import native_cache
+    from chainrule.train import native_epochs
+
+    monkeypatch.setenv("CHAINRULE_CACHE", str(cache))
+    for name in [m for m in native_cache.sys.modules if m.startswith("chainrule_native_")]:
+        monkeypatch.delitem(native_cache.sys.modules, name)
+    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+
+
 def test_other_rows_and_batch_sizes_load_the_same_machine_code(tmp_path, monkeypatch):
     from chainrule.symbolic import native_cache
     from chainrule.train import native_epochs
     from chainrule.train.objective import Objective
 
-    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
-    for name in [m for m in native_cache.sys.modules if m.startswith("chainrule_native_")]:
-        monkeypatch.delitem(native_cache.sys.modules, name)  # as in a new process
-    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    _as_in_a_new_process(monkeypatch, tmp_path)
     model = cr.nn.MLP([6, 13, 4], rng=0, dtype=np.float64)
     objective = Objective("softmax", None, 4)
     setups = [(60, 16), (90, 16), (90, 20), (200, 32)]  # last batches of 12, 10, 10 and 8 rows
@@ -233,14 +241,10 @@ def test_other_rows_and_batch_sizes_load_the_same_machine_code(tmp_path, monkeyp
 
 def test_a_squared_error_over_outputs_compiles_once_for_any_rows(tmp_path, monkeypatch):
     # its mean divides by rows x outputs: an argument, as the rows are
-    from chainrule.symbolic import native_cache
     from chainrule.train import native_epochs
     from chainrule.train.objective import Objective
 
-    monkeypatch.setenv("CHAINRULE_CACHE", str(tmp_path))
-    for name in [m for m in native_cache.sys.modules if m.startswith("chainrule_native_")]:
-        monkeypatch.delitem(native_cache.sys.modules, name)  # as in a new process
-    monkeypatch.setattr(native_epochs, "_BUILT", type(native_epochs._BUILT)())
+    _as_in_a_new_process(monkeypatch, tmp_path)
     model = cr.nn.MLP([6, 13, 4], rng=0, dtype=np.float64)
     objective = Objective("softmax", "mse", 4)
     fns = []

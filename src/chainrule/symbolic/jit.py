@@ -23,16 +23,13 @@ from chainrule.core.state import STATE
 from chainrule.core.tensor import Tensor, from_array
 from chainrule.symbolic.codegen import CompiledGraph, compile_graph
 from chainrule.symbolic.ir import Graph
-from chainrule.symbolic.jit_vjp import VjpCalls, compiler, reads_outside_tensors
+from chainrule.symbolic.jit_vjp import PROBE, VjpCalls, compiler, reads_outside_tensors
 from chainrule.symbolic.native import NativeGraph, compile_native
 from chainrule.symbolic.native_cache import require_numba, user_stacklevel
 from chainrule.symbolic.rewrite import in_layouts, simplify
 from chainrule.symbolic.tracing import flatten, trace_with_layouts, trace_with_tree, unflatten
 from chainrule.symbolic.xpcode import Fuse, XpGraph, compile_xp, default_fuse, unspelled
 
-#: What compiled code is specialised to, read from each NumPy argument by one C-level call:
-#: its class (exactly ``ndarray``), shape, dtype and strides (which fix the layout).
-_PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
 _PLAIN, _TENSORS = 1, 2  # Jitted._mode: the previous call's arguments
 
 
@@ -164,7 +161,7 @@ class Jitted:
         self.backend = backend
         self.fuse = fuse
         self.cache: dict[Any, tuple[CompiledGraph | NativeGraph | XpGraph | Eager, Any, Any]] = {}
-        # the previous NumPy call: its arguments' probes (see _PROBE), the compiled function
+        # the previous NumPy call: its arguments' probes (see PROBE), the compiled function
         # and the output rebuild; _mode: its arguments were all NumPy arrays (_PLAIN), all
         # NumPy arrays or Tensors (_TENSORS), or not (0: no fast path)
         self._last: tuple[Any, Any, Any] = (None, None, None)
@@ -182,14 +179,14 @@ class Jitted:
         key, fn, rebuild = self._last
         if self._mode:  # NumPy arrays (or Tensors of them) last time: try that signature first
             given: Any = args
-            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, _PROBE checks);
+            if self._mode is _TENSORS:  # Tensors' data (that it is a NumPy array, PROBE checks);
                 # a Tensor being differentiated stays one, so the probe misses (see _leaf)
                 given = [
                     a.data if isinstance(a, Tensor) and not (a.requires_grad or a._tangents) else a
                     for a in args
                 ]
             try:
-                if list(map(_PROBE, given)) == key:
+                if list(map(PROBE, given)) == key:
                     return rebuild(fn(*given))
             except AttributeError:  # a Python number among the arguments
                 pass
@@ -202,7 +199,7 @@ class Jitted:
         except _Foreign:
             return self._foreign(args)
         # compiled code is specialised to each array's shape, dtype and memory layout
-        probes = list(map(_PROBE, arrays))
+        probes = list(map(PROBE, arrays))
         if probes != key:
             compiled, _, rebuild = self._entry(arrays)
             fn = compiled.fn

@@ -64,9 +64,10 @@ from chainrule.symbolic.tracing import (
 )
 
 _NDARRAY = np.ndarray
-#: What an entry is specialised to, read from each argument array by one C-level call:
-#: its class, shape, dtype and strides (which fix the layout), as ``jit`` reads them.
-_PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
+#: What compiled code is specialised to, read from each NumPy argument by one C-level call:
+#: its class (exactly ``ndarray``), shape, dtype and strides (which fix the layout); read
+#: by ``jit`` and by the compiled tape nodes here.
+PROBE = operator.attrgetter("__class__", "shape", "dtype", "strides")
 
 
 def _tape_parents(t: Any) -> Sequence[Any]:
@@ -348,7 +349,7 @@ class VjpCalls:
             else:
                 arrays.append(np.asarray(a))
         # the previous call's signature first (class, shape, dtype, strides of each array)
-        probes = list(map(_PROBE, arrays))
+        probes = list(map(PROBE, arrays))
         first = None
         last_probes, last_wrt, entry = self._last
         if probes != last_probes or wrt != last_wrt:
